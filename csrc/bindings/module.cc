@@ -1,0 +1,63 @@
+// The _aicc_cpu extension: one module, one bind_* function per area (one file each).
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "aicc/status.h"
+#include "common/cpu_features.h"
+#include "common/thread_pool.h"
+
+namespace py = pybind11;
+
+namespace aicc::bindings {
+void bind_gemm(py::module_& m);
+}  // namespace aicc::bindings
+
+PYBIND11_MODULE(_aicc_cpu, m) {
+  m.doc() = "aicc_kernels C++ CPU kernels (called through aicc_kernels.ops; arguments are validated there)";
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const aicc::InvalidArgument& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const aicc::Unsupported& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    }
+  });
+
+  m.def("get_num_threads", &aicc::get_num_threads);
+  m.def("set_num_threads", &aicc::set_num_threads, py::arg("n"));
+  m.def("available_cores", &aicc::available_cores);
+  m.def("active_isa", [] { return std::string(aicc::isa_name(aicc::active_isa())); });
+  m.def("detected_isa", [] { return std::string(aicc::isa_name(aicc::detected_isa())); });
+  m.def("set_isa", [](const std::string& name) { aicc::set_isa(aicc::isa_from_name(name)); },
+        py::arg("name"));
+  m.def("cpu_info", [] {
+    const auto& f = aicc::cpu_features();
+    py::dict d;
+    d["vendor"] = f.vendor;
+    d["brand"] = f.brand;
+    d["avx2"] = f.avx2;
+    d["fma"] = f.fma;
+    d["f16c"] = f.f16c;
+    d["avx512f"] = f.avx512f;
+    d["avx512bw"] = f.avx512bw;
+    d["avx512vnni"] = f.avx512vnni;
+    d["avx_vnni"] = f.avx_vnni;
+    return d;
+  });
+  m.def("build_info", [] {
+    py::dict d;
+    d["version"] = AICC_VERSION;
+    d["build_type"] = AICC_BUILD_TYPE;
+    d["sanitizers"] = static_cast<bool>(AICC_SANITIZE_BUILD);
+#if defined(__clang__)
+    d["compiler"] = "clang " __clang_version__;
+#elif defined(__GNUC__)
+    d["compiler"] = "gcc " __VERSION__;
+#endif
+    return d;
+  });
+
+  aicc::bindings::bind_gemm(m);
+}

@@ -1,0 +1,201 @@
+#include "common/thread_pool.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#if defined(__linux__)
+#include <pthread.h>
+#include <sched.h>
+#endif
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define AICC_CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define AICC_CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define AICC_CPU_RELAX() ((void)0)
+#endif
+
+#include "aicc/status.h"
+
+namespace aicc {
+namespace {
+
+// Spinning before sleeping keeps back-to-back small kernels from paying a futex wake-up
+// (~10-50 us); the bound keeps idle workers from burning a core between Python calls.
+constexpr int kSpinIterations = 20000;
+
+class ThreadPool {
+ public:
+  static ThreadPool& instance() {
+    static ThreadPool* pool = new ThreadPool();  // never destroyed: workers may outlive statics
+    return *pool;
+  }
+
+  int num_threads() const { return num_threads_.load(std::memory_order_relaxed); }
+
+  void set_num_threads(int n) {
+    std::lock_guard<std::mutex> busy(busy_);
+    stop_workers();
+    num_threads_.store(n, std::memory_order_relaxed);
+  }
+
+  void run(int64_t num_tasks, const std::function<void(int64_t, int)>& body, int max_threads) {
+    if (num_tasks <= 0) return;
+    int threads = num_threads();
+    if (max_threads > 0 && max_threads < threads) threads = max_threads;
+    if (threads > num_tasks) threads = static_cast<int>(num_tasks);
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (threads <= 1 || !busy.owns_lock()) {
+      for (int64_t t = 0; t < num_tasks; ++t) body(t, 0);
+      return;
+    }
+    ensure_workers(num_threads() - 1);
+
+    body_ = &body;
+    num_tasks_ = num_tasks;
+    next_task_.store(0, std::memory_order_relaxed);
+    error_ = nullptr;
+    pending_.store(threads - 1, std::memory_order_relaxed);
+    publish_job(threads);
+    wake_.notify_all();
+
+    work(0);
+    while (pending_.load(std::memory_order_acquire) != 0) AICC_CPU_RELAX();
+    body_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
+  }
+
+  // After fork() only the forking thread exists in the child: forget the workers.
+  void forget_workers_after_fork() {
+    for (auto& t : workers_) t.detach();
+    workers_.clear();
+    new (&busy_) std::mutex();
+    new (&wake_mutex_) std::mutex();
+    new (&error_mutex_) std::mutex();
+    stop_.store(false);
+  }
+
+ private:
+  ThreadPool() {
+    int n = 0;
+    if (const char* env = std::getenv("AICC_NUM_THREADS")) n = std::atoi(env);
+    num_threads_.store(n > 0 ? n : available_cores());
+#if defined(__linux__)
+    pthread_atfork(nullptr, nullptr, [] { ThreadPool::instance().forget_workers_after_fork(); });
+#endif
+  }
+
+  // The generation and the number of participating threads are published in one atomic
+  // word, so a worker that wakes late (or skips a generation in which it did not
+  // participate) always sees a consistent pair; the job fields it then reads cannot change
+  // under it, because the next job waits for every participant of this one.
+  void publish_job(int participants) {
+    std::lock_guard<std::mutex> lk(wake_mutex_);
+    const uint64_t next_generation = (job_word_.load(std::memory_order_relaxed) >> 16) + 1;
+    job_word_.store((next_generation << 16) | static_cast<uint64_t>(participants),
+                    std::memory_order_release);
+  }
+
+  void ensure_workers(int count) {
+    while (static_cast<int>(workers_.size()) < count) {
+      const int index = static_cast<int>(workers_.size()) + 1;
+      const uint64_t seen = job_word_.load(std::memory_order_acquire) >> 16;
+      workers_.emplace_back([this, index, seen] { worker_loop(index, seen); });
+    }
+  }
+
+  void stop_workers() {
+    stop_.store(true);
+    publish_job(0);
+    wake_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+    stop_.store(false);
+  }
+
+  void worker_loop(int index, uint64_t seen) {
+    for (;;) {
+      uint64_t word = job_word_.load(std::memory_order_acquire);
+      for (int spin = 0; spin < kSpinIterations && (word >> 16) == seen; ++spin) {
+        AICC_CPU_RELAX();
+        word = job_word_.load(std::memory_order_acquire);
+      }
+      if ((word >> 16) == seen) {
+        std::unique_lock<std::mutex> lk(wake_mutex_);
+        wake_.wait(lk, [&] { return (job_word_.load(std::memory_order_acquire) >> 16) != seen; });
+        word = job_word_.load(std::memory_order_acquire);
+      }
+      seen = word >> 16;
+      if (stop_.load()) return;
+      if (index < static_cast<int>(word & 0xffffu)) {
+        work(index);
+        pending_.fetch_sub(1, std::memory_order_acq_rel);
+      }
+    }
+  }
+
+  void work(int thread) {
+    for (;;) {
+      const int64_t task = next_task_.fetch_add(1, std::memory_order_relaxed);
+      if (task >= num_tasks_) return;
+      try {
+        (*body_)(task, thread);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(error_mutex_);
+        if (!error_) error_ = std::current_exception();
+        next_task_.store(num_tasks_, std::memory_order_relaxed);  // stop handing out tasks
+      }
+    }
+  }
+
+  std::atomic<int> num_threads_{1};
+  std::vector<std::thread> workers_;
+  std::mutex busy_;  // held by the one call that owns the workers
+  std::mutex wake_mutex_;
+  std::condition_variable wake_;
+  std::atomic<uint64_t> job_word_{0};  // (generation << 16) | participants
+  std::atomic<bool> stop_{false};
+
+  const std::function<void(int64_t, int)>* body_ = nullptr;
+  int64_t num_tasks_ = 0;
+  std::atomic<int64_t> next_task_{0};
+  std::atomic<int> pending_{0};
+  std::mutex error_mutex_;
+  std::exception_ptr error_;
+};
+
+}  // namespace
+
+int available_cores() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+#endif
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw > 0 ? static_cast<int>(hw) : 1;
+}
+
+int get_num_threads() { return ThreadPool::instance().num_threads(); }
+
+void set_num_threads(int n) {
+  if (n < 0) throw_invalid("n", "a thread count >= 1 (or 0 for the default)", std::to_string(n));
+  ThreadPool::instance().set_num_threads(n == 0 ? available_cores() : n);
+}
+
+void parallel_for(int64_t num_tasks, const std::function<void(int64_t, int)>& body,
+                  int max_threads) {
+  ThreadPool::instance().run(num_tasks, body, max_threads);
+}
+
+}  // namespace aicc

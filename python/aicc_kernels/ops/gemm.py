@@ -1,0 +1,276 @@
+"""matmul, gemm and qgemm: validation, output allocation and backend dispatch.
+
+Every check happens here, once; backends receive arrays they can use as they are
+(docs/PORTING.md lists what a kernel may assume).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _dtypes, backends
+from .._validation import (as_array, as_float, as_int, check_activation, check_dtype, check_ndim,
+                           check_out, describe)
+
+INT32_MAX = 2**31 - 1
+
+
+def _kernel_view(x: np.ndarray) -> np.ndarray:
+    """Strided views go to the kernels as they are (the packers read any non-negative
+    strides); negative or non-element-multiple strides are copied once (documented in
+    SEMANTICS.md, "Layouts")."""
+    if any(s < 0 or s % x.itemsize for s in x.strides):
+        return np.ascontiguousarray(x)
+    return x
+
+
+def _float_out_dtype(in_dtype, out_dtype, name="out_dtype"):
+    if out_dtype is None:
+        return in_dtype
+    out_dtype = _dtypes.normalize(out_dtype, argument=name)
+    if out_dtype not in (in_dtype, _dtypes.float32):
+        raise TypeError(f"{name}: expected {_dtypes.short_name(in_dtype)} or f32 for "
+                        f"{_dtypes.short_name(in_dtype)} inputs, got {_dtypes.short_name(out_dtype)}")
+    return out_dtype
+
+
+def _float_pair(a, b):
+    check_dtype(a, "a", _dtypes.FLOAT_COMPUTE)
+    if b.dtype != a.dtype:
+        raise TypeError(f"b: expected dtype {_dtypes.short_name(a.dtype)} (the dtype of a), "
+                        f"got {_dtypes.short_name(b.dtype)}")
+
+
+def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bias=None,
+         activation=None, out_dtype=None, out=None, backend=None, fallback=None):
+    """out = activation(alpha * op(a) @ op(b) + beta * c + bias), op = transpose if trans_*.
+
+    a, b: 2-D f32, f16 or bf16 (same dtype); accumulation in f32; out is a's dtype or f32.
+    c:    broadcastable to (M, N); read only when beta != 0.
+    bias: shape (N,), any float dtype (used in f32).
+    """
+    a = as_array(a, "a")
+    b = as_array(b, "b")
+    check_ndim(a, "a", 2)
+    check_ndim(b, "b", 2)
+    _float_pair(a, b)
+    alpha = as_float(alpha, "alpha")
+    beta = as_float(beta, "beta")
+    check_activation(activation)
+    a2 = a.T if trans_a else a
+    b2 = b.T if trans_b else b
+    m, k = a2.shape
+    if b2.shape[0] != k:
+        raise ValueError(f"b: expected {k} rows (op(a) is {m}x{k}{', trans_b' if trans_b else ''}), "
+                         f"got op(b) of shape {b2.shape}")
+    n = b2.shape[1]
+    odt = _float_out_dtype(a.dtype, out_dtype)
+    if out is not None:
+        odt = out.dtype if isinstance(out, np.ndarray) and out_dtype is None else odt
+        if odt not in (a.dtype, _dtypes.float32):
+            raise TypeError(f"out: expected dtype {_dtypes.short_name(a.dtype)} or f32, "
+                            f"got {_dtypes.short_name(odt)}")
+    c_view = None
+    if beta != 0.0:
+        if c is None:
+            raise ValueError(f"c: expected an array broadcastable to ({m}, {n}) because beta={beta}, got None")
+        c = as_array(c, "c")
+        check_dtype(c, "c", _dtypes.FLOAT_COMPUTE)
+        try:
+            c_view = _kernel_view(np.broadcast_to(c, (m, n)))
+        except ValueError:
+            raise ValueError(f"c: expected a shape broadcastable to ({m}, {n}), got {c.shape}") from None
+    bias32 = None
+    if bias is not None:
+        bias = as_array(bias, "bias")
+        check_dtype(bias, "bias", _dtypes.FLOAT_COMPUTE + (_dtypes.float64,))
+        if bias.shape != (n,):
+            raise ValueError(f"bias: expected shape ({n},), got {bias.shape}")
+        bias32 = np.ascontiguousarray(bias, dtype=np.float32)
+
+    combo = (_dtypes.short_name(a.dtype),) * 2 + (_dtypes.short_name(odt),)
+    chosen, kernel = backends.select(backend, "gemm", combo, [a, b, out], fallback)
+    if out is None:
+        out = chosen.empty((m, n), odt)
+    else:
+        # out may be exactly c (an in-place update C = alpha AB + beta C): the kernel reads
+        # each C element before writing the same out element. Any other overlap is refused.
+        same_as_c = c is not None and _same_memory(out, c) and c.shape == out.shape
+        check_out(out, "out", (m, n), odt, [("a", a), ("b", b)] + ([] if same_as_c else [("c", c)]))
+    if m and n:
+        kernel(_kernel_view(a2), _kernel_view(b2), c_view, out, alpha=alpha, beta=beta,
+               bias=bias32, activation=activation)
+    return out
+
+
+def _same_memory(x, y) -> bool:
+    return (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)
+            and x.__array_interface__["data"][0] == y.__array_interface__["data"][0]
+            and x.strides == y.strides and x.dtype == y.dtype)
+
+
+def matmul(a, b, *, out=None, out_dtype=None, backend=None, fallback=None):
+    """NumPy matmul semantics (1-D promotion, batch broadcasting).
+
+    f32/f16/bf16 pairs go to gemm (f32 accumulation; out_dtype = input dtype or f32);
+    u8 x s8 and s8 x s8 go to qgemm with an exact int32 result.
+    """
+    a = as_array(a, "a")
+    b = as_array(b, "b")
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"{'a' if a.ndim == 0 else 'b'}: expected an array of at least 1 dimension, got a scalar")
+    a_nd = a[None, :] if a.ndim == 1 else a
+    b_nd = b[:, None] if b.ndim == 1 else b
+    if a_nd.shape[-1] != b_nd.shape[-2]:
+        raise ValueError(f"b: expected {a_nd.shape[-1]} rows to match a's last dimension, "
+                         f"got shape {b.shape}")
+    try:
+        batch = np.broadcast_shapes(a_nd.shape[:-2], b_nd.shape[:-2])
+    except ValueError:
+        raise ValueError(f"b: expected batch dimensions broadcastable with a's {a.shape[:-2]}, "
+                         f"got {b.shape[:-2]}") from None
+    m, n = a_nd.shape[-2], b_nd.shape[-1]
+    full_shape = batch + (m, n)
+    final_shape = batch + ((m,) if a.ndim > 1 else ()) + ((n,) if b.ndim > 1 else ())
+
+    quantized = a.dtype in _dtypes.QUANT_ACTIVATION
+    if quantized:
+        if b.dtype != _dtypes.int8:
+            raise TypeError(f"b: expected dtype s8 for {_dtypes.short_name(a.dtype)} a, "
+                            f"got {_dtypes.short_name(b.dtype)}")
+        if out_dtype is not None and _dtypes.normalize(out_dtype) != _dtypes.int32:
+            raise TypeError(f"out_dtype: expected s32 for integer matmul, got {out_dtype}")
+        odt = _dtypes.int32
+    else:
+        _float_pair(a, b)
+        odt = _float_out_dtype(a.dtype, out_dtype)
+    if out is not None:
+        if isinstance(out, np.ndarray) and out_dtype is None and not quantized:
+            odt = _float_out_dtype(a.dtype, out.dtype, "out")
+        check_out(out, "out", final_shape, odt, [("a", a), ("b", b)])
+        result = out.reshape(full_shape) if out.shape != full_shape else out
+        if not np.shares_memory(result, out):
+            raise ValueError("out: expected an array that can be viewed as "
+                             f"{full_shape} without a copy, got strides {out.strides}")
+    else:
+        result = None
+
+    op = qgemm if quantized else gemm
+    extra = {} if quantized else {"out_dtype": odt}
+    if result is None:
+        combo = (_dtypes.short_name(a.dtype), _dtypes.short_name(b.dtype), _dtypes.short_name(odt))
+        chosen, _ = backends.select(backend, "qgemm" if quantized else "gemm", combo, [a, b], fallback)
+        result = chosen.empty(full_shape, odt)
+    a_b = np.broadcast_to(a_nd, batch + a_nd.shape[-2:])
+    b_b = np.broadcast_to(b_nd, batch + b_nd.shape[-2:])
+    # One 2-D GEMM per batch element; each writes straight into its slice of the result.
+    for index in np.ndindex(*batch):
+        op(a_b[index], b_b[index], out=result[index], backend=backend, fallback=fallback, **extra)
+    return out if out is not None else result.reshape(final_shape)
+
+
+def _zero_point(value, name, dtype, n=None):
+    """A scalar zero point in dtype's range, or (n=N) a per-column int array of length N."""
+    info = np.iinfo(dtype)
+    if n is not None and not np.isscalar(value) and not (isinstance(value, np.ndarray) and value.ndim == 0):
+        arr = as_array(value, name)
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"{name}: expected integer zero points, got dtype {arr.dtype}")
+        if arr.shape not in ((n,), (1,)):
+            raise ValueError(f"{name}: expected a scalar or shape ({n},), got shape {arr.shape}")
+        if arr.size and (arr.min() < info.min or arr.max() > info.max):
+            raise ValueError(f"{name}: expected values in [{info.min}, {info.max}], "
+                             f"got range [{arr.min()}, {arr.max()}]")
+        return np.ascontiguousarray(arr, dtype=np.int32)
+    return as_int(value, name, minimum=info.min, maximum=info.max)
+
+
+def _max_abs_offset(dtype, zero_point) -> int:
+    info = np.iinfo(dtype)
+    zp = np.asarray(zero_point, dtype=np.int64)
+    if zp.size == 0:
+        return 0
+    return int(max(np.abs(info.min - zp).max(), np.abs(info.max - zp).max()))
+
+
+def qgemm(a, b, *, a_zero_point=0, b_zero_point=0, scale=None, bias=None, out_zero_point=0,
+          out_dtype=np.int32, activation=None, trans_a=False, trans_b=False, out=None,
+          backend=None, fallback=None):
+    """Quantized GEMM: exact int32 accumulation of (a - a_zero_point)(b - b_zero_point), then
+    the output stage of SEMANTICS.md ("INT8"): int32, dequantized f32, or requantized s8/u8.
+
+    a: 2-D u8 or s8; b: 2-D s8 (trans_b=True for [N, K] weights).
+    b_zero_point, scale: scalar (per tensor) or shape (N,) (per output channel).
+    bias: int32, shape (N,), added to the accumulator.
+    """
+    a = as_array(a, "a")
+    b = as_array(b, "b")
+    check_ndim(a, "a", 2)
+    check_ndim(b, "b", 2)
+    check_dtype(a, "a", _dtypes.QUANT_ACTIVATION)
+    check_dtype(b, "b", (_dtypes.int8,))
+    check_activation(activation, (None, "relu"))
+    a2 = a.T if trans_a else a
+    b2 = b.T if trans_b else b
+    m, k = a2.shape
+    if b2.shape[0] != k:
+        raise ValueError(f"b: expected {k} rows (op(a) is {m}x{k}), got op(b) of shape {b2.shape}")
+    n = b2.shape[1]
+    odt = _dtypes.normalize(out_dtype, argument="out_dtype")
+    if odt not in (_dtypes.int32, _dtypes.int8, _dtypes.uint8, _dtypes.float32):
+        raise TypeError(f"out_dtype: expected one of (s32, s8, u8, f32), got {_dtypes.short_name(odt)}")
+    za = _zero_point(a_zero_point, "a_zero_point", a.dtype)
+    zb = _zero_point(b_zero_point, "b_zero_point", np.int8, n)
+
+    scale32 = None
+    if odt == _dtypes.int32:
+        if scale is not None:
+            raise ValueError("scale: expected None for an s32 output (the accumulator is returned as is), "
+                             f"got {describe(scale)}")
+    else:
+        if scale is None:
+            raise ValueError(f"scale: expected a scalar or shape ({n},) for a {_dtypes.short_name(odt)} "
+                             "output, got None")
+        scale32 = np.ascontiguousarray(np.asarray(scale, dtype=np.float32).reshape(-1))
+        if scale32.shape not in ((1,), (n,)):
+            raise ValueError(f"scale: expected a scalar or shape ({n},), got shape {np.shape(scale)}")
+        if not (np.isfinite(scale32).all() and (scale32 > 0).all()):
+            raise ValueError("scale: expected finite positive values, got "
+                             f"range [{scale32.min()}, {scale32.max()}]")
+    if odt in (_dtypes.int8, _dtypes.uint8):
+        ozp = _zero_point(out_zero_point, "out_zero_point", odt)
+    else:
+        ozp = as_int(out_zero_point, "out_zero_point", minimum=0, maximum=0)
+
+    bias32 = None
+    max_bias = 0
+    if bias is not None:
+        bias = as_array(bias, "bias")
+        if bias.dtype.kind not in "iu":
+            raise TypeError(f"bias: expected an int32 array, got dtype {_dtypes.short_name(bias.dtype)}")
+        if bias.shape != (n,):
+            raise ValueError(f"bias: expected shape ({n},), got {bias.shape}")
+        if bias.size and (bias.min() < -INT32_MAX - 1 or bias.max() > INT32_MAX):
+            raise ValueError("bias: expected values that fit in int32, got range "
+                             f"[{bias.min()}, {bias.max()}]")
+        bias32 = np.ascontiguousarray(bias, dtype=np.int32)
+        max_bias = int(np.abs(bias32.astype(np.int64)).max()) if n else 0
+
+    # Worst case over the dtype ranges, so the check does not depend on the data.
+    per_product = _max_abs_offset(a.dtype, za) * _max_abs_offset(np.int8, zb)
+    if k * per_product + max_bias > INT32_MAX:
+        limit = (INT32_MAX - max_bias) // max(per_product, 1)
+        raise ValueError(f"a: expected K <= {limit} so that int32 accumulation cannot overflow "
+                         f"(|a - a_zero_point| <= {_max_abs_offset(a.dtype, za)}, "
+                         f"|b - b_zero_point| <= {_max_abs_offset(np.int8, zb)}), got K={k}")
+
+    combo = (_dtypes.short_name(a.dtype), "s8", _dtypes.short_name(odt))
+    chosen, kernel = backends.select(backend, "qgemm", combo, [a, b, out], fallback)
+    if out is None:
+        out = chosen.empty((m, n), odt)
+    else:
+        check_out(out, "out", (m, n), odt, [("a", a), ("b", b)])
+    if m and n:
+        kernel(_kernel_view(a2), _kernel_view(b2), out, a_zero_point=za, b_zero_point=zb,
+               scale=scale32, bias=bias32, out_zero_point=ozp, activation=activation)
+    return out

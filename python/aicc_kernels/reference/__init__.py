@@ -1,0 +1,30 @@
+"""aicc_kernels.reference: the specification.
+
+Every public op has a twin here with the same signature, computed by the NumPy
+reference backend (float64 / int64 arithmetic, rounded once at the end). The kernels
+themselves are in the submodules (gemm.py, ...); docs/SEMANTICS.md writes the same
+contract out in prose.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from .. import ops as _ops
+
+
+def _mirror(op):
+    @functools.wraps(op)
+    def reference_op(*args, **kwargs):
+        kwargs.pop("backend", None)
+        return op(*args, backend="reference", **kwargs)
+
+    reference_op.__doc__ = f"Reference (NumPy) {op.__name__}. " + (op.__doc__ or "")
+    return reference_op
+
+
+matmul = _mirror(_ops.matmul)
+gemm = _mirror(_ops.gemm)
+qgemm = _mirror(_ops.qgemm)
+
+__all__ = ["matmul", "gemm", "qgemm"]

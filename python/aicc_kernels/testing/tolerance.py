@@ -1,0 +1,120 @@
+"""The tolerance table: how far a backend's result may be from the reference.
+
+One function per kind of result, used by the project's tests and by the conformance
+runner alike (docs/SEMANTICS.md, "Tolerances", states the same rules in prose).
+
+Floating point (f32 accumulation, any input type):
+    |out - ref| <= ACCUMULATION_FACTOR * (K + 2) * eps(f32) * magnitude       (accumulation)
+                 + eps(out) * |ref|                                            (final rounding)
+                 + tiny(out)                                                    (subnormal floor)
+where magnitude = |alpha| (|A| @ |B|) + |beta| |C| + |bias| is the sum of the absolute values
+of every term, computed in float64. The first term is the classic bound of a length-K
+dot product (Higham, gamma_K), with a factor 2 of margin for blocked/FMA orders; `gelu`
+multiplies it by max|gelu'| < 1.13 and adds 4 eps(f32) |ref| for the erf evaluation.
+Non-finite values: where the reference is NaN the result must be NaN, where it is +-inf the
+result must be the same inf; where magnitude overflows f32 the element is not checked
+(the f32 accumulation may overflow before the f64 reference does).
+
+INT8 (any output type): bit-exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _dtypes
+
+ACCUMULATION_FACTOR = 2.0
+GELU_SLOPE = 1.13
+F32_EPS = float(np.finfo(np.float32).eps)
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+@dataclass
+class Mismatch:
+    """The first element outside the tolerance, for error messages and conformance reports."""
+
+    index: tuple
+    got: float
+    expected: float
+    allowed: float
+    count: int
+    total: int
+
+    def __str__(self) -> str:
+        return (f"{self.count} of {self.total} elements out of tolerance; first at {self.index}: "
+                f"got {self.got!r}, expected {self.expected!r} (allowed error {self.allowed:.3g})")
+
+
+def float_bound(ref64: np.ndarray, magnitude: np.ndarray, k: int, out_dtype, activation=None) -> np.ndarray:
+    """Allowed |out - ref| per element (float64), per the rule in the module docstring."""
+    out_info = _dtypes.finfo(out_dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        acc = ACCUMULATION_FACTOR * (k + 2) * F32_EPS * magnitude
+        if activation == "gelu":
+            acc = GELU_SLOPE * acc + 4 * F32_EPS * np.abs(ref64)
+        return acc + float(out_info.eps) * np.abs(ref64) + float(out_info.smallest_normal)
+
+
+def compare_float(out, ref, bound, unchecked=None) -> Mismatch | None:
+    """None when every element of `out` is within `bound` of `ref` (same NaN/inf pattern)."""
+    got = np.asarray(out).astype(np.float64)
+    ref = np.asarray(ref).astype(np.float64)
+    bound = np.broadcast_to(bound, ref.shape)
+    with np.errstate(invalid="ignore"):
+        nan_ref = np.isnan(ref)
+        inf_ref = np.isinf(ref)
+        finite = ~nan_ref & ~inf_ref
+        ok = np.where(nan_ref, np.isnan(got), True)
+        ok &= np.where(inf_ref, got == ref, True)
+        ok &= np.where(finite, np.abs(got - ref) <= bound, True)
+    if unchecked is not None:
+        ok |= unchecked
+    if ok.all():
+        return None
+    bad = np.argwhere(~ok)
+    idx = tuple(int(i) for i in bad[0])
+    return Mismatch(idx, float(got[idx]), float(ref[idx]), float(bound[idx]), len(bad), ok.size)
+
+
+def compare_exact(out, ref) -> Mismatch | None:
+    """None when `out` equals `ref` bit for bit (integers; NaN == NaN for floats)."""
+    out = np.asarray(out)
+    ref = np.asarray(ref)
+    if out.dtype.kind == "f" or out.dtype == _dtypes.bfloat16:
+        as_bytes = (lambda x: np.ascontiguousarray(x).view(np.uint8).reshape(x.shape + (x.itemsize,)))
+        ok = (as_bytes(out) == as_bytes(ref.astype(out.dtype))).all(axis=-1)
+        ok |= np.isnan(out.astype(np.float64)) & np.isnan(ref.astype(np.float64))
+    else:
+        ok = out == ref
+    if ok.all():
+        return None
+    bad = np.argwhere(~ok)
+    idx = tuple(int(i) for i in bad[0])
+    return Mismatch(idx, out[idx].item(), ref[idx].item(), 0.0, len(bad), ok.size)
+
+
+def gemm_magnitude(a, b, c=None, *, alpha=1.0, beta=0.0, bias=None) -> np.ndarray:
+    """|alpha| (|A| @ |B|) + |beta| |C| + |bias| in float64 (inf/nan inputs count as 0 here:
+    their positions are judged by the NaN/inf pattern of the reference)."""
+    def absf(x):
+        x = np.abs(np.asarray(x).astype(np.float64))
+        return np.where(np.isfinite(x), x, 0.0)
+
+    with np.errstate(over="ignore"):
+        mag = abs(alpha) * (absf(a) @ absf(b))
+        if beta != 0.0 and c is not None:
+            mag = mag + abs(beta) * absf(c)
+        if bias is not None:
+            mag = mag + absf(bias)[None, :]
+    return mag
+
+
+def check_gemm(out, ref, a, b, c=None, *, alpha=1.0, beta=0.0, bias=None, activation=None) -> Mismatch | None:
+    """Compares a float GEMM result (any backend) with the reference result. a, b are op(A), op(B)."""
+    mag = gemm_magnitude(a, b, c, alpha=alpha, beta=beta, bias=bias)
+    bound = float_bound(np.asarray(ref).astype(np.float64), mag, a.shape[1], np.asarray(out).dtype, activation)
+    unchecked = ~np.isfinite(mag) | (mag > F32_MAX / 4)
+    return compare_float(out, ref, bound, unchecked)
