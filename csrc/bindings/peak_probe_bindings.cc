@@ -1,0 +1,64 @@
+// Peak-probe glue: runs a probe with the GIL released, returns its timings as a dict.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "cpu/peak/peak_probes.h"
+
+namespace py = pybind11;
+
+namespace aicc::bindings {
+
+namespace {
+py::dict to_dict(const peak::ProbeResult& r) {
+  py::dict d;
+  d["work"] = r.work;
+  d["seconds"] = r.seconds;
+  d["threads_used"] = r.threads_used;
+  d["path"] = r.path;
+  return d;
+}
+}  // namespace
+
+void bind_peak_probes(py::module_& m) {
+  m.def(
+      "peak_probe_fp32_fma",
+      [](int threads, double seconds, int repeats) {
+        peak::ProbeResult r;
+        {
+          py::gil_scoped_release release;
+          r = peak::fp32_fma(threads, seconds, repeats);
+        }
+        return to_dict(r);
+      },
+      py::arg("threads"), py::arg("seconds"), py::arg("repeats"),
+      "f32 FMA peak: FLOPs per run ('work') and the wall time of each run");
+  m.def(
+      "peak_probe_int8_madd",
+      [](int threads, double seconds, int repeats) {
+        peak::ProbeResult r;
+        {
+          py::gil_scoped_release release;
+          r = peak::int8_madd(threads, seconds, repeats);
+        }
+        return to_dict(r);
+      },
+      py::arg("threads"), py::arg("seconds"), py::arg("repeats"),
+      "INT8 multiply-add peak on the exact vpmaddwd route: integer ops per run and run times");
+  m.def(
+      "peak_probe_membw",
+      [](int threads, int64_t bytes_per_array, int repeats) {
+        peak::MemBwResult r;
+        {
+          py::gil_scoped_release release;
+          r = peak::memory_bandwidth(threads, bytes_per_array, repeats);
+        }
+        py::dict d;
+        d["copy"] = to_dict(r.copy);
+        d["triad"] = to_dict(r.triad);
+        return d;
+      },
+      py::arg("threads"), py::arg("bytes_per_array"), py::arg("repeats"),
+      "STREAM copy and triad: bytes per run and run times");
+}
+
+}  // namespace aicc::bindings

@@ -1,0 +1,108 @@
+// Drivers of the peak probes: thread fan-out through the pool, calibration, timing.
+// The compute probes pick the loop of the active ISA path (the one our kernels use now).
+#include "cpu/peak/peak_probes.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "aicc/status.h"
+#include "common/cpu_features.h"
+#include "common/thread_pool.h"
+
+namespace aicc::peak {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double elapsed(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+void check_threads(int threads) {
+  if (threads < 1) throw_invalid("threads", "an integer >= 1", std::to_string(threads));
+}
+
+struct Loop {
+  double (*fn)(int64_t, int);
+  int work_per_iter;
+  const char* path;
+};
+
+// Runs `loop` for `iters` iterations on each of `threads` pool threads; returns wall seconds.
+double run_loop(const Loop& loop, int threads, int64_t iters, std::set<int>* used) {
+  std::mutex mu;
+  std::atomic<double> sink{0};
+  const auto t0 = Clock::now();
+  parallel_for(
+      threads,
+      [&](int64_t task, int thread) {
+        const double v = loop.fn(iters, static_cast<int>(task) + 1);
+        double cur = sink.load();
+        while (!sink.compare_exchange_weak(cur, cur + v)) {
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        used->insert(thread);
+      },
+      threads);
+  const double t = elapsed(t0);
+  // The sink is read so the loops' results are observably used.
+  if (sink.load() == -1.2345) used->insert(-1);
+  return t;
+}
+
+ProbeResult run_compute_probe(const Loop& loop, int threads, double seconds, int repeats) {
+  check_threads(threads);
+  if (!(seconds > 0)) throw_invalid("seconds", "a positive duration", std::to_string(seconds));
+  if (repeats < 1) throw_invalid("repeats", "an integer >= 1", std::to_string(repeats));
+  std::set<int> used;
+  // Calibrate: double the iteration count until one run takes >= 20 ms, then scale.
+  int64_t iters = 1 << 12;
+  double t = run_loop(loop, threads, iters, &used);
+  while (t < 0.02 && iters < (int64_t{1} << 40)) {
+    iters *= 2;
+    t = run_loop(loop, threads, iters, &used);
+  }
+  iters = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(iters) * seconds / t));
+  ProbeResult r;
+  r.path = loop.path;
+  r.work = static_cast<double>(iters) * loop.work_per_iter * threads;
+  used.clear();
+  for (int i = 0; i < repeats; ++i) r.seconds.push_back(run_loop(loop, threads, iters, &used));
+  r.threads_used = static_cast<int>(used.size());
+  return r;
+}
+
+double fma_portable(int64_t iters, int seed) { return fp32_fma_loop_portable(iters, static_cast<float>(seed)); }
+double madd_portable(int64_t iters, int seed) { return int8_madd_loop_portable(iters, seed); }
+#if defined(AICC_X86)
+double fma_avx2(int64_t iters, int seed) { return fp32_fma_loop_avx2(iters, static_cast<float>(seed)); }
+double madd_avx2(int64_t iters, int seed) { return int8_madd_loop_avx2(iters, seed); }
+#endif
+
+}  // namespace
+
+ProbeResult fp32_fma(int threads, double seconds, int repeats) {
+#if defined(AICC_X86)
+  if (active_isa() >= Isa::kAvx2)
+    return run_compute_probe({&fma_avx2, fp32_fma_flops_per_iter_avx2(), "avx2"}, threads, seconds, repeats);
+#endif
+  return run_compute_probe({&fma_portable, fp32_fma_flops_per_iter_portable(), "portable"}, threads, seconds,
+                           repeats);
+}
+
+ProbeResult int8_madd(int threads, double seconds, int repeats) {
+#if defined(AICC_X86)
+  if (active_isa() >= Isa::kAvx2)
+    return run_compute_probe({&madd_avx2, int8_madd_ops_per_iter_avx2(), "avx2"}, threads, seconds, repeats);
+#endif
+  return run_compute_probe({&madd_portable, int8_madd_ops_per_iter_portable(), "portable"}, threads, seconds,
+                           repeats);
+}
+
+}  // namespace aicc::peak

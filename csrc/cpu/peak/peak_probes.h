@@ -1,0 +1,49 @@
+// Machine-limit microbenchmarks behind `aicc-bench peak`: the f32 FMA peak, the INT8
+// multiply-add peak on the exact int16 -> int32 route our INT8 GEMM uses, and memory
+// bandwidth (STREAM copy and triad). Every "% of peak" column divides by these, measured
+// in the same run, never by a datasheet number.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace aicc::peak {
+
+struct ProbeResult {
+  double work = 0;               // FLOPs, integer ops or bytes of one timed run (per run, all threads)
+  std::vector<double> seconds;   // wall time of each timed run
+  int threads_used = 0;          // distinct pool threads that ran a share (may be < requested if the pool was busy)
+  std::string path;              // "avx2" or "portable": the code path measured
+};
+
+// 2 * 8 lanes * accumulators FLOPs per iteration, `threads` threads each running the loop.
+// Calibrated so that one run takes about `seconds`; `repeats` runs are timed.
+ProbeResult fp32_fma(int threads, double seconds, int repeats);
+
+// vpmaddwd (16 int16 x int16 products summed pairwise into 8 int32) + vpaddd into int32
+// accumulators: 16 multiply-adds = 32 ops per pair of instructions, counted like 2*M*N*K.
+ProbeResult int8_madd(int threads, double seconds, int repeats);
+
+// STREAM-style copy (c = a: 16 bytes per double element) and triad (a = b + s*c: 24 bytes).
+// Three arrays of `bytes_per_array`, first touched by the thread that streams them.
+struct MemBwResult {
+  ProbeResult copy;
+  ProbeResult triad;
+};
+MemBwResult memory_bandwidth(int threads, int64_t bytes_per_array, int repeats);
+
+// Per-ISA inner loops (one file each). Each returns a value derived from every
+// accumulator so the compiler cannot drop the work.
+double fp32_fma_loop_portable(int64_t iters, float seed);
+int fp32_fma_flops_per_iter_portable();
+double int8_madd_loop_portable(int64_t iters, int seed);
+int int8_madd_ops_per_iter_portable();
+#if defined(AICC_X86)
+double fp32_fma_loop_avx2(int64_t iters, float seed);
+int fp32_fma_flops_per_iter_avx2();
+double int8_madd_loop_avx2(int64_t iters, int seed);
+int int8_madd_ops_per_iter_avx2();
+#endif
+
+}  // namespace aicc::peak
