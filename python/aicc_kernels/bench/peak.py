@@ -83,15 +83,23 @@ def gpu_properties() -> Dict[str, object]:
     return {"present": True, "count": count, "devices": devices}
 
 
+KINDS = ("fp32", "int8", "membw")
+
+
 def measure(threads: Optional[Iterable[int]] = None, seconds: float = 0.2, repeats: int = 3,
-            membw_mib: int = DEFAULT_MEMBW_MIB, progress=None) -> Dict[str, object]:
+            membw_mib: int = DEFAULT_MEMBW_MIB, progress=None, kinds: Iterable[str] = KINDS) -> Dict[str, object]:
     """Measures every peak for each thread count; returns a dict (see `results()` for rows).
 
     Keys: 'threads' (list), 'fp32_gflops', 'int8_gops', 'copy_gbs', 'triad_gbs' (each
     {threads: best value}), 'path' (ISA path of the compute probes), 'membw_mib', 'gpu',
     'rows' (list of Result, one per probe and thread count).
-    `progress`, when given, is called with a description before each probe.
+    `progress`, when given, is called with a description before each probe; `kinds` picks
+    the probes ('fp32', 'int8', 'membw'; the tables of the others stay empty).
     """
+    kinds = tuple(kinds)
+    for k in kinds:
+        if k not in KINDS:
+            raise ValueError(f"kinds: expected names from {KINDS}, got {k!r}")
     ext = _ext()
     thread_list = sorted(set(int(t) for t in (threads if threads is not None else default_threads())))
     if not thread_list or thread_list[0] < 1:
@@ -110,19 +118,23 @@ def measure(threads: Optional[Iterable[int]] = None, seconds: float = 0.2, repea
         for t in thread_list:
             # The pool must have at least t threads for the probe to use t.
             _config.set_num_threads(max(t, previous))
-            for name, key, fn, unit, label in (
-                    ("fp32_fma", "fp32_gflops", ext.peak_probe_fp32_fma, "GFLOPS", "f32"),
-                    ("int8_madd", "int8_gops", ext.peak_probe_int8_madd, "GOPS", "s16s16s32")):
+            for kind, name, key, fn, unit, label in (
+                    ("fp32", "fp32_fma", "fp32_gflops", ext.peak_probe_fp32_fma, "GFLOPS", "f32"),
+                    ("int8", "int8_madd", "int8_gops", ext.peak_probe_int8_madd, "GOPS", "s16s16s32")):
+                if kind not in kinds:
+                    continue
                 if progress:
                     progress(f"peak {name} threads={t}")
-                r = ext.peak_probe_fp32_fma(t, seconds, repeats) if name == "fp32_fma" else fn(t, seconds, repeats)
+                r = fn(t, seconds, repeats)
                 best = min(r["seconds"])
                 row = make_result("peak", "aicc", label, name, t, [best], r["work"], unit,
-                                  path=r["path"], threads_used=r["threads_used"], all_samples=r["seconds"])
+                                  path=r["path"], threads_used=r["threads_used"])
                 row.samples = list(r["seconds"])
                 rows.append(row)
                 out[key][t] = row.throughput
                 out["path"] = r["path"]
+            if "membw" not in kinds:
+                continue
             if progress:
                 progress(f"peak membw threads={t}")
             m = ext.peak_probe_membw(t, membw_mib * 2**20, repeats)
