@@ -255,9 +255,10 @@ def finish(con, command: str, argv, rows, peak, baseline_status, unavailable, ar
     """Table, files, gate and exit code: the common tail of every subcommand."""
     from . import report
 
-    report.render_table(con, title, rows, args.baseline_list, baseline_status)
+    if rows:
+        report.render_table(con, title, rows, args.baseline_list, baseline_status)
     for u in unavailable:
-        report.say(con, f"{u['op']}: not available in this build ({u['reason']})", "yellow")
+        report.say(con, f"aicc-bench {u['op']}: {u['reason']}", "bold yellow")
     wrong = [r for r in rows if r.r.impl == report.OURS and r.r.wrong]
     code = EXIT_MISMATCH if wrong else EXIT_OK
     for r in wrong:
@@ -309,7 +310,6 @@ def cmd_sweep(args, argv, con) -> int:
         else:
             unavailable.clear()
     if module is None and not results:
-        report.say(con, f"aicc-bench {args.command}: {unavailable[0]['reason']}", "bold yellow")
         finish(con, args.command, argv, [], None, status, unavailable, args, f"aicc-bench {args.command}")
         return EXIT_UNAVAILABLE
     peak = measure_peak(con, PEAK_KINDS[args.command], args.threads_list, args.peak_seconds)

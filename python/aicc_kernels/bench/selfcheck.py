@@ -146,7 +146,7 @@ def allreduce_cases(ak, ranks: int = 2, elements: int = 1 << 20) -> List[Case]:
 
         def run(dtype=dtype, compression=compression, label=label):
             r = thread_allreduce(ak, ranks, elements, dtype, compression)
-            return make_result("allreduce", "aicc", label, f"{elements * r['itemsize'] >> 10}KiB x{ranks} ranks",
+            return make_result("allreduce", "aicc", label, f"{(elements * r['itemsize']) >> 10}KiB x{ranks} ranks",
                                ranks, r["samples"], float(elements * r["itemsize"]), "GB/s", r["wrong"],
                                busbw_gbs=r["busbw_gbs"], bytes=elements * r["itemsize"], transport="thread",
                                tolerance=r["tolerance"])

@@ -1,0 +1,283 @@
+"""aicc-bench's contract: argument handling, output formats (JSON schema, CSV columns, PNG),
+the --min-efficiency and mismatch exit codes, absent baselines reported, unavailable
+benchmarks explained, and a 2-rank cluster run where the collectives exist. Sizes are
+tiny and no number is asserted (timings on a shared 2-core machine are noise)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import aicc_kernels as ak
+from aicc_kernels.bench import baselines, cli, report
+from aicc_kernels.bench.record import make_result
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+FAST = ["--peak-seconds", "0.02"]
+RESULT_KEYS = {"op", "impl", "dtype", "shape", "threads", "seconds", "work", "unit", "throughput", "wrong",
+               "samples", "extra", "pct_of_peak", "peak_kind", "ratios"}
+DOC_KEYS = {"schema", "schema_version", "command", "argv", "created_utc", "machine", "peak", "baselines",
+            "results", "unavailable", "min_efficiency", "exit_code"}
+
+needs_ext = pytest.mark.skipif(not hasattr(ak._config._ext, "peak_probe_fp32_fma") if ak._config._ext else True,
+                               reason="the C++ extension (with the peak probes) is not built")
+
+
+def _png(path):
+    with open(path, "rb") as f:
+        head = f.read(8)
+    return head == PNG_MAGIC and os.path.getsize(path) > 1000
+
+
+# ------------------------------------------------------------------------- arguments
+
+@pytest.mark.parametrize("text, expected", [
+    ("256", [256]), ("1,7,13", [1, 7, 13]), ("64:512", [64, 128, 256, 512]),
+    ("3x5x7,16", [(3, 5, 7), 16]), ("5:5", [5]),
+])
+def test_parse_sizes(text, expected):
+    assert cli.parse_sizes(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0", "-4", "abc", "512:64", "3x0x2", ",", "1.5"])
+def test_parse_sizes_rejects(text):
+    with pytest.raises(cli.UsageError, match="--sizes"):
+        cli.parse_sizes(text)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["gemm", "--sizes", "0"], "--sizes"),
+    (["gemm", "--threads", "0"], "--threads"),
+    (["gemm", "--threads", "two"], "--threads"),
+    (["gemm", "--baselines", "numpy,blas9000"], "--baselines"),
+    (["gemm", "--plot", "out.svg"], "--plot"),
+    (["gemm", "--min-efficiency", "-5"], "--min-efficiency"),
+    (["gemm", "--dtype", ","], "--dtype"),
+])
+def test_usage_errors_exit_2_with_message(argv, needle, capsys):
+    assert cli.main(argv) == cli.EXIT_USAGE
+    assert needle in capsys.readouterr().err
+
+
+def test_help_and_unknown_command(capsys):
+    assert cli.main(["--help"]) == 0
+    assert "aicc-bench" in capsys.readouterr().out
+    assert cli.main(["frobnicate"]) == 2
+
+
+def test_options_before_subcommand_are_kept():
+    args = cli._finish_args(cli.build_parser().parse_args(["--json", "x.json", "gemm", "--sizes", "8"]))
+    assert args.json == "x.json" and args.sizes_list == [8] and args.command == "gemm"
+
+
+def test_baseline_parse():
+    assert baselines.parse("numpy, torch,numpy") == ["numpy", "torch"]
+    assert baselines.parse("none") == []
+    assert baselines.parse(None) == list(baselines.DEFAULT)
+    assert baselines.status(["gloo"], "gemm")["gloo"]["available"] is False
+
+
+# ------------------------------------------------------------------------- a fake sweep module
+
+def _fake_module(monkeypatch, rows_fn, name="aicc_kernels.bench._test_fake_gemm"):
+    mod = types.ModuleType(name)
+    seen = {}
+
+    def run(sizes=None, dtypes=None, threads=(1, 2), baselines=(), check=True, quick=False):
+        seen.update(sizes=sizes, dtypes=dtypes, threads=threads, baselines=baselines, check=check, quick=quick)
+        return rows_fn(baselines)
+
+    mod.run = run
+    monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.setitem(cli.MODULES, "gemm", (name, "the fake GEMM benchmark"))
+    return seen
+
+
+def _rows(throughput=1.0, wrong=0):
+    def fn(peers):
+        out = [make_result("gemm", "aicc", "f32", "M=N=K=8", 1, [1e-3], 2 * 8 ** 3, "GFLOPS", wrong, size=8)]
+        out[0].throughput = throughput
+        for p in peers:
+            r = make_result("gemm", p, "f32", "M=N=K=8", 1, [2e-3], 2 * 8 ** 3, "GFLOPS", 0, size=8)
+            r.throughput = throughput / 2
+            out.append(r)
+        return out
+    return fn
+
+
+def _absent_onnxruntime(monkeypatch):
+    real = baselines.probe
+
+    def probe(name):
+        if name == "onnxruntime":
+            return {"available": False, "version": None, "reason": "onnxruntime is not installed"}
+        return real(name)
+    monkeypatch.setattr(baselines, "probe", probe)
+
+
+@needs_ext
+def test_sweep_outputs_json_csv_plot_and_absent_baselines(monkeypatch, tmp_path, capsys):
+    seen = _fake_module(monkeypatch, _rows())
+    _absent_onnxruntime(monkeypatch)
+    j, c, p = tmp_path / "r.json", tmp_path / "r.csv", tmp_path / "r.png"
+    rc = cli.main(["gemm", "--sizes", "8", "--dtype", "f32", "--threads", "1", "--baselines",
+                   "numpy,onnxruntime,gloo", "--json", str(j), "--csv", str(c), "--plot", str(p)] + FAST)
+    out = capsys.readouterr().out
+    assert rc == cli.EXIT_OK
+    assert seen["sizes"] == [8] and seen["dtypes"] == ["f32"] and seen["threads"] == (1,)
+    assert seen["baselines"] == ("numpy",)  # only installed, applicable peers are measured
+    assert "baseline onnxruntime: absent (onnxruntime is not installed)" in out
+    assert "baseline gloo: absent (not applicable to gemm)" in out
+    doc = json.loads(j.read_text())
+    assert DOC_KEYS <= set(doc) and doc["schema"] == "aicc-bench/1" and doc["schema_version"] == 1
+    assert doc["baselines"]["onnxruntime"] == {"available": False, "version": None,
+                                               "reason": "onnxruntime is not installed"}
+    ours = [r for r in doc["results"] if r["impl"] == "aicc"]
+    assert len(ours) == 1 and RESULT_KEYS <= set(ours[0])
+    assert ours[0]["ratios"]["numpy"] == pytest.approx(2.0)
+    assert ours[0]["ratios"]["onnxruntime"] is None
+    assert ours[0]["pct_of_peak"] is not None and ours[0]["peak_kind"] == "fp32_gflops"
+    assert set(doc["peak"]["fp32_gflops"]) == {"1"}
+    with open(c) as f:
+        table = list(csv.reader(f))
+    assert table[0] == report.CSV_COLUMNS + ["ratio_numpy", "ratio_onnxruntime", "ratio_gloo"]
+    assert len(table) == 3 and {row[1] for row in table[1:]} == {"aicc", "numpy"}
+    assert _png(p)
+
+
+@needs_ext
+def test_min_efficiency_gate(monkeypatch, tmp_path):
+    _fake_module(monkeypatch, _rows(throughput=1e-9))
+    j = tmp_path / "g.json"
+    base = ["gemm", "--threads", "1", "--baselines", "none", "--json", str(j)] + FAST
+    assert cli.main(base + ["--min-efficiency", "1"]) == cli.EXIT_BELOW_MIN
+    doc = json.loads(j.read_text())
+    assert doc["exit_code"] == cli.EXIT_BELOW_MIN and len(doc["min_efficiency"]["failed"]) == 1
+    assert cli.main(base + ["--min-efficiency", "0"]) == cli.EXIT_OK
+    assert cli.main(base) == cli.EXIT_OK
+
+
+@needs_ext
+def test_mismatch_exits_1(monkeypatch, capsys):
+    _fake_module(monkeypatch, _rows(wrong=3))
+    assert cli.main(["gemm", "--threads", "1", "--baselines", "none"] + FAST) == cli.EXIT_MISMATCH
+    assert "MISMATCH gemm f32" in capsys.readouterr().out
+
+
+def test_module_not_in_build_is_explained(monkeypatch, capsys):
+    monkeypatch.setitem(cli.MODULES, "conv", ("aicc_kernels.bench._no_such_module", "the convolution benchmark"))
+    assert cli.main(["conv", "--baselines", "none"]) == cli.EXIT_UNAVAILABLE
+    assert "is not available in this build" in capsys.readouterr().out
+
+
+def test_module_with_broken_import_is_explained(monkeypatch, tmp_path, capsys):
+    name = "_aicc_test_broken_bench"
+    (tmp_path / f"{name}.py").write_text("from aicc_kernels import no_such_op\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(cli.MODULES, "resnet50", (name, "the ResNet-50 benchmark"))
+    assert cli.main(["resnet50", "--baselines", "none"]) == cli.EXIT_UNAVAILABLE
+    assert "cannot be imported" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------- real commands
+
+@needs_ext
+def test_peak_command(tmp_path):
+    j, c, p = tmp_path / "p.json", tmp_path / "p.csv", tmp_path / "p.png"
+    rc = cli.main(["peak", "--threads", "1", "--seconds", "0.02", "--membw-mib", "4", "--json", str(j),
+                   "--csv", str(c), "--plot", str(p)])
+    assert rc == cli.EXIT_OK
+    doc = json.loads(j.read_text())
+    assert doc["command"] == "peak" and doc["peak"]["path"] in ("avx2", "portable")
+    assert {r["shape"] for r in doc["results"]} == {"fp32_fma", "int8_madd", "stream_copy 4MiB x3",
+                                                    "stream_triad 4MiB x3"}
+    assert all(r["throughput"] > 0 and r["extra"]["threads_used"] == 1 for r in doc["results"])
+    assert doc["peak"]["gpu"]["present"] in (True, False)
+    assert _png(p)
+
+
+@needs_ext
+def test_peak_probe_arguments_are_checked():
+    from aicc_kernels import _aicc_cpu
+
+    with pytest.raises(ValueError, match="threads: expected"):
+        _aicc_cpu.peak_probe_fp32_fma(0, 0.01, 1)
+    with pytest.raises(ValueError, match="seconds: expected"):
+        _aicc_cpu.peak_probe_int8_madd(1, 0.0, 1)
+    with pytest.raises(ValueError, match="bytes_per_array: expected"):
+        _aicc_cpu.peak_probe_membw(1, 1000, 1)
+
+
+@needs_ext
+def test_peak_portable_path():
+    from aicc_kernels import _aicc_cpu
+
+    prev = _aicc_cpu.active_isa()
+    _aicc_cpu.set_isa("portable")
+    try:
+        r = _aicc_cpu.peak_probe_fp32_fma(1, 0.01, 1)
+        q = _aicc_cpu.peak_probe_int8_madd(1, 0.01, 1)
+    finally:
+        _aicc_cpu.set_isa(prev)
+    assert r["path"] == q["path"] == "portable" and r["work"] > 0 and q["work"] > 0
+
+
+@needs_ext
+def test_selfcheck_tiny(tmp_path, capsys):
+    j, c, p = tmp_path / "s.json", tmp_path / "s.csv", tmp_path / "s.png"
+    rc = cli.main(["--size", "24", "--json", str(j), "--csv", str(c), "--plot", str(p)] + FAST)
+    out = capsys.readouterr().out
+    assert rc == cli.EXIT_OK, out
+    assert "self-check passed" in out
+    doc = json.loads(j.read_text())
+    assert doc["command"] == "selfcheck"
+    combos = {(r["op"], r["dtype"]) for r in doc["results"]}
+    assert {("gemm", "f32"), ("gemm", "f16"), ("gemm", "bf16"), ("qgemm", "u8s8s32"), ("qgemm", "s8s8s32")} <= combos
+    assert all(r["wrong"] == 0 for r in doc["results"])
+    with open(c) as f:
+        assert next(csv.reader(f)) == report.CSV_COLUMNS
+    assert _png(p)
+    # Ops not in this build are listed with a reason, never silently missing.
+    listed = {u["op"] for u in doc["unavailable"]} | {op for op, _ in combos}
+    assert any("conv" in op for op in listed) and "allreduce" in listed
+
+
+def test_console_script_entry_point():
+    r = subprocess.run([sys.executable, "-m", "aicc_kernels.bench", "--help"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and "cluster" in r.stdout
+
+
+# ------------------------------------------------------------------------- cluster
+
+def _collectives_reason():
+    coll = getattr(ak, "collective", None)
+    if coll is None or not hasattr(coll, "init") or not hasattr(ak, "allreduce"):
+        return "ak.collective.init / ak.allreduce are not in this build"
+    try:
+        import aicc_kernels.launch  # noqa: F401
+    except ImportError:
+        return "the launcher (python -m aicc_kernels.launch) is not in this build"
+    return None
+
+
+@pytest.mark.skipif(_collectives_reason() is not None, reason=str(_collectives_reason()))
+def test_cluster_two_ranks(tmp_path):
+    j = tmp_path / "c.json"
+    cmd = [sys.executable, "-m", "aicc_kernels.launch", "-n", "2", "-m", "aicc_kernels.bench", "cluster",
+           "--quick", "--params", "20000", "--gemm-size", "48", "--steps", "2", "--compression", "none,bf16,int8",
+           "--baselines", "none", "--peak-seconds", "0.02", "--json", str(j)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(j.read_text())
+    cl = doc["cluster"]
+    assert cl["ranks"] == 2 and len(cl["per_rank_gflops"]) == 2
+    assert [s["compression"] for s in cl["steps"]] == ["none", "bf16", "int8"]
+    assert all(s["compute_s"] > 0 and s["comm_s"] > 0 for s in cl["steps"])
