@@ -13,6 +13,7 @@ py::dict to_dict(const peak::ProbeResult& r) {
   py::dict d;
   d["work"] = r.work;
   d["seconds"] = r.seconds;
+  d["cpu_seconds"] = r.cpu_seconds;
   d["threads_used"] = r.threads_used;
   d["path"] = r.path;
   return d;

@@ -30,19 +30,24 @@ Buffer allocate(int64_t n) {
 }
 
 template <typename Body>
-double timed_slices(int threads, int64_t n, std::set<int>* used, const Body& body) {
+double timed_slices(int threads, int64_t n, std::set<int>* used, const Body& body, double* cpu = nullptr) {
   std::mutex mu;
+  double cpu_total = 0;
   const auto t0 = std::chrono::steady_clock::now();
   parallel_for(
       threads,
       [&](int64_t task, int thread) {
         const int64_t begin = n * task / threads;
         const int64_t end = n * (task + 1) / threads;
+        const double c0 = thread_cpu_seconds();
         body(begin, end);
+        const double dc = thread_cpu_seconds() - c0;
         std::lock_guard<std::mutex> lock(mu);
         used->insert(thread);
+        cpu_total += dc;
       },
       threads);
+  if (cpu) *cpu = cpu_total;
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
@@ -74,15 +79,18 @@ MemBwResult memory_bandwidth(int threads, int64_t bytes_per_array, int repeats) 
   // One untimed pass of each kernel (page faults, frequency ramp), then `repeats` timed ones.
   for (int i = 0; i <= repeats; ++i) {
     used.clear();
+    double cc = 0, ct = 0;
     const double tc = timed_slices(threads, n, &used, [&](int64_t lo, int64_t hi) {
       for (int64_t k = lo; k < hi; ++k) pc[k] = pa[k];
-    });
+    }, &cc);
     const double tt = timed_slices(threads, n, &used, [&](int64_t lo, int64_t hi) {
       for (int64_t k = lo; k < hi; ++k) pa[k] = pb[k] + s * pc[k];
-    });
+    }, &ct);
     if (i > 0) {
       r.copy.seconds.push_back(tc);
       r.triad.seconds.push_back(tt);
+      r.copy.cpu_seconds.push_back(cc);
+      r.triad.cpu_seconds.push_back(ct);
     }
   }
   r.copy.threads_used = r.triad.threads_used = static_cast<int>(used.size());

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <time.h>
 
 #include "aicc/status.h"
 #include "common/cpu_features.h"
@@ -28,21 +29,40 @@ void check_threads(int threads) {
   if (threads < 1) throw_invalid("threads", "an integer >= 1", std::to_string(threads));
 }
 
+}  // namespace
+
+double thread_cpu_seconds() {
+#if defined(CLOCK_THREAD_CPUTIME_ID)
+  timespec ts{};
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0) return static_cast<double>(ts.tv_sec) + 1e-9 * ts.tv_nsec;
+#endif
+  return 0.0;
+}
+
+namespace {
+
 struct Loop {
   double (*fn)(int64_t, int);
   int work_per_iter;
   const char* path;
 };
 
-// Runs `loop` for `iters` iterations on each of `threads` pool threads; returns wall seconds.
-double run_loop(const Loop& loop, int threads, int64_t iters, std::set<int>* used) {
+// Runs `loop` for `iters` iterations on each of `threads` pool threads; returns wall seconds
+// and adds the threads' CPU time to *cpu.
+double run_loop(const Loop& loop, int threads, int64_t iters, std::set<int>* used, double* cpu = nullptr) {
   std::mutex mu;
   std::atomic<double> sink{0};
+  std::atomic<double> cpu_total{0};
   const auto t0 = Clock::now();
   parallel_for(
       threads,
       [&](int64_t task, int thread) {
+        const double c0 = thread_cpu_seconds();
         const double v = loop.fn(iters, static_cast<int>(task) + 1);
+        const double dc = thread_cpu_seconds() - c0;
+        double cur_cpu = cpu_total.load();
+        while (!cpu_total.compare_exchange_weak(cur_cpu, cur_cpu + dc)) {
+        }
         double cur = sink.load();
         while (!sink.compare_exchange_weak(cur, cur + v)) {
         }
@@ -51,6 +71,7 @@ double run_loop(const Loop& loop, int threads, int64_t iters, std::set<int>* use
       },
       threads);
   const double t = elapsed(t0);
+  if (cpu) *cpu = cpu_total.load();
   // The sink is read so the loops' results are observably used.
   if (sink.load() == -1.2345) used->insert(-1);
   return t;
@@ -73,7 +94,11 @@ ProbeResult run_compute_probe(const Loop& loop, int threads, double seconds, int
   r.path = loop.path;
   r.work = static_cast<double>(iters) * loop.work_per_iter * threads;
   used.clear();
-  for (int i = 0; i < repeats; ++i) r.seconds.push_back(run_loop(loop, threads, iters, &used));
+  for (int i = 0; i < repeats; ++i) {
+    double cpu = 0;
+    r.seconds.push_back(run_loop(loop, threads, iters, &used, &cpu));
+    r.cpu_seconds.push_back(cpu);
+  }
   r.threads_used = static_cast<int>(used.size());
   return r;
 }

@@ -13,6 +13,9 @@ namespace aicc::peak {
 struct ProbeResult {
   double work = 0;               // FLOPs, integer ops or bytes of one timed run (per run, all threads)
   std::vector<double> seconds;   // wall time of each timed run
+  std::vector<double> cpu_seconds;  // CPU time the probe's threads got in each run, summed over
+                                    // threads (0 where not measurable): < threads * wall means
+                                    // other processes took the cores for part of the run
   int threads_used = 0;          // distinct pool threads that ran a share (may be < requested if the pool was busy)
   std::string path;              // "avx2" or "portable": the code path measured
 };
@@ -32,6 +35,9 @@ struct MemBwResult {
   ProbeResult triad;
 };
 MemBwResult memory_bandwidth(int threads, int64_t bytes_per_array, int repeats);
+
+// CPU time consumed so far by the calling thread (CLOCK_THREAD_CPUTIME_ID; 0 without it).
+double thread_cpu_seconds();
 
 // Per-ISA inner loops (one file each). Each returns a value derived from every
 // accumulator so the compiler cannot drop the work.

@@ -334,6 +334,7 @@ def _allreduce_fallback(args, con):
 
 
 def cmd_peak(args, argv, con) -> int:
+    from . import peak as peak_mod
     from . import report
 
     peak = measure_peak(con, ("fp32", "int8", "membw"), args.threads_list, args.seconds, args.membw_mib)
@@ -341,11 +342,16 @@ def cmd_peak(args, argv, con) -> int:
         return EXIT_UNAVAILABLE
     body = []
     for t in peak["threads"]:
+        share = peak_mod.cpu_share(peak, t)
         body.append([str(t), f"{peak['fp32_gflops'].get(t, 0):.1f}", f"{peak['int8_gops'].get(t, 0):.1f}",
-                     f"{peak['copy_gbs'].get(t, 0):.1f}", f"{peak['triad_gbs'].get(t, 0):.1f}"])
+                     f"{peak['copy_gbs'].get(t, 0):.1f}", f"{peak['triad_gbs'].get(t, 0):.1f}",
+                     "-" if share is None else f"{100 * share:.0f}%"])
     report._table(con, f"aicc-bench peak (compute path: {peak.get('path')}, STREAM arrays {peak['membw_mib']} MiB x3, "
                        "best of 3)",
-                  ["threads", "f32 FMA GFLOPS", "INT8 vpmaddwd GOPS", "copy GB/s", "triad GB/s"], body, right_from=0)
+                  ["threads", "f32 FMA GFLOPS", "INT8 vpmaddwd GOPS", "copy GB/s", "triad GB/s", "CPU share"], body,
+                  right_from=0)
+    report.say(con, "CPU share: CPU time the probe threads got / (threads x wall time), lowest probe; below ~95% "
+                    "other processes held the cores and the peaks read low")
     gpu = peak["gpu"]
     if gpu.get("present"):
         for d in gpu["devices"]:
@@ -387,6 +393,7 @@ def _plot_peak(path: str, peak: dict) -> None:
     for ax in axes:
         ax.set_xlabel("threads")
         ax.set_xticks(t)
+        ax.set_ylim(bottom=0)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

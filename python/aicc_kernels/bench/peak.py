@@ -128,8 +128,9 @@ def measure(threads: Optional[Iterable[int]] = None, seconds: float = 0.2, repea
                 r = fn(t, seconds, repeats)
                 best = min(r["seconds"])
                 row = make_result("peak", "aicc", label, name, t, [best], r["work"], unit,
-                                  path=r["path"], threads_used=r["threads_used"])
+                                  path=r["path"], threads_used=r["threads_used"], cpu_share=_cpu_share(r, t))
                 row.samples = list(r["seconds"])
+                _add_unshared(row, r, t)
                 rows.append(row)
                 out[key][t] = row.throughput
                 out["path"] = r["path"]
@@ -141,14 +142,42 @@ def measure(threads: Optional[Iterable[int]] = None, seconds: float = 0.2, repea
             for name, key in (("copy", "copy_gbs"), ("triad", "triad_gbs")):
                 r = m[name]
                 row = make_result("peak", "aicc", "f64", f"stream_{name} {membw_mib}MiB x3", t,
-                                  [min(r["seconds"])], r["work"], "GB/s", threads_used=r["threads_used"])
+                                  [min(r["seconds"])], r["work"], "GB/s", threads_used=r["threads_used"],
+                                  cpu_share=_cpu_share(r, t))
                 row.samples = list(r["seconds"])
+                _add_unshared(row, r, t)
                 rows.append(row)
                 out[key][t] = row.throughput
     finally:
         _config.set_num_threads(previous)
     out["gpu"] = gpu_properties()
     return out
+
+
+def _cpu_share(r: dict, threads: int) -> Optional[float]:
+    """CPU time the probe's threads got / (threads x wall time), for the best run: 1.0 on an
+    idle machine; lower means other processes held the cores and the peak reads low."""
+    i = min(range(len(r["seconds"])), key=lambda k: r["seconds"][k])
+    cpu = r.get("cpu_seconds") or []
+    if i >= len(cpu) or cpu[i] <= 0:
+        return None
+    return min(1.0, cpu[i] / (threads * r["seconds"][i]))
+
+
+def _add_unshared(row: Result, r: dict, threads: int) -> None:
+    """extra['throughput_unshared']: work / (CPU seconds per thread) of the best run, i.e. the
+    rate while the threads actually ran; an estimate of the idle machine's peak (it ignores
+    cache and frequency effects of the other processes). Never used for % of peak."""
+    share = row.extra.get("cpu_share")
+    if share:
+        row.extra["throughput_unshared"] = row.throughput / share
+
+
+def cpu_share(peak: Dict[str, object], threads: int) -> Optional[float]:
+    """The lowest CPU share among the probes at `threads` (None where not measured)."""
+    shares = [row.extra.get("cpu_share") for row in peak.get("rows", []) if row.threads == threads]
+    shares = [s for s in shares if s is not None]
+    return min(shares) if shares else None
 
 
 def results(peak: Dict[str, object]) -> List[Result]:
