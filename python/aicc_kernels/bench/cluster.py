@@ -3,13 +3,15 @@
 Run under `mpirun -n N aicc-bench cluster` or `python -m aicc_kernels.launch -n N
 aicc-bench cluster` (a single process is a 1-rank job). Phases, every rank in lockstep:
 
-1. solo GEMM: rank 0 alone runs an f32 GEMM (the others wait) -> the one-rank figure;
+1. solo: rank 0 alone runs the step's compute, `STEP_GEMMS` f32 GEMMs (the others wait)
+   -> the one-rank figure;
 2. concurrent GEMM: every rank at once -> per-rank and aggregate GFLOPS, and the GEMM
    scaling efficiency = aggregate / (N * solo);
 3. simulated data-parallel step per compression (none/bf16/int8): compute (`--step-gemms`
    GEMMs, the stand-in for forward+backward) then the gradient allreduce (`--params`
    elements, 25.6 M = ResNet-50), no overlap. Step scaling efficiency (weak scaling, each
-   rank the same work) = solo compute time / (N-rank compute time + allreduce time).
+   rank the same work) = solo compute time / (N-rank compute time + allreduce time), the
+   solo time measured the same way (median of the same GEMM block).
 
 Allreduce bandwidth: bytes = params * 4 (the fp32 gradient the caller hands in, for the
 compressed variants too), algbw = bytes / time, busbw = algbw * 2(N-1)/N (nccl-tests).
@@ -138,16 +140,21 @@ def run_cluster(args, argv, con) -> int:
         peak = cli.measure_peak(con, ("fp32",), threads_needed, args.peak_seconds)
     _barrier(ak, comm)
 
-    # 1. solo GEMM on rank 0.
-    solo_s = 0.0
+    # 1. solo: rank 0 alone runs the step's compute (STEP_GEMMS GEMMs), timed like the step.
+    def compute_block():
+        for _ in range(STEP_GEMMS):
+            ak.gemm(a, b)
+
+    solo_block = 0.0
     if rank == 0:
-        solo_s = statistics.median(time_call(lambda: ak.gemm(a, b), repeats=repeats, warmup=1))
-    solo_s = float(_sum(ak, comm, [solo_s])[0])
+        solo_block = statistics.median(time_call(compute_block, repeats=max(repeats, args.steps), warmup=1))
+    solo_block = float(_sum(ak, comm, [solo_block])[0])
+    solo_s = solo_block / STEP_GEMMS
 
     # 2. every rank at once.
     _barrier(ak, comm)
-    mine = time_call(lambda: ak.gemm(a, b), repeats=repeats, warmup=1)
-    per_rank_gflops = _gather(ak, comm, flops / statistics.median(mine) / 1e9)
+    mine = time_call(compute_block, repeats=max(repeats, args.steps), warmup=1)
+    per_rank_gflops = _gather(ak, comm, STEP_GEMMS * flops / statistics.median(mine) / 1e9)
     aggregate = sum(per_rank_gflops)
     solo_gflops = flops / solo_s / 1e9
     gemm_eff = aggregate / (size * solo_gflops) if solo_gflops > 0 else None
@@ -171,8 +178,7 @@ def run_cluster(args, argv, con) -> int:
         for _ in range(args.steps):
             _barrier(ak, comm)
             t0 = time.perf_counter()
-            for _ in range(STEP_GEMMS):
-                ak.gemm(a, b)
+            compute_block()
             t1 = time.perf_counter()
             ak.allreduce(grads, op="sum", comm=comm, compression=comp)
             t2 = time.perf_counter()
@@ -183,13 +189,12 @@ def run_cluster(args, argv, con) -> int:
         c_med, r_med = statistics.median(compute), statistics.median(comm_t)
         algbw = nbytes / r_med / 1e9
         bus = algbw * 2 * (size - 1) / size if size > 1 else 0.0
-        solo_compute = STEP_GEMMS * solo_s
-        eff = solo_compute / (c_med + r_med)
+        eff = solo_block / (c_med + r_med)
         rows.append(make_result("allreduce", "aicc", label, f"{params / 1e6:.1f}M x{size} ranks", size, comm_t,
                                 float(nbytes), "GB/s", None, busbw_gbs=bus, bytes=nbytes, compression=comp or "none"))
         step = make_result("dp_step", "aicc", label, f"{STEP_GEMMS}xGEMM{n} + {params / 1e6:.1f}M allreduce x{size}",
                            tpr * size, [c + r for c, r in zip(compute, comm_t)], STEP_GEMMS * flops * size, "GFLOPS",
-                           None, compute_s=c_med, comm_s=r_med, comm_fraction=r_med / (c_med + r_med),
+                           None, compression=comp or "none", compute_s=c_med, comm_s=r_med, comm_fraction=r_med / (c_med + r_med),
                            scaling_efficiency=eff, busbw_gbs=bus)
         rows.append(step)
         step_rows.append(step)
