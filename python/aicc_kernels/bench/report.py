@@ -344,30 +344,32 @@ def write_plot(path: str, rows: List[Row], peak: Optional[dict]) -> None:
     fig, axes = plt.subplots(1, len(ops), figsize=(6.0 * len(ops), 4.5), squeeze=False)
     for ax, op in zip(axes[0], ops):
         op_rows = [r for r in data if r.r.op == op]
+        # Peaks at the largest thread count plotted, in the rows' own unit (GFLOPS, GOPS, GB/s).
+        peaks = {}
+        threads = max((r.r.threads for r in op_rows), default=1)
+        for row in op_rows:
+            value, kind = _peak.peak_for(peak, op, row.r.dtype, threads)
+            if value:
+                peaks[kind] = value
+        base_unit = op_rows[0].r.unit if op_rows else ""
+        unit, scale = _DISPLAY.get(base_unit, (base_unit, 1.0))
+        top = max([r.r.throughput for r in op_rows] + list(peaks.values()) + [0.0]) * scale
+        if unit in ("TFLOPS", "TOPS") and top < 1.0:  # small machines: G units read better
+            unit, scale = unit.replace("T", "G", 1), scale * 1e3
         series: Dict[tuple, list] = {}
         xlabel = "size"
         for row in op_rows:
             x, xlabel = _x_of(row.r)
-            y, unit = display_throughput(row.r, adaptive=False)
-            series.setdefault((row.r.impl, row.r.dtype, row.r.threads, unit), []).append((x, y))
-        unit = "throughput"
-        for (impl, dtype, threads, unit), pts in sorted(series.items()):
+            series.setdefault((row.r.impl, row.r.dtype, row.r.threads), []).append((x, row.r.throughput * scale))
+        for (impl, dtype, t), pts in sorted(series.items()):
             pts.sort()
-            style = "-o" if impl == OURS else "--x"
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=f"{impl} {dtype} t={threads}",
-                    markersize=4)
-        if op_rows:
-            threads = max(r.r.threads for r in op_rows)
-            kinds = {}
-            for row in op_rows:
-                value, kind = _peak.peak_for(peak, op, row.r.dtype, threads)
-                if value:
-                    kinds[kind] = value
-            for kind, value in kinds.items():
-                scale = _DISPLAY.get(op_rows[0].r.unit, (None, 1.0))[1]
-                ax.axhline(value * scale, color="red", linestyle=":", linewidth=1.5,
-                           label=f"measured peak {kind} t={threads}")
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "-o" if impl == OURS else "--x",
+                    label=f"{impl} {dtype} t={t}", markersize=4)
+        for kind, value in peaks.items():
+            ax.axhline(value * scale, color="red", linestyle=":", linewidth=1.5,
+                       label=f"measured peak ({kind}, t={threads})")
         ax.set_xscale("log")
+        ax.set_ylim(bottom=0)
         ax.set_title(op)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(unit)
