@@ -137,8 +137,9 @@ def test_sweep_outputs_json_csv_plot_and_absent_baselines(monkeypatch, tmp_path,
     assert "baseline gloo: absent (not applicable to gemm)" in out
     doc = json.loads(j.read_text())
     assert DOC_KEYS <= set(doc) and doc["schema"] == "aicc-bench/1" and doc["schema_version"] == 1
-    assert doc["baselines"]["onnxruntime"] == {"available": False, "version": None,
+    assert doc["baselines"]["onnxruntime"] == {"available": False, "version": None, "measured": False,
                                                "reason": "onnxruntime is not installed"}
+    assert doc["baselines"]["numpy"]["measured"] is True
     ours = [r for r in doc["results"] if r["impl"] == "aicc"]
     assert len(ours) == 1 and RESULT_KEYS <= set(ours[0])
     assert ours[0]["ratios"]["numpy"] == pytest.approx(2.0)
@@ -150,6 +151,14 @@ def test_sweep_outputs_json_csv_plot_and_absent_baselines(monkeypatch, tmp_path,
     assert table[0] == report.CSV_COLUMNS + ["ratio_numpy", "ratio_onnxruntime", "ratio_gloo"]
     assert len(table) == 3 and {row[1] for row in table[1:]} == {"aicc", "numpy"}
     assert _png(p)
+
+
+@needs_ext
+@needs_ext
+def test_installed_baseline_without_rows_is_reported(monkeypatch, capsys):
+    _fake_module(monkeypatch, lambda peers: _rows()(()))  # the module ignores its peers
+    assert cli.main(["gemm", "--threads", "1", "--baselines", "numpy"] + FAST) == cli.EXIT_OK
+    assert "baseline numpy: absent (installed, but gemm measured no numpy rows" in capsys.readouterr().out
 
 
 @needs_ext

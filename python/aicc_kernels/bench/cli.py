@@ -317,6 +317,13 @@ def cmd_sweep(args, argv, con) -> int:
         available = [b for b in args.baseline_list if status[b]["available"]]
         results = call_run(module, args, con, available)
     rows = report.derive(results, peak, args.baseline_list)
+    impls = {r.r.impl for r in rows}
+    for b, s in status.items():
+        # An installed peer the module did not measure is said so, not left as empty columns.
+        s["measured"] = b in impls
+        if s["available"] and b not in impls:
+            s["available"] = False
+            s["reason"] = f"installed, but {args.command} measured no {b} rows (the module does not compare with it)"
     return finish(con, args.command, argv, rows, peak, status, unavailable, args, f"aicc-bench {args.command}")
 
 
