@@ -290,3 +290,28 @@ def test_cluster_two_ranks(tmp_path):
     assert cl["ranks"] == 2 and len(cl["per_rank_gflops"]) == 2
     assert [s["compression"] for s in cl["steps"]] == ["none", "bf16", "int8"]
     assert all(s["compute_s"] > 0 and s["comm_s"] > 0 for s in cl["steps"])
+
+
+def test_gpu_properties_through_cupy(monkeypatch):
+    """The CuPy route, with a stand-in runtime (this machine has no GPU): fields are read and
+    the theoretical bandwidth is derived from the memory clock and bus width."""
+    from aicc_kernels.bench import peak
+
+    props = {"name": b"Fake H100", "major": 9, "minor": 0, "multiProcessorCount": 132, "clockRate": 1980000,
+             "totalGlobalMem": 80 * 2**30, "memoryClockRate": 2619000, "memoryBusWidth": 5120}
+    runtime = types.SimpleNamespace(getDeviceCount=lambda: 1, getDeviceProperties=lambda i: props)
+    monkeypatch.setitem(sys.modules, "cupy", types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=runtime)))
+    g = peak.gpu_properties()
+    assert g["present"] and g["count"] == 1
+    d = g["devices"][0]
+    assert d["name"] == "Fake H100" and d["compute_capability"] == "9.0" and d["multiprocessors"] == 132
+    assert d["memory_bandwidth_gbs_theoretical"] == pytest.approx(2 * 2619e6 * 5120 / 8 / 1e9)
+
+
+def test_gpu_absent_is_reported(monkeypatch):
+    from aicc_kernels.bench import peak
+
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    monkeypatch.setattr(peak.os.path, "exists", lambda p: False)
+    g = peak.gpu_properties()
+    assert g["present"] is False and "cupy" in g["reason"]

@@ -362,8 +362,9 @@ def cmd_peak(args, argv, con) -> int:
     gpu = peak["gpu"]
     if gpu.get("present"):
         for d in gpu["devices"]:
+            clock = f"{d['clock_mhz']:.0f} MHz, " if d.get("clock_mhz") else ""
             report.say(con, f"GPU {d['index']}: {d['name']} sm_{d['compute_capability']} {d['multiprocessors']} SMs "
-                            f"{d['clock_mhz']:.0f} MHz, {d['memory_gib']:.1f} GiB")
+                            f"{clock}{d['memory_gib']:.1f} GiB")
     else:
         report.say(con, f"GPU: absent ({gpu.get('reason')})")
     rows = report.derive(peak["rows"], peak, [])

@@ -52,7 +52,12 @@ def gpu_properties() -> Dict[str, object]:
     try:
         import cupy  # noqa: F401
     except Exception as e:  # ImportError, or a CUDA runtime that fails to load
-        return {"present": False, "reason": f"cupy not importable ({type(e).__name__}: {e})".strip()}
+        reason = f"cupy not importable ({type(e).__name__}: {e})"
+        if os.path.exists("/dev/nvidia0"):  # a GPU node without CuPy: ask torch, if it has CUDA
+            props = _torch_gpu_properties()
+            if props is not None:
+                return props
+        return {"present": False, "reason": reason}
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:
@@ -84,6 +89,23 @@ def gpu_properties() -> Dict[str, object]:
 
 
 KINDS = ("fp32", "int8", "membw")
+
+
+def _torch_gpu_properties() -> Optional[Dict[str, object]]:
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return None
+        devices = []
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            devices.append({"index": i, "name": p.name, "compute_capability": f"{p.major}.{p.minor}",
+                            "multiprocessors": p.multi_processor_count, "clock_mhz": None,
+                            "memory_gib": p.total_memory / 2**30, "source": "torch.cuda"})
+        return {"present": True, "count": len(devices), "devices": devices}
+    except Exception:
+        return None
 
 
 def measure(threads: Optional[Iterable[int]] = None, seconds: float = 0.2, repeats: int = 3,
