@@ -302,20 +302,14 @@ def cmd_sweep(args, argv, con) -> int:
     except Unavailable as e:
         module = None
         unavailable.append({"op": args.command, "reason": str(e)})
-    results = []
     if module is None and args.command == "allreduce":
-        results, reason = _allreduce_fallback(args, con)
-        if reason:
-            unavailable[-1]["reason"] += f"; {reason}"
-        else:
-            unavailable.clear()
-    if module is None and not results:
+        return cmd_allreduce(args, argv, con, status, unavailable[0]["reason"])
+    if module is None:
         finish(con, args.command, argv, [], None, status, unavailable, args, f"aicc-bench {args.command}")
         return EXIT_UNAVAILABLE
     peak = measure_peak(con, PEAK_KINDS[args.command], args.threads_list, args.peak_seconds)
-    if module is not None:
-        available = [b for b in args.baseline_list if status[b]["available"]]
-        results = call_run(module, args, con, available)
+    available = [b for b in args.baseline_list if status[b]["available"]]
+    results = call_run(module, args, con, available)
     rows = report.derive(results, peak, args.baseline_list)
     impls = {r.r.impl for r in rows}
     for b, s in status.items():
@@ -327,17 +321,61 @@ def cmd_sweep(args, argv, con) -> int:
     return finish(con, args.command, argv, rows, peak, status, unavailable, args, f"aicc-bench {args.command}")
 
 
-def _allreduce_fallback(args, con):
-    """The thread-transport allreduce measurement when no allreduce benchmark module exists."""
+def cmd_allreduce(args, argv, con, status, module_reason: str) -> int:
+    """The allreduce sweep of this package: over the job's communicator when started by
+    `python -m aicc_kernels.launch` (shm) or mpirun (mpi), else over in-process thread
+    ranks (--ranks, default 2). Only rank 0 prints and writes files."""
     import aicc_kernels as ak
 
-    from .allreduce_support import sweep, thread_allreduce_unavailable
+    from . import allreduce_support as ars
+    from . import report
 
-    reason = thread_allreduce_unavailable(ak)
+    reason = ars.thread_allreduce_unavailable(ak)
     if reason:
-        return [], reason
-    ranks = _int_list(args.ranks, "--ranks") if getattr(args, "ranks", None) else [2]
-    return sweep(ak, ranks, args.sizes_list, args.dtype_list, quick=args.quick, check=not args.no_check), None
+        unavailable = [{"op": "allreduce", "reason": f"{module_reason}; {reason}"}]
+        finish(con, "allreduce", argv, [], None, status, unavailable, args, "aicc-bench allreduce")
+        return EXIT_UNAVAILABLE
+    kind = ak.collective.detect_kind() if hasattr(ak.collective, "detect_kind") else "single"
+    peers = [b for b in args.baseline_list if status[b]["available"] and b in ("mpi", "gloo")]
+    for b in args.baseline_list:
+        if status[b]["available"] and b not in ("mpi", "gloo"):
+            status[b] = dict(status[b], available=False, reason="this allreduce sweep compares with gloo and mpi only")
+    if kind in ("shm", "mpi"):
+        comm = ak.collective.init(kind)
+        rank = comm.rank
+        peak = None
+        comm.barrier()
+        if rank == 0:
+            peak = measure_peak(con, ("membw",), [min(comm.size, max(peak_default_threads()))], args.peak_seconds,
+                                membw_mib=64)
+        comm.barrier()
+        rows, peer_status = ars.process_sweep(ak, comm, args.sizes_list, args.dtype_list, quick=args.quick,
+                                              check=not args.no_check, peers=peers)
+        if rank != 0:
+            return EXIT_OK
+    else:
+        ranks = _int_list(args.ranks, "--ranks") if getattr(args, "ranks", None) else [2]
+        peer_status = {p: "needs a multi-process job (python -m aicc_kernels.launch -n N or mpirun -n N)"
+                       for p in peers}
+        peak = measure_peak(con, ("membw",), sorted({min(r, max(peak_default_threads())) for r in ranks}),
+                            args.peak_seconds, membw_mib=64)
+        with report.Progress(con, None, "allreduce sweep") as bar:
+            rows = ars.sweep(ak, ranks, args.sizes_list, args.dtype_list, quick=args.quick,
+                             check=not args.no_check, progress=bar.step)
+    for p, why in peer_status.items():
+        status[p] = dict(status[p], available=False, reason=why)
+    derived = report.derive(rows, peak, args.baseline_list)
+    impls = {r.r.impl for r in derived}
+    for b, s in status.items():
+        s["measured"] = b in impls
+    return finish(con, "allreduce", argv, derived, peak, status, [], args,
+                  f"aicc-bench allreduce ({kind if kind in ('shm', 'mpi') else 'thread'} transport)")
+
+
+def peak_default_threads():
+    from . import peak as peak_mod
+
+    return peak_mod.default_threads()
 
 
 def cmd_peak(args, argv, con) -> int:
