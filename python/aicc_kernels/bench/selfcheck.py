@@ -138,7 +138,7 @@ def conv_cases(ak, rng, threads: int) -> List[Case]:
 def allreduce_cases(ak, ranks: int = 2, elements: int = 1 << 20) -> List[Case]:
     """Sum-allreduce over an in-process thread communicator; integer-valued floats make the
     exact sum order-independent (nccl-tests' trick), so f32 must match exactly."""
-    from .allreduce_support import thread_allreduce
+    from .allreduce_support import _fmt_bytes, thread_allreduce
 
     cases: List[Case] = []
     for dtype, compression in (("f32", None), ("bf16", None), ("f32", "int8")):
@@ -146,7 +146,7 @@ def allreduce_cases(ak, ranks: int = 2, elements: int = 1 << 20) -> List[Case]:
 
         def run(dtype=dtype, compression=compression, label=label):
             r = thread_allreduce(ak, ranks, elements, dtype, compression)
-            return make_result("allreduce", "aicc", label, f"{(elements * r['itemsize']) >> 10}KiB x{ranks} ranks",
+            return make_result("allreduce", "aicc", label, f"{_fmt_bytes(elements * r['itemsize'])} x{ranks} ranks",
                                ranks, r["samples"], float(elements * r["itemsize"]), "GB/s", r["wrong"],
                                busbw_gbs=r["busbw_gbs"], bytes=elements * r["itemsize"], transport="thread",
                                tolerance=r["tolerance"])
