@@ -312,7 +312,12 @@ def cmd_sweep(args, argv, con) -> int:
     results = call_run(module, args, con, available)
     rows = report.derive(results, peak, args.baseline_list)
     impls = {r.r.impl for r in rows}
+    # A module may say why it skipped a peer (e.g. bench/gemm.py's `_absent`): keep its reason.
+    said = getattr(module, "absent", None) or getattr(module, "_absent", None) or {}
     for b, s in status.items():
+        if b in said and b not in impls:
+            s["available"] = False
+            s["reason"] = f"{module.__name__}: {said[b]}"
         # An installed peer the module did not measure is said so, not left as empty columns.
         s["measured"] = b in impls
         if s["available"] and b not in impls:
