@@ -315,3 +315,12 @@ def test_gpu_absent_is_reported(monkeypatch):
     monkeypatch.setattr(peak.os.path, "exists", lambda p: False)
     g = peak.gpu_properties()
     assert g["present"] is False and "cupy" in g["reason"]
+
+
+@needs_ext
+def test_module_that_raises_is_reported(monkeypatch, capsys):
+    def boom(peers):
+        raise RuntimeError("kernel exploded")
+    _fake_module(monkeypatch, boom)
+    assert cli.main(["gemm", "--threads", "1", "--baselines", "none"] + FAST) == cli.EXIT_ERROR
+    assert "run() raised RuntimeError: kernel exploded" in capsys.readouterr().out

@@ -8,7 +8,8 @@
                                    simulated data-parallel step (ResNet-50-sized gradient allreduce)
 
 Exit status: 0 ok; 1 a kernel disagrees with the reference; 2 usage error; 3 a row is below
---min-efficiency; 4 the requested benchmark is not available in this build.
+--min-efficiency; 4 the requested benchmark is not available in this build; 5 the benchmark
+raised an error (AICC_BENCH_TRACEBACK=1 prints the traceback).
 docs/BENCHMARKS.md: how each figure is counted and the JSON schema.
 """
 
@@ -20,7 +21,7 @@ import inspect
 import sys
 from typing import Dict, List, Optional, Sequence
 
-EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_BELOW_MIN, EXIT_UNAVAILABLE = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_BELOW_MIN, EXIT_UNAVAILABLE, EXIT_ERROR = 0, 1, 2, 3, 4, 5
 
 #: Subcommand -> (module to import lazily, what it is). The module provides run(...) -> list[Result].
 MODULES = {
@@ -309,7 +310,11 @@ def cmd_sweep(args, argv, con) -> int:
         return EXIT_UNAVAILABLE
     peak = measure_peak(con, PEAK_KINDS[args.command], args.threads_list, args.peak_seconds)
     available = [b for b in args.baseline_list if status[b]["available"]]
-    results = call_run(module, args, con, available)
+    try:
+        results = call_run(module, args, con, available)
+    except Exception as e:  # a failing module is reported with its message, not a traceback
+        _report_error(con, f"aicc-bench {args.command}: {module.__name__}.run() raised", e)
+        return EXIT_ERROR
     rows = report.derive(results, peak, args.baseline_list)
     impls = {r.r.impl for r in rows}
     # A module may say why it skipped a peer (e.g. bench/gemm.py's `_absent`): keep its reason.
@@ -324,6 +329,19 @@ def cmd_sweep(args, argv, con) -> int:
             s["available"] = False
             s["reason"] = f"installed, but {args.command} measured no {b} rows (the module does not compare with it)"
     return finish(con, args.command, argv, rows, peak, status, unavailable, args, f"aicc-bench {args.command}")
+
+
+def _report_error(con, what: str, e: BaseException) -> None:
+    import os
+    import traceback
+
+    from . import report
+
+    report.say(con, f"{what} {type(e).__name__}: {e}", "bold red")
+    if os.environ.get("AICC_BENCH_TRACEBACK"):
+        traceback.print_exc()
+    else:
+        report.say(con, "(AICC_BENCH_TRACEBACK=1 prints the traceback)")
 
 
 def cmd_allreduce(args, argv, con, status, module_reason: str) -> int:
