@@ -324,9 +324,18 @@ class Progress:
 # ---------------------------------------------------------------------------------------
 
 def _x_of(r: Result):
+    import re
+
     size = r.extra.get("size")
     if isinstance(size, (int, float)) and size > 0:
         return float(size), "size"
+    m = re.search(r"M=N=K=(\d+)", r.shape)
+    if m:
+        return float(m.group(1)), "size (M=N=K)"
+    m = re.search(r"M=(\d+)\D+N=(\d+)\D+K=(\d+)", r.shape) or re.search(r"M=(\d+)\D+K=(\d+)\D+N=(\d+)", r.shape)
+    if m:
+        dims = [float(g) for g in m.groups()]
+        return (dims[0] * dims[1] * dims[2]) ** (1 / 3), "size (geometric mean of M, N, K)"
     if r.unit == "GB/s":
         nbytes = r.extra.get("bytes")
         if isinstance(nbytes, (int, float)) and nbytes > 0:
