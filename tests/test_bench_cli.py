@@ -324,3 +324,9 @@ def test_module_that_raises_is_reported(monkeypatch, capsys):
     _fake_module(monkeypatch, boom)
     assert cli.main(["gemm", "--threads", "1", "--baselines", "none"] + FAST) == cli.EXIT_ERROR
     assert "run() raised RuntimeError: kernel exploded" in capsys.readouterr().out
+
+
+def test_dtype_aliases():
+    assert cli.map_dtypes("gemm", ["int8", "fp32", "u8s8"]) == ["u8s8", "s8s8", "f32"]
+    assert cli.map_dtypes("conv", ["u8s8", "s8s8", "bfloat16"]) == ["int8", "bf16"]
+    assert cli.map_dtypes("gemm", None) is None

@@ -35,6 +35,28 @@ MODULES = {
 PEAK_KINDS = {"gemm": ("fp32", "int8"), "conv": ("fp32", "int8"), "resnet50": ("fp32", "int8"),
               "allreduce": ("membw",)}
 
+#: --dtype spellings mapped to each module's names (DESIGN.md's `aicc-bench gemm --dtype int8`).
+_COMMON_DTYPES = {"fp32": "f32", "float32": "f32", "fp16": "f16", "float16": "f16", "half": "f16",
+                  "bfloat16": "bf16"}
+DTYPE_ALIASES = {
+    "gemm": {"int8": ["u8s8", "s8s8"], "u8": ["u8s8"], "s8": ["s8s8"]},
+    "conv": {"u8s8": ["int8"], "s8s8": ["int8"]},
+    "resnet50": {"u8s8": ["int8"], "s8s8": ["int8"]},
+}
+
+
+def map_dtypes(command: str, names: Optional[List[str]]) -> Optional[List[str]]:
+    if names is None:
+        return None
+    out: List[str] = []
+    for name in names:
+        name = _COMMON_DTYPES.get(name.lower(), name)
+        for mapped in DTYPE_ALIASES.get(command, {}).get(name, [name]):
+            if mapped not in out:
+                out.append(mapped)
+    return out
+
+
 _COMMON_DEFAULTS = {"dtype": None, "sizes": None, "threads": None, "backend": None, "baselines": None,
                     "json": None, "csv": None, "plot": None, "min_efficiency": None, "quick": False,
                     "no_check": False, "peak_seconds": 0.15}
@@ -205,7 +227,7 @@ def call_run(module, args, con, available_baselines: Sequence[str]):
     if run is None:
         raise Unavailable(f"{module.__name__} has no run() function")
     wanted = {
-        "sizes": args.sizes_list, "dtypes": args.dtype_list,
+        "sizes": args.sizes_list, "dtypes": map_dtypes(args.command, args.dtype_list),
         "threads": tuple(args.threads_list) if args.threads_list else None,
         "baselines": tuple(available_baselines), "check": not args.no_check, "quick": args.quick,
         "backend": args.backend,
