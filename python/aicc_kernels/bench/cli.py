@@ -194,7 +194,8 @@ def _finish_args(args) -> argparse.Namespace:
         raise UsageError(f"--dtype: expected comma-separated dtype names, got {args.dtype!r}")
     from . import baselines
 
-    args.baseline_list = baselines.parse(args.baselines)
+    default_peers = {"allreduce": "gloo,mpi", "cluster": "mpi"}.get(args.command)
+    args.baseline_list = baselines.parse(args.baselines if args.baselines is not None else default_peers)
     unknown = [b for b in args.baseline_list if b not in baselines.KNOWN]
     if unknown:
         raise UsageError(f"--baselines: expected names from {', '.join(sorted(baselines.KNOWN))}, got {', '.join(unknown)}")
