@@ -330,3 +330,31 @@ def test_dtype_aliases():
     assert cli.map_dtypes("gemm", ["int8", "fp32", "u8s8"]) == ["u8s8", "s8s8", "f32"]
     assert cli.map_dtypes("conv", ["u8s8", "s8s8", "bfloat16"]) == ["int8", "bf16"]
     assert cli.map_dtypes("gemm", None) is None
+
+
+def _mpi_reason():
+    import shutil
+
+    reason = _collectives_reason()
+    if reason:
+        return reason
+    if shutil.which("mpirun") is None:
+        return "no mpirun on PATH"
+    if baselines.probe("mpi")["available"] is False:
+        return baselines.probe("mpi")["reason"]
+    return None
+
+
+@pytest.mark.mpi
+@pytest.mark.skipif(_mpi_reason() is not None, reason=str(_mpi_reason()))
+def test_cluster_two_ranks_under_mpirun(tmp_path):
+    j = tmp_path / "m.json"
+    cmd = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-n", "2", sys.executable, "-m", "aicc_kernels.bench",
+           "cluster", "--quick", "--params", "20000", "--gemm-size", "48", "--steps", "2", "--compression", "none,int8",
+           "--baselines", "mpi", "--peak-seconds", "0.02", "--json", str(j)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(j.read_text())
+    assert doc["cluster"]["ranks"] == 2 and doc["cluster"]["kind"] == "mpi"
+    assert doc["baselines"]["mpi"]["measured"] is True
+    assert any(r["impl"] == "mpi" and r["op"] == "allreduce" for r in doc["results"])

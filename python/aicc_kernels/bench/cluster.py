@@ -216,6 +216,9 @@ def run_cluster(args, argv, con) -> int:
     if rank != 0:
         _barrier(ak, comm)
         return cli.EXIT_OK
+    impls = {r.impl for r in rows}
+    for b, s in status.items():
+        s["measured"] = b in impls
     derived = report.derive(rows, peak, args.baseline_list)
     body = []
     for s in step_rows:
