@@ -343,6 +343,27 @@ def _x_of(r: Result):
     return float(r.work), "work per call (FLOPs / ops / bytes)"
 
 
+def _layer_bars(ax, op_rows: List[Row], scale: float) -> None:
+    """Named layers (conv/resnet50 rows carry extra['layer']) have no size axis: one group
+    of bars per layer (and layout/batch), one bar per implementation x dtype x threads."""
+    cats: List[str] = []
+    values: Dict[tuple, Dict[str, float]] = {}
+    for row in op_rows:
+        e = row.r.extra
+        cat = " ".join(str(x) for x in (e["layer"], e.get("layout", ""), f"N={e['batch']}" if "batch" in e else "")
+                       if x)
+        if cat not in cats:
+            cats.append(cat)
+        values.setdefault((row.r.impl, row.r.dtype, row.r.threads), {})[cat] = row.r.throughput * scale
+    width = 0.8 / max(1, len(values))
+    for i, ((impl, dtype, t), by_cat) in enumerate(sorted(values.items(), key=lambda kv: (kv[0][0] != OURS, kv[0]))):
+        xs = [c + i * width - 0.4 + width / 2 for c in range(len(cats))]
+        ax.bar(xs, [by_cat.get(c, 0.0) for c in cats], width, label=f"{impl} {dtype} t={t}",
+               hatch=None if impl == OURS else "//", alpha=0.9)
+    ax.set_xticks(range(len(cats)))
+    ax.set_xticklabels(cats, rotation=60, ha="right", fontsize=6)
+
+
 def write_plot(path: str, rows: List[Row], peak: Optional[dict]) -> None:
     """Throughput vs size per dtype and implementation, one panel per op, with the measured
     peak (at the largest thread count plotted) as a horizontal roofline."""
@@ -353,7 +374,7 @@ def write_plot(path: str, rows: List[Row], peak: Optional[dict]) -> None:
 
     data = [r for r in rows if r.r.op != "peak" and r.r.throughput > 0]
     ops = sorted({r.r.op for r in data}) or ["(no rows)"]
-    fig, axes = plt.subplots(1, len(ops), figsize=(6.0 * len(ops), 4.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(ops), figsize=(6.5 * len(ops), 5.5), squeeze=False)
     for ax, op in zip(axes[0], ops):
         op_rows = [r for r in data if r.r.op == op]
         # Peaks at the largest thread count plotted, in the rows' own unit (GFLOPS, GOPS, GB/s).
@@ -368,6 +389,17 @@ def write_plot(path: str, rows: List[Row], peak: Optional[dict]) -> None:
         top = max([r.r.throughput for r in op_rows] + list(peaks.values()) + [0.0]) * scale
         if unit in ("TFLOPS", "TOPS") and top < 1.0:  # small machines: G units read better
             unit, scale = unit.replace("T", "G", 1), scale * 1e3
+        if op_rows and all("layer" in r.r.extra for r in op_rows):
+            _layer_bars(ax, op_rows, scale)
+            for kind, value in peaks.items():
+                ax.axhline(value * scale, color="red", linestyle=":", linewidth=1.5,
+                           label=f"measured peak ({kind}, t={threads})")
+            ax.set_title(op)
+            ax.set_ylabel(unit)
+            ax.set_ylim(bottom=0)
+            ax.grid(True, axis="y", alpha=0.3)
+            ax.legend(fontsize=7)
+            continue
         series: Dict[tuple, list] = {}
         xlabel = "size"
         for row in op_rows:
