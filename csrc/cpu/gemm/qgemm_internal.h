@@ -1,0 +1,102 @@
+// Internals of the INT8 GEMM (aicc::cpu::qgemm): packed layouts, the per-ISA kernel table
+// and the output stage parameters. The driver (qgemm_driver.cc) owns blocking and threads;
+// the files below only know their tile.
+//
+// The exact route (docs/INT8_DESIGN.md): operands are widened to int16 while packing, with
+// their zero points already subtracted (|a - za|, |b - zb| <= 255 fit int16), and multiplied
+// in K-pairs with vpmaddwd (int16 x int16 -> two products summed in int32; 2 * 255 * 255 cannot
+// overflow). No int16-saturating step exists anywhere, so every input is exact. Every partial
+// sum of products is bounded by K * max|a - za| * max|b - zb|, which the K check keeps inside
+// int32, so the int32 accumulators never overflow in any summation order.
+//
+// Packed layouts (int16, K padded to an even count with zeros):
+//   A panel (kMR rows):    [kp][kMR][2]  -> one 32-bit word (a[i][2kp], a[i][2kp+1]) per row
+//   B panel (kNR columns): [kp][kNR][2]  -> one 32-bit word (b[2kp][j], b[2kp+1][j]) per column
+// A K-slice [p0, p1) of a panel starts at panel + p0 * kMR * 2 (resp. kNR * 2).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+
+#include "aicc/gemm.h"
+
+namespace aicc::cpu::qgemm_detail {
+
+constexpr int kMR = 6;   // register tile rows
+constexpr int kNR = 16;  // register tile columns (two ymm of 8 int32)
+
+// Everything the output stage needs, resolved once per call.
+struct OutputStage {
+  DType dtype = DType::kS32;
+  void* data = nullptr;
+  int64_t row_stride = 0;
+  int64_t col_stride = 1;
+  const float* scale = nullptr;  // per column when scale_per_column, else scale[0]
+  bool scale_per_column = false;
+  const int32_t* bias = nullptr;  // per column or nullptr
+  int32_t out_zero_point = 0;
+  bool relu = false;
+};
+
+// c[kMR][kNR] (row-major int32) = (accumulate ? c : 0) + sum over kp pairs of packed a x b.
+using UKernel = void (*)(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c, bool accumulate);
+
+// Applies bias + output stage to rows [0, mr) x columns [0, nr) of the tile c (row-major,
+// kNR int32 per row) and writes them to out(i0 + r, j0 + s). Never touches other elements.
+using OutputFn = void (*)(const int32_t* c, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o);
+
+// Packs rows [i0, i0 + mr) of A (mr <= kMR), all K, into an A panel of kp pairs, minus za.
+using PackAFn = void (*)(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kp, int16_t* dst);
+
+// Packs columns [j0, j0 + nr) of B (nr <= kNR), all K, into a B panel of kp pairs, minus zb
+// (zb: one value per packed column, kNR entries, zeros past nr).
+using PackBFn = void (*)(const MatrixView& b, int64_t j0, int nr, const int32_t* zb, int64_t kp, int16_t* dst);
+
+// The implementations, one set per ISA path; the driver picks a set on active_isa().
+void ukernel_s16_6x16_portable(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c, bool accumulate);
+void pack_a_portable(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kp, int16_t* dst);
+void pack_b_portable(const MatrixView& b, int64_t j0, int nr, const int32_t* zb, int64_t kp, int16_t* dst);
+void output_portable(const int32_t* c, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o);
+#if defined(AICC_X86)
+void ukernel_s16_6x16_avx2(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c, bool accumulate);
+void pack_a_avx2(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kp, int16_t* dst);
+void pack_b_avx2(const MatrixView& b, int64_t j0, int nr, const int32_t* zb, int64_t kp, int16_t* dst);
+void output_avx2(const int32_t* c, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o);
+#endif
+
+// A 64-byte aligned, growable scratch buffer (never shrinks while alive; contents are
+// not preserved across grow()).
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  ~AlignedBuffer() { std::free(data_); }
+
+  void* grow(size_t bytes) {
+    if (bytes > size_) {
+      std::free(data_);
+      data_ = nullptr;
+      size_ = 0;
+      const size_t rounded = (bytes + 63) / 64 * 64;
+      data_ = std::aligned_alloc(64, rounded);
+      if (data_ == nullptr) throw std::bad_alloc();
+      size_ = rounded;
+    }
+    return data_;
+  }
+  void release() {
+    std::free(data_);
+    data_ = nullptr;
+    size_ = 0;
+  }
+  size_t size() const { return size_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace aicc::cpu::qgemm_detail

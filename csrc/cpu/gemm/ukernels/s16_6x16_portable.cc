@@ -1,0 +1,24 @@
+// INT8 GEMM microkernel, portable C++: a 6x16 int32 tile over int16 K-pair panels
+// (layouts in qgemm_internal.h). Exact: int16 x int16 products summed in int32, with the
+// same bound as the vector kernels (no partial sum can overflow, see qgemm_internal.h).
+#include "cpu/gemm/qgemm_internal.h"
+
+namespace aicc::cpu::qgemm_detail {
+
+void ukernel_s16_6x16_portable(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c, bool accumulate) {
+  int32_t acc[kMR][kNR];
+  for (int i = 0; i < kMR; ++i)
+    for (int j = 0; j < kNR; ++j) acc[i][j] = accumulate ? c[i * kNR + j] : 0;
+  for (int64_t p = 0; p < kp; ++p) {
+    const int16_t* ap = a + p * kMR * 2;
+    const int16_t* bp = b + p * kNR * 2;
+    for (int i = 0; i < kMR; ++i) {
+      const int32_t a0 = ap[2 * i], a1 = ap[2 * i + 1];
+      for (int j = 0; j < kNR; ++j) acc[i][j] += a0 * bp[2 * j] + a1 * bp[2 * j + 1];
+    }
+  }
+  for (int i = 0; i < kMR; ++i)
+    for (int j = 0; j < kNR; ++j) c[i * kNR + j] = acc[i][j];
+}
+
+}  // namespace aicc::cpu::qgemm_detail
