@@ -21,9 +21,10 @@ inline __m256i widen16(const void* p, bool is_u8) {
 
 // A row-major (unit column stride), full panel: per 8 K-pairs, widen each row's 16 bytes
 // (8 pairs = 8 dwords), then transpose 6 rows x 8 dwords into [kp][6] dword order.
-void pack_a_avx2(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kp, int16_t* dst) {
+void pack_a_s16_avx2(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kp, void* dst_, int32_t*) {
+  int16_t* dst = static_cast<int16_t*>(dst_);
   if (a.col_stride != 1 || mr != kMR) {
-    pack_a_portable(a, i0, mr, za, kp, dst);
+    pack_a_s16_portable(a, i0, mr, za, kp, dst, nullptr);
     return;
   }
   const bool is_u8 = a.dtype == DType::kU8;
@@ -53,7 +54,9 @@ void pack_a_avx2(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kp
   }
 }
 
-void pack_b_avx2(const MatrixView& b, int64_t j0, int nr, const int32_t* zb, int64_t kp, int16_t* dst) {
+void pack_b_s16_avx2(const MatrixView& b, int64_t j0, int nr, const int32_t* zb, int64_t kp, void* dst_,
+                     int32_t*) {
+  int16_t* dst = static_cast<int16_t*>(dst_);
   const int64_t k = b.rows;
   const int8_t* data = static_cast<const int8_t*>(b.data);
   // Zero point pattern per output vector: [zb0 zb0 zb1 zb1 ...] for columns 0-7 and 8-15.
@@ -128,12 +131,12 @@ void pack_b_avx2(const MatrixView& b, int64_t j0, int nr, const int32_t* zb, int
     }
     return;
   }
-  pack_b_portable(b, j0, nr, zb, kp, dst);
+  pack_b_s16_portable(b, j0, nr, zb, kp, dst, nullptr);
 }
 
-void output_avx2(const int32_t* c, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o) {
+void output_avx2(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o) {
   if (o.col_stride != 1) {
-    output_portable(c, mr, nr, i0, j0, o);
+    output_portable(c, ldc, mr, nr, i0, j0, o);
     return;
   }
   const __m256i zero = _mm256_setzero_si256();
@@ -152,7 +155,7 @@ void output_avx2(const int32_t* c, int mr, int nr, int64_t i0, int64_t j0, const
     const __m256i bv = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias));
     const __m256 sv = _mm256_load_ps(scale);
     for (int r = 0; r < mr; ++r) {
-      __m256i acc = _mm256_add_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(c + r * kNR + s0)), bv);
+      __m256i acc = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + r * ldc + s0)), bv);
       char* row = static_cast<char*>(o.data) + (i0 + r) * o.row_stride * static_cast<int64_t>(dtype_size(o.dtype));
       alignas(32) unsigned char lanes[32];
       size_t bytes = 0;

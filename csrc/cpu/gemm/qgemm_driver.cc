@@ -1,12 +1,12 @@
-// Quantized GEMM driver: packing, blocking and threads around the int16 vpmaddwd microkernel
-// (design and layouts: qgemm_internal.h, docs/INT8_DESIGN.md).
+// Quantized GEMM driver: packing, blocking and threads around a register-tile microkernel
+// (design and layouts: qgemm_internal.h, docs/INT8_DESIGN.md). One driver for every route
+// (int16 vpmaddwd on AVX2 and portable C++; u8 x s8 vpdpbusd on AVX-512 VNNI):
 //
-//   1. Pack A (kMR-row panels) and B (kNR-column panels) once, over all of K, widening to int16
-//      with the zero points subtracted; panels are packed in parallel.
-//   2. The output is cut into kMC x kNC blocks, one task each (threads split M and N, never K,
+//   1. Pack A (mr-row panels) and B (nr-column panels) once, over all of K, in parallel.
+//   2. The output is cut into mc x nc blocks, one task each (threads split M and N, never K,
 //      so every element is computed by the same operations whatever the thread count).
-//      Inside a block: K in slices of kKC pairs (a B micro-panel slice stays in L1, the A block
-//      slice in L2); for each kNR panel, for each kMR panel, one microkernel call; after the
+//      Inside a block: K in slices of kc words (a B micro-panel slice stays in L1, the A block
+//      slice in L2); for each nr panel, for each mr panel, one microkernel call; after the
 //      last K slice the output stage writes the tile straight from the int32 accumulators.
 #include <algorithm>
 #include <vector>
@@ -22,27 +22,23 @@ namespace {
 
 using namespace qgemm_detail;
 
-// Block sizes, in panels / K-pairs (chosen by measurement, docs/INT8_DESIGN.md).
-constexpr int64_t kMCPanels = 16;   // 96 rows: the A block slice is 96 x 2*kKC int16 = 96 KiB
-constexpr int64_t kNCPanels = 16;   // 256 columns per task
-constexpr int64_t kKC = 256;        // K pairs per slice: a B micro-panel slice is 16 KiB
 // Below this many multiply-adds a call runs on the calling thread only (thread hand-off
 // would cost more than it saves).
 constexpr int64_t kSerialMacs = int64_t{1} << 22;
 
-struct KernelSet {
-  void (*ukernel)(int64_t, const int16_t*, const int16_t*, int32_t*, bool);
-  void (*pack_a)(const MatrixView&, int64_t, int, int32_t, int64_t, int16_t*);
-  void (*pack_b)(const MatrixView&, int64_t, int, const int32_t*, int64_t, int16_t*);
-  void (*output)(const int32_t*, int, int, int64_t, int64_t, const OutputStage&);
-};
-
-KernelSet kernels_for(Isa isa) {
+// Block sizes chosen by measurement (docs/INT8_DESIGN.md): the B micro-panel slice
+// (kc_words x nr words) stays in L1, the A block slice (mc x kc_words words) in L2.
+Route route_for(Isa isa) {
 #if defined(AICC_X86)
-  if (isa >= Isa::kAvx2) return {ukernel_s16_6x16_avx2, pack_a_avx2, pack_b_avx2, output_avx2};
+  if (isa >= Isa::kAvx512)
+    return {kVnniMR, kVnniNR, 4, 256, 8, 8, true, ukernel_u8s8_12x32_avx512vnni, pack_a_u8s8_avx512vnni,
+            pack_b_u8s8_avx512vnni, output_avx2};
+  if (isa >= Isa::kAvx2)
+    return {kMR, kNR, 2, 256, 16, 16, false, ukernel_s16_6x16_avx2, pack_a_s16_avx2, pack_b_s16_avx2, output_avx2};
 #endif
   (void)isa;
-  return {ukernel_s16_6x16_portable, pack_a_portable, pack_b_portable, output_portable};
+  return {kMR, kNR, 2, 256, 16, 16, false, ukernel_s16_6x16_portable, pack_a_s16_portable, pack_b_s16_portable,
+          output_portable};
 }
 
 // Per calling thread: the packed operands and the accumulator scratch of every worker.
@@ -71,47 +67,68 @@ void qgemm(const MatrixView& a, const MatrixView& b, const MatrixView& out, cons
   o.out_zero_point = p.out_zero_point;
   o.relu = p.activation == Activation::kRelu;
 
-  const KernelSet ks = kernels_for(active_isa());
-  const int64_t kp = (k + 1) / 2;
-  const int64_t m_panels = (m + kMR - 1) / kMR, n_panels = (n + kNR - 1) / kNR;
-  const int64_t a_panel = kp * kMR * 2, b_panel = kp * kNR * 2;  // int16 elements
+  const Route rt = route_for(active_isa());
+  const int64_t mr = rt.mr, nr = rt.nr;
+  const int64_t kw = (k + rt.k_per_word - 1) / rt.k_per_word;  // packed 32-bit words per row/column
+  const int64_t m_panels = (m + mr - 1) / mr, n_panels = (n + nr - 1) / nr;
+  const int64_t a_panel = kw * mr * 4, b_panel = kw * nr * 4;  // bytes
 
   // Zero point of every packed column (padding columns get 0; they are never written out).
-  std::vector<int32_t> zb(static_cast<size_t>(n_panels * kNR), 0);
+  std::vector<int32_t> zb(static_cast<size_t>(n_panels * nr), 0);
   if (p.b_zero_point != nullptr)
     for (int64_t j = 0; j < n; ++j) zb[j] = p.b_zero_point[p.b_zero_point_len == 1 ? 0 : j];
+  std::vector<int32_t> rowsum(rt.folds_zero_points ? static_cast<size_t>(m_panels * mr) : 0);
+  std::vector<int32_t> colsum(rt.folds_zero_points ? static_cast<size_t>(n_panels * nr) : 0);
 
   const bool serial = m * n * std::max<int64_t>(k, 1) < kSerialMacs;
   const int max_threads = serial ? 1 : 0;
 
   thread_local Workspace ws;
-  // B panels (64 * kp bytes each) start on a 64-byte boundary: the kernels use aligned loads.
-  const int64_t a_elems = (m_panels * a_panel + 31) / 32 * 32;
-  const size_t packed_bytes = static_cast<size_t>(a_elems + n_panels * b_panel) * sizeof(int16_t);
-  int16_t* packed_a = static_cast<int16_t*>(ws.packed.grow(std::max<size_t>(packed_bytes, 64)));
-  int16_t* packed_b = packed_a + a_elems;
+  // B panels (nr * 4 = 64 or 128 bytes per K word) start 64-byte aligned: the kernels use
+  // aligned vector loads on them.
+  const int64_t a_bytes = (m_panels * a_panel + 63) / 64 * 64;
+  const size_t packed_bytes = static_cast<size_t>(a_bytes + n_panels * b_panel);
+  char* packed_a = static_cast<char*>(ws.packed.grow(std::max<size_t>(packed_bytes, 64)));
+  char* packed_b = packed_a + a_bytes;
 
   parallel_for(
       m_panels + n_panels,
       [&](int64_t t, int) {
         if (t < m_panels) {
-          const int64_t i0 = t * kMR;
-          ks.pack_a(a, i0, static_cast<int>(std::min<int64_t>(kMR, m - i0)), p.a_zero_point, kp,
-                    packed_a + t * a_panel);
+          const int64_t i0 = t * mr;
+          rt.pack_a(a, i0, static_cast<int>(std::min(mr, m - i0)), p.a_zero_point, kw, packed_a + t * a_panel,
+                    rt.folds_zero_points ? rowsum.data() + i0 : nullptr);
         } else {
-          const int64_t q = t - m_panels, j0 = q * kNR;
-          ks.pack_b(b, j0, static_cast<int>(std::min<int64_t>(kNR, n - j0)), zb.data() + j0, kp,
-                    packed_b + q * b_panel);
+          const int64_t q = t - m_panels, j0 = q * nr;
+          rt.pack_b(b, j0, static_cast<int>(std::min(nr, n - j0)), zb.data() + j0, kw, packed_b + q * b_panel,
+                    rt.folds_zero_points ? colsum.data() + j0 : nullptr);
         }
       },
       max_threads);
 
-  const int64_t m_blocks = (m_panels + kMCPanels - 1) / kMCPanels;
-  const int64_t n_blocks = (n_panels + kNCPanels - 1) / kNCPanels;
-  const bool sliced = kp > kKC;  // several K slices: accumulators live in scratch between them
+  // Zero points folded after the product (VNNI route, whose operands are raw bytes with A as
+  // u8: a' = a (+128 for s8), za' = za (+128)):
+  //   sum (a' - za')(b - zb) = sum a'b - za' colsum(b) - zb rowsum(a') + K za' zb.
+  // Computed modulo 2^32 (unsigned): the raw sums may wrap, the final value fits int32.
+  std::vector<uint32_t> column_term;
+  OutputStage o_stage = o;
+  if (rt.folds_zero_points) {
+    const uint32_t za_u = static_cast<uint32_t>(p.a_zero_point + (a.dtype == DType::kS8 ? 128 : 0));
+    column_term.resize(static_cast<size_t>(n));
+    for (int64_t j = 0; j < n; ++j) {
+      const uint32_t zbj = static_cast<uint32_t>(zb[j]);
+      column_term[j] = (p.bias ? static_cast<uint32_t>(p.bias[j]) : 0u) - za_u * static_cast<uint32_t>(colsum[j]) +
+                       static_cast<uint32_t>(k) * za_u * zbj;
+    }
+    o_stage.bias = nullptr;  // folded into column_term
+  }
+
+  const int64_t m_blocks = (m_panels + rt.mc_panels - 1) / rt.mc_panels;
+  const int64_t n_blocks = (n_panels + rt.nc_panels - 1) / rt.nc_panels;
+  const bool sliced = kw > rt.kc_words;  // several K slices: accumulators live in scratch between them
   const int threads = serial ? 1 : get_num_threads();
-  const size_t tile_elems = static_cast<size_t>(kMCPanels * kNCPanels) * kMR * kNR;
-  int32_t* scratch = sliced ? static_cast<int32_t*>(ws.scratch.grow(tile_elems * threads * sizeof(int32_t)))
+  const size_t block_elems = static_cast<size_t>(rt.mc_panels * rt.nc_panels * mr * nr);
+  int32_t* scratch = sliced ? static_cast<int32_t*>(ws.scratch.grow(block_elems * threads * sizeof(int32_t)))
                             : nullptr;
 
   parallel_for(
@@ -119,28 +136,37 @@ void qgemm(const MatrixView& a, const MatrixView& b, const MatrixView& out, cons
       [&](int64_t task, int thread) {
         // Consecutive tasks share a B block (same column block, next row block).
         const int64_t nb = task / m_blocks, mb = task % m_blocks;
-        const int64_t ip0 = mb * kMCPanels, ip1 = std::min(m_panels, ip0 + kMCPanels);
-        const int64_t jp0 = nb * kNCPanels, jp1 = std::min(n_panels, jp0 + kNCPanels);
-        alignas(64) int32_t local[kMR * kNR];
-        int32_t* block = sliced ? scratch + tile_elems * thread : nullptr;
-        for (int64_t pc = 0; pc < kp || pc == 0; pc += kKC) {
-          const int64_t kc = std::min(kKC, kp - pc);
-          const bool last = pc + kc >= kp;
+        const int64_t ip0 = mb * rt.mc_panels, ip1 = std::min(m_panels, ip0 + rt.mc_panels);
+        const int64_t jp0 = nb * rt.nc_panels, jp1 = std::min(n_panels, jp0 + rt.nc_panels);
+        alignas(64) int32_t local[kVnniMR * kVnniNR];
+        int32_t* block = sliced ? scratch + block_elems * thread : nullptr;
+        int64_t pc = 0;
+        do {
+          const int64_t kc = std::min(rt.kc_words, kw - pc);
+          const bool last = pc + kc >= kw;
           for (int64_t jp = jp0; jp < jp1; ++jp) {
-            const int16_t* bp = packed_b + jp * b_panel + pc * kNR * 2;
-            const int64_t j0 = jp * kNR;
-            const int nr = static_cast<int>(std::min<int64_t>(kNR, n - j0));
+            const char* bp = packed_b + jp * b_panel + pc * nr * 4;
+            const int64_t j0 = jp * nr;
+            const int nr_valid = static_cast<int>(std::min(nr, n - j0));
             for (int64_t ip = ip0; ip < ip1; ++ip) {
-              int32_t* tile = sliced ? block + ((jp - jp0) * kMCPanels + (ip - ip0)) * kMR * kNR : local;
-              ks.ukernel(kc, packed_a + ip * a_panel + pc * kMR * 2, bp, tile, pc > 0);
-              if (last) {
-                const int64_t i0 = ip * kMR;
-                ks.output(tile, static_cast<int>(std::min<int64_t>(kMR, m - i0)), nr, i0, j0, o);
+              int32_t* tile = sliced ? block + ((jp - jp0) * rt.mc_panels + (ip - ip0)) * mr * nr : local;
+              rt.ukernel(kc, packed_a + ip * a_panel + pc * mr * 4, bp, tile, pc > 0);
+              if (!last) continue;
+              const int64_t i0 = ip * mr;
+              const int mr_valid = static_cast<int>(std::min(mr, m - i0));
+              if (rt.folds_zero_points) {
+                for (int r = 0; r < mr_valid; ++r) {
+                  const uint32_t rs = static_cast<uint32_t>(rowsum[i0 + r]);
+                  uint32_t* row = reinterpret_cast<uint32_t*>(tile + r * nr);
+                  for (int q = 0; q < nr_valid; ++q)
+                    row[q] += column_term[j0 + q] - rs * static_cast<uint32_t>(zb[j0 + q]);
+                }
               }
+              rt.output(tile, static_cast<int>(nr), mr_valid, nr_valid, i0, j0, o_stage);
             }
           }
-          if (kp == 0) break;
-        }
+          pc += kc;
+        } while (pc < kw);
       },
       max_threads);
 

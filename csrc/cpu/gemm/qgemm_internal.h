@@ -24,8 +24,10 @@
 
 namespace aicc::cpu::qgemm_detail {
 
-constexpr int kMR = 6;   // register tile rows
-constexpr int kNR = 16;  // register tile columns (two ymm of 8 int32)
+constexpr int kMR = 6;   // int16 route: register tile rows
+constexpr int kNR = 16;  // int16 route: register tile columns (two ymm of 8 int32)
+constexpr int kVnniMR = 12;  // u8 x s8 VNNI route (AVX-512): tile rows
+constexpr int kVnniNR = 32;  // u8 x s8 VNNI route: tile columns (two zmm of 16 int32)
 
 // Everything the output stage needs, resolved once per call.
 struct OutputStage {
@@ -40,30 +42,48 @@ struct OutputStage {
   bool relu = false;
 };
 
-// c[kMR][kNR] (row-major int32) = (accumulate ? c : 0) + sum over kp pairs of packed a x b.
-using UKernel = void (*)(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c, bool accumulate);
+// One compute route: its tile, its packed-word width (K elements per 32-bit word: 2 int16
+// or 4 bytes) and its functions. The driver is the same for every route.
+struct Route {
+  int mr, nr;
+  int k_per_word;        // 2 (int16 pairs, vpmaddwd) or 4 (byte quads, vpdpbusd)
+  int64_t kc_words;      // K words per slice
+  int64_t mc_panels, nc_panels;
+  // Raw operand sums are needed (zero points folded after the product: the VNNI route,
+  // whose packed operands are the raw bytes, A shifted to u8).
+  bool folds_zero_points;
+  // c[mr][nr] (row-major int32) = (accumulate ? c : 0) + sum over kw words of packed a x b.
+  void (*ukernel)(int64_t kw, const void* a, const void* b, int32_t* c, bool accumulate);
+  // Packs rows [i0, i0 + mr_valid) of A, all K, into one A panel of kw words. int16 route:
+  // minus za. VNNI route: raw bytes (s8 shifted by +128 to u8), row sums into rowsum[0, mr).
+  void (*pack_a)(const MatrixView& a, int64_t i0, int mr_valid, int32_t za, int64_t kw, void* dst,
+                 int32_t* rowsum);
+  // Packs columns [j0, j0 + nr_valid) of B into one B panel. int16 route: minus zb (zb holds
+  // nr entries). VNNI route: raw s8, column sums into colsum[0, nr).
+  void (*pack_b)(const MatrixView& b, int64_t j0, int nr_valid, const int32_t* zb, int64_t kw, void* dst,
+                 int32_t* colsum);
+  // Applies bias + output stage to rows [0, mr) x columns [0, nr) of the tile c (row pitch
+  // ldc int32) and writes them to out(i0 + r, j0 + s). Never touches other elements.
+  void (*output)(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o);
+};
 
-// Applies bias + output stage to rows [0, mr) x columns [0, nr) of the tile c (row-major,
-// kNR int32 per row) and writes them to out(i0 + r, j0 + s). Never touches other elements.
-using OutputFn = void (*)(const int32_t* c, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o);
-
-// Packs rows [i0, i0 + mr) of A (mr <= kMR), all K, into an A panel of kp pairs, minus za.
-using PackAFn = void (*)(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kp, int16_t* dst);
-
-// Packs columns [j0, j0 + nr) of B (nr <= kNR), all K, into a B panel of kp pairs, minus zb
-// (zb: one value per packed column, kNR entries, zeros past nr).
-using PackBFn = void (*)(const MatrixView& b, int64_t j0, int nr, const int32_t* zb, int64_t kp, int16_t* dst);
-
-// The implementations, one set per ISA path; the driver picks a set on active_isa().
-void ukernel_s16_6x16_portable(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c, bool accumulate);
-void pack_a_portable(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kp, int16_t* dst);
-void pack_b_portable(const MatrixView& b, int64_t j0, int nr, const int32_t* zb, int64_t kp, int16_t* dst);
-void output_portable(const int32_t* c, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o);
+// The implementations, one set per ISA path; the driver picks a route on active_isa().
+void ukernel_s16_6x16_portable(int64_t kp, const void* a, const void* b, int32_t* c, bool accumulate);
+void pack_a_s16_portable(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kp, void* dst, int32_t*);
+void pack_b_s16_portable(const MatrixView& b, int64_t j0, int nr, const int32_t* zb, int64_t kp, void* dst,
+                         int32_t*);
+void output_portable(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o);
 #if defined(AICC_X86)
-void ukernel_s16_6x16_avx2(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c, bool accumulate);
-void pack_a_avx2(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kp, int16_t* dst);
-void pack_b_avx2(const MatrixView& b, int64_t j0, int nr, const int32_t* zb, int64_t kp, int16_t* dst);
-void output_avx2(const int32_t* c, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o);
+void ukernel_s16_6x16_avx2(int64_t kp, const void* a, const void* b, int32_t* c, bool accumulate);
+void pack_a_s16_avx2(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kp, void* dst, int32_t*);
+void pack_b_s16_avx2(const MatrixView& b, int64_t j0, int nr, const int32_t* zb, int64_t kp, void* dst,
+                     int32_t*);
+void output_avx2(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o);
+void ukernel_u8s8_12x32_avx512vnni(int64_t kq, const void* a, const void* b, int32_t* c, bool accumulate);
+void pack_a_u8s8_avx512vnni(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kq, void* dst,
+                            int32_t* rowsum);
+void pack_b_u8s8_avx512vnni(const MatrixView& b, int64_t j0, int nr, const int32_t* zb, int64_t kq, void* dst,
+                            int32_t* colsum);
 #endif
 
 // A 64-byte aligned, growable scratch buffer (never shrinks while alive; contents are

@@ -16,7 +16,8 @@ inline int32_t load_a(const MatrixView& a, int64_t i, int64_t k) {
 
 }  // namespace
 
-void pack_a_portable(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kp, int16_t* dst) {
+void pack_a_s16_portable(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kp, void* dst_, int32_t*) {
+  int16_t* dst = static_cast<int16_t*>(dst_);
   const int64_t k_total = a.cols;
   std::memset(dst, 0, static_cast<size_t>(kp) * kMR * 2 * sizeof(int16_t));
   for (int r = 0; r < mr; ++r) {
@@ -26,7 +27,9 @@ void pack_a_portable(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_
   }
 }
 
-void pack_b_portable(const MatrixView& b, int64_t j0, int nr, const int32_t* zb, int64_t kp, int16_t* dst) {
+void pack_b_s16_portable(const MatrixView& b, int64_t j0, int nr, const int32_t* zb, int64_t kp, void* dst_,
+                         int32_t*) {
+  int16_t* dst = static_cast<int16_t*>(dst_);
   const int64_t k_total = b.rows;
   const int8_t* data = static_cast<const int8_t*>(b.data);
   std::memset(dst, 0, static_cast<size_t>(kp) * kNR * 2 * sizeof(int16_t));
@@ -37,7 +40,7 @@ void pack_b_portable(const MatrixView& b, int64_t j0, int nr, const int32_t* zb,
   }
 }
 
-void output_portable(const int32_t* c, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o) {
+void output_portable(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o) {
   const bool u8 = o.dtype == DType::kU8;
   const float lo = u8 ? 0.0f : -128.0f, hi = u8 ? 255.0f : 127.0f;
   const float zp = static_cast<float>(o.out_zero_point);
@@ -48,7 +51,7 @@ void output_portable(const int32_t* c, int mr, int nr, int64_t i0, int64_t j0, c
       const int64_t j = j0 + s;
       // acc + bias fits int32 (the K check counts the bias); unsigned add keeps even a
       // hypothetical wrap defined.
-      int32_t acc = c[r * kNR + s];
+      int32_t acc = c[r * ldc + s];
       if (o.bias) acc = static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(o.bias[j]));
       const int64_t off = row + j * o.col_stride;
       if (o.dtype == DType::kS32) {

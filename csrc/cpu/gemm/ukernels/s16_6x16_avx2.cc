@@ -19,7 +19,9 @@ inline __m256i broadcast_pair(const int16_t* p) {
 
 }  // namespace
 
-void ukernel_s16_6x16_avx2(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c, bool accumulate) {
+void ukernel_s16_6x16_avx2(int64_t kp, const void* a_, const void* b_, int32_t* c, bool accumulate) {
+  const int16_t* a = static_cast<const int16_t*>(a_);
+  const int16_t* b = static_cast<const int16_t*>(b_);
   __m256i c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
   if (accumulate) {
     c00 = _mm256_load_si256(reinterpret_cast<const __m256i*>(c + 0 * kNR));

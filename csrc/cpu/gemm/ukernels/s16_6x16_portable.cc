@@ -5,7 +5,9 @@
 
 namespace aicc::cpu::qgemm_detail {
 
-void ukernel_s16_6x16_portable(int64_t kp, const int16_t* a, const int16_t* b, int32_t* c, bool accumulate) {
+void ukernel_s16_6x16_portable(int64_t kp, const void* a_, const void* b_, int32_t* c, bool accumulate) {
+  const int16_t* a = static_cast<const int16_t*>(a_);
+  const int16_t* b = static_cast<const int16_t*>(b_);
   int32_t acc[kMR][kNR];
   for (int i = 0; i < kMR; ++i)
     for (int j = 0; j < kNR; ++j) acc[i][j] = accumulate ? c[i * kNR + j] : 0;
