@@ -134,53 +134,85 @@ void pack_b_s16_avx2(const MatrixView& b, int64_t j0, int nr, const int32_t* zb,
   pack_b_s16_portable(b, j0, nr, zb, kp, dst, nullptr);
 }
 
+namespace {
+
+// One dtype's store of 8 finished lanes (w <= 8 valid) at dst.
+template <DType Out>
+inline void store_lanes(char* dst, __m256i acc, __m256 scale, __m256i ozp, bool relu, int w) {
+  if constexpr (Out == DType::kS32) {
+    if (relu) acc = _mm256_max_epi32(acc, _mm256_setzero_si256());
+    if (w == 8) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), acc);
+    } else {
+      alignas(32) int32_t lanes[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc);
+      std::memcpy(dst, lanes, static_cast<size_t>(w) * 4);
+    }
+  } else if constexpr (Out == DType::kF32) {
+    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);  // one f32 multiply
+    if (relu) v = _mm256_max_ps(v, _mm256_setzero_ps());        // -0.0 -> +0.0, like the reference
+    if (w == 8) {
+      _mm256_storeu_ps(reinterpret_cast<float*>(dst), v);
+    } else {
+      alignas(32) float lanes[8];
+      _mm256_store_ps(lanes, v);
+      std::memcpy(dst, lanes, static_cast<size_t>(w) * 4);
+    }
+  } else {
+    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
+    // Clamp before rounding so huge values saturate instead of turning into INT_MIN in
+    // vcvtps2dq; +-65536 is far outside every reachable output, so results are unchanged.
+    v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-65536.0f)), _mm256_set1_ps(65536.0f));
+    __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(v), ozp);  // round half to even (MXCSR default)
+    if (relu) q = _mm256_max_epi32(q, ozp);
+    const __m128i h16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    const __m128i h8 = Out == DType::kU8 ? _mm_packus_epi16(h16, h16) : _mm_packs_epi16(h16, h16);
+    if (w == 8) {
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), h8);
+    } else {
+      alignas(16) unsigned char lanes[16];
+      _mm_store_si128(reinterpret_cast<__m128i*>(lanes), h8);
+      std::memcpy(dst, lanes, static_cast<size_t>(w));
+    }
+  }
+}
+
+template <DType Out>
+void output_tile(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o) {
+  constexpr int64_t size = static_cast<int64_t>(dtype_size(Out));
+  const __m256i ozp = _mm256_set1_epi32(o.out_zero_point);
+  const __m256 one = _mm256_set1_ps(1.0f);
+  for (int s0 = 0; s0 < nr; s0 += 8) {
+    const int w = std::min(8, nr - s0);
+    const int64_t j = j0 + s0;
+    // Column arrays are padded to whole tiles: full 8-lane loads are in bounds.
+    const __m256i add = o.col_add ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o.col_add + j))
+                                  : _mm256_setzero_si256();
+    const __m256i zb = o.row_sum ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o.col_zb + j))
+                                 : _mm256_setzero_si256();
+    const __m256 scale = o.col_scale ? _mm256_loadu_ps(o.col_scale + j) : one;
+    for (int r = 0; r < mr; ++r) {
+      __m256i acc = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + r * ldc + s0)), add);
+      if (o.row_sum) acc = _mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(o.row_sum[i0 + r]), zb));
+      char* dst = static_cast<char*>(o.data) + ((i0 + r) * o.row_stride + j) * size;
+      store_lanes<Out>(dst, acc, scale, ozp, o.relu, w);
+    }
+  }
+}
+
+}  // namespace
+
 void output_avx2(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o) {
   if (o.col_stride != 1) {
     output_portable(c, ldc, mr, nr, i0, j0, o);
     return;
   }
-  const __m256i zero = _mm256_setzero_si256();
-  const __m256 lo_clamp = _mm256_set1_ps(-65536.0f), hi_clamp = _mm256_set1_ps(65536.0f);
-  const __m256i ozp = _mm256_set1_epi32(o.out_zero_point);
-  for (int s0 = 0; s0 < nr; s0 += 8) {
-    const int w = std::min(8, nr - s0);
-    const int64_t j = j0 + s0;
-    // Per-column operands of these 8 columns (padded lanes get harmless values).
-    alignas(32) int32_t bias[8] = {};
-    alignas(32) float scale[8];
-    for (int q = 0; q < 8; ++q) {
-      if (o.bias && q < w) bias[q] = o.bias[j + q];
-      scale[q] = o.scale ? o.scale[o.scale_per_column ? (q < w ? j + q : j) : 0] : 1.0f;
-    }
-    const __m256i bv = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias));
-    const __m256 sv = _mm256_load_ps(scale);
-    for (int r = 0; r < mr; ++r) {
-      __m256i acc = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + r * ldc + s0)), bv);
-      char* row = static_cast<char*>(o.data) + (i0 + r) * o.row_stride * static_cast<int64_t>(dtype_size(o.dtype));
-      alignas(32) unsigned char lanes[32];
-      size_t bytes = 0;
-      if (o.dtype == DType::kS32) {
-        if (o.relu) acc = _mm256_max_epi32(acc, zero);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc);
-        bytes = 4;
-      } else {
-        __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), sv);
-        if (o.dtype == DType::kF32) {
-          if (o.relu) v = _mm256_max_ps(v, _mm256_setzero_ps());  // -0.0 -> +0.0, like the reference
-          _mm256_store_ps(reinterpret_cast<float*>(lanes), v);
-          bytes = 4;
-        } else {
-          v = _mm256_min_ps(_mm256_max_ps(v, lo_clamp), hi_clamp);
-          __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(v), ozp);  // round half to even (MXCSR default)
-          if (o.relu) q = _mm256_max_epi32(q, ozp);
-          const __m128i h16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-          const __m128i h8 = o.dtype == DType::kU8 ? _mm_packus_epi16(h16, h16) : _mm_packs_epi16(h16, h16);
-          _mm_storel_epi64(reinterpret_cast<__m128i*>(lanes), h8);
-          bytes = 1;
-        }
-      }
-      std::memcpy(row + j * bytes, lanes, w * bytes);
-    }
+  switch (o.dtype) {
+    case DType::kS32: output_tile<DType::kS32>(c, ldc, mr, nr, i0, j0, o); break;
+    case DType::kF32: output_tile<DType::kF32>(c, ldc, mr, nr, i0, j0, o); break;
+    case DType::kS8: output_tile<DType::kS8>(c, ldc, mr, nr, i0, j0, o); break;
+    case DType::kU8: output_tile<DType::kU8>(c, ldc, mr, nr, i0, j0, o); break;
+    default: break;
   }
 }
 

@@ -56,17 +56,6 @@ void qgemm(const MatrixView& a, const MatrixView& b, const MatrixView& out, cons
   const int64_t m = out.rows, n = out.cols, k = a.cols;
   if (m == 0 || n == 0) return;
 
-  OutputStage o;
-  o.dtype = out.dtype;
-  o.data = out.data;
-  o.row_stride = out.row_stride;
-  o.col_stride = out.col_stride;
-  o.scale = p.scale;
-  o.scale_per_column = p.scale != nullptr && p.scale_len != 1;
-  o.bias = p.bias;
-  o.out_zero_point = p.out_zero_point;
-  o.relu = p.activation == Activation::kRelu;
-
   const Route rt = route_for(active_isa());
   const int64_t mr = rt.mr, nr = rt.nr;
   const int64_t kw = (k + rt.k_per_word - 1) / rt.k_per_word;  // packed 32-bit words per row/column
@@ -106,22 +95,41 @@ void qgemm(const MatrixView& a, const MatrixView& b, const MatrixView& out, cons
       },
       max_threads);
 
-  // Zero points folded after the product (VNNI route, whose operands are raw bytes with A as
-  // u8: a' = a (+128 for s8), za' = za (+128)):
-  //   sum (a' - za')(b - zb) = sum a'b - za' colsum(b) - zb rowsum(a') + K za' zb.
-  // Computed modulo 2^32 (unsigned): the raw sums may wrap, the final value fits int32.
-  std::vector<uint32_t> column_term;
-  OutputStage o_stage = o;
-  if (rt.folds_zero_points) {
-    const uint32_t za_u = static_cast<uint32_t>(p.a_zero_point + (a.dtype == DType::kS8 ? 128 : 0));
-    column_term.resize(static_cast<size_t>(n));
-    for (int64_t j = 0; j < n; ++j) {
-      const uint32_t zbj = static_cast<uint32_t>(zb[j]);
-      column_term[j] = (p.bias ? static_cast<uint32_t>(p.bias[j]) : 0u) - za_u * static_cast<uint32_t>(colsum[j]) +
-                       static_cast<uint32_t>(k) * za_u * zbj;
-    }
-    o_stage.bias = nullptr;  // folded into column_term
+  // Per-column operands of the output stage, padded to whole panels (vector loads).
+  std::vector<int32_t> col_add;
+  std::vector<float> col_scale;
+  if (p.scale != nullptr) {
+    col_scale.resize(zb.size());
+    for (int64_t j = 0; j < n; ++j) col_scale[j] = p.scale[p.scale_len == 1 ? 0 : j];
   }
+  if (rt.folds_zero_points) {
+    // The VNNI route's operands are raw bytes with A as u8 (a' = a, +128 for s8; za' likewise):
+    //   sum (a' - za')(b - zb) = sum a'b - za' colsum(b) - zb rowsum(a') + K za' zb,
+    // computed modulo 2^32 (unsigned): the raw sums may wrap, the final value fits int32.
+    const uint32_t za_u = static_cast<uint32_t>(p.a_zero_point + (a.dtype == DType::kS8 ? 128 : 0));
+    col_add.resize(zb.size(), 0);
+    for (int64_t j = 0; j < n; ++j) {
+      const uint32_t term = (p.bias ? static_cast<uint32_t>(p.bias[j]) : 0u) -
+                            za_u * static_cast<uint32_t>(colsum[j]) +
+                            static_cast<uint32_t>(k) * za_u * static_cast<uint32_t>(zb[j]);
+      col_add[j] = static_cast<int32_t>(term);
+    }
+  } else if (p.bias != nullptr) {
+    col_add.assign(zb.size(), 0);
+    std::copy(p.bias, p.bias + n, col_add.begin());
+  }
+
+  OutputStage o;
+  o.dtype = out.dtype;
+  o.data = out.data;
+  o.row_stride = out.row_stride;
+  o.col_stride = out.col_stride;
+  o.col_add = col_add.empty() ? nullptr : col_add.data();
+  o.row_sum = rt.folds_zero_points ? rowsum.data() : nullptr;
+  o.col_zb = zb.data();
+  o.col_scale = col_scale.empty() ? nullptr : col_scale.data();
+  o.out_zero_point = p.out_zero_point;
+  o.relu = p.activation == Activation::kRelu;
 
   const int64_t m_blocks = (m_panels + rt.mc_panels - 1) / rt.mc_panels;
   const int64_t n_blocks = (n_panels + rt.nc_panels - 1) / rt.nc_panels;
@@ -154,15 +162,7 @@ void qgemm(const MatrixView& a, const MatrixView& b, const MatrixView& out, cons
               if (!last) continue;
               const int64_t i0 = ip * mr;
               const int mr_valid = static_cast<int>(std::min(mr, m - i0));
-              if (rt.folds_zero_points) {
-                for (int r = 0; r < mr_valid; ++r) {
-                  const uint32_t rs = static_cast<uint32_t>(rowsum[i0 + r]);
-                  uint32_t* row = reinterpret_cast<uint32_t*>(tile + r * nr);
-                  for (int q = 0; q < nr_valid; ++q)
-                    row[q] += column_term[j0 + q] - rs * static_cast<uint32_t>(zb[j0 + q]);
-                }
-              }
-              rt.output(tile, static_cast<int>(nr), mr_valid, nr_valid, i0, j0, o_stage);
+              rt.output(tile, static_cast<int>(nr), mr_valid, nr_valid, i0, j0, o);
             }
           }
           pc += kc;

@@ -29,15 +29,20 @@ constexpr int kNR = 16;  // int16 route: register tile columns (two ymm of 8 int
 constexpr int kVnniMR = 12;  // u8 x s8 VNNI route (AVX-512): tile rows
 constexpr int kVnniNR = 32;  // u8 x s8 VNNI route: tile columns (two zmm of 16 int32)
 
-// Everything the output stage needs, resolved once per call.
+// Everything the output stage needs, resolved once per call. Column arrays are indexed by
+// the output column j and padded to a whole number of tiles, so vector code can load them.
+//   acc[i][j] = tile[i][j] + col_add[j] - row_sum[i] * col_zb[j]     (modulo 2^32; the result
+//               is the exact accumulator + bias, which fits int32 by the K check)
+//   out = output stage of acc (s32 / f32 dequant / s8-u8 requant, relu) with col_scale[j].
 struct OutputStage {
   DType dtype = DType::kS32;
   void* data = nullptr;
   int64_t row_stride = 0;
   int64_t col_stride = 1;
-  const float* scale = nullptr;  // per column when scale_per_column, else scale[0]
-  bool scale_per_column = false;
-  const int32_t* bias = nullptr;  // per column or nullptr
+  const int32_t* col_add = nullptr;  // bias (+ folded zero-point terms); nullptr = 0
+  const int32_t* row_sum = nullptr;  // per output row; nullptr = no row term (then col_zb unused)
+  const int32_t* col_zb = nullptr;
+  const float* col_scale = nullptr;  // s8/u8/f32 outputs
   int32_t out_zero_point = 0;
   bool relu = false;
 };

@@ -49,16 +49,16 @@ void output_portable(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int6
     const int64_t row = (i0 + r) * o.row_stride;
     for (int s = 0; s < nr; ++s) {
       const int64_t j = j0 + s;
-      // acc + bias fits int32 (the K check counts the bias); unsigned add keeps even a
-      // hypothetical wrap defined.
-      int32_t acc = c[r * ldc + s];
-      if (o.bias) acc = static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(o.bias[j]));
+      uint32_t wrapped = static_cast<uint32_t>(c[r * ldc + s]);
+      if (o.col_add) wrapped += static_cast<uint32_t>(o.col_add[j]);
+      if (o.row_sum) wrapped -= static_cast<uint32_t>(o.row_sum[i0 + r]) * static_cast<uint32_t>(o.col_zb[j]);
+      const int32_t acc = static_cast<int32_t>(wrapped);
       const int64_t off = row + j * o.col_stride;
       if (o.dtype == DType::kS32) {
         static_cast<int32_t*>(o.data)[off] = o.relu && acc < 0 ? 0 : acc;
         continue;
       }
-      const float v = static_cast<float>(acc) * o.scale[o.scale_per_column ? j : 0];
+      const float v = static_cast<float>(acc) * o.col_scale[j];
       if (o.dtype == DType::kF32) {
         static_cast<float*>(o.data)[off] = o.relu ? (v > 0.0f ? v : 0.0f) : v;
         continue;
