@@ -186,7 +186,7 @@ def test_thread_count_does_not_change_results(backend):
     """Threads split M and N, never K: 1 and 2 threads give identical bits (large enough to
     be split, with several K slices)."""
     rng = np.random.default_rng(11)
-    case = _case(rng, 203, 211, 1100, np.uint8, np.float32, True, True, True, False)
+    case = _case(rng, 203, 300, 1100, np.uint8, np.float32, True, True, True, False)
     previous = ak.get_num_threads()
     try:
         ak.set_num_threads(1)

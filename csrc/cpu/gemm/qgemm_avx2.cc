@@ -54,8 +54,9 @@ void pack_a_s16_avx2(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_
   }
 }
 
-void pack_b_s16_avx2(const MatrixView& b, int64_t j0, int nr, const int32_t* zb, int64_t kp, void* dst_,
-                     int32_t*) {
+namespace {
+
+void pack_b_s16_panel(const MatrixView& b, int64_t j0, int nr, const int32_t* zb, int64_t kp, void* dst_) {
   int16_t* dst = static_cast<int16_t*>(dst_);
   const int64_t k = b.rows;
   const int8_t* data = static_cast<const int8_t*>(b.data);
@@ -132,6 +133,15 @@ void pack_b_s16_avx2(const MatrixView& b, int64_t j0, int nr, const int32_t* zb,
     return;
   }
   pack_b_s16_portable(b, j0, nr, zb, kp, dst, nullptr);
+}
+
+}  // namespace
+
+void pack_b_s16_avx2(const MatrixView& b, int64_t j0, int n_cols, const int32_t* zb, int64_t kp, void* dst,
+                     int32_t*) {
+  for (int p0 = 0; p0 < n_cols; p0 += kNR)
+    pack_b_s16_panel(b, j0 + p0, std::min(kNR, n_cols - p0), zb + p0, kp,
+                     static_cast<int16_t*>(dst) + (p0 / kNR) * kp * kNR * 2);
 }
 
 namespace {

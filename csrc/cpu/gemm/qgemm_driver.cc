@@ -80,17 +80,20 @@ void qgemm(const MatrixView& a, const MatrixView& b, const MatrixView& out, cons
   char* packed_a = static_cast<char*>(ws.packed.grow(std::max<size_t>(packed_bytes, 64)));
   char* packed_b = packed_a + a_bytes;
 
+  // B is packed kPackGroup panels per task: rows of B are then read in long contiguous runs.
+  constexpr int64_t kPackGroup = 8;
+  const int64_t b_tasks = (n_panels + kPackGroup - 1) / kPackGroup;
   parallel_for(
-      m_panels + n_panels,
+      m_panels + b_tasks,
       [&](int64_t t, int) {
         if (t < m_panels) {
           const int64_t i0 = t * mr;
           rt.pack_a(a, i0, static_cast<int>(std::min(mr, m - i0)), p.a_zero_point, kw, packed_a + t * a_panel,
                     rt.folds_zero_points ? rowsum.data() + i0 : nullptr);
         } else {
-          const int64_t q = t - m_panels, j0 = q * nr;
-          rt.pack_b(b, j0, static_cast<int>(std::min(nr, n - j0)), zb.data() + j0, kw, packed_b + q * b_panel,
-                    rt.folds_zero_points ? colsum.data() + j0 : nullptr);
+          const int64_t q = (t - m_panels) * kPackGroup, j0 = q * nr;
+          rt.pack_b(b, j0, static_cast<int>(std::min(kPackGroup * nr, n - j0)), zb.data() + j0, kw,
+                    packed_b + q * b_panel, rt.folds_zero_points ? colsum.data() + j0 : nullptr);
         }
       },
       max_threads);

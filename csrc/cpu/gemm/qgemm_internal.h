@@ -63,9 +63,11 @@ struct Route {
   // minus za. VNNI route: raw bytes (s8 shifted by +128 to u8), row sums into rowsum[0, mr).
   void (*pack_a)(const MatrixView& a, int64_t i0, int mr_valid, int32_t za, int64_t kw, void* dst,
                  int32_t* rowsum);
-  // Packs columns [j0, j0 + nr_valid) of B into one B panel. int16 route: minus zb (zb holds
-  // nr entries). VNNI route: raw s8, column sums into colsum[0, nr).
-  void (*pack_b)(const MatrixView& b, int64_t j0, int nr_valid, const int32_t* zb, int64_t kw, void* dst,
+  // Packs columns [j0, j0 + n_cols) of B into ceil(n_cols / nr) consecutive B panels of kw
+  // words (kw * nr * 4 bytes each; several panels per call let the packer read rows of B
+  // contiguously). int16 route: minus zb (zb[s] for column j0 + s, padded to whole panels).
+  // VNNI route: raw s8, column sums into colsum[0, n_cols).
+  void (*pack_b)(const MatrixView& b, int64_t j0, int n_cols, const int32_t* zb, int64_t kw, void* dst,
                  int32_t* colsum);
   // Applies bias + output stage to rows [0, mr) x columns [0, nr) of the tile c (row pitch
   // ldc int32) and writes them to out(i0 + r, j0 + s). Never touches other elements.
@@ -75,7 +77,7 @@ struct Route {
 // The implementations, one set per ISA path; the driver picks a route on active_isa().
 void ukernel_s16_6x16_portable(int64_t kp, const void* a, const void* b, int32_t* c, bool accumulate);
 void pack_a_s16_portable(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kp, void* dst, int32_t*);
-void pack_b_s16_portable(const MatrixView& b, int64_t j0, int nr, const int32_t* zb, int64_t kp, void* dst,
+void pack_b_s16_portable(const MatrixView& b, int64_t j0, int n_cols, const int32_t* zb, int64_t kp, void* dst,
                          int32_t*);
 void output_portable(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o);
 #if defined(AICC_X86)
