@@ -115,12 +115,12 @@ def test_every_output_stage_combination(backend, a_dtype, out_dtype):
                                  per_channel_scale, with_bias, relu), backend)
 
 
-@pytest.mark.parametrize("m", [1, 5, 6, 7, 13])
-@pytest.mark.parametrize("n", [1, 15, 16, 17, 33])
-@pytest.mark.parametrize("k", [0, 1, 2, 3, 15, 16, 17])
+@pytest.mark.parametrize("m", [1, 5, 6, 7, 12, 13])
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 32, 33])
+@pytest.mark.parametrize("k", [0, 1, 2, 3, 5, 15, 16, 17, 33])
 def test_edge_tiles(backend, m, n, k):
-    """Partial tiles in M (6) and N (16), K around the packers' 16 / pair boundaries; K = 0
-    gives bias only. The output sits inside a larger sentinel buffer: nothing outside the
+    """Partial tiles in M (6 / 12) and N (16 / 32), K around the packers' pair, quad, 16 and
+    8-quad boundaries; K = 0 gives bias only. The output sits inside a larger sentinel buffer: nothing outside the
     result may change."""
     rng = np.random.default_rng(m * 10000 + n * 100 + k)
     case = _case(rng, m, n, k, np.uint8, np.int8, True, True, True, False)
@@ -232,3 +232,21 @@ def test_requantization_rounds_half_to_even_and_saturates(backend):
         np.testing.assert_array_equal(big, ak.reference.qgemm(a, b, scale=1e30, out_dtype=out_dtype,
                                                               out_zero_point=ozp))
     assert ak.qgemm(a, b, scale=0.5, out_dtype=np.int8, backend=backend)[:4, 0].tolist() == [0, 2, 2, 4]
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_largest_k_with_wrapping_raw_sums(backend, per_channel):
+    """s8 a with zero point 0 allows K = 131071. A u8-operand route (VNNI: a + 128) then has raw
+    sums of 255 * 127 * K, far past int32; the zero-point fold runs modulo 2^32 and the result,
+    which fits, must still be exact."""
+    k = 131071
+    a = np.full((2, k), 127, np.int8)
+    a[1, ::2] = -128
+    b = np.full((k, 33), 127, np.int8)
+    b[:, 1] = -128
+    b[::3, 2] = -128
+    zb = np.zeros(33, np.int32) if per_channel else 0
+    out = ak.qgemm(a, b, b_zero_point=zb, backend=backend)
+    np.testing.assert_array_equal(out, a.astype(np.int64) @ b.astype(np.int64))
+    with pytest.raises(ValueError, match="K <= 131071"):
+        ak.qgemm(np.zeros((1, k + 1), np.int8), np.zeros((k + 1, 1), np.int8), backend=backend)
