@@ -114,19 +114,28 @@ def _our_f32_is_blocked() -> bool:
     return 2 * 256**3 / samples[0] > 5e9
 
 
-def _interleaved(cases, repeats: int):
+def _interleaved(cases, repeats: int, cpu_time: bool = False):
     """Times every case once per round, round-robin, so load from other processes on a shared
-    machine hits all of them alike; returns {name: [seconds per round]}."""
+    machine hits all of them alike; returns {name: [seconds per round]}. cpu_time: the calling
+    thread's CPU time instead of wall time (single-thread runs only, where every library computes
+    on the calling thread): time spent descheduled by other processes is then not counted."""
+    import time
+
     for fn in cases.values():
         fn()  # warm-up (packing buffers, thread start, ORT/torch first-call setup)
     samples = {name: [] for name in cases}
     for _ in range(repeats):
         for name, fn in cases.items():
-            samples[name] += time_call(fn, repeats=1, warmup=0)
+            if cpu_time:
+                t0 = time.thread_time()
+                fn()
+                samples[name].append(time.thread_time() - t0)
+            else:
+                samples[name] += time_call(fn, repeats=1, warmup=0)
     return samples
 
 
-def measure(m: int, k: int, n: int, threads: int, repeats: int, which, isas):
+def measure(m: int, k: int, n: int, threads: int, repeats: int, which, isas, cpu_time=False):
     from aicc_kernels import _aicc_cpu
 
     rng = np.random.default_rng(n)
@@ -187,7 +196,7 @@ def measure(m: int, k: int, n: int, threads: int, repeats: int, which, isas):
             meta["torch:dynamic_int8_linear"] = ("qgemm", "torch", "dynamic_int8_linear", "GOPS", None)
         except ImportError as exc:
             print(f"torch skipped: {exc}", file=sys.stderr)
-    samples = _interleaved(cases, repeats)
+    samples = _interleaved(cases, repeats, cpu_time)
     if isas:
         _aicc_cpu.set_isa(isas[0])
     return [make_result(op, impl, dtype, shape, threads, samples[key], ops, unit, wrong=wrong)
@@ -203,17 +212,22 @@ def main(argv=None):
     p.add_argument("--isa", nargs="+", default=None,
                    help="our ISA paths to time (default: the detected one, plus avx2 when that is avx512)")
     p.add_argument("--only", nargs="+", default=["aicc", "ort", "torch"])
+    p.add_argument("--cpu-time", action="store_true",
+                   help="with --threads 1: time the calling thread's CPU time (robust to a loaded machine)")
     p.add_argument("--json", default=None, help="write the rows here (e.g. benchmarks/results/qgemm_peers.json)")
     args = p.parse_args(argv)
     from aicc_kernels import _aicc_cpu
 
     isas = args.isa or ([_aicc_cpu.detected_isa()] + (["avx2"] if _aicc_cpu.detected_isa() == "avx512" else []))
     cpu = ak.config().get("cpu", {})
-    print(f"threads={args.threads} isas={isas} cpu={cpu.get('brand', '?') if isinstance(cpu, dict) else cpu}")
+    print(f"threads={args.threads} isas={isas} clock={'thread CPU time' if args.cpu_time else 'wall'} "
+          f"cpu={cpu.get('brand', '?') if isinstance(cpu, dict) else cpu}")
+    if args.cpu_time and args.threads != 1:
+        p.error("--cpu-time needs --threads 1 (other threads' work would not be counted)")
     all_rows = []
     problems = [(s, s, s) for s in args.sizes] + [tuple(int(x) for x in sh.split("x")) for sh in args.shapes]
     for m, k, n in problems:
-        rows = measure(m, k, n, args.threads, args.repeats, args.only, isas)
+        rows = measure(m, k, n, args.threads, args.repeats, args.only, isas, args.cpu_time)
         all_rows += rows
         by = {(r.impl, r.dtype): r for r in rows}
         for r in rows:
