@@ -37,8 +37,8 @@ Route route_for(Isa isa) {
     return {kMR, kNR, 2, 256, 16, 16, false, ukernel_s16_6x16_avx2, pack_a_s16_avx2, pack_b_s16_avx2, output_avx2};
 #endif
   (void)isa;
-  return {kMR, kNR, 2, 256, 16, 16, false, ukernel_s16_6x16_portable, pack_a_s16_portable, pack_b_s16_portable,
-          output_portable};
+  return {kMR, kNR, 2, 256, 16, 16, false, ukernel_s16_6x16_portable, pack_a_s16_portable,
+          pack_b_s16_planar_portable, output_portable};
 }
 
 // Per calling thread: the packed operands and the accumulator scratch of every worker.

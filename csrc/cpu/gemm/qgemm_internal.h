@@ -12,6 +12,7 @@
 // Packed layouts (int16, K padded to an even count with zeros):
 //   A panel (kMR rows):    [kp][kMR][2]  -> one 32-bit word (a[i][2kp], a[i][2kp+1]) per row
 //   B panel (kNR columns): [kp][kNR][2]  -> one 32-bit word (b[2kp][j], b[2kp+1][j]) per column
+//                          (portable route: [kp][2][kNR], planar, for unit-stride column loops)
 // A K-slice [p0, p1) of a panel starts at panel + p0 * kMR * 2 (resp. kNR * 2).
 #pragma once
 
@@ -77,8 +78,12 @@ struct Route {
 // The implementations, one set per ISA path; the driver picks a route on active_isa().
 void ukernel_s16_6x16_portable(int64_t kp, const void* a, const void* b, int32_t* c, bool accumulate);
 void pack_a_s16_portable(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kp, void* dst, int32_t*);
+// Interleaved B panels ([kp][16][2], the AVX2 layout; the AVX2 packers' fallback for odd strides).
 void pack_b_s16_portable(const MatrixView& b, int64_t j0, int n_cols, const int32_t* zb, int64_t kp, void* dst,
                          int32_t*);
+// Planar B panels ([kp][2][16]) for the portable microkernel.
+void pack_b_s16_planar_portable(const MatrixView& b, int64_t j0, int n_cols, const int32_t* zb, int64_t kp,
+                                void* dst, int32_t*);
 void output_portable(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o);
 #if defined(AICC_X86)
 void ukernel_s16_6x16_avx2(int64_t kp, const void* a, const void* b, int32_t* c, bool accumulate);

@@ -27,20 +27,36 @@ void pack_a_s16_portable(const MatrixView& a, int64_t i0, int mr, int32_t za, in
   }
 }
 
-void pack_b_s16_portable(const MatrixView& b, int64_t j0, int n_cols, const int32_t* zb, int64_t kp, void* dst_,
-                         int32_t*) {
+namespace {
+
+// B panels of the int16 route; planar: [kp][2][kNR] (portable microkernel), else [kp][kNR][2].
+void pack_b_s16(const MatrixView& b, int64_t j0, int n_cols, const int32_t* zb, int64_t kp, int16_t* dst_all,
+                bool planar) {
   const int64_t k_total = b.rows;
   const int8_t* data = static_cast<const int8_t*>(b.data);
+  const int64_t k_step = planar ? kNR : 1, s_step = planar ? 1 : 2;
   for (int p0 = 0; p0 < n_cols; p0 += kNR) {
     const int nr = std::min(kNR, n_cols - p0);
-    int16_t* dst = static_cast<int16_t*>(dst_) + (p0 / kNR) * kp * kNR * 2;
+    int16_t* dst = dst_all + (p0 / kNR) * kp * kNR * 2;
     std::memset(dst, 0, static_cast<size_t>(kp) * kNR * 2 * sizeof(int16_t));
     for (int64_t k = 0; k < k_total; ++k) {
-      int16_t* row = dst + (k >> 1) * kNR * 2 + (k & 1);
+      int16_t* row = dst + (k >> 1) * kNR * 2 + (k & 1) * k_step;
       const int8_t* src = data + k * b.row_stride + (j0 + p0) * b.col_stride;
-      for (int s = 0; s < nr; ++s) row[2 * s] = static_cast<int16_t>(src[s * b.col_stride] - zb[p0 + s]);
+      for (int s = 0; s < nr; ++s) row[s * s_step] = static_cast<int16_t>(src[s * b.col_stride] - zb[p0 + s]);
     }
   }
+}
+
+}  // namespace
+
+void pack_b_s16_portable(const MatrixView& b, int64_t j0, int n_cols, const int32_t* zb, int64_t kp, void* dst,
+                         int32_t*) {
+  pack_b_s16(b, j0, n_cols, zb, kp, static_cast<int16_t*>(dst), /*planar=*/false);
+}
+
+void pack_b_s16_planar_portable(const MatrixView& b, int64_t j0, int n_cols, const int32_t* zb, int64_t kp,
+                                void* dst, int32_t*) {
+  pack_b_s16(b, j0, n_cols, zb, kp, static_cast<int16_t*>(dst), /*planar=*/true);
 }
 
 void output_portable(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o) {
