@@ -171,7 +171,7 @@ void qgemm(const MatrixView& a, const MatrixView& b, const MatrixView& out, cons
           pc += kc;
         } while (pc < kw);
       },
-      max_threads);
+      threads);  // never more workers than scratch blocks, even if set_num_threads() races
 
   if (ws.packed.size() > kKeepBytes) ws.packed.release();
   if (ws.scratch.size() > kKeepBytes) ws.scratch.release();
