@@ -110,22 +110,28 @@ def torch_dynamic_linear(b: np.ndarray, threads: int):
 def _our_f32_is_blocked() -> bool:
     """False while ak.gemm is still an unblocked scalar loop (too slow to time at N=2048)."""
     x = np.ones((256, 256), np.float32)
-    samples = time_call(lambda: ak.gemm(x, x), repeats=1, warmup=0)
-    return 2 * 256**3 / samples[0] > 5e9
+    samples = time_call(lambda: ak.gemm(x, x), repeats=3, warmup=0)
+    return 2 * 256**3 / min(samples) > 2e9  # the scalar loop does ~0.5 GFLOPS
 
 
 def _interleaved(cases, repeats: int, cpu_time: bool = False):
-    """Times every case once per round, round-robin, so load from other processes on a shared
-    machine hits all of them alike; returns {name: [seconds per round]}. cpu_time: the calling
-    thread's CPU time instead of wall time (single-thread runs only, where every library computes
-    on the calling thread): time spent descheduled by other processes is then not counted."""
+    """Times every case once per round (in a random order per round), so load from
+    other processes on a shared machine hits all of them alike; returns {name: [seconds per
+    round]}. cpu_time: the calling thread's CPU time instead of wall time (single-thread runs
+    only, where every library computes on the calling thread): time spent descheduled by other
+    processes is then not counted."""
     import time
 
     for fn in cases.values():
         fn()  # warm-up (packing buffers, thread start, ORT/torch first-call setup)
     samples = {name: [] for name in cases}
+    names = list(cases)
+    order = np.random.default_rng(0)
     for _ in range(repeats):
-        for name, fn in cases.items():
+        # A fresh order each round: a case that runs right after another library's call finds
+        # the caches full of that library's data, and no case should always follow the same one.
+        for name in [names[i] for i in order.permutation(len(names))]:
+            fn = cases[name]
             if cpu_time:
                 t0 = time.thread_time()
                 fn()
