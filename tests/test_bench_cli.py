@@ -225,17 +225,27 @@ def test_peak_probe_arguments_are_checked():
 
 
 @needs_ext
-def test_peak_portable_path():
+@pytest.mark.parametrize("isa", ["avx512", "avx2", "portable"])
+def test_peak_probe_follows_the_isa_path(isa):
+    """Each probe runs the route the kernels take on that ISA path (f32: AVX2 FMA from avx2 up;
+    INT8: vpdpbusd with AVX-512 VNNI, vpmaddwd on avx2, plain C++ on portable)."""
     from aicc_kernels import _aicc_cpu
 
+    order = ["portable", "avx2", "avx512"]
+    if order.index(isa) > order.index(_aicc_cpu.detected_isa()):
+        pytest.skip(f"this CPU/build has no {isa} path (detected {_aicc_cpu.detected_isa()})")
     prev = _aicc_cpu.active_isa()
-    _aicc_cpu.set_isa("portable")
+    _aicc_cpu.set_isa(isa)
     try:
         r = _aicc_cpu.peak_probe_fp32_fma(1, 0.01, 1)
         q = _aicc_cpu.peak_probe_int8_madd(1, 0.01, 1)
     finally:
         _aicc_cpu.set_isa(prev)
-    assert r["path"] == q["path"] == "portable" and r["work"] > 0 and q["work"] > 0
+    expect_f32 = "portable" if isa == "portable" else "avx2"
+    expect_int8 = {"portable": "portable", "avx2": "avx2",
+                   "avx512": "avx512vnni" if _aicc_cpu.cpu_info()["avx512vnni"] else "avx2"}[isa]
+    assert (r["path"], q["path"]) == (expect_f32, expect_int8)
+    assert r["work"] > 0 and q["work"] > 0 and len(r["seconds"]) == len(r["cpu_seconds"]) == 1
 
 
 @needs_ext

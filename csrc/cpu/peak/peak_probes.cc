@@ -108,6 +108,7 @@ double madd_portable(int64_t iters, int seed) { return int8_madd_loop_portable(i
 #if defined(AICC_X86)
 double fma_avx2(int64_t iters, int seed) { return fp32_fma_loop_avx2(iters, static_cast<float>(seed)); }
 double madd_avx2(int64_t iters, int seed) { return int8_madd_loop_avx2(iters, seed); }
+double vnni_avx512(int64_t iters, int seed) { return int8_vnni_loop_avx512(iters, seed); }
 #endif
 
 }  // namespace
@@ -123,6 +124,9 @@ ProbeResult fp32_fma(int threads, double seconds, int repeats) {
 
 ProbeResult int8_madd(int threads, double seconds, int repeats) {
 #if defined(AICC_X86)
+  if (active_isa() >= Isa::kAvx512 && cpu_features().avx512vnni)
+    return run_compute_probe({&vnni_avx512, int8_vnni_ops_per_iter_avx512(), "avx512vnni"}, threads, seconds,
+                             repeats);
   if (active_isa() >= Isa::kAvx2)
     return run_compute_probe({&madd_avx2, int8_madd_ops_per_iter_avx2(), "avx2"}, threads, seconds, repeats);
 #endif

@@ -24,8 +24,10 @@ struct ProbeResult {
 // Calibrated so that one run takes about `seconds`; `repeats` runs are timed.
 ProbeResult fp32_fma(int threads, double seconds, int repeats);
 
-// vpmaddwd (16 int16 x int16 products summed pairwise into 8 int32) + vpaddd into int32
-// accumulators: 16 multiply-adds = 32 ops per pair of instructions, counted like 2*M*N*K.
+// The INT8 route our INT8 GEMM takes on this machine: with AVX-512 VNNI (active ISA avx512),
+// vpdpbusd on zmm (64 u8 x s8 multiply-adds = 128 ops per instruction); otherwise vpmaddwd
+// (16 int16 x int16 products summed pairwise into 8 int32) + vpaddd: 16 multiply-adds = 32
+// ops per pair of instructions. Counted like 2*M*N*K.
 ProbeResult int8_madd(int threads, double seconds, int repeats);
 
 // STREAM-style copy (c = a: 16 bytes per double element) and triad (a = b + s*c: 24 bytes).
@@ -50,6 +52,8 @@ double fp32_fma_loop_avx2(int64_t iters, float seed);
 int fp32_fma_flops_per_iter_avx2();
 double int8_madd_loop_avx2(int64_t iters, int seed);
 int int8_madd_ops_per_iter_avx2();
+double int8_vnni_loop_avx512(int64_t iters, int seed);
+int int8_vnni_ops_per_iter_avx512();
 #endif
 
 }  // namespace aicc::peak

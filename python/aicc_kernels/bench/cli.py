@@ -437,9 +437,11 @@ def cmd_peak(args, argv, con) -> int:
         body.append([str(t), f"{peak['fp32_gflops'].get(t, 0):.1f}", f"{peak['int8_gops'].get(t, 0):.1f}",
                      f"{peak['copy_gbs'].get(t, 0):.1f}", f"{peak['triad_gbs'].get(t, 0):.1f}",
                      "-" if share is None else f"{100 * share:.0f}%"])
-    report._table(con, f"aicc-bench peak (compute path: {peak.get('path')}, STREAM arrays {peak['membw_mib']} MiB x3, "
-                       "best of 3)",
-                  ["threads", "f32 FMA GFLOPS", "INT8 vpmaddwd GOPS", "copy GB/s", "triad GB/s", "CPU share"], body,
+    int8_label = {"avx512vnni": "INT8 vpdpbusd GOPS", "avx2": "INT8 vpmaddwd GOPS"}.get(peak.get("int8_path"),
+                                                                                      "INT8 GOPS")
+    report._table(con, f"aicc-bench peak (f32 path {peak.get('path')}, INT8 path {peak.get('int8_path')}, "
+                       f"STREAM arrays {peak['membw_mib']} MiB x3, best of 3)",
+                  ["threads", "f32 FMA GFLOPS", int8_label, "copy GB/s", "triad GB/s", "CPU share"], body,
                   right_from=0)
     report.say(con, "CPU share: CPU time the probe threads got / (threads x wall time), lowest probe; below ~95% "
                     "other processes held the cores and the peaks read low")
@@ -477,7 +479,7 @@ def _plot_peak(path: str, peak: dict) -> None:
     t = peak["threads"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     axes[0].plot(t, [peak["fp32_gflops"][x] for x in t], "-o", label="f32 FMA GFLOPS")
-    axes[0].plot(t, [peak["int8_gops"][x] for x in t], "-s", label="INT8 vpmaddwd GOPS")
+    axes[0].plot(t, [peak["int8_gops"][x] for x in t], "-s", label=f"INT8 GOPS ({peak.get('int8_path')})")
     axes[0].set_title("compute peak")
     axes[1].plot(t, [peak["copy_gbs"][x] for x in t], "-o", label="copy GB/s")
     axes[1].plot(t, [peak["triad_gbs"][x] for x in t], "-s", label="triad GB/s")
