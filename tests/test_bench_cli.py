@@ -368,3 +368,21 @@ def test_cluster_two_ranks_under_mpirun(tmp_path):
     assert doc["cluster"]["ranks"] == 2 and doc["cluster"]["kind"] == "mpi"
     assert doc["baselines"]["mpi"]["measured"] is True
     assert any(r["impl"] == "mpi" and r["op"] == "allreduce" for r in doc["results"])
+
+
+@needs_ext
+def test_resnet50_falls_back_to_the_conv_layer_set(monkeypatch, capsys):
+    seen = {}
+    conv = types.ModuleType("aicc_kernels.bench._test_fake_conv")
+    conv.LAYERS = (types.SimpleNamespace(name="3x3_64-64@56"), types.SimpleNamespace(name="dw3x3_256@28"))
+
+    def run(dtypes=None, threads=None, baselines=(), check=True, quick=False, layers=None):
+        seen["layers"] = layers
+        return []
+    conv.run = run
+    monkeypatch.setitem(sys.modules, conv.__name__, conv)
+    monkeypatch.setitem(cli.MODULES, "conv", (conv.__name__, "the fake conv benchmark"))
+    monkeypatch.setitem(cli.MODULES, "resnet50", ("aicc_kernels.bench._no_resnet50", "the ResNet-50 benchmark"))
+    assert cli.main(["resnet50", "--threads", "1", "--baselines", "none"] + FAST) == cli.EXIT_OK
+    assert seen["layers"] == ["3x3_64-64@56"]
+    assert "the ResNet-50 layers of" in capsys.readouterr().out

@@ -222,7 +222,23 @@ def load_module(command: str):
         raise Unavailable(f"{what} ({modname}) cannot be imported: {e}") from None
 
 
-def call_run(module, args, con, available_baselines: Sequence[str]):
+def _resnet50_from_conv(con):
+    """Without a bench/resnet50.py, `resnet50` runs the ResNet-50 layers of bench/conv.py's
+    layer set (its dense layers: depthwise is not in ResNet-50)."""
+    from . import report
+
+    try:
+        conv = load_module("conv")
+    except Unavailable:
+        return None, {}
+    layers = [l.name for l in getattr(conv, "LAYERS", ()) if not l.name.startswith("dw")]
+    if not layers or "layers" not in inspect.signature(conv.run).parameters:
+        return None, {}
+    report.say(con, f"resnet50: the ResNet-50 layers of {conv.__name__} ({len(layers)} layers)")
+    return conv, {"layers": layers}
+
+
+def call_run(module, args, con, available_baselines: Sequence[str], extra_kwargs=None):
     """module.run(...) with the options its signature accepts; the others are reported."""
     run = getattr(module, "run", None)
     if run is None:
@@ -235,7 +251,7 @@ def call_run(module, args, con, available_baselines: Sequence[str]):
     }
     params = inspect.signature(run).parameters
     takes_all = any(p.kind == p.VAR_KEYWORD for p in params.values())
-    kwargs, ignored = {}, []
+    kwargs, ignored = dict(extra_kwargs or {}), []
     for k, v in wanted.items():
         if v is None:
             continue
@@ -321,11 +337,16 @@ def cmd_sweep(args, argv, con) -> int:
     op_for_baselines = {"conv": "conv2d"}.get(args.command, args.command)
     status = baselines.status(args.baseline_list, op_for_baselines)
     unavailable: List[dict] = []
+    extra_kwargs = {}
     try:
         module = load_module(args.command)
     except Unavailable as e:
         module = None
         unavailable.append({"op": args.command, "reason": str(e)})
+    if module is None and args.command == "resnet50":
+        module, extra_kwargs = _resnet50_from_conv(con)
+        if module is not None:
+            unavailable.clear()
     if module is None and args.command == "allreduce":
         return cmd_allreduce(args, argv, con, status, unavailable[0]["reason"])
     if module is None:
@@ -334,7 +355,7 @@ def cmd_sweep(args, argv, con) -> int:
     peak = measure_peak(con, PEAK_KINDS[args.command], args.threads_list, args.peak_seconds)
     available = [b for b in args.baseline_list if status[b]["available"]]
     try:
-        results = call_run(module, args, con, available)
+        results = call_run(module, args, con, available, extra_kwargs)
     except Exception as e:  # a failing module is reported with its message, not a traceback
         _report_error(con, f"aicc-bench {args.command}: {module.__name__}.run() raised", e)
         return EXIT_ERROR
