@@ -10,11 +10,14 @@ namespace py = pybind11;
 
 namespace aicc::bindings {
 void bind_gemm(py::module_& m);
+void bind_collective(py::module_& m);
 }  // namespace aicc::bindings
 
 PYBIND11_MODULE(_aicc_cpu, m) {
   m.doc() = "aicc_kernels C++ CPU kernels (called through aicc_kernels.ops; arguments are validated there)";
 
+  // aicc_kernels.CollectiveError, raised for aicc::CollectiveError (a RuntimeError subclass).
+  static py::exception<aicc::CollectiveError> collective_error(m, "CollectiveError", PyExc_RuntimeError);
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -22,6 +25,8 @@ PYBIND11_MODULE(_aicc_cpu, m) {
       PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const aicc::Unsupported& e) {
       PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const aicc::CollectiveError& e) {
+      PyErr_SetString(collective_error.ptr(), e.what());
     }
   });
 
@@ -60,4 +65,5 @@ PYBIND11_MODULE(_aicc_cpu, m) {
   });
 
   aicc::bindings::bind_gemm(m);
+  aicc::bindings::bind_collective(m);
 }
