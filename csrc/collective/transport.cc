@@ -160,16 +160,18 @@ void Communicator::sync(Call& call) {
   for (int q = 0; q < size_; ++q) {
     if (q == rank_) continue;
     const PeerCtl* c = region_->ctl(q);
-    auto next_liveness = start;
+    auto next_liveness = start + std::chrono::milliseconds(10);
+    // Spin (cheap, lowest latency) for ~50 us, then yield the core for a few ms (ranks may
+    // share cores), then sleep in short steps; the deadline and liveness are checked
+    // between steps.
     for (uint64_t spins = 0; c->phase.load(std::memory_order_acquire) < target; ++spins) {
-      if (spins < 4096) {
+      if ((spins & 63) != 63) {
         cpu_relax();
-        if ((spins & 255) != 255) continue;
-      } else if (spins < 8192) {
-        std::this_thread::yield();
-      } else {
-        sleep_us(spins < 20000 ? 20 : 100);
+        continue;
       }
+      const auto waited = Clock::now() - start;
+      if (waited >= std::chrono::milliseconds(5)) sleep_us(50);
+      else if (waited >= std::chrono::microseconds(50)) std::this_thread::yield();
       if (region_->header()->aborted.load(std::memory_order_acquire)) fail(abort_message(*region_), false);
       const auto now = Clock::now();
       if (region_->processes() && now >= next_liveness) {

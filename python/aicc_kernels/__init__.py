@@ -15,11 +15,14 @@ __version__ = "0.1.0"
 from . import _dtypes, backends
 from ._config import config, get_num_threads, set_num_threads, show_config
 from ._dtypes import bfloat16
-from .ops import gemm, matmul, qgemm
+from .ops import all_gather, allreduce, barrier, broadcast, gemm, matmul, qgemm, reduce_scatter
+from . import collective  # noqa: E402
+from .collective import CollectiveError  # noqa: E402
 from . import reference  # noqa: E402  (needs ops)
 
 __all__ = [
     "__version__", "backends", "reference", "bfloat16",
     "matmul", "gemm", "qgemm",
+    "allreduce", "reduce_scatter", "all_gather", "broadcast", "barrier", "collective", "CollectiveError",
     "set_num_threads", "get_num_threads", "show_config", "config",
 ]
