@@ -27,4 +27,9 @@ matmul = _mirror(_ops.matmul)
 gemm = _mirror(_ops.gemm)
 qgemm = _mirror(_ops.qgemm)
 
-__all__ = ["matmul", "gemm", "qgemm"]
+# Collectives take the list of every rank's input (they cannot be mirrored call for call).
+from .collective_kernels import (all_gather, allreduce, allreduce_error_bound, broadcast,  # noqa: E402
+                                 int8_allreduce_model, quantize_int8_blocks, reduce_scatter)
+
+__all__ = ["matmul", "gemm", "qgemm", "allreduce", "allreduce_error_bound", "reduce_scatter", "all_gather",
+           "broadcast", "quantize_int8_blocks", "int8_allreduce_model"]
