@@ -34,7 +34,10 @@ _COMP_NAMES = {v: k for k, v in COMPRESSIONS.items()}
 _DTYPE_CODES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.float16): 2, _dtypes.bfloat16: 3,
                 np.dtype(np.int8): 4, np.dtype(np.uint8): 5, np.dtype(np.int32): 6, np.dtype(np.int64): 7}
 _DTYPE_NAMES = {v: _dtypes.short_name(k) for k, v in _DTYPE_CODES.items()}
-_NATIVE = {np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int8), np.dtype(np.int32), np.dtype(np.int64)}
+# Types whose sum / max / min MPI computes itself. Not int8: Open MPI 4.1's vectorized
+# (op/avx) int8 sum saturates on whole vectors and wraps on the tail (measured: 127 + 1 gives
+# 127 in the first 64 elements, -128 after), so int8 goes through our wrapping kernel.
+_NATIVE = {np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int32), np.dtype(np.int64)}
 _BLOCK = 256
 
 
