@@ -39,6 +39,8 @@ _DTYPE_NAMES = {v: _dtypes.short_name(k) for k, v in _DTYPE_CODES.items()}
 # 127 in the first 64 elements, -128 after), so int8 goes through our wrapping kernel.
 _NATIVE = {np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int32), np.dtype(np.int64)}
 _BLOCK = 256
+#: f16 / bf16 messages up to this many bytes: one Allgather + local reduction (fewer steps).
+_ONESHOT_BYTES = 64 << 10
 
 
 def _describe(row) -> str:
@@ -135,30 +137,51 @@ class MpiCommunicator(Communicator):
             self._allreduce_int8(x, out, op)
             return
         wire = {"fp16": np.dtype(np.float16), "bf16": _dtypes.bfloat16}.get(compression, x.dtype)
-        c = -(-n // size) if n else 0
+        flat_out = out.reshape(-1)
+        if n * wire.itemsize <= _ONESHOT_BYTES or size == 1:
+            # Small: one Allgather of every rank's input, then every rank reduces all of them
+            # in rank order itself (same bits as the large path: f32 sum in rank order).
+            mine = x.reshape(-1) if wire == x.dtype else np.empty(n, dtype=wire)
+            if wire != x.dtype:
+                self._ext.convert(x.reshape(-1), mine)
+            rows = np.empty((size, n), dtype=wire)
+            if size > 1:
+                self._wait(self._comm.Iallgather(self._bytes(mine), self._bytes(rows)), "allreduce")
+            else:
+                rows[0] = mine
+            self._wire += (size - 1) * n * wire.itemsize
+            if wire == out.dtype:
+                self._ext.reduce_arrays(list(rows), flat_out, OPS[op], size)
+            else:
+                red = np.empty(n, dtype=wire)
+                self._ext.reduce_arrays(list(rows), red, OPS[op], size)
+                self._ext.convert(red, flat_out)
+            return
+        # Large: reduce-scatter (Alltoall of 1/size slices + our reduction), then Allgather.
+        c = -(-n // size)
         c = -(-c // 16) * 16  # 32-byte aligned slices
-        send = np.zeros(size * c, dtype=wire)
-        if wire == x.dtype:
-            send[:n] = x.reshape(-1)
+        direct = n == size * c and wire == x.dtype  # no padding, no conversion: use x and out as they are
+        if direct:
+            send = x.reshape(-1)
         else:
-            self._ext.convert(x.reshape(-1), send[:n])
+            send = np.empty(size * c, dtype=wire)
+            send[n:] = 0
+            if wire == x.dtype:
+                send[:n] = x.reshape(-1)
+            else:
+                self._ext.convert(x.reshape(-1), send[:n])
         recv = np.empty((size, c), dtype=wire)
-        if size > 1:
-            self._wait(self._comm.Ialltoall(self._bytes(send), self._bytes(recv)), "allreduce")
-        else:
-            recv[0] = send
+        self._wait(self._comm.Ialltoall(self._bytes(send), self._bytes(recv)), "allreduce")
         mine = np.empty(c, dtype=wire)
         self._ext.reduce_arrays(list(recv), mine, OPS[op], size)
-        full = np.empty(size * c, dtype=wire)
-        if size > 1:
-            self._wait(self._comm.Iallgather(self._bytes(mine), self._bytes(full)), "allreduce")
-        else:
-            full[:] = mine
+        full = flat_out if direct and wire == out.dtype else np.empty(size * c, dtype=wire)
+        self._wait(self._comm.Iallgather(self._bytes(mine), self._bytes(full)), "allreduce")
         self._wire += 2 * (size - 1) * c * wire.itemsize
-        if wire == out.dtype:
-            out.reshape(-1)[:] = full[:n]
-        else:
-            self._ext.convert(full[:n], out.reshape(-1))
+        if full is not flat_out:
+            if wire == out.dtype:
+                flat_out[:] = full[:n]
+            else:
+                self._ext.convert(full[:n], flat_out)
 
     def _allreduce_int8(self, x, out, op):
         n, size = x.size, self.size
