@@ -123,7 +123,12 @@ std::string describe_call(const CallDesc& d) {
 }
 
 Communicator::Communicator(std::shared_ptr<Region> region, int rank, int size, const Options& opt)
-    : region_(std::move(region)), rank_(rank), size_(size), opt_(opt), timeout_s_(opt.timeout_s) {}
+    : region_(std::move(region)), rank_(rank), size_(size), opt_(opt), timeout_s_(opt.timeout_s) {
+  // More ranks than cores: a spinning rank may be holding the core the awaited rank needs,
+  // so yield from the first check on (Open MPI does the same when oversubscribed).
+  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  oversubscribed_ = cores > 0 && size > cores;
+}
 
 Communicator::~Communicator() = default;
 
@@ -171,7 +176,7 @@ void Communicator::sync(Call& call) {
       }
       const auto waited = Clock::now() - start;
       if (waited >= std::chrono::milliseconds(5)) sleep_us(50);
-      else if (waited >= std::chrono::microseconds(50)) std::this_thread::yield();
+      else if (oversubscribed_ || waited >= std::chrono::microseconds(50)) std::this_thread::yield();
       if (region_->header()->aborted.load(std::memory_order_acquire)) fail(abort_message(*region_), false);
       const auto now = Clock::now();
       if (region_->processes() && now >= next_liveness) {

@@ -70,6 +70,7 @@ class Communicator {
   uint64_t chunk_ = 0;   // staging chunks used (parity selects the buffer set)
   uint64_t calls_ = 0;
   uint64_t wire_bytes_ = 0;
+  bool oversubscribed_ = false;  // more ranks than online cores: yield instead of spinning
   std::string broken_;   // set after a failure that leaves the ranks out of step
   std::vector<char> scratch_;
 };

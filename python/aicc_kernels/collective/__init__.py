@@ -46,12 +46,24 @@ def _env_int(name):
         raise ValueError(f"{name}: expected an integer set by aicc_kernels.launch, got {value!r}") from None
 
 
-def init(kind: str = "auto", *, timeout=None, slot_bytes: int = DEFAULT_SLOT_BYTES,
-         oneshot_bytes: int = DEFAULT_ONESHOT_BYTES) -> Communicator:
+def _tuning(value, env, default):
+    if value is not None:
+        return int(value)
+    text = os.environ.get(env)
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{env}: expected a number of bytes, got {text!r}") from None
+
+
+def init(kind: str = "auto", *, timeout=None, slot_bytes=None, oneshot_bytes=None) -> Communicator:
     """Returns this rank's communicator and makes it the default of the ops (comm=None).
 
     timeout: seconds every wait may take (default: AICC_COLLECTIVE_TIMEOUT, else 300).
-    slot_bytes / oneshot_bytes: shm / thread transport tuning (same on every rank).
+    slot_bytes / oneshot_bytes: shm transport tuning, the same on every rank (defaults:
+    AICC_SHM_SLOT_BYTES / AICC_SHM_ONESHOT_BYTES, else 1 MiB / 64 KiB).
     Calling init again with the same kind returns the same communicator (a shm job is
     joined once per process).
     """
@@ -60,6 +72,8 @@ def init(kind: str = "auto", *, timeout=None, slot_bytes: int = DEFAULT_SLOT_BYT
         raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
     resolved = detect_kind() if kind == "auto" else kind
     tout = resolve_timeout(timeout)
+    slot_bytes = _tuning(slot_bytes, "AICC_SHM_SLOT_BYTES", DEFAULT_SLOT_BYTES)
+    oneshot_bytes = _tuning(oneshot_bytes, "AICC_SHM_ONESHOT_BYTES", DEFAULT_ONESHOT_BYTES)
     if resolved == "thread":
         comm = _current_thread_comm()
         if comm is None:
