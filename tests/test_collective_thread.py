@@ -148,17 +148,18 @@ def test_reduce_scatter_f16_reduces_in_f32():
     assert all(np.all(o == 2050) for o in outs)
 
 
-def test_in_place_out_and_strided():
+@pytest.mark.parametrize("algo", list(ALGOS))
+def test_in_place_out_and_strided(algo):
     rng = np.random.default_rng(3)
-    xs = [rng.integers(-100, 100, (6, 10)).astype(np.float32) for _ in range(3)]
+    xs = [rng.integers(-100, 100, (600, 101)).astype(np.float32) for _ in range(3)]
     ref = ak.reference.allreduce(xs).astype(np.float32)
 
     def body(c):
         a = xs[c.rank].copy()
         r1 = ak.allreduce(a, out=a)                       # in place
-        out = np.empty((6, 10), np.float32)
+        out = np.empty((600, 101), np.float32)
         r2 = ak.allreduce(xs[c.rank], out=out)            # out=
-        strided = np.zeros((6, 20), np.float32)[:, ::2]
+        strided = np.zeros((600, 202), np.float32)[:, ::2]
         r3 = ak.allreduce(xs[c.rank], out=strided)        # non-contiguous out
         view = np.asfortranarray(xs[c.rank])
         r4 = ak.allreduce(view)                           # non-contiguous input
@@ -166,7 +167,7 @@ def test_in_place_out_and_strided():
         r5 = ak.allreduce(t, out=t)                       # non-contiguous, in place
         return (r1 is a, r2 is out, r3 is strided, r1, r2, r3, r4, r5.T)
 
-    for res in run(3, body):
+    for res in run(3, body, algo):
         assert res[0] and res[1] and res[2]
         for y in res[3:]:
             assert np.array_equal(y, ref)

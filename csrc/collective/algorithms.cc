@@ -63,12 +63,9 @@ void Communicator::allreduce(const void* in, void* out, DType dtype, int64_t cou
   const void* srcs[kMaxRanks];
   const void* scl[kMaxRanks];
 
-  int64_t start = 0;
-  do {
-    const int64_t len = std::min(chunk, count - start);
-    const int p = stage(call);
+  // Pack: this rank's chunk [start, start + len), in wire format, into its slot of set p.
+  auto pack = [&](int p, int64_t start, int64_t len) {
     char* mine = region_->in_slot(p, rank_);
-    // Pack: this rank's chunk, in wire format, into its own slot.
     if (q8) {
       cpu::quantize_int8_blocks(reinterpret_cast<const float*>(src) + start, len, reinterpret_cast<int8_t*>(mine),
                                 reinterpret_cast<float*>(mine + chunk));
@@ -80,61 +77,82 @@ void Communicator::allreduce(const void* in, void* out, DType dtype, int64_t cou
       std::memcpy(mine, src + start * es, static_cast<size_t>(len * es));
       wire_bytes_ += static_cast<uint64_t>(len * ws);
     }
+  };
+
+  if (oneshot) {
+    const int64_t len = count;  // <= chunk
+    const int p = stage(call);
+    pack(p, 0, len);
     sync(call);
-    if (oneshot) {
-      for (int r = 0; r < size_; ++r) srcs[r] = region_->in_slot(p, r);
-      if (q8) {
-        for (int r = 0; r < size_; ++r) scl[r] = region_->in_slot(p, r) + chunk;
-        // Local scratch: the reduced codes (padded to 4 bytes), then their scales.
-        const int64_t qbytes = (len + 3) / 4 * 4;
-        scratch_.resize(static_cast<size_t>(qbytes + 4 * cpu::int8_blocks(len)));
-        int8_t* q = reinterpret_cast<int8_t*>(scratch_.data());
-        float* s = reinterpret_cast<float*>(scratch_.data() + qbytes);
-        cpu::reduce_int8_blocks(cop, reinterpret_cast<const int8_t* const*>(srcs),
-                                reinterpret_cast<const float* const*>(scl), size_, len, size_, q, s);
-        cpu::dequantize_int8_blocks(q, s, len, reinterpret_cast<float*>(dst) + start);
-      } else if (wire != dtype) {
-        scratch_.resize(static_cast<size_t>(len * ws));
-        cpu::reduce_n(wire, cop, srcs, size_, scratch_.data(), len, size_);
-        cpu::convert(wire, scratch_.data(), dtype, dst + start * es, len);
-      } else {
-        cpu::reduce_n(dtype, cop, srcs, size_, dst + start * es, len, size_);
-      }
+    for (int r = 0; r < size_; ++r) srcs[r] = region_->in_slot(p, r);
+    if (q8) {
+      for (int r = 0; r < size_; ++r) scl[r] = region_->in_slot(p, r) + chunk;
+      // Local scratch: the reduced codes (padded to 4 bytes), then their scales.
+      const int64_t qbytes = (len + 3) / 4 * 4;
+      scratch_.resize(static_cast<size_t>(qbytes + 4 * cpu::int8_blocks(len)));
+      int8_t* q = reinterpret_cast<int8_t*>(scratch_.data());
+      float* s = reinterpret_cast<float*>(scratch_.data() + qbytes);
+      cpu::reduce_int8_blocks(cop, reinterpret_cast<const int8_t* const*>(srcs),
+                              reinterpret_cast<const float* const*>(scl), size_, len, size_, q, s);
+      cpu::dequantize_int8_blocks(q, s, len, reinterpret_cast<float*>(dst));
+    } else if (wire != dtype) {
+      scratch_.resize(static_cast<size_t>(len * ws));
+      cpu::reduce_n(wire, cop, srcs, size_, scratch_.data(), len, size_);
+      cpu::convert(wire, scratch_.data(), dtype, dst, len);
     } else {
-      // Reduce-scatter: this rank's slice of the chunk, into the shared reduced slot.
-      const int64_t per = (len + size_ * align - 1) / (size_ * align) * align;
-      const int64_t lo = std::min(len, rank_ * per), hi = std::min(len, lo + per);
-      char* red = region_->red_slot(p);
-      if (hi > lo) {
-        if (q8) {
-          for (int r = 0; r < size_; ++r) {
-            srcs[r] = region_->in_slot(p, r) + lo;
-            scl[r] = reinterpret_cast<const float*>(region_->in_slot(p, r) + chunk) + lo / cpu::kInt8Block;
-          }
-          cpu::reduce_int8_blocks(cop, reinterpret_cast<const int8_t* const*>(srcs),
-                                  reinterpret_cast<const float* const*>(scl), size_, hi - lo, size_,
-                                  reinterpret_cast<int8_t*>(red + lo),
-                                  reinterpret_cast<float*>(red + chunk) + lo / cpu::kInt8Block);
-          wire_bytes_ += static_cast<uint64_t>(hi - lo + 4 * cpu::int8_blocks(hi - lo));
-        } else {
-          for (int r = 0; r < size_; ++r) srcs[r] = region_->in_slot(p, r) + lo * ws;
-          cpu::reduce_n(wire, cop, srcs, size_, red + lo * ws, hi - lo, size_);
-          wire_bytes_ += static_cast<uint64_t>((hi - lo) * ws);
-        }
-      }
-      sync(call);
-      // All-gather: every rank unpacks the whole reduced chunk.
-      if (q8) {
-        cpu::dequantize_int8_blocks(reinterpret_cast<const int8_t*>(red), reinterpret_cast<const float*>(red + chunk),
-                                    len, reinterpret_cast<float*>(dst) + start);
-      } else if (wire != dtype) {
-        cpu::convert(wire, red, dtype, dst + start * es, len);
-      } else {
-        std::memcpy(dst + start * es, red, static_cast<size_t>(len * es));
-      }
+      cpu::reduce_n(dtype, cop, srcs, size_, dst, len, size_);
     }
-    start += len;
-  } while (start < count);
+    return;
+  }
+
+  // Chunked reduce-scatter + all-gather, software-pipelined with one barrier per phase:
+  // phase k packs chunk k into set k%2, reduces this rank's slice of chunk k-1 (set
+  // (k-1)%2) into that set's reduced slot, and unpacks chunk k-2 from the other reduced
+  // slot. Each buffer a phase writes was last read before the previous barrier.
+  const int64_t nchunks = (count + chunk - 1) / chunk;
+  auto chunk_len = [&](int64_t c) { return std::min(chunk, count - c * chunk); };
+  auto reduce_slice = [&](int p, int64_t len) {
+    const int64_t per = (len + size_ * align - 1) / (size_ * align) * align;
+    const int64_t lo = std::min(len, rank_ * per), hi = std::min(len, lo + per);
+    if (hi <= lo) return;
+    char* red = region_->red_slot(p);
+    if (q8) {
+      for (int r = 0; r < size_; ++r) {
+        srcs[r] = region_->in_slot(p, r) + lo;
+        scl[r] = reinterpret_cast<const float*>(region_->in_slot(p, r) + chunk) + lo / cpu::kInt8Block;
+      }
+      cpu::reduce_int8_blocks(cop, reinterpret_cast<const int8_t* const*>(srcs),
+                              reinterpret_cast<const float* const*>(scl), size_, hi - lo, size_,
+                              reinterpret_cast<int8_t*>(red + lo),
+                              reinterpret_cast<float*>(red + chunk) + lo / cpu::kInt8Block);
+      wire_bytes_ += static_cast<uint64_t>(hi - lo + 4 * cpu::int8_blocks(hi - lo));
+    } else {
+      for (int r = 0; r < size_; ++r) srcs[r] = region_->in_slot(p, r) + lo * ws;
+      cpu::reduce_n(wire, cop, srcs, size_, red + lo * ws, hi - lo, size_);
+      wire_bytes_ += static_cast<uint64_t>((hi - lo) * ws);
+    }
+  };
+  auto unpack = [&](int p, int64_t start, int64_t len) {
+    const char* red = region_->red_slot(p);
+    if (q8) {
+      cpu::dequantize_int8_blocks(reinterpret_cast<const int8_t*>(red), reinterpret_cast<const float*>(red + chunk),
+                                  len, reinterpret_cast<float*>(dst) + start);
+    } else if (wire != dtype) {
+      cpu::convert(wire, red, dtype, dst + start * es, len);
+    } else {
+      std::memcpy(dst + start * es, red, static_cast<size_t>(len * es));
+    }
+  };
+  int p = 0;
+  for (int64_t k = 0; k <= nchunks; ++k) {
+    p = stage(call);
+    if (k < nchunks) pack(p, k * chunk, chunk_len(k));
+    if (k >= 1) reduce_slice(1 - p, chunk_len(k - 1));
+    if (k >= 2) unpack(p, (k - 2) * chunk, chunk_len(k - 2));
+    sync(call);
+  }
+  // The last chunk's reduced slot is complete after the final barrier.
+  unpack(1 - p, (nchunks - 1) * chunk, chunk_len(nchunks - 1));
 }
 
 void Communicator::reduce_scatter(const void* in, void* out, DType dtype, int64_t count, const int64_t* offsets,
