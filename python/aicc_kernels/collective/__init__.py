@@ -100,9 +100,12 @@ def init(kind: str = "auto", *, timeout=None, slot_bytes=None, oneshot_bytes=Non
                                         int(slot_bytes), int(oneshot_bytes))
             comm = NativeCommunicator(native, "shm")
         else:
-            from .mpi import MpiCommunicator
+            try:
+                from .mpi import MpiCommunicator
 
-            comm = MpiCommunicator(timeout=tout)
+                comm = MpiCommunicator(timeout=tout)
+            except ImportError as exc:
+                raise ValueError(f"kind: 'mpi' needs mpi4py and an MPI library, got ImportError: {exc}") from None
         _default = comm
         return comm
 
