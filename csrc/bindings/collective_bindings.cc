@@ -26,10 +26,26 @@ struct Flat {
   int64_t count;
 };
 
+// dtype_of identifies bfloat16 by its name, which costs a few microseconds per array; the
+// MPI path calls these kernels per message, so recognize the (singleton) dtype object first.
+DType fast_dtype_of(const py::array& arr, const char* name) {
+  static PyObject* bf16 = [] {
+    try {
+      py::object dt = py::module_::import("numpy").attr("dtype")(py::module_::import("ml_dtypes").attr("bfloat16"));
+      return dt.release().ptr();
+    } catch (const py::error_already_set&) {
+      return static_cast<PyObject*>(nullptr);
+    }
+  }();
+  PyObject* dt = reinterpret_cast<PyObject*>(py::detail::array_proxy(arr.ptr())->descr);
+  if (bf16 != nullptr && dt == bf16) return DType::kBF16;
+  return dtype_of(arr, name);
+}
+
 Flat flat(const py::array& arr, const char* name, bool writeable = false) {
   if (writeable && !arr.writeable()) throw_invalid(name, "a writeable array", "a read-only array");
   if (!(arr.flags() & py::array::c_style)) throw_invalid(name, "a C-contiguous array", "a strided array");
-  return Flat{const_cast<void*>(arr.data()), dtype_of(arr, name), static_cast<int64_t>(arr.size())};
+  return Flat{const_cast<void*>(arr.data()), fast_dtype_of(arr, name), static_cast<int64_t>(arr.size())};
 }
 
 Options options(double timeout, int64_t slot_bytes, int64_t oneshot_bytes) {
