@@ -1,4 +1,4 @@
-"""The MPI communicator, run for real under mpirun (2 and 3 ranks, oversubscribed on a
+"""The MPI communicator, run for real under mpirun with 1-4 ranks (oversubscribed on a
 small machine). Skips, saying why, where mpi4py or an MPI launcher is missing."""
 
 import re
@@ -27,7 +27,7 @@ def mpirun(n, *args, timeout=180):
 
 
 @pytest.mark.mpi
-@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
 def test_battery_under_mpirun(n):
     p = mpirun(n, "battery")
     assert p.returncode == 0, p.stdout + p.stderr
