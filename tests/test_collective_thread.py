@@ -319,3 +319,14 @@ def test_failure_leaves_communicator_unusable_with_the_reason():
             ak.barrier()
 
     run(2, body, timeout=0.2)
+
+
+@pytest.mark.parametrize("dtype", ["f64", "f32", "bf16"])
+def test_single_rank_message_larger_than_a_staging_slot(dtype):
+    # Regression: a group of one once took the one-shot path for any size and wrote a whole
+    # message into one 64 KiB / 1 MiB slot.
+    x = np.arange(100_003).astype(DTYPES[dtype])
+    (y,) = run_threads(1, lambda c: ak.allreduce(x), slot_bytes=1 << 16)
+    assert same_bits(y, x)
+    big = np.arange(3 << 18, dtype=np.float32)  # 3 MiB > the default 1 MiB slot
+    assert same_bits(ak.allreduce(big, comm=ak.collective.init("single")), big)

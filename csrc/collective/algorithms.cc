@@ -56,7 +56,8 @@ void Communicator::allreduce(const void* in, void* out, DType dtype, int64_t cou
   int64_t chunk = q8 ? slot / (cpu::kInt8Block + 4) * cpu::kInt8Block : slot / ws;
   chunk = std::max<int64_t>(align * size_, chunk / (align * size_) * (align * size_));
   const int64_t wire_total = q8 ? count + 4 * cpu::int8_blocks(count) : count * ws;
-  const bool oneshot = size_ == 1 || (wire_total <= opt_.oneshot_bytes && count <= chunk);
+  // One-shot only when the whole message fits one staging slot (a single rank too).
+  const bool oneshot = (size_ == 1 || wire_total <= opt_.oneshot_bytes) && count <= chunk;
   const auto cop = to_cpu(op);
   const char* src = static_cast<const char*>(in);
   char* dst = static_cast<char*>(out);
