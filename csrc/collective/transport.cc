@@ -31,6 +31,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// How long a wait spins before it starts yielding the core.
+constexpr int kSpinMicros = 5;
+
 inline void cpu_relax() {
 #if defined(AICC_X86)
   _mm_pause();
@@ -176,7 +179,7 @@ void Communicator::sync(Call& call) {
       }
       const auto waited = Clock::now() - start;
       if (waited >= std::chrono::milliseconds(5)) sleep_us(50);
-      else if (oversubscribed_ || waited >= std::chrono::microseconds(50)) std::this_thread::yield();
+      else if (oversubscribed_ || waited >= std::chrono::microseconds(kSpinMicros)) std::this_thread::yield();
       if (region_->header()->aborted.load(std::memory_order_acquire)) fail(abort_message(*region_), false);
       const auto now = Clock::now();
       if (region_->processes() && now >= next_liveness) {

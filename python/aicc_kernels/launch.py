@@ -10,7 +10,8 @@ torch.distributed) in its environment; ak.collective.init() then joins the job's
 The job ends as one: when a rank exits with an error (an uncaught exception, a signal),
 the launcher gives the others `--grace` seconds (their waits fail with a CollectiveError
 naming the dead rank within ~10 ms), then SIGTERM, then SIGKILL, and exits with the
-first failing rank's status. Children die with the launcher (PR_SET_PDEATHSIG), and the
+first failing rank's status. Rank r is bound to the r-th allowed core unless the job is
+oversubscribed (--bind none to disable). Children die with the launcher (PR_SET_PDEATHSIG), and the
 launcher removes the job's segment name at the end in case a rank died before it was
 unlinked (normally the ranks unlink it as soon as all have mapped it).
 """
@@ -34,12 +35,33 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _die_with_parent():  # runs in the child between fork and exec
+def _child_setup(cpu):
+    """Runs in the child between fork and exec: die with the launcher, and bind to one core."""
+    def setup():
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except Exception:  # noqa: BLE001 - best effort on non-Linux systems
+            pass
+        if cpu is not None:
+            try:
+                os.sched_setaffinity(0, {cpu})
+            except (AttributeError, OSError):
+                pass
+    return setup
+
+
+def _binding(nproc: int, mode: str):
+    """Core per rank, like Open MPI's default (--bind-to core for small jobs): ranks that spin
+    on shared flags must not be stacked on one core by the scheduler. No binding when there
+    are more ranks than cores (oversubscribed) or with --bind none."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - best effort on non-Linux systems
-        pass
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return [None] * nproc
+    if mode == "none" or nproc > len(cpus):
+        return [None] * nproc
+    return [cpus[r] for r in range(nproc)]
 
 
 def segment_path(job: str) -> str:
@@ -56,6 +78,9 @@ def main(argv=None) -> int:
     parser.add_argument("--grace", type=float, default=5.0,
                         help="seconds the other ranks get to report a failed rank before they are terminated")
     parser.add_argument("--job-id", default=None, help="job id (default: a fresh unique id)")
+    parser.add_argument("--bind", choices=("core", "none"), default=os.environ.get("AICC_LAUNCH_BIND", "core"),
+                        help="bind rank r to the r-th allowed core (default: AICC_LAUNCH_BIND, else core; "
+                             "skipped when oversubscribed)")
     parser.add_argument("-m", dest="module", default=None, help="run a module instead of a script")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="script.py [args...] (or the module's args)")
     ns = parser.parse_args(argv)
@@ -67,11 +92,12 @@ def main(argv=None) -> int:
     command = [sys.executable] + (["-m", ns.module] + ns.args if ns.module else ns.args)
     port = _free_port()
     procs = []
+    cpus = _binding(ns.nproc, ns.bind)
     for rank in range(ns.nproc):
         env = dict(os.environ, AICC_LAUNCH_JOB=job, AICC_LAUNCH_RANK=str(rank), AICC_LAUNCH_SIZE=str(ns.nproc),
                    RANK=str(rank), WORLD_SIZE=str(ns.nproc), LOCAL_RANK=str(rank),
                    LOCAL_WORLD_SIZE=str(ns.nproc), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-        procs.append(subprocess.Popen(command, env=env, preexec_fn=_die_with_parent))
+        procs.append(subprocess.Popen(command, env=env, preexec_fn=_child_setup(cpus[rank])))
 
     stop = {"signal": None}
 
