@@ -15,11 +15,11 @@ __version__ = "0.1.0"
 from . import _dtypes, backends
 from ._config import config, get_num_threads, set_num_threads, show_config
 from ._dtypes import bfloat16
-from .ops import gemm, matmul, qgemm
+from .ops import conv2d, conv2d_backward_data, conv2d_backward_weight, gemm, matmul, qconv2d, qgemm
 from . import reference  # noqa: E402  (needs ops)
 
 __all__ = [
     "__version__", "backends", "reference", "bfloat16",
-    "matmul", "gemm", "qgemm",
+    "matmul", "gemm", "qgemm", "conv2d", "qconv2d", "conv2d_backward_data", "conv2d_backward_weight",
     "set_num_threads", "get_num_threads", "show_config", "config",
 ]

@@ -26,5 +26,9 @@ def _mirror(op):
 matmul = _mirror(_ops.matmul)
 gemm = _mirror(_ops.gemm)
 qgemm = _mirror(_ops.qgemm)
+conv2d = _mirror(_ops.conv2d)
+qconv2d = _mirror(_ops.qconv2d)
+conv2d_backward_data = _mirror(_ops.conv2d_backward_data)
+conv2d_backward_weight = _mirror(_ops.conv2d_backward_weight)
 
-__all__ = ["matmul", "gemm", "qgemm"]
+__all__ = ["matmul", "gemm", "qgemm", "conv2d", "qconv2d", "conv2d_backward_data", "conv2d_backward_weight"]
