@@ -229,3 +229,27 @@ def test_nan_in_out_does_not_leak(backend, rng):
     out = np.full((1, 2, 5, 5), np.nan, np.float32)
     ak.conv2d(x, w, out=out, backend=backend)
     assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("stride, dilation, padding", [(1, 1, 1), (1, 2, ((2, 0), (3, 1))), (2, 1, "same"),
+                                                       (1, 1, 0), (3, (1, 2), 2)])
+def test_depthwise_vector_paths(backend, rng, layout, dtype, stride, dilation, padding):
+    """Wide rows and many channels, so the depthwise kernel's register-blocked paths (32 and
+    8 channels, 16 and 8 columns) and their tails all run; NaN propagates through relu."""
+    c, hw = 43, (29, 37)
+    x_shape = (2, c) + hw if layout == "NCHW" else (2,) + hw + (c,)
+    w_shape = (c, 1, 3, 3) if layout == "NCHW" else (c, 3, 3, 1)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    x.reshape(-1)[::97] = np.nan
+    w = rng.standard_normal(w_shape).astype(dtype)
+    bias = rng.standard_normal(c).astype(np.float32)
+    kw = dict(stride=stride, dilation=dilation, padding=padding, groups=c, layout=layout)
+    for activation in (None, "relu", "gelu"):
+        y = ak.conv2d(x, w, bias, activation=activation, backend=backend, **kw)
+        ref = ak.reference.conv2d(x, w, bias, activation=activation, **kw)
+        mag = ak.reference.conv2d(_abs(x).astype(np.float32), _abs(w).astype(np.float32), np.abs(bias),
+                                  **kw).astype(np.float64)
+        mismatch = check_float(y, ref, mag, 9, activation)
+        assert mismatch is None, f"{activation}: {mismatch}"
