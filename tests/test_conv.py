@@ -253,3 +253,37 @@ def test_depthwise_vector_paths(backend, rng, layout, dtype, stride, dilation, p
                                   **kw).astype(np.float64)
         mismatch = check_float(y, ref, mag, 9, activation)
         assert mismatch is None, f"{activation}: {mismatch}"
+
+
+@given(case=conv_geometry(max_hw=7), data=st.data())
+def test_prepacked_weights_match_plain_calls(backend, case, data):
+    """ak.prepack_conv2d_weights once, then conv2d with any input/stride/padding: the same
+    contract as passing the weight array."""
+    x_shape, w_shape, kw, geo = case
+    dtype = data.draw(st.sampled_from(FLOATS))
+    x = S.float_array(data.draw, x_shape, dtype, kind="normal")
+    w = S.float_array(data.draw, w_shape, dtype, kind="normal")
+    bias = S.float_array(data.draw, (geo.k,), np.float32, kind="normal") if data.draw(st.booleans()) else None
+    activation = data.draw(st.sampled_from([None, "relu", "gelu"]))
+    packed = ak.prepack_conv2d_weights(w, groups=kw["groups"], layout=kw["layout"], backend=backend)
+    y = ak.conv2d(x, packed, bias, activation=activation, backend=backend, **kw)
+    mag = ak.reference.conv2d(_abs(x).astype(np.float32), _abs(w).astype(np.float32),
+                              None if bias is None else np.abs(bias), **kw).astype(np.float64)
+    ref = ak.reference.conv2d(x, w, bias, activation=activation, **kw)
+    mismatch = check_float(y, ref, mag, geo.cg * geo.r * geo.s, activation)
+    assert mismatch is None, str(mismatch)
+
+
+def test_prepacked_weights_are_a_copy_and_check_their_options(backend, rng):
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
+    packed = ak.prepack_conv2d_weights(w, backend=backend)
+    expected = ak.conv2d(x, w, backend=backend)
+    w[...] = 0  # the prepacked object owns a copy
+    np.testing.assert_array_equal(ak.conv2d(x, packed, backend=backend), expected)
+    with pytest.raises(ValueError, match="^layout: expected 'NCHW'"):
+        ak.conv2d(x, packed, layout="NHWC", backend=backend)
+    with pytest.raises(ValueError, match="^groups: expected 1"):
+        ak.conv2d(x, packed, groups=2, backend=backend)
+    with pytest.raises(ValueError, match="^w: expected C/groups"):
+        ak.conv2d(rng.standard_normal((1, 5, 6, 6)).astype(np.float32), packed, backend=backend)

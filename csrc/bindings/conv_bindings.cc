@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <memory>
 
 #include "aicc/conv.h"
 #include "bindings/array_view.h"
@@ -58,6 +59,39 @@ void bind_conv(py::module_& m) {
         if (activation < 0 || activation > 2) throw_invalid("activation", "0, 1 or 2", std::to_string(activation));
         py::gil_scoped_release release;
         cpu::conv2d(d, xv, wv, b, static_cast<Activation>(activation), ov);
+      },
+      py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("out"), py::arg("geometry"), py::arg("activation"));
+
+  py::class_<cpu::Conv2dWeights, std::shared_ptr<cpu::Conv2dWeights>>(m, "Conv2dWeights")
+      .def(py::init([](const py::array& w, int64_t groups, int layout) {
+             if (layout != 0 && layout != 1) throw_invalid("layout", "0 (NCHW) or 1 (NHWC)", std::to_string(layout));
+             const TensorView wv = tensor_view(w, "w");
+             py::gil_scoped_release release;
+             return std::make_shared<cpu::Conv2dWeights>(wv, groups, layout == 0 ? Layout::kNCHW : Layout::kNHWC);
+           }),
+           py::arg("w"), py::arg("groups"), py::arg("layout"))
+      .def_property_readonly("packed_bytes", &cpu::Conv2dWeights::packed_bytes);
+
+  m.def(
+      "conv2d_prepacked",
+      [](const py::array& x, const cpu::Conv2dWeights& w, const py::object& bias, const py::array& out,
+         const Geometry& geo, int activation) {
+        const TensorView xv = tensor_view(x, "x");
+        const TensorView ov = tensor_view(out, "out", /*writeable=*/true);
+        TensorView wshape;  // sizes only, for the descriptor
+        wshape.ndim = 4;
+        const bool nchw = geo[9] == 0;
+        wshape.shape[0] = w.k();
+        wshape.shape[nchw ? 1 : 3] = w.cg();
+        wshape.shape[nchw ? 2 : 1] = w.r();
+        wshape.shape[nchw ? 3 : 2] = w.s();
+        const Conv2dDesc d = make_desc(xv, wshape, w.k(), geo);
+        int64_t bias_len = 0;
+        const float* b = optional_vector<float>(bias, "bias", DType::kF32, &bias_len);
+        if (b && bias_len != d.k) throw_invalid("bias", "length " + std::to_string(d.k), std::to_string(bias_len));
+        if (activation < 0 || activation > 2) throw_invalid("activation", "0, 1 or 2", std::to_string(activation));
+        py::gil_scoped_release release;
+        cpu::conv2d(d, xv, w, b, static_cast<Activation>(activation), ov);
       },
       py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("out"), py::arg("geometry"), py::arg("activation"));
 

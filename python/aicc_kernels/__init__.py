@@ -15,11 +15,13 @@ __version__ = "0.1.0"
 from . import _dtypes, backends
 from ._config import config, get_num_threads, set_num_threads, show_config
 from ._dtypes import bfloat16
-from .ops import conv2d, conv2d_backward_data, conv2d_backward_weight, gemm, matmul, qconv2d, qgemm
+from .ops import (Conv2dWeights, conv2d, conv2d_backward_data, conv2d_backward_weight, gemm, matmul,
+                  prepack_conv2d_weights, qconv2d, qgemm)
 from . import reference  # noqa: E402  (needs ops)
 
 __all__ = [
     "__version__", "backends", "reference", "bfloat16",
     "matmul", "gemm", "qgemm", "conv2d", "qconv2d", "conv2d_backward_data", "conv2d_backward_weight",
+    "Conv2dWeights", "prepack_conv2d_weights",
     "set_num_threads", "get_num_threads", "show_config", "config",
 ]

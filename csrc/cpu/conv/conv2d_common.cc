@@ -138,7 +138,87 @@ void im2col_nchw(const Conv2dDesc& d, const T* x, T pad, int64_t n, int64_t g, i
   });
 }
 
+template <typename T>
+void block_nhwc(const Conv2dDesc& d, const T* x, T pad, int64_t g, int64_t m0, int64_t mc, int64_t p0, int64_t kc,
+                T* col) {
+  const int64_t P = d.p(), Q = d.q(), cg = d.cg();
+  for (int64_t j = 0; j < mc; ++j) {
+    const int64_t m = m0 + j, n = m / (P * Q), p = (m / Q) % P, q = m % Q;
+    T* dst = col + j * kc;
+    int64_t k = p0;
+    while (k < p0 + kc) {
+      const int64_t tap = k / cg, c = k % cg, len = std::min(cg - c, p0 + kc - k);
+      const int64_t r = tap / d.s, s = tap % d.s;
+      const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
+      const int64_t w = q * d.stride_w - d.pad_left + s * d.dilation_w;
+      if (h < 0 || h >= d.h || w < 0 || w >= d.w) std::fill(dst, dst + len, pad);
+      else std::memcpy(dst, x + ((n * d.h + h) * d.w + w) * d.c + g * cg + c, len * sizeof(T));
+      dst += len;
+      k += len;
+    }
+  }
+}
+
+template <typename T>
+void block_nchw(const Conv2dDesc& d, const T* x, T pad, int64_t n, int64_t g, int64_t m0, int64_t mc, int64_t p0,
+                int64_t kc, T* col) {
+  const int64_t Q = d.q(), cg = d.cg();
+  for (int64_t t = p0; t < p0 + kc; ++t) {
+    const int64_t c = t / (d.r * d.s), r = (t / d.s) % d.r, s = t % d.s;
+    const T* plane = x + (n * d.c + g * cg + c) * d.h * d.w;
+    T* dst = col + (t - p0) * mc;
+    int64_t j = 0;
+    while (j < mc) {
+      const int64_t m = m0 + j, p = m / Q, q0 = m % Q;
+      const int64_t len = std::min(mc - j, Q - q0);
+      const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
+      if (h < 0 || h >= d.h) {
+        std::fill(dst + j, dst + j + len, pad);
+      } else {
+        const T* src = plane + h * d.w;
+        const int64_t off = s * d.dilation_w - d.pad_left;
+        if (d.stride_w == 1 && q0 + off >= 0 && q0 + len - 1 + off < d.w) {
+          std::memcpy(dst + j, src + q0 + off, len * sizeof(T));
+        } else {
+          for (int64_t i = 0; i < len; ++i) {
+            const int64_t w = (q0 + i) * d.stride_w + off;
+            dst[j + i] = (w >= 0 && w < d.w) ? src[w] : pad;
+          }
+        }
+      }
+      j += len;
+    }
+  }
+}
+
 }  // namespace
+
+void im2col_block(const Conv2dDesc& d, const void* x, int esize, uint32_t pad, int64_t n, int64_t g, int64_t m0,
+                  int64_t mc, int64_t p0, int64_t kc, void* col) {
+  const bool nhwc = d.layout == Layout::kNHWC;
+  switch (esize) {
+    case 1: {
+      const auto v = static_cast<uint8_t>(pad);
+      const auto* xs = static_cast<const uint8_t*>(x);
+      auto* cs = static_cast<uint8_t*>(col);
+      if (nhwc) block_nhwc(d, xs, v, g, m0, mc, p0, kc, cs); else block_nchw(d, xs, v, n, g, m0, mc, p0, kc, cs);
+      break;
+    }
+    case 2: {
+      const auto v = static_cast<uint16_t>(pad);
+      const auto* xs = static_cast<const uint16_t*>(x);
+      auto* cs = static_cast<uint16_t*>(col);
+      if (nhwc) block_nhwc(d, xs, v, g, m0, mc, p0, kc, cs); else block_nchw(d, xs, v, n, g, m0, mc, p0, kc, cs);
+      break;
+    }
+    default: {
+      const auto* xs = static_cast<const uint32_t*>(x);
+      auto* cs = static_cast<uint32_t*>(col);
+      if (nhwc) block_nhwc(d, xs, pad, g, m0, mc, p0, kc, cs); else block_nchw(d, xs, pad, n, g, m0, mc, p0, kc, cs);
+      break;
+    }
+  }
+}
 
 void im2col(const Conv2dDesc& d, const void* x, int esize, uint32_t pad, int64_t n, int64_t g, int64_t m0,
             int64_t mc, void* col) {

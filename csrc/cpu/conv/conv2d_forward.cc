@@ -1,18 +1,44 @@
-// conv2d and qconv2d forward on the GEMM driver (aicc::cpu::gemm / qgemm):
-//   1x1 stride-1 unpadded convs are one GEMM over strided views of the input (no copy);
-//   everything else goes through im2col in chunks of output pixels whose column buffer
-//   never exceeds the layer's output size; depthwise convs use their own kernel.
-// GEMM orientation: M = output pixels, N = output channels of the group, K = Cg*R*S, so the
-// per-channel bias and the per-channel quantization parameters are GEMM columns.
+// conv2d and qconv2d forward on the GEMM machinery. GEMM orientation: M = output pixels,
+// N = output channels of a group, K = Cg*R*S, so the per-channel bias and quantization
+// parameters are GEMM columns, and the weights are the B operand (prepackable).
+//
+// Float path, with the blocked driver (csrc/cpu/gemm/gemm_driver.h):
+//   implicit GEMM: an APacker gathers each (mc x kc) A block straight from the input
+//   through an L2-sized staging tile, so no unfolded matrix exists; 1x1 stride-1 unpadded
+//   convs pack A from the input in place; weights come from a strided view or a PackedB.
+// Float path without it, and INT8 (public qgemm): im2col in chunks of output pixels whose
+//   column buffer never exceeds the layer's output size, one GEMM per chunk.
+// Depthwise convs use their own kernel (depthwise_conv2d.h).
+#include <algorithm>
+#include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "aicc/conv.h"
 #include "aicc/status.h"
+#include "common/thread_pool.h"
 #include "cpu/conv/conv2d_common.h"
 #include "cpu/conv/depthwise_conv2d.h"
 
+#if __has_include("cpu/gemm/gemm_driver.h")
+#include "cpu/gemm/gemm_driver.h"
+#define AICC_CONV_IMPLICIT_GEMM 1
+#else
+#define AICC_CONV_IMPLICIT_GEMM 0
+#endif
+
 namespace aicc::cpu {
+
+struct Conv2dWeights::Impl {
+  std::vector<char> raw;                // the weights as given (C-contiguous copy)
+  std::vector<MatrixView> b;            // per group: the [depth, kg] B operand
+  std::vector<char> transposed;         // storage of `b` when not prepacked for the driver
+#if AICC_CONV_IMPLICIT_GEMM
+  std::vector<std::unique_ptr<gemm_internal::PackedB>> packed;  // per group
+#endif
+};
+
 namespace {
 
 using conv::chunk_pixels;
@@ -24,31 +50,38 @@ char* byte_ptr(const TensorView& t, int64_t elems) {
   return static_cast<char*>(t.data) + elems * static_cast<int64_t>(dtype_size(t.dtype));
 }
 
-void check_common(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const TensorView& out) {
+void check_common(const Conv2dDesc& d, const TensorView& x, const TensorView* w, const TensorView& out) {
   conv::check_desc(d);
   int64_t xd[4], wd[4], yd[4];
   conv::x_dims(d, xd);
   conv::w_dims(d, wd);
   conv::y_dims(d, yd);
   conv::check_tensor(x, "x", xd[0], xd[1], xd[2], xd[3], false);
-  conv::check_tensor(w, "w", wd[0], wd[1], wd[2], wd[3], false);
+  if (w) conv::check_tensor(*w, "w", wd[0], wd[1], wd[2], wd[3], false);
   conv::check_tensor(out, "out", yd[0], yd[1], yd[2], yd[3], true);
 }
 
-// The GEMM operands of one (image, group, pixel chunk): A = pixels x depth, B = depth x Kg,
-// out = pixels x Kg. `col` is the chunk's column buffer, or nullptr for a pointwise conv.
+// B of group g read from the weights in place: [depth, kg] with row stride 1.
+MatrixView weight_view(const Conv2dDesc& d, const void* w, DType dtype, int64_t g) {
+  const int64_t kg = d.kg(), depth = d.cg() * d.r * d.s;
+  return MatrixView{static_cast<char*>(const_cast<void*>(w)) + g * kg * depth * static_cast<int64_t>(dtype_size(dtype)),
+                    dtype, depth, kg, 1, depth};
+}
+
+// The A operand and output of one (image, group, pixel range): A = pixels x depth.
+// `col` is the chunk's column buffer (im2col path), or nullptr to read the input in place
+// (a pointwise conv).
 struct Operands {
-  MatrixView a, b, out;
+  MatrixView a, out;
 };
 
-Operands operands(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const TensorView& y,
-                  const void* col, int64_t n, int64_t g, int64_t m0, int64_t mc) {
+Operands operands(const Conv2dDesc& d, const TensorView& x, const TensorView& y, const void* col, int64_t n,
+                  int64_t g, int64_t m0, int64_t mc) {
   const int64_t cg = d.cg(), kg = d.kg(), depth = cg * d.r * d.s, pq = d.p() * d.q();
   Operands o;
   o.a.dtype = x.dtype;
   o.a.rows = mc;
   o.a.cols = depth;
-  o.b = MatrixView{byte_ptr(w, g * kg * depth), w.dtype, depth, kg, 1, depth};
   o.out.dtype = y.dtype;
   o.out.rows = mc;
   o.out.cols = kg;
@@ -80,27 +113,99 @@ Operands operands(const Conv2dDesc& d, const TensorView& x, const TensorView& w,
   return o;
 }
 
-// Calls fn(operands) for every chunk of the conv, im2col-ing into one reused buffer.
+int64_t pixels_per_gemm(const Conv2dDesc& d) { return d.layout == Layout::kNHWC ? d.n * d.p() * d.q() : d.p() * d.q(); }
+int64_t gemm_images(const Conv2dDesc& d) { return d.layout == Layout::kNHWC ? 1 : d.n; }
+
+// Calls fn(operands, g) for every chunk of the conv, im2col-ing into one reused buffer.
 template <typename Fn>
-void for_each_chunk(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const TensorView& y,
-                    uint32_t pad, Fn&& fn) {
+void for_each_chunk(const Conv2dDesc& d, const TensorView& x, const TensorView& y, uint32_t pad, Fn&& fn) {
   const bool pointwise = conv::is_pointwise(d);
   const int esize = static_cast<int>(dtype_size(x.dtype));
   const int64_t depth = d.cg() * d.r * d.s;
-  const int64_t pixels = d.layout == Layout::kNHWC ? d.n * d.p() * d.q() : d.p() * d.q();
-  const int64_t images = d.layout == Layout::kNHWC ? 1 : d.n;
+  const int64_t pixels = pixels_per_gemm(d);
   const int64_t mc_max = pointwise ? pixels : chunk_pixels(d);
   std::unique_ptr<char[]> col;
   if (!pointwise) col.reset(new char[static_cast<size_t>(mc_max * depth * esize)]);
-  for (int64_t n = 0; n < images; ++n) {
+  for (int64_t n = 0; n < gemm_images(d); ++n) {
     for (int64_t g = 0; g < d.groups; ++g) {
       for (int64_t m0 = 0; m0 < pixels; m0 += mc_max) {
         const int64_t mc = std::min(mc_max, pixels - m0);
         if (!pointwise) im2col(d, x.data, esize, pad, n, g, m0, mc, col.get());
-        fn(operands(d, x, w, y, col.get(), n, g, m0, mc), g);
+        fn(operands(d, x, y, col.get(), n, g, m0, mc), g);
       }
     }
   }
+}
+
+#if AICC_CONV_IMPLICIT_GEMM
+// A = output pixels [m_base, ...) x depth of group g of image n, gathered from the input per
+// block into a per-thread staging tile (mc x kc, L2-sized), then packed by the driver's
+// vectorized matrix packer.
+class ImplicitAPacker final : public gemm_internal::APacker {
+ public:
+  ImplicitAPacker(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t g) : d_(d), x_(x), n_(n), g_(g) {}
+
+  void pack(int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* dst) const override {
+    thread_local std::vector<char> staging;
+    const int esize = static_cast<int>(dtype_size(x_.dtype));
+    const size_t bytes = static_cast<size_t>(mc * kc * esize);
+    if (staging.size() < bytes) staging.resize(bytes);
+    conv::im2col_block(d_, x_.data, esize, 0u, n_, g_, i0, mc, p0, kc, staging.data());
+    const MatrixView tile = d_.layout == Layout::kNHWC ? MatrixView{staging.data(), x_.dtype, mc, kc, kc, 1}
+                                                        : MatrixView{staging.data(), x_.dtype, mc, kc, 1, mc};
+    gemm_internal::MatrixAPacker(tile).pack(0, mc, 0, kc, mr, dst);
+  }
+
+ private:
+  Conv2dDesc d_;
+  TensorView x_;
+  int64_t n_, g_;
+};
+
+void conv2d_driver(const Conv2dDesc& d, const TensorView& x, const void* w, DType wdtype,
+                   const Conv2dWeights::Impl* packed, const float* bias, Activation activation,
+                   const TensorView& out) {
+  const bool pointwise = conv::is_pointwise(d);
+  const int64_t kg = d.kg(), depth = d.cg() * d.r * d.s, pixels = pixels_per_gemm(d);
+  for (int64_t n = 0; n < gemm_images(d); ++n) {
+    for (int64_t g = 0; g < d.groups; ++g) {
+      const Operands o = operands(d, x, out, nullptr, n, g, 0, pixels);
+      gemm_internal::Epilogue ep;
+      ep.bias = bias ? bias + g * kg : nullptr;
+      ep.activation = activation;
+      ep.out = o.out;
+      std::unique_ptr<gemm_internal::APacker> a;
+      if (pointwise) a = std::make_unique<gemm_internal::MatrixAPacker>(o.a);
+      else a = std::make_unique<ImplicitAPacker>(d, x, n, g);
+      if (packed) {
+        gemm_internal::run_float_gemm(pixels, *a, *packed->packed[g], ep);
+      } else {
+        const gemm_internal::MatrixBPacker b(weight_view(d, w, wdtype, g));
+        gemm_internal::run_float_gemm(pixels, kg, depth, *a, b, ep);
+      }
+    }
+  }
+}
+#endif
+
+// Everything but the depthwise kernel: B per group from `b_of(g)`.
+template <typename BOf>
+void conv2d_gemm(const Conv2dDesc& d, const TensorView& x, BOf&& b_of, const float* bias, Activation activation,
+                 const TensorView& out) {
+  GemmParams params;
+  params.activation = activation;
+  const int64_t kg = d.kg();
+  for_each_chunk(d, x, out, 0u, [&](const Operands& o, int64_t g) {
+    params.bias = bias ? bias + g * kg : nullptr;
+    gemm(o.a, b_of(g), nullptr, o.out, params);
+  });
+}
+
+void check_float(const TensorView& x, DType wdtype, const TensorView& out) {
+  if (!is_float(x.dtype)) throw_invalid("x", "dtype f32, f16 or bf16", dtype_name(x.dtype));
+  if (wdtype != x.dtype) throw_invalid("w", std::string("dtype ") + dtype_name(x.dtype), dtype_name(wdtype));
+  if (out.dtype != x.dtype && out.dtype != DType::kF32)
+    throw_invalid("out", std::string("dtype ") + dtype_name(x.dtype) + " or f32", dtype_name(out.dtype));
 }
 
 }  // namespace
@@ -108,35 +213,119 @@ void for_each_chunk(const Conv2dDesc& d, const TensorView& x, const TensorView& 
 int64_t conv2d_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
   if (conv::is_pointwise(d) || d.n * d.p() * d.q() * d.k == 0) return 0;
   const int64_t esize = static_cast<int64_t>(dtype_size(input_dtype));
-  if (conv::is_depthwise(d) && input_dtype != DType::kS8 && input_dtype != DType::kU8)
-    return depthwise_workspace_bytes(d);
+  const bool quantized = input_dtype == DType::kS8 || input_dtype == DType::kU8;
+  if (conv::is_depthwise(d) && !quantized) return depthwise_workspace_bytes(d);
+#if AICC_CONV_IMPLICIT_GEMM
+  if (!quantized) {
+    // One staging tile (mc x kc input elements) per thread; the unfolded matrix never exists.
+    const auto& cfg = gemm_internal::float_gemm_config();
+    const int64_t depth = d.cg() * d.r * d.s;
+    const int64_t kc = gemm_internal::balanced_kc(depth, cfg.kc);
+    return std::min<int64_t>(cfg.mc, pixels_per_gemm(d)) * kc * esize * get_num_threads();
+  }
+#endif
   return chunk_pixels(d) * d.cg() * d.r * d.s * esize;
 }
 
 void conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const float* bias,
             Activation activation, const TensorView& out) {
-  check_common(d, x, w, out);
-  if (!is_float(x.dtype)) throw_invalid("x", "dtype f32, f16 or bf16", dtype_name(x.dtype));
-  if (w.dtype != x.dtype) throw_invalid("w", std::string("dtype ") + dtype_name(x.dtype), dtype_name(w.dtype));
-  if (out.dtype != x.dtype && out.dtype != DType::kF32)
-    throw_invalid("out", std::string("dtype ") + dtype_name(x.dtype) + " or f32", dtype_name(out.dtype));
+  check_common(d, x, &w, out);
+  check_float(x, w.dtype, out);
   if (out.numel() == 0) return;
   if (conv::is_depthwise(d)) {
     depthwise_conv2d(d, x, w, bias, activation, out);
     return;
   }
-  GemmParams params;
-  params.activation = activation;
-  const int64_t kg = d.kg();
-  for_each_chunk(d, x, w, out, 0u, [&](const Operands& o, int64_t g) {
-    params.bias = bias ? bias + g * kg : nullptr;
-    gemm(o.a, o.b, nullptr, o.out, params);
-  });
+#if AICC_CONV_IMPLICIT_GEMM
+  conv2d_driver(d, x, w.data, w.dtype, nullptr, bias, activation, out);
+#else
+  conv2d_gemm(d, x, [&](int64_t g) { return weight_view(d, w.data, w.dtype, g); }, bias, activation, out);
+#endif
+}
+
+Conv2dWeights::Conv2dWeights(const TensorView& w, int64_t groups, Layout layout) : impl_(new Impl) {
+  if (layout != Layout::kNCHW && layout != Layout::kNHWC)
+    throw_invalid("layout", "NCHW or NHWC", std::to_string(static_cast<int>(layout)));
+  if (w.ndim != 4) throw_invalid("w", "a 4-D array", std::to_string(w.ndim) + "-D");
+  if (!w.is_contiguous()) throw_invalid("w", "a C-contiguous array", "a strided view");
+  if (!is_float(w.dtype)) throw_invalid("w", "dtype f32, f16 or bf16", dtype_name(w.dtype));
+  const bool nchw = layout == Layout::kNCHW;
+  k_ = w.shape[0];
+  cg_ = nchw ? w.shape[1] : w.shape[3];
+  r_ = nchw ? w.shape[2] : w.shape[1];
+  s_ = nchw ? w.shape[3] : w.shape[2];
+  if (groups < 1 || k_ % groups) throw_invalid("groups", "a divisor of K=" + std::to_string(k_), std::to_string(groups));
+  if (r_ < 1 || s_ < 1) throw_invalid("w", "a kernel of at least 1x1", std::to_string(r_) + "x" + std::to_string(s_));
+  groups_ = groups;
+  layout_ = layout;
+  dtype_ = w.dtype;
+  const int64_t esize = static_cast<int64_t>(dtype_size(w.dtype));
+  const int64_t kg = k_ / groups, depth = cg_ * r_ * s_;
+  impl_->raw.assign(static_cast<const char*>(w.data), static_cast<const char*>(w.data) + w.numel() * esize);
+  Conv2dDesc d;  // only the fields weight_view reads
+  d.c = cg_ * groups, d.k = k_, d.r = r_, d.s = s_, d.groups = groups, d.layout = layout;
+#if AICC_CONV_IMPLICIT_GEMM
+  for (int64_t g = 0; g < groups; ++g) {
+    const gemm_internal::MatrixBPacker b(weight_view(d, impl_->raw.data(), dtype_, g));
+    impl_->packed.push_back(std::make_unique<gemm_internal::PackedB>(b, depth, kg));
+  }
+#else
+  // B of each group as a contiguous row-major [depth, kg] matrix.
+  impl_->transposed.resize(static_cast<size_t>(w.numel() * esize));
+  for (int64_t g = 0; g < groups; ++g) {
+    char* dst = impl_->transposed.data() + g * depth * kg * esize;
+    const char* src = impl_->raw.data() + g * kg * depth * esize;
+    for (int64_t p = 0; p < depth; ++p)
+      for (int64_t j = 0; j < kg; ++j)
+        std::memcpy(dst + (p * kg + j) * esize, src + (j * depth + p) * esize, static_cast<size_t>(esize));
+    impl_->b.push_back(MatrixView{dst, dtype_, depth, kg, kg, 1});
+  }
+#endif
+}
+
+Conv2dWeights::~Conv2dWeights() = default;
+
+int64_t Conv2dWeights::packed_bytes() const {
+  int64_t bytes = static_cast<int64_t>(impl_->raw.size() + impl_->transposed.size());
+#if AICC_CONV_IMPLICIT_GEMM
+  for (const auto& p : impl_->packed) {
+    const auto& cfg = p->config();
+    bytes += ((p->n() + cfg.nr - 1) / cfg.nr) * cfg.nr * p->k() * static_cast<int64_t>(sizeof(float));
+  }
+#endif
+  return bytes;
+}
+
+void conv2d(const Conv2dDesc& d, const TensorView& x, const Conv2dWeights& w, const float* bias,
+            Activation activation, const TensorView& out) {
+  check_common(d, x, nullptr, out);
+  check_float(x, w.dtype(), out);
+  if (w.k() != d.k || w.cg() != d.cg() || w.r() != d.r || w.s() != d.s || w.groups() != d.groups ||
+      w.layout() != d.layout)
+    throw_invalid("w", "prepacked weights matching the conv (K, C/groups, R, S, groups, layout)",
+                  "weights for K=" + std::to_string(w.k()) + ", C/groups=" + std::to_string(w.cg()) + ", " +
+                      std::to_string(w.r()) + "x" + std::to_string(w.s()) + ", groups=" + std::to_string(w.groups()));
+  if (out.numel() == 0) return;
+  const Conv2dWeights::Impl& impl = w.impl();
+  if (conv::is_depthwise(d)) {
+    TensorView raw;
+    raw.data = const_cast<char*>(impl.raw.data());
+    raw.dtype = w.dtype();
+    raw.ndim = 4;
+    conv::w_dims(d, raw.shape);
+    depthwise_conv2d(d, x, raw, bias, activation, out);
+    return;
+  }
+#if AICC_CONV_IMPLICIT_GEMM
+  conv2d_driver(d, x, nullptr, w.dtype(), &impl, bias, activation, out);
+#else
+  conv2d_gemm(d, x, [&](int64_t g) { return impl.b[g]; }, bias, activation, out);
+#endif
 }
 
 void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,
              const TensorView& out) {
-  check_common(d, x, w, out);
+  check_common(d, x, &w, out);
   if (x.dtype != DType::kU8 && x.dtype != DType::kS8) throw_invalid("x", "dtype u8 or s8", dtype_name(x.dtype));
   if (w.dtype != DType::kS8) throw_invalid("w", "dtype s8", dtype_name(w.dtype));
   const auto per_channel = [&](int64_t len, const char* name) {
@@ -149,7 +338,7 @@ void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, cons
   const int64_t kg = d.kg();
   // Padding holds the zero point so that (x - zx) is exactly 0 there.
   const uint32_t pad = static_cast<uint32_t>(params.a_zero_point) & 0xffu;
-  for_each_chunk(d, x, w, out, pad, [&](const Operands& o, int64_t g) {
+  for_each_chunk(d, x, out, pad, [&](const Operands& o, int64_t g) {
     QGemmParams p = params;
     if (p.b_zero_point && p.b_zero_point_len == d.k) {
       p.b_zero_point += g * kg;
@@ -160,7 +349,7 @@ void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, cons
       p.scale_len = kg;
     }
     if (p.bias) p.bias += g * kg;
-    qgemm(o.a, o.b, o.out, p);
+    qgemm(o.a, weight_view(d, w.data, w.dtype, g), o.out, p);
   });
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "aicc/gemm.h"
 #include "aicc/tensor.h"
@@ -35,6 +36,43 @@ namespace cpu {
 // out = activation(conv2d(x, w) + bias), f32 accumulation, rounded once to out's dtype.
 // x, w: f32, f16 or bf16 (same dtype); out: x's dtype or f32; bias: K floats or nullptr.
 void conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const float* bias,
+            Activation activation, const TensorView& out);
+
+// Weights prepared once for many conv2d calls (what a framework keeps next to its layer):
+// the GEMM operand of each group packed for the active ISA's microkernel (or, without the
+// blocked driver, transposed to a contiguous [Cg*R*S, K/groups] matrix), plus a copy for the
+// depthwise kernel. Independent of x and of stride / padding / dilation. Immutable after
+// construction, so one object may serve concurrent calls.
+class Conv2dWeights {
+ public:
+  // w: [K, C/groups, R, S] (NCHW) or [K, R, S, C/groups] (NHWC), f32/f16/bf16, C-contiguous.
+  Conv2dWeights(const TensorView& w, int64_t groups, Layout layout);
+  ~Conv2dWeights();
+  Conv2dWeights(const Conv2dWeights&) = delete;
+  Conv2dWeights& operator=(const Conv2dWeights&) = delete;
+
+  int64_t k() const { return k_; }
+  int64_t cg() const { return cg_; }
+  int64_t r() const { return r_; }
+  int64_t s() const { return s_; }
+  int64_t groups() const { return groups_; }
+  Layout layout() const { return layout_; }
+  DType dtype() const { return dtype_; }
+  int64_t packed_bytes() const;  // memory held
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  int64_t k_, cg_, r_, s_, groups_;
+  Layout layout_;
+  DType dtype_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// conv2d with prepacked weights; same contract as conv2d above (d.k, d.r, d.s, d.groups and
+// d.layout must match the weights).
+void conv2d(const Conv2dDesc& d, const TensorView& x, const Conv2dWeights& w, const float* bias,
             Activation activation, const TensorView& out);
 
 // Quantized conv2d through qgemm's output stage. params.a_zero_point is x's zero point

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import register
 from .base import Backend
 from .reference import (CONV2D_BACKWARD_COMBOS, CONV2D_COMBOS, FLOAT_GEMM_COMBOS, QCONV2D_COMBOS,
@@ -35,8 +37,13 @@ def _geometry(stride, padding, dilation, groups, layout):
 
 
 def _conv2d(x, w, bias, out, *, stride, padding, dilation, groups, layout, activation=None):
-    _ext.conv2d(x, w, bias, out, _geometry(stride, padding, dilation, groups, layout),
-                _ACTIVATION_CODES[activation])
+    """w: the weight array, or the _aicc_cpu.Conv2dWeights made by _prepack_conv2d_weights."""
+    run = _ext.conv2d if isinstance(w, np.ndarray) else _ext.conv2d_prepacked
+    run(x, w, bias, out, _geometry(stride, padding, dilation, groups, layout), _ACTIVATION_CODES[activation])
+
+
+def _prepack_conv2d_weights(w, groups, layout):
+    return _ext.Conv2dWeights(w, groups, 0 if layout == "NCHW" else 1)
 
 
 def _qconv2d(x, w, bias, out, *, stride, padding, dilation, groups, layout, x_zero_point=0,
@@ -61,4 +68,5 @@ backend = Backend("cpu", "cpu", {
     "conv2d_backward_data": {combo: _conv2d_backward_data for combo in CONV2D_BACKWARD_COMBOS},
     "conv2d_backward_weight": {combo: _conv2d_backward_weight for combo in CONV2D_BACKWARD_COMBOS},
 }, unavailable_reason=_reason, description="C++ kernels (AVX2/FMA/F16C or portable, runtime dispatch)")
+backend.prepack_conv2d_weights = _prepack_conv2d_weights
 register(backend)

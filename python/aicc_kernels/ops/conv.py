@@ -151,6 +151,57 @@ def _shape_tuple(shape, name):
     return shape
 
 
+class Conv2dWeights:
+    """Weights prepared once for many ak.conv2d calls (keep it next to the layer): the CPU
+    backend packs each group's GEMM operand for its microkernel when first used and reuses
+    it; other backends use `.weights`. Build with ak.prepack_conv2d_weights(w, ...).
+    Immutable (the weights are copied); valid for any input size, stride, padding, dilation."""
+
+    def __init__(self, w, *, groups=1, layout="NCHW"):
+        w = as_array(w, "w")
+        check_ndim(w, "w", 4)
+        check_dtype(w, "w", _dtypes.FLOAT_COMPUTE)
+        self.layout = _layout(layout)
+        self.groups = as_int(groups, "groups", minimum=1)
+        if w.shape[0] % self.groups:
+            raise ValueError(f"groups: expected a divisor of the {w.shape[0]} output channels of w, got {self.groups}")
+        self.weights = np.array(w, order="C", copy=True)
+        self.weights.flags.writeable = False
+        self._packed = {}
+
+    @property
+    def shape(self):
+        return self.weights.shape
+
+    @property
+    def dtype(self):
+        return self.weights.dtype
+
+    def for_backend(self, name):
+        """What a backend's conv2d kernel takes for these weights: the packed object the
+        backend made (made once, then cached), or the weight array."""
+        if name not in self._packed:
+            from .. import backends as _b
+
+            prepack = getattr(_b.get(name), "prepack_conv2d_weights", None)
+            self._packed[name] = (prepack(self.weights, self.groups, self.layout) if prepack is not None
+                                  else self.weights)
+        return self._packed[name]
+
+    def __repr__(self):
+        return (f"Conv2dWeights(shape={self.weights.shape}, dtype={_dtypes.short_name(self.dtype)}, "
+                f"groups={self.groups}, layout={self.layout!r})")
+
+
+def prepack_conv2d_weights(w, *, groups=1, layout="NCHW", backend=None):
+    """Conv2dWeights for w ([K, C/groups, R, S] NCHW or [K, R, S, C/groups] NHWC), packed now
+    for `backend` (default: the CPU backend when available)."""
+    cw = Conv2dWeights(w, groups=groups, layout=layout)
+    name = backend or ("cpu" if backends.get("cpu").available else "reference")
+    cw.for_backend(name)
+    return cw
+
+
 def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, layout="NCHW",
            activation=None, out_dtype=None, out=None, backend=None, fallback=None):
     """y = activation(conv2d(x, w) + bias), f32 accumulation (SEMANTICS.md, "Convolution").
@@ -160,6 +211,15 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, layout
     padding: int, (h, w), ((top, bottom), (left, right)), "same" or "valid".
     bias: (K,), any float dtype (used in f32). out dtype: x's dtype, or f32 (out_dtype).
     """
+    prepacked = w if isinstance(w, Conv2dWeights) else None
+    if prepacked is not None:
+        if prepacked.layout != layout:
+            raise ValueError(f"layout: expected {prepacked.layout!r} (the layout the weights were prepacked for), "
+                             f"got {layout!r}")
+        if as_int(groups, "groups", minimum=1) != prepacked.groups:
+            raise ValueError(f"groups: expected {prepacked.groups} (the groups the weights were prepacked for), "
+                             f"got {groups}")
+        w = prepacked.weights
     x = as_array(x, "x")
     w = as_array(w, "w")
     check_ndim(x, "x", 4)
@@ -190,7 +250,8 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, layout
     else:
         check_out(out, "out", geo.out_shape, odt, [("x", x), ("w", w)])
     if out.size:
-        kernel(_contiguous(x), _contiguous(w), bias32, out, activation=activation, **geo.kwargs())
+        wk = prepacked.for_backend(chosen.name) if prepacked is not None else _contiguous(w)
+        kernel(_contiguous(x), wk, bias32, out, activation=activation, **geo.kwargs())
     return out
 
 
