@@ -138,9 +138,9 @@ void for_each_chunk(const Conv2dDesc& d, const TensorView& x, const TensorView& 
 }
 
 #if AICC_CONV_IMPLICIT_GEMM
-// A = output pixels [m_base, ...) x depth of group g of image n, gathered from the input per
-// block into a per-thread staging tile (mc x kc, L2-sized), then packed by the driver's
-// vectorized matrix packer.
+// A = output pixels x depth of group g of image n, gathered from the input one mr-row panel
+// at a time into a per-thread staging tile (mr x kc input elements, L1-sized), which the
+// driver's vectorized matrix packer then converts into the panel.
 class ImplicitAPacker final : public gemm_internal::APacker {
  public:
   ImplicitAPacker(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t g) : d_(d), x_(x), n_(n), g_(g) {}
@@ -148,12 +148,15 @@ class ImplicitAPacker final : public gemm_internal::APacker {
   void pack(int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* dst) const override {
     thread_local std::vector<char> staging;
     const int esize = static_cast<int>(dtype_size(x_.dtype));
-    const size_t bytes = static_cast<size_t>(mc * kc * esize);
+    const size_t bytes = static_cast<size_t>(mr * kc * esize);
     if (staging.size() < bytes) staging.resize(bytes);
-    conv::im2col_block(d_, x_.data, esize, 0u, n_, g_, i0, mc, p0, kc, staging.data());
-    const MatrixView tile = d_.layout == Layout::kNHWC ? MatrixView{staging.data(), x_.dtype, mc, kc, kc, 1}
-                                                        : MatrixView{staging.data(), x_.dtype, mc, kc, 1, mc};
-    gemm_internal::MatrixAPacker(tile).pack(0, mc, 0, kc, mr, dst);
+    for (int64_t i = i0; i < i0 + mc; i += mr) {
+      const int64_t rows = std::min<int64_t>(mr, i0 + mc - i);
+      conv::im2col_block(d_, x_.data, esize, 0u, n_, g_, i, rows, p0, kc, staging.data());
+      const MatrixView tile = d_.layout == Layout::kNHWC ? MatrixView{staging.data(), x_.dtype, rows, kc, kc, 1}
+                                                          : MatrixView{staging.data(), x_.dtype, rows, kc, 1, rows};
+      gemm_internal::MatrixAPacker(tile).pack(0, rows, 0, kc, mr, dst + (i - i0) * kc);
+    }
   }
 
  private:
@@ -217,11 +220,10 @@ int64_t conv2d_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
   if (conv::is_depthwise(d) && !quantized) return depthwise_workspace_bytes(d);
 #if AICC_CONV_IMPLICIT_GEMM
   if (!quantized) {
-    // One staging tile (mc x kc input elements) per thread; the unfolded matrix never exists.
+    // One staging tile (mr x kc input elements) per thread; the unfolded matrix never exists.
     const auto& cfg = gemm_internal::float_gemm_config();
-    const int64_t depth = d.cg() * d.r * d.s;
-    const int64_t kc = gemm_internal::balanced_kc(depth, cfg.kc);
-    return std::min<int64_t>(cfg.mc, pixels_per_gemm(d)) * kc * esize * get_num_threads();
+    const int64_t kc = gemm_internal::balanced_kc(d.cg() * d.r * d.s, cfg.kc);
+    return cfg.mr * kc * esize * get_num_threads();
   }
 #endif
   return chunk_pixels(d) * d.cg() * d.r * d.s * esize;
