@@ -2,12 +2,12 @@
 // N = output channels of a group, K = Cg*R*S, so the per-channel bias and quantization
 // parameters are GEMM columns, and the weights are the B operand (prepackable).
 //
-// Float path, with the blocked driver (csrc/cpu/gemm/gemm_driver.h):
-//   implicit GEMM: an APacker gathers each (mc x kc) A block straight from the input
-//   through an L2-sized staging tile, so no unfolded matrix exists; 1x1 stride-1 unpadded
-//   convs pack A from the input in place; weights come from a strided view or a PackedB.
-// Float path without it, and INT8 (public qgemm): im2col in chunks of output pixels whose
-//   column buffer never exceeds the layer's output size, one GEMM per chunk.
+// Float: the blocked driver (csrc/cpu/gemm/gemm_driver.h) with an implicit-GEMM A packer
+//   that gathers each panel straight from the input through an mr x kc staging tile, so no
+//   unfolded matrix exists; 1x1 stride-1 unpadded convs pack A from the input in place;
+//   weights come from a strided view, or from a PackedB per group (Conv2dWeights).
+// INT8 (public qgemm): im2col in chunks of output pixels whose column buffer never exceeds
+//   the layer's output size, one qgemm per chunk.
 // Depthwise convs use their own kernel (depthwise_conv2d.h).
 #include <algorithm>
 #include <cstring>
@@ -21,22 +21,13 @@
 #include "cpu/conv/conv2d_common.h"
 #include "cpu/conv/depthwise_conv2d.h"
 
-#if __has_include("cpu/gemm/gemm_driver.h")
 #include "cpu/gemm/gemm_driver.h"
-#define AICC_CONV_IMPLICIT_GEMM 1
-#else
-#define AICC_CONV_IMPLICIT_GEMM 0
-#endif
 
 namespace aicc::cpu {
 
 struct Conv2dWeights::Impl {
-  std::vector<char> raw;                // the weights as given (C-contiguous copy)
-  std::vector<MatrixView> b;            // per group: the [depth, kg] B operand
-  std::vector<char> transposed;         // storage of `b` when not prepacked for the driver
-#if AICC_CONV_IMPLICIT_GEMM
-  std::vector<std::unique_ptr<gemm_internal::PackedB>> packed;  // per group
-#endif
+  std::vector<char> raw;                                        // the weights as given (for depthwise)
+  std::vector<std::unique_ptr<gemm_internal::PackedB>> packed;  // per group: B = W_g^T, packed
 };
 
 namespace {
@@ -137,7 +128,6 @@ void for_each_chunk(const Conv2dDesc& d, const TensorView& x, const TensorView& 
   }
 }
 
-#if AICC_CONV_IMPLICIT_GEMM
 // A = output pixels x depth of group g of image n, gathered from the input one mr-row panel
 // at a time into a per-thread staging tile (mr x kc input elements, L1-sized), which the
 // driver's vectorized matrix packer then converts into the panel.
@@ -189,20 +179,6 @@ void conv2d_driver(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
     }
   }
 }
-#endif
-
-// Everything but the depthwise kernel: B per group from `b_of(g)`.
-template <typename BOf>
-void conv2d_gemm(const Conv2dDesc& d, const TensorView& x, BOf&& b_of, const float* bias, Activation activation,
-                 const TensorView& out) {
-  GemmParams params;
-  params.activation = activation;
-  const int64_t kg = d.kg();
-  for_each_chunk(d, x, out, 0u, [&](const Operands& o, int64_t g) {
-    params.bias = bias ? bias + g * kg : nullptr;
-    gemm(o.a, b_of(g), nullptr, o.out, params);
-  });
-}
 
 void check_float(const TensorView& x, DType wdtype, const TensorView& out) {
   if (!is_float(x.dtype)) throw_invalid("x", "dtype f32, f16 or bf16", dtype_name(x.dtype));
@@ -218,14 +194,12 @@ int64_t conv2d_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
   const int64_t esize = static_cast<int64_t>(dtype_size(input_dtype));
   const bool quantized = input_dtype == DType::kS8 || input_dtype == DType::kU8;
   if (conv::is_depthwise(d) && !quantized) return depthwise_workspace_bytes(d);
-#if AICC_CONV_IMPLICIT_GEMM
   if (!quantized) {
     // One staging tile (mr x kc input elements) per thread; the unfolded matrix never exists.
     const auto& cfg = gemm_internal::float_gemm_config();
     const int64_t kc = gemm_internal::balanced_kc(d.cg() * d.r * d.s, cfg.kc);
     return cfg.mr * kc * esize * get_num_threads();
   }
-#endif
   return chunk_pixels(d) * d.cg() * d.r * d.s * esize;
 }
 
@@ -238,11 +212,7 @@ void conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const
     depthwise_conv2d(d, x, w, bias, activation, out);
     return;
   }
-#if AICC_CONV_IMPLICIT_GEMM
   conv2d_driver(d, x, w.data, w.dtype, nullptr, bias, activation, out);
-#else
-  conv2d_gemm(d, x, [&](int64_t g) { return weight_view(d, w.data, w.dtype, g); }, bias, activation, out);
-#endif
 }
 
 Conv2dWeights::Conv2dWeights(const TensorView& w, int64_t groups, Layout layout) : impl_(new Impl) {
@@ -266,35 +236,20 @@ Conv2dWeights::Conv2dWeights(const TensorView& w, int64_t groups, Layout layout)
   impl_->raw.assign(static_cast<const char*>(w.data), static_cast<const char*>(w.data) + w.numel() * esize);
   Conv2dDesc d;  // only the fields weight_view reads
   d.c = cg_ * groups, d.k = k_, d.r = r_, d.s = s_, d.groups = groups, d.layout = layout;
-#if AICC_CONV_IMPLICIT_GEMM
   for (int64_t g = 0; g < groups; ++g) {
     const gemm_internal::MatrixBPacker b(weight_view(d, impl_->raw.data(), dtype_, g));
     impl_->packed.push_back(std::make_unique<gemm_internal::PackedB>(b, depth, kg));
   }
-#else
-  // B of each group as a contiguous row-major [depth, kg] matrix.
-  impl_->transposed.resize(static_cast<size_t>(w.numel() * esize));
-  for (int64_t g = 0; g < groups; ++g) {
-    char* dst = impl_->transposed.data() + g * depth * kg * esize;
-    const char* src = impl_->raw.data() + g * kg * depth * esize;
-    for (int64_t p = 0; p < depth; ++p)
-      for (int64_t j = 0; j < kg; ++j)
-        std::memcpy(dst + (p * kg + j) * esize, src + (j * depth + p) * esize, static_cast<size_t>(esize));
-    impl_->b.push_back(MatrixView{dst, dtype_, depth, kg, kg, 1});
-  }
-#endif
 }
 
 Conv2dWeights::~Conv2dWeights() = default;
 
 int64_t Conv2dWeights::packed_bytes() const {
-  int64_t bytes = static_cast<int64_t>(impl_->raw.size() + impl_->transposed.size());
-#if AICC_CONV_IMPLICIT_GEMM
+  int64_t bytes = static_cast<int64_t>(impl_->raw.size());
   for (const auto& p : impl_->packed) {
     const auto& cfg = p->config();
     bytes += ((p->n() + cfg.nr - 1) / cfg.nr) * cfg.nr * p->k() * static_cast<int64_t>(sizeof(float));
   }
-#endif
   return bytes;
 }
 
@@ -318,11 +273,7 @@ void conv2d(const Conv2dDesc& d, const TensorView& x, const Conv2dWeights& w, co
     depthwise_conv2d(d, x, raw, bias, activation, out);
     return;
   }
-#if AICC_CONV_IMPLICIT_GEMM
   conv2d_driver(d, x, nullptr, w.dtype(), &impl, bias, activation, out);
-#else
-  conv2d_gemm(d, x, [&](int64_t g) { return impl.b[g]; }, bias, activation, out);
-#endif
 }
 
 void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,

@@ -39,9 +39,8 @@ void conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const
             Activation activation, const TensorView& out);
 
 // Weights prepared once for many conv2d calls (what a framework keeps next to its layer):
-// the GEMM operand of each group packed for the active ISA's microkernel (or, without the
-// blocked driver, transposed to a contiguous [Cg*R*S, K/groups] matrix), plus a copy for the
-// depthwise kernel. Independent of x and of stride / padding / dilation. Immutable after
+// the GEMM B operand of each group (W_g^T, [Cg*R*S, K/groups]) packed for the microkernel of
+// the ISA path active at construction, plus a copy for the depthwise kernel. Independent of x and of stride / padding / dilation. Immutable after
 // construction, so one object may serve concurrent calls.
 class Conv2dWeights {
  public:
