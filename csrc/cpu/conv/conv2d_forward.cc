@@ -128,20 +128,25 @@ void for_each_chunk(const Conv2dDesc& d, const TensorView& x, const TensorView& 
   }
 }
 
-// A = output pixels x depth of group g of image n, gathered from the input one mr-row panel
-// at a time into a per-thread staging tile (mr x kc input elements, L1-sized), which the
-// driver's vectorized matrix packer then converts into the panel.
+// A = output pixels x depth of group g of image n, gathered from the input into a per-thread
+// staging tile and converted into panels by the driver's vectorized matrix packer. NHWC stages
+// one mr-row panel (mr x kc: every tap is a contiguous run of channels); NCHW stages 8 panels
+// at once (each tap row is a run along the output row), so the per-tap bookkeeping is spread
+// over 8*mr pixels. The unfolded matrix never exists.
 class ImplicitAPacker final : public gemm_internal::APacker {
  public:
   ImplicitAPacker(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t g) : d_(d), x_(x), n_(n), g_(g) {}
 
+  static int64_t staged_rows(const Conv2dDesc& d, int mr) { return d.layout == Layout::kNHWC ? mr : 8 * mr; }
+
   void pack(int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* dst) const override {
     thread_local std::vector<char> staging;
     const int esize = static_cast<int>(dtype_size(x_.dtype));
-    const size_t bytes = static_cast<size_t>(mr * kc * esize);
+    const int64_t step = staged_rows(d_, mr);
+    const size_t bytes = static_cast<size_t>(step * kc * esize);
     if (staging.size() < bytes) staging.resize(bytes);
-    for (int64_t i = i0; i < i0 + mc; i += mr) {
-      const int64_t rows = std::min<int64_t>(mr, i0 + mc - i);
+    for (int64_t i = i0; i < i0 + mc; i += step) {
+      const int64_t rows = std::min<int64_t>(step, i0 + mc - i);
       conv::im2col_block(d_, x_.data, esize, 0u, n_, g_, i, rows, p0, kc, staging.data());
       const MatrixView tile = d_.layout == Layout::kNHWC ? MatrixView{staging.data(), x_.dtype, rows, kc, kc, 1}
                                                           : MatrixView{staging.data(), x_.dtype, rows, kc, 1, rows};
@@ -198,7 +203,7 @@ int64_t conv2d_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
     // One staging tile (mr x kc input elements) per thread; the unfolded matrix never exists.
     const auto& cfg = gemm_internal::float_gemm_config();
     const int64_t kc = gemm_internal::balanced_kc(d.cg() * d.r * d.s, cfg.kc);
-    return cfg.mr * kc * esize * get_num_threads();
+    return ImplicitAPacker::staged_rows(d, cfg.mr) * kc * esize * get_num_threads();
   }
   return chunk_pixels(d) * d.cg() * d.r * d.s * esize;
 }

@@ -15,6 +15,7 @@ float64 conv; INT8 bit-exact against the exact accumulator + our requantize refe
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
@@ -70,6 +71,20 @@ def _arrays(layer: Layer, batch: int, layout: str, dtype, rng):
     return xo.astype(dtype), wo.astype(dtype), x, w
 
 
+def time_pair(ours, peer, repeats):
+    """Wall times of `ours` and `peer` (None: not measured), alternating call by call so both
+    see the same load on a shared machine; one warm-up call each."""
+    ours()
+    if peer is not None:
+        peer()
+    a, b = [], []
+    for _ in range(repeats):
+        a += time_call(ours, repeats=1, warmup=0)
+        if peer is not None:
+            b += time_call(peer, repeats=1, warmup=0)
+    return a, b
+
+
 def _torch():
     try:
         import torch
@@ -110,16 +125,7 @@ def _float_rows(layer, batch, layout, dtype, threads, repeats, baselines, check,
         got = got if layout == "NCHW" else got.transpose(0, 3, 1, 2)
         bound = float_bound(ref, mag, layer.c // layer.groups * layer.rs * layer.rs, out.dtype)
         wrong = int((np.abs(got - ref) > bound).sum())
-    samples = time_call(lambda: ak.conv2d(x, w, out=out, **kw), repeats=repeats, warmup=1)
-    extra = dict(layer=layer.name, layout=layout, batch=batch,
-                 workspace_bytes=workspace_bytes(layer, batch, layout, dtype),
-                 output_bytes=int(out.nbytes))
-    ours = make_result("conv2d", "aicc", dtype, shape, threads, samples, work, "GFLOPS", wrong, **extra)
-    rows = [ours]
-    if dtype == "f32":
-        f32_seconds[(layer.name, batch, layout)] = ours.seconds
-    elif (layer.name, batch, layout) in f32_seconds:
-        ours.extra["vs_aicc_f32"] = f32_seconds[(layer.name, batch, layout)] / ours.seconds
+    peer = None
     if "torch" in baselines and torch is not None and dtype in ("f32", "bf16"):
         tdt = torch.float32 if dtype == "f32" else torch.bfloat16
         xt = torch.from_numpy(x32).to(tdt)
@@ -132,7 +138,17 @@ def _float_rows(layer, batch, layout, dtype, threads, repeats, baselines, check,
             with torch.no_grad():
                 F.conv2d(xt, wt, stride=layer.stride, padding=layer.pad, groups=layer.groups)
 
-        ps = time_call(peer, repeats=repeats, warmup=1)
+    samples, ps = time_pair(lambda: ak.conv2d(x, w, out=out, **kw), peer, repeats)
+    extra = dict(layer=layer.name, layout=layout, batch=batch,
+                 workspace_bytes=workspace_bytes(layer, batch, layout, dtype),
+                 output_bytes=int(out.nbytes))
+    ours = make_result("conv2d", "aicc", dtype, shape, threads, samples, work, "GFLOPS", wrong, **extra)
+    rows = [ours]
+    if dtype == "f32":
+        f32_seconds[(layer.name, batch, layout)] = ours.seconds
+    elif (layer.name, batch, layout) in f32_seconds:
+        ours.extra["vs_aicc_f32"] = f32_seconds[(layer.name, batch, layout)] / ours.seconds
+    if peer is not None:
         peer_row = make_result("conv2d", "torch", dtype, shape, threads, ps, work, "GFLOPS", None,
                                layer=layer.name, layout=layout, batch=batch)
         ours.extra["vs_torch"] = peer_row.seconds / ours.seconds
@@ -169,16 +185,14 @@ def _int8_rows(layer, batch, layout, threads, repeats, baselines, check, rng):
                          out_zero_point=zout)
         got = out if layout == "NHWC" else out.transpose(0, 2, 3, 1)
         wrong = int((got != ref).sum())
-    samples = time_call(lambda: ak.qconv2d(xo, wo, out=out, **kw), repeats=repeats, warmup=1)
-    ours = make_result("qconv2d", "aicc", "u8s8u8", shape, threads, samples, work, "GOPS", wrong,
-                       layer=layer.name, layout=layout, batch=batch,
-                       workspace_bytes=workspace_bytes(layer, batch, layout, "u8"), output_bytes=int(out.nbytes))
-    rows = [ours]
+    peer = None
+    peer_error = None
     if "torch" in baselines and torch is not None:
         try:
             import torch.ao.nn.quantized.functional as qF
 
             torch.backends.quantized.engine = "fbgemm"
+            warnings.filterwarnings("ignore", message=".*quantize_per_.*deprecated", category=UserWarning)
             xq = torch.quantize_per_tensor(torch.from_numpy(x.astype(np.float32) - zx) * scale_x, scale_x, zx,
                                            torch.quint8)
             wq = torch.quantize_per_channel(torch.from_numpy((w * scale_w[:, None, None, None]).astype(np.float32)),
@@ -186,11 +200,27 @@ def _int8_rows(layer, batch, layout, threads, repeats, baselines, check, rng):
                                             torch.qint8)
             if layout == "NHWC":
                 xq = xq.contiguous(memory_format=torch.channels_last)
-            qF.conv2d(xq, wq, None, stride=layer.stride, padding=layer.pad, groups=layer.groups,
-                      scale=scale_out, zero_point=zout)
+
+            def peer():
+                qF.conv2d(xq, wq, None, stride=layer.stride, padding=layer.pad, groups=layer.groups,
+                          scale=scale_out, zero_point=zout)
+
+            peer()
         except Exception as exc:  # noqa: BLE001 - a torch without quantized CPU kernels
-            ours.extra["peer_error"] = f"torch quantized conv unavailable: {exc}"
-            return rows
+            peer, peer_error = None, f"torch quantized conv unavailable: {exc}"
+    samples, ps = time_pair(lambda: ak.qconv2d(xo, wo, out=out, **kw), peer, repeats)
+    ours = make_result("qconv2d", "aicc", "u8s8u8", shape, threads, samples, work, "GOPS", wrong,
+                       layer=layer.name, layout=layout, batch=batch,
+                       workspace_bytes=workspace_bytes(layer, batch, layout, "u8"), output_bytes=int(out.nbytes))
+    if peer_error:
+        ours.extra["peer_error"] = peer_error
+    rows = [ours]
+    if peer is not None:
+        peer_row = make_result("qconv2d", "torch", "u8s8u8", shape, threads, ps, work, "GOPS", None,
+                               layer=layer.name, layout=layout, batch=batch, engine="fbgemm")
+        ours.extra["vs_torch"] = peer_row.seconds / ours.seconds
+        rows.append(peer_row)
+    return rows
 
         def peer():
             qF.conv2d(xq, wq, None, stride=layer.stride, padding=layer.pad, groups=layer.groups,
