@@ -222,17 +222,6 @@ def _int8_rows(layer, batch, layout, threads, repeats, baselines, check, rng):
         rows.append(peer_row)
     return rows
 
-        def peer():
-            qF.conv2d(xq, wq, None, stride=layer.stride, padding=layer.pad, groups=layer.groups,
-                      scale=scale_out, zero_point=zout)
-
-        ps = time_call(peer, repeats=repeats, warmup=1)
-        peer_row = make_result("qconv2d", "torch", "u8s8u8", shape, threads, ps, work, "GOPS", None,
-                               layer=layer.name, layout=layout, batch=batch, engine="fbgemm")
-        ours.extra["vs_torch"] = peer_row.seconds / ours.seconds
-        rows.append(peer_row)
-    return rows
-
 
 def run(dtypes: Optional[Sequence[str]] = None, threads: Optional[Sequence[int]] = None,
         baselines: Sequence[str] = ("torch",), check: bool = True, quick: bool = False,

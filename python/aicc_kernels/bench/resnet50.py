@@ -78,13 +78,16 @@ def gflop_per_image(params) -> float:
 
 
 class AiccResNet50:
-    """The forward pass on our kernels, in `layout` (weights converted once)."""
+    """The forward pass on our kernels, in `layout`; weights converted to the layout and
+    prepacked once (ak.prepack_conv2d_weights), as a framework would keep them."""
 
-    def __init__(self, params, layout: str = "NHWC"):
+    def __init__(self, params, layout: str = "NHWC", prepack: bool = True):
         self.layout = layout
 
         def conv(p):
             w = p["w"] if layout == "NCHW" else np.ascontiguousarray(p["w"].transpose(0, 2, 3, 1))
+            if prepack:
+                w = ak.prepack_conv2d_weights(w, layout=layout)
             return {"w": w, "b": p["b"], "stride": p["stride"], "pad": p["pad"]}
 
         self.conv1 = conv(params["conv1"])
@@ -191,41 +194,57 @@ def run(threads: Optional[Sequence[int]] = None, baselines: Sequence[str] = ("to
             for batch in batches:
                 x = np.random.default_rng(1).standard_normal((batch, 3, 224, 224)).astype(np.float32)
                 ref = None
-                frozen = None
+                calls = {}  # impl -> (shape label, layout, callable, extra)
                 if tnet is not None:
                     xt = torch.from_numpy(x)
                     with torch.no_grad():
                         ref = tnet(xt).numpy()
-                        ps = time_call(lambda: tnet(xt), repeats=repeats, warmup=1)
-                    results.append(make_result("resnet50", "torch", "f32", f"N={batch} NCHW eager", t, ps, batch,
-                                               "img/s", None, batch=batch, layout="NCHW",
-                                               gflop_per_image=gflop))
+                    no_grad = torch.no_grad
+
+                    def eager(xt=xt):
+                        with no_grad():
+                            tnet(xt)
+
+                    calls["torch"] = (f"N={batch} NCHW eager", "NCHW", eager, {})
                     if jit:
                         with torch.no_grad():
                             frozen = torch.jit.freeze(torch.jit.trace(tnet, xt))
-                            ps = time_call(lambda: frozen(xt), repeats=repeats, warmup=2)
-                        results.append(make_result("resnet50", "torch-jit-frozen", "f32",
-                                                   f"N={batch} NCHW jit-frozen", t, ps, batch, "img/s", None,
-                                                   batch=batch, layout="NCHW", gflop_per_image=gflop))
+                            frozen(xt)
+
+                        def jitted(xt=xt, frozen=frozen):
+                            with no_grad():
+                                frozen(xt)
+
+                        calls["torch-jit-frozen"] = (f"N={batch} NCHW jit-frozen", "NCHW", jitted, {})
                 for layout in layouts:
                     if progress:
                         progress(f"resnet50 N={batch} {layout} t={t}")
                     net = AiccResNet50(params, layout)
                     xo = x if layout == "NCHW" else np.ascontiguousarray(x.transpose(0, 2, 3, 1))
                     logits = net(xo)
-                    err = None
-                    wrong = None
+                    extra = {}
                     if check and ref is not None:
                         err = float(np.abs(logits - ref).max() / max(np.abs(ref).max(), 1e-30))
-                        wrong = int(err > 1e-3)
-                    samples = time_call(lambda: net(xo), repeats=repeats, warmup=0)
-                    row = make_result("resnet50", "aicc", "f32", f"N={batch} {layout}", t, samples, batch, "img/s",
-                                      wrong, batch=batch, layout=layout, gflop_per_image=gflop, max_rel_err=err)
-                    peers = {r.impl: r for r in results if r.op == "resnet50" and r.extra.get("batch") == batch
-                             and r.threads == t and r.impl != "aicc"}
-                    for name, peer in peers.items():
-                        row.extra[f"vs_{name}"] = peer.seconds / row.seconds
-                    results.append(row)
+                        extra = {"max_rel_err": err, "wrong": int(err > 1e-3)}
+                    calls[f"aicc:{layout}"] = (f"N={batch} {layout}", layout, lambda net=net, xo=xo: net(xo), extra)
+                # Every implementation timed in turn, call by call: the same machine load for all.
+                samples = {name: [] for name in calls}
+                for _ in range(repeats):
+                    for name, (_, _, fn, _) in calls.items():
+                        samples[name] += time_call(fn, repeats=1, warmup=0)
+                rows = {}
+                for name, (label, layout, _, extra) in calls.items():
+                    impl = name.split(":")[0]
+                    extra = dict(extra)
+                    wrong = extra.pop("wrong", None)
+                    rows[name] = make_result("resnet50", impl, "f32", label, t, samples[name], batch, "img/s", wrong,
+                                             batch=batch, layout=layout, gflop_per_image=gflop, **extra)
+                for name, row in rows.items():
+                    if row.impl == "aicc":
+                        for peer_name, peer in rows.items():
+                            if peer.impl != "aicc":
+                                row.extra[f"vs_{peer_name}"] = peer.seconds / row.seconds
+                results += rows.values()
     finally:
         ak.set_num_threads(previous)
         if torch is not None:
