@@ -287,3 +287,27 @@ def test_prepacked_weights_are_a_copy_and_check_their_options(backend, rng):
         ak.conv2d(x, packed, groups=2, backend=backend)
     with pytest.raises(ValueError, match="^w: expected C/groups"):
         ak.conv2d(rng.standard_normal((1, 5, 6, 6)).astype(np.float32), packed, backend=backend)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("x_dtype", [np.uint8, np.int8])
+@pytest.mark.parametrize("out_dtype", [np.int32, np.int8, np.uint8, np.float32])
+def test_qconv2d_depthwise_full_range(backend, rng, layout, x_dtype, out_dtype):
+    """The direct INT8 depthwise kernel: extreme values, per-channel zero points and scales,
+    stride/dilation/asymmetric padding, relu; bit-exact."""
+    c = 19
+    x_shape = (2, c, 11, 13) if layout == "NCHW" else (2, 11, 13, c)
+    w_shape = (c, 1, 3, 3) if layout == "NCHW" else (c, 3, 3, 1)
+    info = np.iinfo(x_dtype)
+    x = rng.choice([info.min, info.max, 0, 1], size=x_shape).astype(x_dtype)
+    w = rng.choice([-128, 127, 0, -1], size=w_shape).astype(np.int8)
+    kw = dict(stride=(2, 1), dilation=(1, 2), padding=((2, 0), (1, 3)), groups=c, layout=layout,
+              x_zero_point=int(info.max), w_zero_point=rng.integers(-128, 128, c), out_dtype=out_dtype,
+              bias=rng.integers(-5000, 5000, c).astype(np.int32))
+    if out_dtype != np.int32:
+        kw["scale"] = (rng.random(c) * 1e-3 + 1e-5).astype(np.float32)
+    if out_dtype in (np.int8, np.uint8):
+        kw["out_zero_point"] = 7
+    for activation in (None, "relu"):
+        y = ak.qconv2d(x, w, activation=activation, backend=backend, **kw)
+        assert compare_exact(y, ak.reference.qconv2d(x, w, activation=activation, **kw)) is None

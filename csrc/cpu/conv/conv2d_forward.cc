@@ -20,6 +20,7 @@
 #include "common/thread_pool.h"
 #include "cpu/conv/conv2d_common.h"
 #include "cpu/conv/depthwise_conv2d.h"
+#include "cpu/conv/depthwise_qconv2d.h"
 
 #include "cpu/gemm/gemm_driver.h"
 
@@ -198,7 +199,7 @@ int64_t conv2d_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
   if (conv::is_pointwise(d) || d.n * d.p() * d.q() * d.k == 0) return 0;
   const int64_t esize = static_cast<int64_t>(dtype_size(input_dtype));
   const bool quantized = input_dtype == DType::kS8 || input_dtype == DType::kU8;
-  if (conv::is_depthwise(d) && !quantized) return depthwise_workspace_bytes(d);
+  if (conv::is_depthwise(d)) return depthwise_workspace_bytes(d);  // int32 accumulators: same size
   if (!quantized) {
     // One staging tile (mr x kc input elements) per thread; the unfolded matrix never exists.
     const auto& cfg = gemm_internal::float_gemm_config();
@@ -293,6 +294,10 @@ void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, cons
   per_channel(params.b_zero_point ? params.b_zero_point_len : 0, "w_zero_point");
   per_channel(params.scale ? params.scale_len : 0, "scale");
   if (out.numel() == 0) return;
+  if (conv::is_depthwise(d)) {
+    depthwise_qconv2d(d, x, w, params, out);
+    return;
+  }
   const int64_t kg = d.kg();
   // Padding holds the zero point so that (x - zx) is exactly 0 there.
   const uint32_t pad = static_cast<uint32_t>(params.a_zero_point) & 0xffu;
