@@ -17,6 +17,7 @@
 
 #include "aicc/conv.h"
 #include "aicc/status.h"
+#include "common/half.h"
 #include "common/thread_pool.h"
 #include "cpu/conv/conv2d_common.h"
 #include "cpu/conv/depthwise_conv2d.h"
@@ -129,6 +130,41 @@ void for_each_chunk(const Conv2dDesc& d, const TensorView& x, const TensorView& 
   }
 }
 
+// B = W_g^T (depth x kg) packed from the weights as stored ([kg, depth] rows, contiguous in
+// depth): each output channel's row is read contiguously and spread across its panel lane,
+// instead of the strided column gather a transposed MatrixView would need.
+class WeightBPacker final : public gemm_internal::BPacker {
+ public:
+  WeightBPacker(const void* w_group, DType dtype, int64_t depth) : w_(w_group), dtype_(dtype), depth_(depth) {}
+
+  void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) const override {
+    switch (dtype_) {
+      case DType::kF16: run<uint16_t>(p0, kc, j0, nc, nr, dst, [](const uint16_t* s, int64_t i) { return f16_to_f32(s[i]); }); break;
+      case DType::kBF16: run<uint16_t>(p0, kc, j0, nc, nr, dst, [](const uint16_t* s, int64_t i) { return bf16_to_f32(s[i]); }); break;
+      default: run<float>(p0, kc, j0, nc, nr, dst, [](const float* s, int64_t i) { return s[i]; }); break;
+    }
+  }
+
+ private:
+  template <typename T, typename Load>
+  void run(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst, Load load) const {
+    const T* w = static_cast<const T*>(w_);
+    for (int64_t jp = 0; jp < nc; jp += nr, dst += static_cast<int64_t>(nr) * kc) {
+      const int cols = static_cast<int>(std::min<int64_t>(nr, nc - jp));
+      for (int j = 0; j < cols; ++j) {
+        const T* src = w + (j0 + jp + j) * depth_ + p0;
+        for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = load(src, p);
+      }
+      for (int j = cols; j < nr; ++j)
+        for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = 0.0f;
+    }
+  }
+
+  const void* w_;
+  DType dtype_;
+  int64_t depth_;
+};
+
 // A = output pixels x depth of group g of image n, gathered from the input into a per-thread
 // staging tile and converted into panels by the driver's vectorized matrix packer. NHWC stages
 // one mr-row panel (mr x kc: every tap is a contiguous run of channels); NCHW stages 8 panels
@@ -179,7 +215,7 @@ void conv2d_driver(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
       if (packed) {
         gemm_internal::run_float_gemm(pixels, *a, *packed->packed[g], ep);
       } else {
-        const gemm_internal::MatrixBPacker b(weight_view(d, w, wdtype, g));
+        const WeightBPacker b(weight_view(d, w, wdtype, g).data, wdtype, depth);
         gemm_internal::run_float_gemm(pixels, kg, depth, *a, b, ep);
       }
     }
@@ -243,7 +279,7 @@ Conv2dWeights::Conv2dWeights(const TensorView& w, int64_t groups, Layout layout)
   Conv2dDesc d;  // only the fields weight_view reads
   d.c = cg_ * groups, d.k = k_, d.r = r_, d.s = s_, d.groups = groups, d.layout = layout;
   for (int64_t g = 0; g < groups; ++g) {
-    const gemm_internal::MatrixBPacker b(weight_view(d, impl_->raw.data(), dtype_, g));
+    const WeightBPacker b(weight_view(d, impl_->raw.data(), dtype_, g).data, dtype_, depth);
     impl_->packed.push_back(std::make_unique<gemm_internal::PackedB>(b, depth, kg));
   }
 }
