@@ -165,29 +165,54 @@ class WeightBPacker final : public gemm_internal::BPacker {
   int64_t depth_;
 };
 
-// A = output pixels x depth of group g of image n, gathered from the input into a per-thread
-// staging tile and converted into panels by the driver's vectorized matrix packer. NHWC stages
-// one mr-row panel (mr x kc: every tap is a contiguous run of channels); NCHW stages 8 panels
-// at once (each tap row is a run along the output row), so the per-tap bookkeeping is spread
-// over 8*mr pixels. The unfolded matrix never exists.
+// NHWC A = output pixels x depth (taps x Cg) of group g, gathered one mr-row panel at a time
+// into a per-thread staging tile (mr x kc input elements; every tap is a contiguous run of
+// channels), which the driver's vectorized matrix packer converts into the panel. The
+// unfolded matrix never exists.
 class ImplicitAPacker final : public gemm_internal::APacker {
  public:
-  ImplicitAPacker(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t g) : d_(d), x_(x), n_(n), g_(g) {}
-
-  static int64_t staged_rows(const Conv2dDesc& d, int mr) { return d.layout == Layout::kNHWC ? mr : 8 * mr; }
+  ImplicitAPacker(const Conv2dDesc& d, const TensorView& x, int64_t g) : d_(d), x_(x), g_(g) {}
 
   void pack(int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* dst) const override {
     thread_local std::vector<char> staging;
     const int esize = static_cast<int>(dtype_size(x_.dtype));
-    const int64_t step = staged_rows(d_, mr);
+    const size_t bytes = static_cast<size_t>(mr * kc * esize);
+    if (staging.size() < bytes) staging.resize(bytes);
+    for (int64_t i = i0; i < i0 + mc; i += mr) {
+      const int64_t rows = std::min<int64_t>(mr, i0 + mc - i);
+      conv::im2col_block(d_, x_.data, esize, 0u, 0, g_, i, rows, p0, kc, staging.data());
+      gemm_internal::MatrixAPacker(MatrixView{staging.data(), x_.dtype, rows, kc, kc, 1})
+          .pack(0, rows, 0, kc, mr, dst + (i - i0) * kc);
+    }
+  }
+
+ private:
+  Conv2dDesc d_;
+  TensorView x_;
+  int64_t g_;
+};
+
+// NCHW B = depth (Cg x taps) x output pixels of image n, group g: the weights are A and the
+// output [Kg, P*Q] is written row-major (bias per row). Gathered kStagedPanels column panels
+// at a time into a depth-major staging tile (each tap row is a run along an output row),
+// then packed by the driver's vectorized matrix packer.
+constexpr int kStagedPanels = 8;
+
+class ImplicitBPacker final : public gemm_internal::BPacker {
+ public:
+  ImplicitBPacker(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t g) : d_(d), x_(x), n_(n), g_(g) {}
+
+  void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) const override {
+    thread_local std::vector<char> staging;
+    const int esize = static_cast<int>(dtype_size(x_.dtype));
+    const int64_t step = static_cast<int64_t>(kStagedPanels) * nr;
     const size_t bytes = static_cast<size_t>(step * kc * esize);
     if (staging.size() < bytes) staging.resize(bytes);
-    for (int64_t i = i0; i < i0 + mc; i += step) {
-      const int64_t rows = std::min<int64_t>(step, i0 + mc - i);
-      conv::im2col_block(d_, x_.data, esize, 0u, n_, g_, i, rows, p0, kc, staging.data());
-      const MatrixView tile = d_.layout == Layout::kNHWC ? MatrixView{staging.data(), x_.dtype, rows, kc, kc, 1}
-                                                          : MatrixView{staging.data(), x_.dtype, rows, kc, 1, rows};
-      gemm_internal::MatrixAPacker(tile).pack(0, rows, 0, kc, mr, dst + (i - i0) * kc);
+    for (int64_t j = 0; j < nc; j += step) {
+      const int64_t cols = std::min<int64_t>(step, nc - j);
+      conv::im2col_block(d_, x_.data, esize, 0u, n_, g_, j0 + j, cols, p0, kc, staging.data());
+      gemm_internal::MatrixBPacker(MatrixView{staging.data(), x_.dtype, kc, cols, cols, 1})
+          .pack(0, kc, 0, cols, nr, dst + j * kc);
     }
   }
 
@@ -201,23 +226,46 @@ void conv2d_driver(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
                    const Conv2dWeights::Impl* packed, const float* bias, Activation activation,
                    const TensorView& out) {
   const bool pointwise = conv::is_pointwise(d);
-  const int64_t kg = d.kg(), depth = d.cg() * d.r * d.s, pixels = pixels_per_gemm(d);
-  for (int64_t n = 0; n < gemm_images(d); ++n) {
-    for (int64_t g = 0; g < d.groups; ++g) {
-      const Operands o = operands(d, x, out, nullptr, n, g, 0, pixels);
-      gemm_internal::Epilogue ep;
-      ep.bias = bias ? bias + g * kg : nullptr;
-      ep.activation = activation;
-      ep.out = o.out;
-      std::unique_ptr<gemm_internal::APacker> a;
-      if (pointwise) a = std::make_unique<gemm_internal::MatrixAPacker>(o.a);
-      else a = std::make_unique<ImplicitAPacker>(d, x, n, g);
-      if (packed) {
-        gemm_internal::run_float_gemm(pixels, *a, *packed->packed[g], ep);
-      } else {
-        const WeightBPacker b(weight_view(d, w, wdtype, g).data, wdtype, depth);
-        gemm_internal::run_float_gemm(pixels, kg, depth, *a, b, ep);
+  const int64_t kg = d.kg(), cg = d.cg(), depth = cg * d.r * d.s;
+  const int64_t esize = static_cast<int64_t>(dtype_size(wdtype));
+  if (d.layout == Layout::kNCHW) {
+    // Per image and group: out[kg, P*Q] = W_g[kg, depth] x B[depth, P*Q].
+    const int64_t pq = d.p() * d.q();
+    for (int64_t n = 0; n < d.n; ++n) {
+      for (int64_t g = 0; g < d.groups; ++g) {
+        gemm_internal::Epilogue ep;
+        ep.bias = bias ? bias + g * kg : nullptr;
+        ep.bias_per_row = true;
+        ep.activation = activation;
+        ep.out = MatrixView{byte_ptr(out, (n * d.k + g * kg) * pq), out.dtype, kg, pq, pq, 1};
+        const gemm_internal::MatrixAPacker a(
+            MatrixView{static_cast<char*>(const_cast<void*>(w)) + g * kg * depth * esize, wdtype, kg, depth, depth, 1});
+        if (pointwise) {
+          const gemm_internal::MatrixBPacker b(MatrixView{byte_ptr(x, (n * d.c + g * cg) * pq), x.dtype, cg, pq, pq, 1});
+          gemm_internal::run_float_gemm(kg, pq, depth, a, b, ep);
+        } else {
+          gemm_internal::run_float_gemm(kg, pq, depth, a, ImplicitBPacker(d, x, n, g), ep);
+        }
       }
+    }
+    return;
+  }
+  // NHWC: out[N*P*Q, kg] (row stride K) = A[N*P*Q, depth] x W_g^T.
+  const int64_t pixels = d.n * d.p() * d.q();
+  for (int64_t g = 0; g < d.groups; ++g) {
+    const Operands o = operands(d, x, out, nullptr, 0, g, 0, pixels);
+    gemm_internal::Epilogue ep;
+    ep.bias = bias ? bias + g * kg : nullptr;
+    ep.activation = activation;
+    ep.out = o.out;
+    std::unique_ptr<gemm_internal::APacker> a;
+    if (pointwise) a = std::make_unique<gemm_internal::MatrixAPacker>(o.a);
+    else a = std::make_unique<ImplicitAPacker>(d, x, g);
+    if (packed) {
+      gemm_internal::run_float_gemm(pixels, *a, *packed->packed[g], ep);
+    } else {
+      const WeightBPacker b(weight_view(d, w, wdtype, g).data, wdtype, depth);
+      gemm_internal::run_float_gemm(pixels, kg, depth, *a, b, ep);
     }
   }
 }
@@ -240,7 +288,8 @@ int64_t conv2d_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
     // One staging tile (mr x kc input elements) per thread; the unfolded matrix never exists.
     const auto& cfg = gemm_internal::float_gemm_config();
     const int64_t kc = gemm_internal::balanced_kc(d.cg() * d.r * d.s, cfg.kc);
-    return ImplicitAPacker::staged_rows(d, cfg.mr) * kc * esize * get_num_threads();
+    const int64_t staged = d.layout == Layout::kNHWC ? cfg.mr : int64_t{kStagedPanels} * cfg.nr;
+    return staged * kc * esize * get_num_threads();
   }
   return chunk_pixels(d) * d.cg() * d.r * d.s * esize;
 }
@@ -278,7 +327,9 @@ Conv2dWeights::Conv2dWeights(const TensorView& w, int64_t groups, Layout layout)
   impl_->raw.assign(static_cast<const char*>(w.data), static_cast<const char*>(w.data) + w.numel() * esize);
   Conv2dDesc d;  // only the fields weight_view reads
   d.c = cg_ * groups, d.k = k_, d.r = r_, d.s = s_, d.groups = groups, d.layout = layout;
-  for (int64_t g = 0; g < groups; ++g) {
+  // NHWC convs take the weights as B (packed here, once); NCHW convs take them as the A
+  // operand read in place (the driver packs A blocks as it goes).
+  for (int64_t g = 0; g < groups && layout == Layout::kNHWC; ++g) {
     const WeightBPacker b(weight_view(d, impl_->raw.data(), dtype_, g).data, dtype_, depth);
     impl_->packed.push_back(std::make_unique<gemm_internal::PackedB>(b, depth, kg));
   }
@@ -315,7 +366,8 @@ void conv2d(const Conv2dDesc& d, const TensorView& x, const Conv2dWeights& w, co
     depthwise_conv2d(d, x, raw, bias, activation, out);
     return;
   }
-  conv2d_driver(d, x, nullptr, w.dtype(), &impl, bias, activation, out);
+  if (d.layout == Layout::kNHWC) conv2d_driver(d, x, nullptr, w.dtype(), &impl, bias, activation, out);
+  else conv2d_driver(d, x, impl.raw.data(), w.dtype(), nullptr, bias, activation, out);
 }
 
 void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,
