@@ -26,12 +26,14 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-check", action="store_true")
+    ap.add_argument("--backward", action="store_true", help="also f32 backward_data / backward_weight")
     ap.add_argument("--json", default=str(pathlib.Path(__file__).parent / "results" / "conv.json"))
     a = ap.parse_args(argv)
     split = lambda s: [v for v in s.split(",") if v]  # noqa: E731
     rows = conv.run(dtypes=split(a.dtypes), threads=[int(t) for t in split(a.threads)], check=not a.no_check,
                     quick=a.quick, batches=[int(b) for b in split(a.batches)] if a.batches else None,
-                    layouts=split(a.layouts), layers=split(a.layers) if a.layers else None, repeats=a.repeats)
+                    layouts=split(a.layouts), layers=split(a.layers) if a.layers else None, repeats=a.repeats,
+                    backward=a.backward)
     print(conv.summary(rows))
     path = pathlib.Path(a.json)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -223,13 +223,56 @@ def _int8_rows(layer, batch, layout, threads, repeats, baselines, check, rng):
     return rows
 
 
+def _backward_rows(layer, batch, layout, threads, repeats, baselines, check, rng):
+    """f32 backward_data and backward_weight, vs torch's aten.convolution_backward."""
+    torch, F = _torch()
+    x, w, x32, w32 = _arrays(layer, batch, layout, np.float32, rng)
+    kw = dict(stride=layer.stride, padding=layer.pad, groups=layer.groups, layout=layout)
+    y_shape = ak.conv2d(x[:1], w, **kw).shape
+    g = rng.standard_normal((batch,) + y_shape[1:]).astype(np.float32)
+    g_nchw = g if layout == "NCHW" else np.ascontiguousarray(g.transpose(0, 3, 1, 2))
+    shape = f"{layer.name} N={batch} {layout}"
+    work = flops(layer, batch)
+    rows = []
+    ours_fns = {"conv2d_backward_data": lambda: ak.conv2d_backward_data(g, w, x.shape, **kw),
+                "conv2d_backward_weight": lambda: ak.conv2d_backward_weight(x, g, w.shape, **kw)}
+    for op, mask in (("conv2d_backward_data", [True, False, False]), ("conv2d_backward_weight", [False, True, False])):
+        peer = None
+        wrong = None
+        if "torch" in baselines and torch is not None:
+            gt, xt, wt = (torch.from_numpy(a) for a in (g_nchw, x32, w32))
+            if layout == "NHWC":
+                gt, xt, wt = (a.contiguous(memory_format=torch.channels_last) for a in (gt, xt, wt))
+
+            def peer(gt=gt, xt=xt, wt=wt, mask=mask):
+                return torch.ops.aten.convolution_backward(gt, xt, wt, None, [layer.stride] * 2, [layer.pad] * 2,
+                                                           [1, 1], False, [0, 0], layer.groups, mask)
+
+            if check:
+                ref = peer()[0 if mask[0] else 1].numpy()
+                got = ours_fns[op]()
+                got = got if layout == "NCHW" else got.transpose(0, 3, 1, 2)
+                wrong = int((np.abs(got - ref) > 1e-3 * (1 + np.abs(ref).max())).sum())
+        samples, ps = time_pair(ours_fns[op], peer, repeats)
+        ours = make_result(op, "aicc", "f32", shape, threads, samples, work, "GFLOPS", wrong, layer=layer.name,
+                           layout=layout, batch=batch, workspace_bytes=0, output_bytes=0)
+        rows.append(ours)
+        if peer is not None:
+            peer_row = make_result(op, "torch", "f32", shape, threads, ps, work, "GFLOPS", None, layer=layer.name,
+                                   layout=layout, batch=batch)
+            ours.extra["vs_torch"] = peer_row.seconds / ours.seconds
+            rows.append(peer_row)
+    return rows
+
+
 def run(dtypes: Optional[Sequence[str]] = None, threads: Optional[Sequence[int]] = None,
         baselines: Sequence[str] = ("torch",), check: bool = True, quick: bool = False,
         batches: Optional[Sequence[int]] = None, layouts: Sequence[str] = ("NCHW", "NHWC"),
-        layers: Optional[Sequence[str]] = None, repeats: Optional[int] = None,
+        layers: Optional[Sequence[str]] = None, repeats: Optional[int] = None, backward: bool = False,
         progress: Optional[Callable] = None) -> List[Result]:
     """Results for every (threads, batch, layout, dtype, layer). quick: batch 1, 3 repeats.
-    dtypes: from f32, f16, bf16, int8 (default all); layers: names from LAYERS (default all)."""
+    dtypes: from f32, f16, bf16, int8 (default all); layers: names from LAYERS (default all);
+    backward: also f32 conv2d_backward_data / _weight against torch's convolution_backward."""
     dtypes = list(dtypes or ("f32", "f16", "bf16", "int8"))
     dtypes.sort(key=lambda d: d != "f32")  # f32 first: the f16/bf16 rows report a ratio to it
     threads = list(threads or (2,))
@@ -258,6 +301,12 @@ def run(dtypes: Optional[Sequence[str]] = None, threads: Optional[Sequence[int]]
                             else:
                                 results += _float_rows(layer, batch, layout, dtype, t, repeats, baselines, check,
                                                        rng, f32_seconds)
+                    if backward:
+                        for layer in chosen:
+                            if progress:
+                                progress(f"{layer.name} backward N={batch} {layout} t={t}")
+                            results += _backward_rows(layer, batch, layout, t, repeats, baselines, check,
+                                                      np.random.default_rng(0))
     finally:
         ak.set_num_threads(previous)
         if torch is not None:
@@ -274,18 +323,19 @@ def summary(results: List[Result]) -> str:
     """The layer table: ours vs torch per row, and the geometric means the issue's targets use."""
     lines = [f"{'layer':<22}{'N':>3} {'layout':<6}{'dtype':<8}{'ours':>9}{'torch':>9}  {'ratio':>6}  "
              f"{'ws MiB':>7} {'out MiB':>7} {'wrong':>6}"]
-    peers = {(r.shape, r.dtype): r for r in results if r.impl == "torch"}
+    peers = {(r.op, r.shape, r.dtype): r for r in results if r.impl == "torch"}
     groups = {}
     for r in results:
         if r.impl != "aicc":
             continue
-        peer = peers.get((r.shape, r.dtype))
+        peer = peers.get((r.op, r.shape, r.dtype))
         ratio = r.extra.get("vs_torch")
-        key = (r.dtype, r.extra["batch"], r.extra["layout"], r.extra["layer"].startswith("dw"))
+        dtype = {"conv2d_backward_data": "bwd_data", "conv2d_backward_weight": "bwd_wgt"}.get(r.op, r.dtype)
+        key = (dtype, r.extra["batch"], r.extra["layout"], r.extra["layer"].startswith("dw"))
         if ratio:
             groups.setdefault(key, []).append(ratio)
         rel = r.extra.get("vs_aicc_f32")
-        lines.append(f"{r.extra['layer']:<22}{r.extra['batch']:>3} {r.extra['layout']:<6}{r.dtype:<8}"
+        lines.append(f"{r.extra['layer']:<22}{r.extra['batch']:>3} {r.extra['layout']:<6}{dtype:<8}"
                      f"{r.throughput:>9.1f}{(peer.throughput if peer else float('nan')):>9.1f}  "
                      f"{(ratio if ratio else float('nan')):>6.2f}  "
                      f"{r.extra['workspace_bytes'] / 2**20:>7.2f} {r.extra['output_bytes'] / 2**20:>7.2f} "
