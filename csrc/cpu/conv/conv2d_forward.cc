@@ -1,14 +1,13 @@
-// conv2d and qconv2d forward on the GEMM machinery. GEMM orientation: M = output pixels,
-// N = output channels of a group, K = Cg*R*S, so the per-channel bias and quantization
-// parameters are GEMM columns, and the weights are the B operand (prepackable).
+// conv2d and qconv2d forward on the GEMM machinery (design: docs/CONV.md).
 //
-// Float: the blocked driver (csrc/cpu/gemm/gemm_driver.h) with an implicit-GEMM A packer
-//   that gathers each panel straight from the input through an mr x kc staging tile, so no
-//   unfolded matrix exists; 1x1 stride-1 unpadded convs pack A from the input in place;
-//   weights come from a strided view, or from a PackedB per group (Conv2dWeights).
-// INT8 (public qgemm): im2col in chunks of output pixels whose column buffer never exceeds
-//   the layer's output size, one qgemm per chunk.
-// Depthwise convs use their own kernel (depthwise_conv2d.h).
+// Float: the blocked driver (csrc/cpu/gemm/gemm_driver.h) with implicit-GEMM packers that
+//   gather each panel straight from the input through a small staging tile, so no unfolded
+//   matrix exists. NHWC: A = output pixels of the batch, B = W_g^T (a PackedB per group for
+//   Conv2dWeights). NCHW: A = W_g, B = taps x pixels of one image, bias per row. 1x1
+//   stride-1 unpadded convs read the input in place.
+// INT8 (public qgemm): M = output pixels, N = output channels; im2col in chunks of output
+//   pixels whose column buffer never exceeds the layer's output size, one qgemm per chunk.
+// Depthwise convs use their own kernels (depthwise_conv2d.h, depthwise_qconv2d.h).
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -22,7 +21,6 @@
 #include "cpu/conv/conv2d_common.h"
 #include "cpu/conv/depthwise_conv2d.h"
 #include "cpu/conv/depthwise_qconv2d.h"
-
 #include "cpu/gemm/gemm_driver.h"
 
 namespace aicc::cpu {
