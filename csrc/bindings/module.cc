@@ -11,6 +11,7 @@ namespace py = pybind11;
 namespace aicc::bindings {
 void bind_gemm(py::module_& m);
 void bind_conv(py::module_& m);
+void bind_peak(py::module_& m);
 }  // namespace aicc::bindings
 
 PYBIND11_MODULE(_aicc_cpu, m) {
@@ -62,4 +63,5 @@ PYBIND11_MODULE(_aicc_cpu, m) {
 
   aicc::bindings::bind_gemm(m);
   aicc::bindings::bind_conv(m);
+  aicc::bindings::bind_peak(m);
 }
