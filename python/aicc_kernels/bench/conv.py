@@ -273,7 +273,12 @@ def run(dtypes: Optional[Sequence[str]] = None, threads: Optional[Sequence[int]]
     """Results for every (threads, batch, layout, dtype, layer). quick: batch 1, 3 repeats.
     dtypes: from f32, f16, bf16, int8 (default all); layers: names from LAYERS (default all);
     backward: also f32 conv2d_backward_data / _weight against torch's convolution_backward."""
-    dtypes = list(dtypes or ("f32", "f16", "bf16", "int8"))
+    aliases = {"fp32": "f32", "float32": "f32", "fp16": "f16", "float16": "f16", "bfloat16": "bf16",
+               "u8": "int8", "s8": "int8", "u8s8": "int8", "qint8": "int8"}
+    dtypes = [aliases.get(d, d) for d in (dtypes or ("f32", "f16", "bf16", "int8"))]
+    unknown = [d for d in dtypes if d not in ("f32", "f16", "bf16", "int8")]
+    if unknown:
+        raise ValueError(f"dtypes: expected names from (f32, f16, bf16, int8), got {unknown}")
     dtypes.sort(key=lambda d: d != "f32")  # f32 first: the f16/bf16 rows report a ratio to it
     threads = list(threads or (2,))
     batches = list(batches or ((1,) if quick else (1, 8)))
