@@ -11,6 +11,7 @@ namespace py = pybind11;
 namespace aicc::bindings {
 void bind_gemm(py::module_& m);
 void bind_collective(py::module_& m);
+void bind_conv(py::module_& m);
 void bind_peak(py::module_& m);
 }  // namespace aicc::bindings
 
@@ -67,5 +68,6 @@ PYBIND11_MODULE(_aicc_cpu, m) {
 
   aicc::bindings::bind_gemm(m);
   aicc::bindings::bind_collective(m);
+  aicc::bindings::bind_conv(m);
   aicc::bindings::bind_peak(m);
 }
