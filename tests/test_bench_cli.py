@@ -386,3 +386,13 @@ def test_resnet50_falls_back_to_the_conv_layer_set(monkeypatch, capsys):
     assert cli.main(["resnet50", "--threads", "1", "--baselines", "none"] + FAST) == cli.EXIT_OK
     assert seen["layers"] == ["3x3_64-64@56"]
     assert "the ResNet-50 layers of" in capsys.readouterr().out
+
+
+def test_pct_of_peak_only_for_matching_units():
+    peak = {"fp32_gflops": {1: 100.0}, "int8_gops": {1: 200.0}, "copy_gbs": {1: 10.0}}
+    rows = [make_result("gemm", "aicc", "f32", "M=N=K=8", 1, [1.0], 50e9, "GFLOPS"),
+            make_result("resnet50", "aicc", "f32", "N=1", 1, [1.0], 3.0, "img/s"),
+            make_result("qgemm", "aicc", "u8s8s32", "M=N=K=8", 1, [1.0], 100e9, "GOPS"),
+            make_result("allreduce", "aicc", "f32", "4MiB x2 ranks", 2, [1.0], 5e9, "GB/s")]
+    pct = [r.pct_of_peak for r in report.derive(rows, peak, [])]
+    assert pct == [pytest.approx(50.0), None, pytest.approx(50.0), pytest.approx(50.0)]
