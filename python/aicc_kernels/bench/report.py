@@ -376,8 +376,13 @@ def write_plot(path: str, rows: List[Row], peak: Optional[dict]) -> None:
 
     data = [r for r in rows if r.r.op != "peak" and r.r.throughput > 0]
     ops = sorted({r.r.op for r in data}) or ["(no rows)"]
-    fig, axes = plt.subplots(1, len(ops), figsize=(6.5 * len(ops), 5.5), squeeze=False)
-    for ax, op in zip(axes[0], ops):
+    ncols = min(3, len(ops))
+    nrows = (len(ops) + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.5 * ncols, 5.0 * nrows), squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[len(ops):]:
+        ax.set_visible(False)  # a grid of up to 3 panels per row keeps each panel readable
+    for ax, op in zip(flat, ops):
         op_rows = [r for r in data if r.r.op == op]
         # Peaks at the largest thread count plotted, in the rows' own unit (GFLOPS, GOPS, GB/s).
         peaks = {}
