@@ -13,7 +13,6 @@ void bind_gemm(py::module_& m);
 void bind_peak_probes(py::module_& m);
 void bind_collective(py::module_& m);
 void bind_conv(py::module_& m);
-void bind_peak(py::module_& m);
 }  // namespace aicc::bindings
 
 PYBIND11_MODULE(_aicc_cpu, m) {
@@ -71,5 +70,4 @@ PYBIND11_MODULE(_aicc_cpu, m) {
   aicc::bindings::bind_peak_probes(m);
   aicc::bindings::bind_collective(m);
   aicc::bindings::bind_conv(m);
-  aicc::bindings::bind_peak(m);
 }

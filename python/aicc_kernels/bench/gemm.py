@@ -237,11 +237,14 @@ def _row(op, impl, dtype, shape, threads, samples, work, unit, wrong, peak, **ex
 
 
 def peak_gflops(threads: int, seconds: float = 0.3) -> Optional[float]:
+    """The f32 FMA peak at `threads` threads, from the aicc-bench peak probes (same run)."""
+    from . import peak
+
     try:
-        from aicc_kernels import _aicc_cpu
-    except ImportError:
+        table = peak.measure(threads=[threads], seconds=seconds, kinds=("fp32",))["fp32_gflops"]
+    except ImportError:  # the C++ extension is not built
         return None
-    return float(_aicc_cpu.peak_fma_gflops(threads, seconds))
+    return float(table[threads])
 
 
 def _bench_float(rng, m, k, n, dtype_name, t, baselines, check, quick, peak) -> List[Result]:
