@@ -112,8 +112,9 @@ def _judge(suite: Suite, backend, case: Case, example) -> Optional[Failure]:
 
 
 def run_combo(suite: Suite, backend, combo, *, max_examples: int = 50, seed: Optional[int] = None,
-              shrink: bool = True, cases: Optional[Sequence[Case]] = None) -> Result:
-    """Runs one (op, combo) of `backend`: fixed edge cases, then generated ones."""
+              shrink: bool = True, fixed: bool = True, cases: Optional[Sequence[Case]] = None) -> Result:
+    """Runs one (op, combo) of `backend`: the suite's fixed edge cases (unless fixed=False),
+    then max_examples generated ones; or only `cases` when given."""
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as hypothesis_seed
 
@@ -122,7 +123,8 @@ def run_combo(suite: Suite, backend, combo, *, max_examples: int = 50, seed: Opt
         return Result(op, name, UNSUPPORTED)
     start = time.perf_counter()
     count = 0
-    for i, case in enumerate(suite.fixed(combo) if cases is None else cases):
+    explicit = cases if cases is not None else (suite.fixed(combo) if fixed else [])
+    for i, case in enumerate(explicit):
         count += 1
         failure = _judge(suite, backend, case, f"fixed-{i + 1}")
         if failure is not None:
@@ -159,10 +161,11 @@ def run_combo(suite: Suite, backend, combo, *, max_examples: int = 50, seed: Opt
 
 
 def run(backend, ops: Optional[Sequence[str]] = None, *, max_examples: int = 50, seed: Optional[int] = None,
-        shrink: bool = True, progress=None) -> Report:
+        shrink: bool = True, fixed: bool = True, progress=None) -> Report:
     """Conformance of `backend` (a name or a Backend) over `ops` (default: every suite)."""
     b = backend if isinstance(backend, backends.Backend) else backends.get(backend)
-    report = Report(b.name, b.device, settings={"max_examples": max_examples, "seed": seed, "shrink": shrink})
+    report = Report(b.name, b.device, settings={"max_examples": max_examples, "seed": seed, "shrink": shrink,
+                                                "fixed_cases": fixed})
     if not b.available:
         raise backends.BackendUnavailable(f"backend: {b.name!r} is unavailable here: {b.unavailable_reason}")
     all_suites = suites()
@@ -171,7 +174,7 @@ def run(backend, ops: Optional[Sequence[str]] = None, *, max_examples: int = 50,
         suite = all_suites[op]
         combos = suite.dtype_combos()
         for combo in combos:
-            result = run_combo(suite, b, combo, max_examples=max_examples, seed=seed, shrink=shrink)
+            result = run_combo(suite, b, combo, max_examples=max_examples, seed=seed, shrink=shrink, fixed=fixed)
             report.results.append(result)
             if progress is not None:
                 progress(result)
@@ -212,7 +215,8 @@ def format_case(case: Dict[str, Any]) -> str:
 def format_table(report: Report) -> str:
     """The op x dtype table, then the first failing case of each failure."""
     lines = [f"conformance of backend {report.backend!r} (device {report.device!r}); "
-             f"{report.settings.get('max_examples')} generated cases per combo + fixed edge cases"]
+             f"{report.settings.get('max_examples')} generated cases per combo"
+             + (" + fixed edge cases" if report.settings.get("fixed_cases", True) else "")]
     ops = list(dict.fromkeys(r.op for r in report.results))
     width = max([len(r.dtypes) for r in report.results] + [6])
     lines.append(f"  {'op':<8} {'dtypes':<{width}}  {'result':<12} {'cases':>6} {'time':>7}")
@@ -247,6 +251,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=None,
                         help="random seed for the generated cases (default: a fixed, reproducible sequence)")
     parser.add_argument("--no-shrink", action="store_true", help="report the first failing case as found, unshrunk")
+    parser.add_argument("--no-fixed", action="store_true", help="skip the fixed edge cases (generated cases only)")
     parser.add_argument("--list", action="store_true", help="list backends, op suites and entry-point errors")
     args = parser.parse_args(argv)
 
@@ -262,7 +267,7 @@ def main(argv=None) -> int:
     ops = [o.strip() for o in args.ops.split(",") if o.strip()]
     try:
         report = run(args.backend, ops or None, max_examples=args.max_examples, seed=args.seed,
-                     shrink=not args.no_shrink,
+                     shrink=not args.no_shrink, fixed=not args.no_fixed,
                      progress=lambda r: print(f"  ... {r.op} {r.dtypes}: {r.status}", file=sys.stderr, flush=True))
     except (ValueError, backends.BackendUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
