@@ -13,6 +13,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import _dtypes, backends
+from ._cmake import get_cmake_dir, get_include
 from ._config import config, get_num_threads, set_num_threads, show_config
 from ._dtypes import bfloat16
 from .ops import gemm, matmul, qgemm
@@ -22,4 +23,5 @@ __all__ = [
     "__version__", "backends", "reference", "bfloat16",
     "matmul", "gemm", "qgemm",
     "set_num_threads", "get_num_threads", "show_config", "config",
+    "get_cmake_dir", "get_include",
 ]
