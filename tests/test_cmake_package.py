@@ -37,6 +37,7 @@ def _build_consumer(tmp_path, package_dir):
     exe = build / "consumer"
     out = _run([str(exe)])
     assert out.stdout.startswith("ok: 13 kernels"), out.stdout
+    return build
 
 
 def test_cmake_dir_points_at_the_package_config():
@@ -56,6 +57,35 @@ def test_consumer_builds_against_the_installed_wheel_tree(tmp_path):
     except FileNotFoundError as exc:
         pytest.skip(f"this build did not install the C++ package: {exc}")
     _build_consumer(tmp_path, cmake_dir)
+
+
+def test_cxx_backend_library_loads_and_passes_conformance(tmp_path):
+    try:
+        cmake_dir = ak.get_cmake_dir()
+    except FileNotFoundError as exc:
+        pytest.skip(f"this build did not install the C++ package: {exc}")
+    build = _build_consumer(tmp_path, cmake_dir)
+    from aicc_kernels.backends import native
+    from aicc_kernels.testing import conformance
+
+    (library,) = build.glob("*consumer_backend.so")
+    backend = native.load(library, name="cxx-example-test")
+    try:
+        assert backend.capabilities() == {"gemm": (("f32", "f32", "f32"),), "qgemm": (("u8", "s8", "s32"),)}
+        report = conformance.run("cxx-example-test", max_examples=20)
+        passed = {(r.op, r.dtypes) for r in report.results if r.status == "pass"}
+        assert passed == {("gemm", "f32/f32/f32"), ("qgemm", "u8/s8/s32")}, conformance.format_table(report)
+        assert not report.failed
+        # A status from a kernel comes back as the matching Python exception (here the
+        # library's qgemm refusing, as C++ callers' argument checks do, a K that could overflow).
+        import numpy as np
+
+        a = np.full((1, 70000), 255, np.uint8)
+        kernel = backend.kernel("qgemm", ("u8", "s8", "s32"))
+        with pytest.raises(ValueError, match="a: expected K small enough that int32 accumulation cannot overflow"):
+            kernel(a, np.full((70000, 1), -128, np.int8), np.empty((1, 1), np.int32))
+    finally:
+        ak.backends.unregister("cxx-example-test")
 
 
 @pytest.mark.slow

@@ -23,7 +23,9 @@
 //     the out element at the same place is written;
 //   * out is allocated and every one of its elements must be written;
 //   * gemm: c is nullptr unless beta != 0 (beta == 0 must never read c: NaN in c must
-//     not leak); bias is nullptr or n contiguous f32; activation is none, relu or gelu;
+//     not leak); c's dtype is f32, f16 or bf16 whatever the inputs' dtype is (it is not
+//     part of the combination: widen it to f32); bias is nullptr or n contiguous f32;
+//     activation is none, relu or gelu;
 //   * qgemm: b_zero_point and scale have length 1 or n; scale is set (finite, > 0)
 //     exactly when out is not s32; out_zero_point is 0 unless out is s8/u8; activation
 //     is none or relu; k * max|a - za| * max|b - zb| + max|bias| fits in int32.
