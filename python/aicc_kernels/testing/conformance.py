@@ -237,6 +237,11 @@ def format_table(report: Report) -> str:
     return "\n".join(lines)
 
 
+def _progress(r: Result) -> None:
+    if r.status != UNSUPPORTED:
+        print(f"  ... {r.op} {r.dtypes}: {r.status} ({r.examples} cases, {r.seconds:.2f}s)", file=sys.stderr, flush=True)
+
+
 def main(argv=None) -> int:
     import argparse
 
@@ -268,7 +273,7 @@ def main(argv=None) -> int:
     try:
         report = run(args.backend, ops or None, max_examples=args.max_examples, seed=args.seed,
                      shrink=not args.no_shrink, fixed=not args.no_fixed,
-                     progress=lambda r: print(f"  ... {r.op} {r.dtypes}: {r.status}", file=sys.stderr, flush=True))
+                     progress=_progress if sys.stderr.isatty() else None)
     except (ValueError, backends.BackendUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
