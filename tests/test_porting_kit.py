@@ -367,3 +367,20 @@ def test_installed_example_is_discovered_through_its_entry_point(tmp_path):
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "3 pass, 0 fail, 10 unsupported" in run.stdout
+
+
+def test_unwritten_output_elements_are_caught_by_the_poisoned_out(example, registered):
+    """A kernel that returns early for K == 0 leaves out as allocated; the runner hands odd
+    cases a NaN-filled out= so this cannot pass on zero-filled fresh memory."""
+    blocked = example.BlockedGemm()
+
+    def skips_empty_k(a, b, c, out, **kw):
+        if a.shape[1] == 0:
+            return
+        blocked(a, b, c, out, **kw)
+
+    registered(Backend("skips-k0", "cpu", {"gemm": {"f32/f32/f32": skips_empty_k}}))
+    report = conformance.run("skips-k0", ["gemm"], max_examples=80, fixed=False)
+    (bad,) = [r for r in report.results if r.status == "fail"]
+    k = bad.failure.case["a"]["shape"][0 if bad.failure.case["trans_a"] else 1]
+    assert k == 0

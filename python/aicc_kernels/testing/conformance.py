@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import backends
 from ..backends.base import combo_name
-from .cases import Case, Suite, describe_case, get_suite, suites
+from .cases import Case, Suite, describe_case, get_suite, poisoned_like, suites
 from .tolerance import Mismatch
 
 PASS, FAIL, UNSUPPORTED, UNTESTED = "pass", "fail", "unsupported", "untested"
@@ -94,21 +94,28 @@ class _CaseFailed(AssertionError):
     pass
 
 
-def _judge(suite: Suite, backend, case: Case, example) -> Optional[Failure]:
+def _judge(suite: Suite, backend, case: Case, example, poison: bool = False) -> Optional[Failure]:
+    ref = suite.reference(case)
+    buffer = None
     try:
-        out = suite.invoke(case, backend)
-        verdict = suite.check(case, out)
+        if poison and suite.poison and backend.device == "cpu":
+            buffer = poisoned_like(ref)
+        out = suite.invoke(case, backend, out=buffer)
+        verdict = suite.check(case, out, ref)
     except Exception as exc:  # noqa: BLE001 - any exception from a kernel is a failure to report
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" (at {tb[-1].filename}:{tb[-1].lineno})" if tb else ""
         return Failure(example, describe_case(case), f"raised {type(exc).__name__}: {exc}{where}")
     if verdict is None:
         return None
+    described = describe_case(case)
+    if buffer is not None:
+        described["out"] = "preallocated, NaN/0x5A-filled"
     if isinstance(verdict, Mismatch):
-        return Failure(example, describe_case(case), str(verdict), index=list(verdict.index), got=verdict.got,
+        return Failure(example, described, str(verdict), index=list(verdict.index), got=verdict.got,
                        expected=verdict.expected, allowed=verdict.allowed, wrong_elements=verdict.count,
                        total_elements=verdict.total)
-    return Failure(example, describe_case(case), str(verdict))
+    return Failure(example, described, str(verdict))
 
 
 def run_combo(suite: Suite, backend, combo, *, max_examples: int = 50, seed: Optional[int] = None,
@@ -139,7 +146,8 @@ def run_combo(suite: Suite, backend, combo, *, max_examples: int = 50, seed: Opt
         @given(case=suite.strategy(combo))
         def prop(case):
             state["n"] += 1
-            failure = _judge(suite, backend, case, state["n"])
+            # Odd cases write into a poisoned out= buffer, even ones into backend.empty().
+            failure = _judge(suite, backend, case, state["n"], poison=state["n"] % 2 == 1)
             if failure is not None:
                 state["failure"] = failure  # the last one raised is the shrunk (smallest) case
                 raise _CaseFailed(failure.message)

@@ -31,12 +31,15 @@ class Suite:
 
     op:        the op's name, as in backend kernel tables ("gemm").
     strategy:  combo -> hypothesis strategy of cases (keyword arguments of the public op).
-    check:     (case, out) -> Verdict, comparing a backend's result with the reference.
+    check:     (case, out, ref) -> Verdict, comparing a backend's result with the reference
+               result `ref` (computed by `reference` when None).
     call:      (case, backend name) -> out; by default the public op `aicc_kernels.<op>`.
     fixed:     combo -> deterministic edge cases run before the generated ones.
     combos:    the dtype combos to test; by default those of the reference backend.
     tensors:   the case keys holding device tensors (moved with backend.asarray for
                backends whose device is not "cpu").
+    poison:    pass a preallocated `out=` filled with NaN / a bit pattern (host backends),
+               so a kernel that leaves elements unwritten cannot pass by luck.
     """
 
     op: str
@@ -46,6 +49,11 @@ class Suite:
     fixed: Callable[[Combo], List[Case]] = field(default=lambda combo: [])
     combos: Optional[Sequence[Combo]] = None
     tensors: Tuple[str, ...] = ("a", "b", "c")
+    poison: bool = True
+
+    def reference(self, case: Case) -> Any:
+        from ... import reference
+        return getattr(reference, self.op)(**case)
 
     def dtype_combos(self) -> List[Combo]:
         if self.combos is not None:
@@ -53,8 +61,11 @@ class Suite:
         from ... import backends
         return list(backends.get("reference").capabilities().get(self.op, ()))
 
-    def invoke(self, case: Case, backend) -> Any:
-        """Runs the case on `backend` (a Backend) and returns the result as a host array."""
+    def invoke(self, case: Case, backend, out: Any = None) -> Any:
+        """Runs the case on `backend` (a Backend) and returns the result as a host array;
+        `out`, when given, is passed as the op's out= argument."""
+        if out is not None:
+            case = dict(case, out=out)
         if backend.device != "cpu":
             case = {k: (backend.asarray(v) if k in self.tensors and isinstance(v, np.ndarray) else v)
                     for k, v in case.items()}
@@ -125,6 +136,13 @@ def describe_value(v) -> Any:
     if isinstance(v, np.generic):
         return v.item()
     return v
+
+
+def poisoned_like(ref: np.ndarray) -> np.ndarray:
+    """An output buffer shaped like `ref`, filled with NaN (floats) or 0x5A bytes (integers)."""
+    if _dtypes.is_float(ref.dtype):
+        return np.full(ref.shape, np.nan, ref.dtype)
+    return np.frombuffer(b"\x5a" * ref.nbytes, dtype=ref.dtype).reshape(ref.shape).copy()
 
 
 def describe_case(case: Case) -> Dict[str, Any]:
