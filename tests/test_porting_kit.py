@@ -141,6 +141,15 @@ def test_cli_exit_status_table_and_json_report(example, registered, tmp_path, ca
                              "--report", str(bad)]) == 1
     out = capsys.readouterr().out
     assert "FAIL qgemm u8/s8/s32" in out and "case:" in out
+    saved = tmp_path / "failures"
+    assert conformance.main(["--backend", "buggy-cli", "--ops", "qgemm", "--max-examples", "5", "--no-fixed",
+                             "--save-failures", str(saved)]) == 1
+    replay = np.load(saved / "qgemm-u8_s8_s32.npz")
+    options = json.loads(str(replay["__options__"]))
+    a, b = replay["a"], replay["b"]
+    b_eff = b.T if options["trans_b"] else b
+    assert (ak.qgemm(a, b, trans_b=options["trans_b"], backend="buggy-cli")
+            != a.astype(np.int64) @ b_eff.astype(np.int64)).any()  # the saved case reproduces the bug
     data = json.loads(bad.read_text())
     assert data["backend"] == "buggy-cli" and data["summary"]["fail"] == 2
     failure = next(r for r in data["results"] if r["status"] == "fail")["failure"]
@@ -370,7 +379,7 @@ def test_installed_example_is_discovered_through_its_entry_point(tmp_path):
 
 
 def test_unwritten_output_elements_are_caught_by_the_poisoned_out(example, registered):
-    """A kernel that returns early for K == 0 leaves out as allocated; the runner hands odd
+    """A kernel that returns early for K == 0 leaves out as allocated; the runner hands
     cases a NaN-filled out= so this cannot pass on zero-filled fresh memory."""
     blocked = example.BlockedGemm()
 

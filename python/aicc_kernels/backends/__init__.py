@@ -208,3 +208,4 @@ def select(backend, op: str, dtypes: DTypeCombo, arrays: Sequence, fallback=None
             raise TypeError(f"backend: {chosen.name!r} cannot read a {type(a).__module__}.{type(a).__name__} "
                             f"(its device is {chosen.device!r}); move the array or pick another backend")
     return chosen, kernel
+from . import native  # noqa: E402,F401  (ak.backends.native.load: C++ backends, aicc/backend.h)

@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import backends
 from ..backends.base import combo_name
-from .cases import Case, Suite, describe_case, get_suite, poisoned_like, suites
+from .cases import Case, Suite, describe_case, describe_value, get_suite, poisoned_like, suites
 from .tolerance import Mismatch
 
 PASS, FAIL, UNSUPPORTED, UNTESTED = "pass", "fail", "unsupported", "untested"
@@ -42,6 +42,14 @@ class Failure:
     allowed: Optional[float] = None
     wrong_elements: Optional[int] = None
     total_elements: Optional[int] = None
+    shrink_steps: int = 0              # hypothesis calls spent shrinking it from the case first found
+
+    def save(self, path) -> None:
+        """The failing case's arrays and options as an .npz (options under '__options__', JSON)."""
+        raw = getattr(self, "raw_case", None) or {}
+        arrays = {k: v for k, v in raw.items() if isinstance(v, np.ndarray)}
+        options = {k: describe_value(v) for k, v in raw.items() if not isinstance(v, np.ndarray)}
+        np.savez(path, __options__=np.array(json.dumps(options, default=_json_default)), **arrays)
 
 
 @dataclass
@@ -95,6 +103,13 @@ class _CaseFailed(AssertionError):
 
 
 def _judge(suite: Suite, backend, case: Case, example, poison: bool = False) -> Optional[Failure]:
+    failure = _judge_inner(suite, backend, case, example, poison)
+    if failure is not None:
+        failure.raw_case = case
+    return failure
+
+
+def _judge_inner(suite: Suite, backend, case: Case, example, poison: bool) -> Optional[Failure]:
     ref = suite.reference(case)
     buffer = None
     try:
@@ -124,6 +139,7 @@ def run_combo(suite: Suite, backend, combo, *, max_examples: int = 50, seed: Opt
     then max_examples generated ones; or only `cases` when given."""
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as hypothesis_seed
+    from hypothesis import strategies as st
 
     op, name = suite.op, combo_name(combo)
     if not backend.supports(op, combo):
@@ -143,12 +159,15 @@ def run_combo(suite: Suite, backend, combo, *, max_examples: int = 50, seed: Opt
         @settings(max_examples=max_examples, deadline=None, database=None, derandomize=seed is None,
                   phases=phases, suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
                   print_blob=False)
-        @given(case=suite.strategy(combo))
-        def prop(case):
+        # A drawn flag: the case writes into a poisoned out= buffer, or into backend.empty().
+        @given(case=suite.strategy(combo), poison=st.booleans())
+        def prop(case, poison):
             state["n"] += 1
-            # Odd cases write into a poisoned out= buffer, even ones into backend.empty().
-            failure = _judge(suite, backend, case, state["n"], poison=state["n"] % 2 == 1)
+            failure = _judge(suite, backend, case, state["n"], poison=poison)
             if failure is not None:
+                state.setdefault("first", state["n"])
+                failure.example = state["first"]
+                failure.shrink_steps = state["n"] - state["first"]
                 state["failure"] = failure  # the last one raised is the shrunk (smallest) case
                 raise _CaseFailed(failure.message)
 
@@ -161,7 +180,7 @@ def run_combo(suite: Suite, backend, combo, *, max_examples: int = 50, seed: Opt
         except Exception as exc:  # noqa: BLE001 - e.g. hypothesis flakiness: report, do not crash
             if state["failure"] is None:
                 state["failure"] = Failure(state["n"], {}, f"runner error: {type(exc).__name__}: {exc}")
-    count += state["n"]
+    count += state.get("first", state["n"])  # cases run until the first failure (not the shrinking)
     seconds = time.perf_counter() - start
     if state["failure"] is not None:
         return Result(op, name, FAIL, count, seconds, state["failure"])
@@ -240,7 +259,8 @@ def format_table(report: Report) -> str:
     for r in report.results:
         if r.status == FAIL and r.failure is not None:
             f = r.failure
-            lines.append(f"FAIL {r.op} {r.dtypes}: case {f.example}: {f.message}")
+            shrunk = f" (shrunk in {f.shrink_steps} steps)" if f.shrink_steps else ""
+            lines.append(f"FAIL {r.op} {r.dtypes}: case {f.example}{shrunk}: {f.message}")
             lines.append(f"     case: {format_case(f.case)}")
     return "\n".join(lines)
 
@@ -265,6 +285,8 @@ def main(argv=None) -> int:
                         help="random seed for the generated cases (default: a fixed, reproducible sequence)")
     parser.add_argument("--no-shrink", action="store_true", help="report the first failing case as found, unshrunk")
     parser.add_argument("--no-fixed", action="store_true", help="skip the fixed edge cases (generated cases only)")
+    parser.add_argument("--save-failures", metavar="DIR",
+                        help="save each failing case's arrays as DIR/<op>-<dtypes>.npz (np.load to replay it)")
     parser.add_argument("--list", action="store_true", help="list backends, op suites and entry-point errors")
     args = parser.parse_args(argv)
 
@@ -289,4 +311,13 @@ def main(argv=None) -> int:
     if args.report:
         report.to_json(args.report)
         print(f"report written to {args.report}")
+    if args.save_failures:
+        import os
+
+        os.makedirs(args.save_failures, exist_ok=True)
+        for r in report.results:
+            if r.status == FAIL and r.failure is not None:
+                path = os.path.join(args.save_failures, f"{r.op}-{r.dtypes.replace('/', '_')}.npz")
+                r.failure.save(path)
+                print(f"failing case saved to {path}")
     return 1 if report.failed else 0
