@@ -252,6 +252,11 @@ def test_bad_kernel_tables_are_refused_with_clear_errors():
         ak.backends.unregister("reference")
 
 
+def test_registering_an_op_outside_the_surface_warns(registered):
+    with pytest.warns(UserWarning, match=r"ops \['gemmm'\] are not in the op surface"):
+        registered(Backend("typo", "cpu", {"gemmm": {"f32/f32/f32": print}}))
+
+
 # -- entry-point discovery --------------------------------------------------------------------
 
 @pytest.fixture

@@ -115,6 +115,14 @@ def register(backend: Backend, *, replace: bool = False) -> Backend:
             raise ValueError(f"backend: expected a new name, got {backend.name!r}, which is already registered "
                              "(pass replace=True to replace it)")
         _registry[backend.name] = backend
+        reference = _registry.get("reference")
+    if reference is not None and backend is not reference:
+        unknown = sorted(set(backend.capabilities()) - set(reference.capabilities()))
+        if unknown:
+            import warnings
+
+            warnings.warn(f"backend {backend.name!r}: ops {unknown} are not in the op surface "
+                          f"{sorted(reference.capabilities())}; nothing will call them (a typo?)", stacklevel=2)
     return backend
 
 
