@@ -398,3 +398,13 @@ def test_unwritten_output_elements_are_caught_by_the_poisoned_out(example, regis
     (bad,) = [r for r in report.results if r.status == "fail"]
     k = bad.failure.case["a"]["shape"][0 if bad.failure.case["trans_a"] else 1]
     assert k == 0
+
+
+def test_native_loader_refuses_a_library_without_the_descriptor():
+    import ctypes.util
+
+    libc = ctypes.util.find_library("c")
+    if libc is None:
+        pytest.skip("no C library found by ctypes.util.find_library to stand in for a non-backend library")
+    with pytest.raises(ValueError, match="path: expected a library exporting aicc_backend_v1"):
+        ak.backends.native.load(libc)
