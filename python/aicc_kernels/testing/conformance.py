@@ -246,13 +246,14 @@ def format_table(report: Report) -> str:
              + (" + fixed edge cases" if report.settings.get("fixed_cases", True) else "")]
     ops = list(dict.fromkeys(r.op for r in report.results))
     width = max([len(r.dtypes) for r in report.results] + [6])
-    lines.append(f"  {'op':<8} {'dtypes':<{width}}  {'result':<12} {'cases':>6} {'time':>7}")
+    opw = max([len(r.op) for r in report.results] + [8])
+    lines.append(f"  {'op':<{opw}} {'dtypes':<{width}}  {'result':<12} {'cases':>6} {'time':>7}")
     for op in ops:
         for r in (r for r in report.results if r.op == op):
             t = f"{r.seconds:.2f}s" if r.status in (PASS, FAIL) else ""
             n = str(r.examples) if r.status in (PASS, FAIL) else ""
             extra = f"  ({r.note})" if r.note else ""
-            lines.append(f"  {r.op:<8} {r.dtypes:<{width}}  {_MARK[r.status]:<12} {n:>6} {t:>7}{extra}")
+            lines.append(f"  {r.op:<{opw}} {r.dtypes:<{width}}  {_MARK[r.status]:<12} {n:>6} {t:>7}{extra}")
     c = report.counts()
     lines.append(f"  {c[PASS]} pass, {c[FAIL]} fail, {c[UNSUPPORTED]} unsupported"
                  + (f", {c[UNTESTED]} untested" if c[UNTESTED] else ""))
@@ -262,7 +263,7 @@ def format_table(report: Report) -> str:
             shrunk = f" (shrunk in {f.shrink_steps} steps)" if f.shrink_steps else ""
             lines.append(f"FAIL {r.op} {r.dtypes}: case {f.example}{shrunk}: {f.message}")
             lines.append(f"     case: {format_case(f.case)}")
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _progress(r: Result) -> None:
