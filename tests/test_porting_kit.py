@@ -166,6 +166,16 @@ def test_cli_exit_status_table_and_json_report(example, registered, tmp_path, ca
     assert conformance.main(["--backend", "example-cli", "--ops", "no-such-op"]) == 2
 
 
+def test_an_unregistered_backend_object_can_be_checked():
+    def exact(a, b, c, out, **kw):
+        out[...] = ak.reference.gemm(a, b, c, **kw)
+
+    report = conformance.run(Backend("not-registered", "cpu", {"gemm": {"f32/f32/f32": exact}}), ["gemm"],
+                             max_examples=5)
+    assert [r.status for r in report.results if r.dtypes == "f32/f32/f32"] == ["pass"]
+    assert "not-registered" not in ak.backends.list()
+
+
 def test_a_kernel_that_raises_is_a_failure_not_a_crash(registered):
     def broken(a, b, c, out, **kw):
         raise RuntimeError("device lost")

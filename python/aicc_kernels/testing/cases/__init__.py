@@ -33,7 +33,7 @@ class Suite:
     strategy:  combo -> hypothesis strategy of cases (keyword arguments of the public op).
     check:     (case, out, ref) -> Verdict, comparing a backend's result with the reference
                result `ref` (computed by `reference` when None).
-    call:      (case, backend name) -> out; by default the public op `aicc_kernels.<op>`.
+    call:      (case, Backend) -> out; by default the public op `aicc_kernels.<op>(**case, backend=...)`.
     fixed:     combo -> deterministic edge cases run before the generated ones.
     combos:    the dtype combos to test; by default those of the reference backend.
     tensors:   the case keys holding device tensors (moved with backend.asarray for
@@ -45,7 +45,7 @@ class Suite:
     op: str
     strategy: Callable[[Combo], Any]
     check: Callable[[Case, Any], Verdict]
-    call: Optional[Callable[[Case, str], Any]] = None
+    call: Optional[Callable[[Case, Any], Any]] = None
     fixed: Callable[[Combo], List[Case]] = field(default=lambda combo: [])
     combos: Optional[Sequence[Combo]] = None
     tensors: Tuple[str, ...] = ("a", "b", "c")
@@ -70,10 +70,10 @@ class Suite:
             case = {k: (backend.asarray(v) if k in self.tensors and isinstance(v, np.ndarray) else v)
                     for k, v in case.items()}
         if self.call is not None:
-            out = self.call(case, backend.name)
+            out = self.call(case, backend)
         else:
             import aicc_kernels as ak
-            out = getattr(ak, self.op)(**case, backend=backend.name)
+            out = getattr(ak, self.op)(**case, backend=backend)
         return backend.to_numpy(out)
 
 
