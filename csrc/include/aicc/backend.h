@@ -109,13 +109,12 @@ struct BackendDescriptor {
 using BackendEntryFn = const BackendDescriptor* (*)();
 
 inline KernelEntry make_entry(Op op, std::initializer_list<DType> dtypes, AnyKernelFn fn) {
+  if (dtypes.size() == 0 || dtypes.size() > static_cast<std::size_t>(kMaxKernelDTypes))
+    throw_invalid("dtypes", "1 to " + std::to_string(kMaxKernelDTypes) + " dtypes", std::to_string(dtypes.size()));
   KernelEntry e{};
   e.op = op;
   e.num_dtypes = 0;
-  for (DType t : dtypes) {
-    if (e.num_dtypes < kMaxKernelDTypes) e.dtypes[e.num_dtypes] = t;
-    ++e.num_dtypes;
-  }
+  for (DType t : dtypes) e.dtypes[e.num_dtypes++] = t;
   e.fn = fn;
   return e;
 }
@@ -128,6 +127,7 @@ inline KernelEntry qgemm_entry(DType a, DType out, QGemmKernelFn fn) {
 
 // The entry for (op, dtypes), or nullptr.
 inline const KernelEntry* find_kernel(const BackendDescriptor& backend, Op op, std::initializer_list<DType> dtypes) {
+  if (dtypes.size() > static_cast<std::size_t>(kMaxKernelDTypes)) return nullptr;
   for (std::size_t i = 0; i < backend.num_kernels; ++i) {
     const KernelEntry& e = backend.kernels[i];
     if (e.op != op || e.num_dtypes != static_cast<int32_t>(dtypes.size())) continue;

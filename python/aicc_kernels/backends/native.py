@@ -149,6 +149,9 @@ def load(path: str, *, name: Optional[str] = None, register: bool = True, replac
         if op is None:
             raise ValueError(f"path: expected kernels for ops {sorted(_OPS.values())}, got op code {e.op} "
                              f"in entry {i} of {path} (a newer backend.h?)")
+        if not 0 < e.num_dtypes <= 4 or any(e.dtypes[j] not in _DTYPE_NAMES for j in range(e.num_dtypes)):
+            raise ValueError(f"path: expected 1 to 4 known dtype codes in entry {i} ({op}) of {path}, "
+                             f"got {list(e.dtypes)[:max(0, min(e.num_dtypes, 4))]} (num_dtypes={e.num_dtypes})")
         combo = tuple(_DTYPE_NAMES[e.dtypes[j]] for j in range(e.num_dtypes))
         fn_type, wrap = _FN_TYPES[op]
         fn = fn_type(e.fn)
