@@ -6,6 +6,7 @@ from hypothesis import given
 
 import aicc_kernels as ak
 from aicc_kernels.testing.cases.qgemm import check_qgemm_case, qgemm_cases
+from aicc_kernels.testing.tolerance import compare_exact
 
 
 @given(case=qgemm_cases())
