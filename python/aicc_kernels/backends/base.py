@@ -176,7 +176,11 @@ class Backend:
         return np.asarray(array)
 
     def to_numpy(self, array) -> np.ndarray:
-        """A host copy of one of this backend's arrays (the conformance runner compares on the host)."""
+        """A host copy of one of this backend's arrays (the conformance runner compares on the
+        host). The default handles NumPy arrays and CuPy-style arrays with a .get() method;
+        other device backends override it."""
+        if not isinstance(array, np.ndarray) and callable(getattr(array, "get", None)):
+            return np.asarray(array.get())
         return np.asarray(array)
 
     def __repr__(self) -> str:
