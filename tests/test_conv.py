@@ -3,48 +3,15 @@ adjoint identity and thread-count independence of the backward ops."""
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import given, strategies as st
 
 import aicc_kernels as ak
 from aicc_kernels import _dtypes
-from aicc_kernels.ops.conv import _Geometry
 from aicc_kernels.testing import strategies as S
+from aicc_kernels.testing.cases.conv import conv_geometry  # shared with the conformance runner
 from aicc_kernels.testing.tolerance import F32_MAX, compare_exact, compare_float, float_bound
 
 FLOATS = [np.float32, np.float16, _dtypes.bfloat16]
-
-
-@st.composite
-def conv_geometry(draw, max_hw=9):
-    """Shapes and options: batch 0/1/more, odd sizes, groups (incl. depthwise), dilation,
-    every padding form, kernels larger than the input when padding makes them fit."""
-    layout = draw(st.sampled_from(["NCHW", "NHWC"]))
-    n = draw(st.sampled_from([0, 1, 1, 2, 3]))
-    kind = draw(st.sampled_from(["dense", "dense", "grouped", "depthwise"]))
-    if kind == "dense":
-        groups, cg, kg = 1, draw(st.integers(1, 7)), draw(st.integers(1, 9))
-    elif kind == "grouped":
-        groups, cg, kg = draw(st.integers(2, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    else:
-        groups, cg, kg = draw(st.integers(2, 9)), 1, 1
-    h, w = draw(st.integers(1, max_hw)), draw(st.integers(1, max_hw))
-    r, s = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    stride = draw(st.sampled_from([1, 2, 3, (1, 2), (2, 1)]))
-    dilation = draw(st.sampled_from([1, 1, 2, (1, 2)]))
-    pad_kind = draw(st.sampled_from(["int", "pair", "sides", "same", "valid"]))
-    padding = {"int": draw(st.integers(0, 3)), "pair": (draw(st.integers(0, 3)), draw(st.integers(0, 2))),
-               "sides": ((draw(st.integers(0, 3)), draw(st.integers(0, 3))),
-                         (draw(st.integers(0, 3)), draw(st.integers(0, 3)))),
-               "same": "same", "valid": "valid"}[pad_kind]
-    c, k = cg * groups, kg * groups
-    x_shape = (n, c, h, w) if layout == "NCHW" else (n, h, w, c)
-    w_shape = (k, cg, r, s) if layout == "NCHW" else (k, r, s, cg)
-    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, layout=layout)
-    try:
-        geo = _Geometry(x_shape, w_shape, **kw)
-    except ValueError:
-        assume(False)
-    return x_shape, w_shape, kw, geo
 
 
 def _abs(x):

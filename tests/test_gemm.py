@@ -7,38 +7,12 @@ from hypothesis import given, strategies as st
 import aicc_kernels as ak
 from aicc_kernels import _dtypes
 from aicc_kernels.testing import strategies as S
-from aicc_kernels.testing.tolerance import check_gemm
-
-FLOAT_TYPES = [np.float32, np.float16, _dtypes.bfloat16]
-
-
-@st.composite
-def gemm_cases(draw, dtype, max_dim=97, max_k=300, nonfinite=False):
-    m, n = draw(S.dims(max_dim)), draw(S.dims(max_dim))
-    k = draw(st.one_of(S.dims(max_dim), st.integers(1, max_k)))
-    trans_a, trans_b = draw(st.booleans()), draw(st.booleans())
-    kind = draw(st.sampled_from(["int", "normal", "extreme"]))
-    a = S.float_array(draw, (k, m) if trans_a else (m, k), dtype, kind=kind, nonfinite=nonfinite and draw(st.booleans()))
-    b = S.float_array(draw, (n, k) if trans_b else (k, n), dtype, kind=kind, nonfinite=nonfinite and draw(st.booleans()))
-    a, b = draw(S.strided(a)), draw(S.strided(b))
-    out_dtype = draw(st.sampled_from([None, np.float32]))
-    alpha = draw(st.sampled_from([1.0, -0.5, 2.0, 0.0]))
-    beta = draw(st.sampled_from([0.0, 0.0, 1.0, -2.0]))
-    c = S.float_array(draw, (m, n), draw(st.sampled_from(FLOAT_TYPES)), kind="normal") if beta else None
-    bias = S.float_array(draw, (n,), np.float32, kind="normal") if draw(st.booleans()) else None
-    activation = draw(st.sampled_from([None, "relu", "gelu"]))
-    return dict(a=a, b=b, c=c, alpha=alpha, beta=beta, trans_a=trans_a, trans_b=trans_b, bias=bias,
-                activation=activation, out_dtype=out_dtype)
+from aicc_kernels.testing.cases.gemm import FLOAT_TYPES, check_gemm_case, gemm_cases
 
 
 def _assert_gemm_matches(case, out):
-    ref = ak.reference.gemm(**case)
-    a = case["a"].T if case["trans_a"] else case["a"]
-    b = case["b"].T if case["trans_b"] else case["b"]
-    assert out.dtype == ref.dtype and out.shape == ref.shape
-    mismatch = check_gemm(out, ref, a, b, case["c"], alpha=case["alpha"], beta=case["beta"],
-                          bias=case["bias"], activation=case["activation"])
-    assert mismatch is None, str(mismatch)
+    verdict = check_gemm_case(case, out)
+    assert verdict is None, str(verdict)
 
 
 @pytest.mark.parametrize("dtype", FLOAT_TYPES, ids=_dtypes.short_name)

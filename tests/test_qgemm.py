@@ -2,48 +2,17 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
 
 import aicc_kernels as ak
-from aicc_kernels.testing import strategies as S
+from aicc_kernels.testing.cases.qgemm import check_qgemm_case, qgemm_cases
 from aicc_kernels.testing.tolerance import compare_exact
-
-
-@st.composite
-def qgemm_cases(draw, max_dim=97, max_k=600):
-    a_dtype = draw(st.sampled_from([np.uint8, np.int8]))
-    m, n = draw(S.dims(max_dim)), draw(S.dims(max_dim))
-    k = draw(st.one_of(S.dims(max_dim), st.integers(1, max_k)))
-    trans_b = draw(st.booleans())
-    a = draw(S.strided(S.int_array(draw, (m, k), a_dtype)))
-    b = draw(S.strided(S.int_array(draw, (n, k) if trans_b else (k, n), np.int8)))
-    info = np.iinfo(a_dtype)
-    za = draw(st.sampled_from([0, int(info.min), int(info.max), 3]))
-    per_channel = draw(st.booleans())
-    zb = (S.int_array(draw, (n,), np.int8).astype(np.int32) if per_channel
-          else draw(st.sampled_from([0, -128, 127, -5])))
-    out_dtype = draw(st.sampled_from([np.int32, np.int8, np.uint8, np.float32]))
-    scale = None
-    if out_dtype != np.int32:
-        scale = (np.abs(S.float_array(draw, (n,), np.float32, kind="normal")) * 1e-3 + 1e-6
-                 if draw(st.booleans()) else draw(st.sampled_from([1.0, 0.5, 1.0 / 3.0, 1e-4])))
-    ozp = 0
-    if out_dtype in (np.int8, np.uint8):
-        oi = np.iinfo(out_dtype)
-        ozp = draw(st.integers(int(oi.min), int(oi.max)))
-    bias = S.int_array(draw, (n,), np.int8).astype(np.int32) * 1000 if draw(st.booleans()) else None
-    activation = draw(st.sampled_from([None, "relu"]))
-    return dict(a=a, b=b, a_zero_point=za, b_zero_point=zb, scale=scale, bias=bias,
-                out_zero_point=ozp, out_dtype=out_dtype, activation=activation, trans_b=trans_b)
 
 
 @given(case=qgemm_cases())
 def test_qgemm_bit_exact(backend, case):
-    out = ak.qgemm(**case, backend=backend)
-    ref = ak.reference.qgemm(**case)
-    assert out.dtype == ref.dtype
-    mismatch = compare_exact(out, ref)
-    assert mismatch is None, str(mismatch)
+    verdict = check_qgemm_case(case, ak.qgemm(**case, backend=backend))
+    assert verdict is None, str(verdict)
 
 
 @pytest.mark.parametrize("a_dtype", [np.uint8, np.int8])

@@ -13,6 +13,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import _dtypes, backends
+from ._cmake import get_cmake_dir, get_include
 from ._config import config, get_num_threads, set_num_threads, show_config
 from ._dtypes import bfloat16
 from .ops import (Conv2dWeights, all_gather, allreduce, barrier, broadcast, conv2d, conv2d_backward_data,
@@ -28,4 +29,5 @@ __all__ = [
     "Conv2dWeights", "prepack_conv2d_weights",
     "allreduce", "reduce_scatter", "all_gather", "broadcast", "barrier", "collective", "CollectiveError",
     "set_num_threads", "get_num_threads", "show_config", "config",
+    "get_cmake_dir", "get_include",
 ]

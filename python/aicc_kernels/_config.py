@@ -92,10 +92,12 @@ def show_config(file=None) -> None:
     else:
         print("  build:    C++ extension not importable", file=out)
     print(f"  threads:  {info['threads']}", file=out)
-    print("  backends:", file=out)
+    surface = backends.op_surface()
+    print("  backends (ops: [implemented/combos in the op surface]):", file=out)
     for name, b in info["backends"].items():
         state = "available" if b["available"] else f"unavailable ({b['reason']})"
-        ops = ", ".join(f"{op}[{len(c)}]" for op, c in b["ops"].items())
+        ops = ", ".join(f"{op}[{len(c)}/{len(surface.get(op, c))}]" for op, c in b["ops"].items())
         print(f"    {name:<10} {b['device']:<5} {state}; ops: {ops}", file=out)
     for name, err in info.get("plugin_errors", {}).items():
-        print(f"    plugin {name!r} failed to load: {err}", file=out)
+        print(f"    plugin {name!r} (entry point group {backends.ENTRY_POINT_GROUP!r}) failed to load: {err}",
+              file=out)

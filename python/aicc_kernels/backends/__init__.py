@@ -5,16 +5,27 @@ Built in: "reference" (NumPy, always available), "cpu" (the C++ kernels) and "cu
 (when built and a GPU is present). Out-of-tree backends register through the entry-point
 group ``aicc_kernels.backends`` (the entry point names a Backend instance or a
 zero-argument callable returning one) or by calling `register` at run time.
+
+Entry points are loaded once, lazily, on the first `list()` / `get()` / dispatch. A plugin
+that fails to import, returns something other than a Backend, or reuses a taken name is
+not fatal: it is recorded with the reason (`entry_point_errors()`, shown by
+`ak.show_config()`), and `get(name)` for it names the reason.
+
+Fallback is never implicit: a backend that lacks (op, dtypes) raises KernelNotFound
+unless the call passed `fallback=`.
 """
 
 from __future__ import annotations
 
+import builtins
 import threading
 from typing import Dict, List, Optional, Sequence
 
-from .base import Backend, BackendUnavailable, DTypeCombo
+from .base import (Backend, BackendUnavailable, DTypeCombo, KernelNotFound, combo_name,  # noqa: F401
+                   parse_combo)
 
-__all__ = ["Backend", "BackendUnavailable", "list", "get", "register", "unregister", "select"]
+__all__ = ["Backend", "BackendUnavailable", "KernelNotFound", "list", "get", "register", "unregister",
+           "select", "op_surface", "entry_point_errors", "reload_entry_points", "parse_combo"]
 
 ENTRY_POINT_GROUP = "aicc_kernels.backends"
 
@@ -23,6 +34,7 @@ _registry: Dict[str, Backend] = {}
 _builtins_loaded = False
 _entry_points_loaded = False
 _entry_point_errors: Dict[str, str] = {}
+_entry_point_names: Dict[str, str] = {}  # backend name -> entry point value, for reloads
 
 
 def _load_builtins() -> None:
@@ -37,27 +49,54 @@ def _load_builtins() -> None:
         pass
 
 
+def _entry_points():
+    from importlib import metadata
+
+    try:
+        return builtins.list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+    except TypeError:  # Python < 3.10
+        return builtins.list(metadata.entry_points().get(ENTRY_POINT_GROUP, []))
+
+
 def _load_entry_points() -> None:
     global _entry_points_loaded
     if _entry_points_loaded:
         return
     _entry_points_loaded = True
-    from importlib import metadata
-
     try:
-        eps = metadata.entry_points(group=ENTRY_POINT_GROUP)
-    except TypeError:  # Python < 3.10
-        eps = metadata.entry_points().get(ENTRY_POINT_GROUP, [])
+        eps = _entry_points()
+    except Exception as exc:  # noqa: BLE001 - broken metadata must not break the library
+        _entry_point_errors["<entry points>"] = f"{type(exc).__name__}: {exc}"
+        return
     for ep in eps:
         try:
             obj = ep.load()
             backend = obj() if callable(obj) and not isinstance(obj, Backend) else obj
             if not isinstance(backend, Backend):
-                raise TypeError(f"entry point {ep.value} gave {type(backend).__name__}, not a Backend")
-            if backend.name not in _registry:
-                _registry[backend.name] = backend
+                raise TypeError(f"entry point {ep.value!r} gave a {type(backend).__name__}, "
+                                "expected an aicc_kernels.backends.Backend (or a callable returning one)")
+            if backend.name in _registry and _registry[backend.name] is not backend:
+                raise ValueError(f"entry point {ep.value!r} gave a backend named {backend.name!r}, "
+                                 "which is already registered; it was not loaded")
+            _registry[backend.name] = backend
+            _entry_point_names[backend.name] = ep.value
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the library
             _entry_point_errors[ep.name] = f"{type(exc).__name__}: {exc}"
+
+
+def reload_entry_points() -> Dict[str, str]:
+    """Loads the `aicc_kernels.backends` entry points again (after installing a plugin in a
+    running process, or in tests); returns the errors, as entry_point_errors() does."""
+    global _entry_points_loaded
+    with _lock:
+        _load_builtins()
+        _entry_points_loaded = False
+        _entry_point_errors.clear()
+        for name in _entry_point_names:
+            _registry.pop(name, None)
+        _entry_point_names.clear()
+        _load_entry_points()
+        return dict(_entry_point_errors)
 
 
 def _ensure_loaded() -> None:
@@ -76,12 +115,24 @@ def register(backend: Backend, *, replace: bool = False) -> Backend:
             raise ValueError(f"backend: expected a new name, got {backend.name!r}, which is already registered "
                              "(pass replace=True to replace it)")
         _registry[backend.name] = backend
+        reference = _registry.get("reference")
+    if reference is not None and backend is not reference:
+        unknown = sorted(set(backend.capabilities()) - set(reference.capabilities()))
+        if unknown:
+            import warnings
+
+            warnings.warn(f"backend {backend.name!r}: ops {unknown} are not in the op surface "
+                          f"{sorted(reference.capabilities())}; nothing will call them (a typo?)", stacklevel=2)
     return backend
 
 
 def unregister(name: str) -> None:
+    """Removes a backend (a no-op when absent); the built-in "reference" cannot be removed."""
+    if name == "reference":
+        raise ValueError("name: expected a backend other than 'reference' (the specification), got 'reference'")
     with _lock:
         _registry.pop(name, None)
+        _entry_point_names.pop(name, None)
 
 
 def list() -> List[str]:  # noqa: A001 - the public name is part of the API (DESIGN.md)
@@ -91,7 +142,7 @@ def list() -> List[str]:  # noqa: A001 - the public name is part of the API (DES
 
 
 def entry_point_errors() -> Dict[str, str]:
-    """Plugins that failed to load, with the reason (shown by ak.show_config())."""
+    """{entry point name: reason} for plugins that failed to load (shown by ak.show_config())."""
     _ensure_loaded()
     return dict(_entry_point_errors)
 
@@ -101,7 +152,16 @@ def get(name: str) -> Backend:
     try:
         return _registry[name]
     except KeyError:
-        raise ValueError(f"backend: expected one of {sorted(_registry)}, got {name!r}") from None
+        hint = ""
+        if name in _entry_point_errors:
+            hint = f" (the plugin {name!r} failed to load: {_entry_point_errors[name]})"
+        raise ValueError(f"backend: expected one of {sorted(_registry)}, got {name!r}{hint}") from None
+
+
+def op_surface() -> Dict[str, tuple]:
+    """{op: (dtype combo, ...)}: the whole op surface a backend may implement, which is
+    what the reference backend (the specification) implements."""
+    return get("reference").capabilities()
 
 
 def default_for(arrays: Sequence) -> Backend:
@@ -125,26 +185,35 @@ def _is_dlpack_cuda(a) -> bool:
         return False
 
 
+def _resolve(backend, argument: str) -> Backend:
+    if isinstance(backend, Backend):
+        return backend
+    if isinstance(backend, str):
+        return get(backend)
+    raise TypeError(f"{argument}: expected None, a backend name or a Backend, got {type(backend).__name__}")
+
+
 def select(backend, op: str, dtypes: DTypeCombo, arrays: Sequence, fallback=None):
     """(Backend, kernel) for one call.
 
     backend:  None (by where the arrays live), a name, or a Backend.
     fallback: None (never fall back: a missing kernel is an error) or a backend name /
-              Backend to use when the chosen one lacks (op, dtypes).
+              Backend to use when the chosen one lacks (op, dtypes) or is unavailable here.
+              Only used when the user passes it; the op layer never picks one itself.
     """
-    if backend is None:
-        chosen = default_for(arrays)
-    elif isinstance(backend, Backend):
-        chosen = backend
-    elif isinstance(backend, str):
-        chosen = get(backend)
-    else:
-        raise TypeError(f"backend: expected None, a backend name or a Backend, got {type(backend).__name__}")
-    if not chosen.supports(op, dtypes) and fallback is not None:
-        chosen = fallback if isinstance(fallback, Backend) else get(fallback)
+    chosen = default_for(arrays) if backend is None else _resolve(backend, "backend")
+    if fallback is not None:
+        second = _resolve(fallback, "fallback")
+        if not (chosen.available and chosen.supports(op, dtypes)):
+            if not second.supports(op, dtypes):
+                raise KernelNotFound(
+                    f"fallback: expected a backend implementing {op} for {combo_name(dtypes)}, got "
+                    f"{second.name!r}, which does not (nor does {chosen.name!r})")
+            chosen = second
     kernel = chosen.kernel(op, dtypes)
     for a in arrays:
         if a is not None and not chosen.accepts(a):
             raise TypeError(f"backend: {chosen.name!r} cannot read a {type(a).__module__}.{type(a).__name__} "
                             f"(its device is {chosen.device!r}); move the array or pick another backend")
     return chosen, kernel
+from . import native  # noqa: E402,F401  (ak.backends.native.load: C++ backends, aicc/backend.h)
