@@ -6,6 +6,7 @@ from hypothesis import given, strategies as st
 
 import aicc_kernels as ak
 from aicc_kernels.testing import strategies as S
+from aicc_kernels.testing.devices import to_device, to_host
 from aicc_kernels.testing.tolerance import compare_exact
 
 
@@ -39,7 +40,7 @@ def qgemm_cases(draw, max_dim=97, max_k=600):
 
 @given(case=qgemm_cases())
 def test_qgemm_bit_exact(backend, case):
-    out = ak.qgemm(**case, backend=backend)
+    out = to_host(ak.qgemm(**to_device(case, backend), backend=backend))
     ref = ak.reference.qgemm(**case)
     assert out.dtype == ref.dtype
     mismatch = compare_exact(out, ref)
@@ -53,7 +54,7 @@ def test_full_range_products_do_not_saturate(backend, a_dtype):
     k = 1024
     a = np.full((7, k), info.max if a_dtype == np.uint8 else info.min, a_dtype)
     b = np.full((k, 19), -128, np.int8)
-    out = ak.qgemm(a, b, backend=backend)
+    out = to_host(ak.qgemm(*to_device((a, b), backend), backend=backend))
     expected = a.astype(np.int64) @ b.astype(np.int64)
     np.testing.assert_array_equal(out, expected)
 
@@ -61,4 +62,5 @@ def test_full_range_products_do_not_saturate(backend, a_dtype):
 def test_matmul_int8_is_exact(backend, rng):
     a = rng.integers(0, 256, (3, 5, 70)).astype(np.uint8)
     b = rng.integers(-128, 128, (70, 9)).astype(np.int8)
-    np.testing.assert_array_equal(ak.matmul(a, b, backend=backend), a.astype(np.int64) @ b)
+    out = to_host(ak.matmul(*to_device((a, b), backend), backend=backend))
+    np.testing.assert_array_equal(out, a.astype(np.int64) @ b)

@@ -129,8 +129,9 @@ void reduce_inplace(DType dtype, ReduceOp op, void* dst, const void* src, int64_
                     std::uintptr_t stream);
 // dst[i] = dst[i] * factor (f32 arithmetic, one rounding): the "avg" finish.
 void scale_inplace(DType dtype, void* dst, float factor, int64_t n, std::uintptr_t stream);
-// Block INT8 quantization of f32/f16/bf16 x: per block of `block` elements,
-// scale = max|x| / 127 (f32), q = saturate(rint_half_even(x / scale), -127, 127) (0 when scale == 0).
+// Block INT8 quantization of f32/f16/bf16 x, the CPU collectives' format: per block of
+// `block` elements, scale = max|x| / 127 (f32), q = rint_half_even(x * (127 / max|x|)) in
+// [-127, 127]; an all-zero block has scale 0, one with a non-finite value a NaN scale.
 void quantize_int8_blocks(DType dtype, const void* x, int64_t n, int block, int8_t* q, float* scales,
                           std::uintptr_t stream);
 // out[i] (+)= q[i] * scales[i / block] in f32, rounded once to dtype; accumulate=false overwrites.

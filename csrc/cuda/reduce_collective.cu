@@ -37,8 +37,10 @@ __global__ void scale_inplace_kernel(T* __restrict__ dst, float factor, int64_t 
   }
 }
 
-// One block per quantization block: a block-wide max|x| (warp shuffles, then shared
-// memory across the 8 warps), then every thread quantizes its elements.
+// One block per quantization block (the CPU collectives' kInt8Block = 256 values): a
+// block-wide max|x| (warp shuffles, then shared memory across the 8 warps), then
+// q = rint_half_even(x * (127 / max|x|)), scale = max|x| / 127 (the CPU's formula);
+// an all-zero block has scale 0, a block with a non-finite value a NaN scale.
 template <typename T>
 __global__ void quantize_blocks_kernel(const T* __restrict__ x, int64_t n, int block, int8_t* __restrict__ q,
                                        float* __restrict__ scales) {
@@ -46,19 +48,23 @@ __global__ void quantize_blocks_kernel(const T* __restrict__ x, int64_t n, int b
   const int64_t begin = static_cast<int64_t>(blockIdx.x) * block;
   const int64_t end = begin + block < n ? begin + block : n;
   float amax = 0.0f;
-  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) amax = fmaxf(amax, fabsf(to_f32(x[i])));
+  int bad = 0;
+  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
+    const float v = to_f32(x[i]);
+    bad |= !isfinite(v);
+    amax = fmaxf(amax, fabsf(v));
+  }
 #pragma unroll
   for (int off = 16; off > 0; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
   if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x / 32] = amax;
-  __syncthreads();
+  bad = __syncthreads_or(bad);  // also the barrier that publishes warp_max
   amax = 0.0f;
 #pragma unroll
   for (int wi = 0; wi < kThreads / 32; ++wi) amax = fmaxf(amax, warp_max[wi]);
-  const float scale = amax / 127.0f;
-  if (threadIdx.x == 0) scales[blockIdx.x] = scale;
+  const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+  if (threadIdx.x == 0) scales[blockIdx.x] = bad ? __int_as_float(0x7fc00000) : amax / 127.0f;
   for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
-    float v = scale > 0.0f ? rintf(to_f32(x[i]) / scale) : 0.0f;
-    v = fminf(fmaxf(v, -127.0f), 127.0f);
+    const float v = bad ? 0.0f : fminf(fmaxf(rintf(to_f32(x[i]) * inv), -127.0f), 127.0f);
     q[i] = static_cast<int8_t>(v);
   }
 }

@@ -1,0 +1,305 @@
+"""The "nccl" communicator: collectives over CuPy arrays through NCCL, loaded at run time.
+
+NCCL is never linked: ``libnccl.so.2`` (or the file named by ``AICC_NCCL_LIBRARY``) is
+opened with dlopen (ctypes) on first use, so the package imports without it and
+`nccl_unavailable_reason()` says why it cannot be used.
+
+It has the private methods of the CPU communicators (aicc_kernels.collective:
+``_allreduce(x, out, op, compression)``, ``_reduce_scatter(x, out, offsets, op)``,
+``_all_gather(x, out)``, ``_broadcast(buf, root)``), so the public ops dispatch to it like
+to any other kind, plus public `allreduce` / `reduce_scatter` / `all_gather` /
+`broadcast` methods for direct use. Every call is enqueued on CuPy's current stream;
+one NcclCommunicator drives one GPU (the current device at creation).
+
+Semantics (the CPU collectives' contract): op sum / avg / max / min; f32, f16, bf16
+(NCCL reduces in the element type, one rounding per step), s8, u8, s32, s64, f64.
+compression="fp16" / "bf16" sends f32 data as f16 / bf16 and reduces in that type;
+"int8" quantizes 256-value blocks (one f32 scale each, the CPU format), all-gathers the
+blocks, and every rank dequantizes and sums the contributions in f32 in rank order (so
+all ranks get bitwise the same result), then rounds once to the output dtype.
+
+Bootstrap: NCCL needs one 128-byte unique id shared by all ranks. `from_communicator`
+sends it over an existing host communicator (shm / mpi, aicc_kernels.collective), or pass
+``unique_id=`` (rank 0 makes one with `nccl_unique_id()`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+
+import numpy as np
+
+from .. import _device, _dtypes
+
+INT8_BLOCK = 256
+_OPS = {"sum": 0, "max": 2, "min": 3, "avg": 4}  # ncclRedOp_t (ncclProd = 1)
+# ncclDataType_t values from nccl.h (stable ABI).
+_NCCL_TYPES = {np.dtype(np.int8): 0, np.dtype(np.uint8): 1, np.dtype(np.int32): 2, np.dtype(np.int64): 4,
+               np.dtype(np.float16): 6, np.dtype(np.float32): 7, np.dtype(np.float64): 8, _dtypes.bfloat16: 9}
+
+_lib = None
+_lib_error = None
+_lib_lock = threading.Lock()
+
+
+class NcclError(RuntimeError):
+    """An NCCL call failed; the message has NCCL's own error string."""
+
+
+class _UniqueId(ctypes.Structure):
+    _fields_ = [("internal", ctypes.c_char * 128)]
+
+
+def _load():
+    """The NCCL library (ctypes.CDLL), loaded once; NcclError with the reason otherwise."""
+    global _lib, _lib_error
+    with _lib_lock:
+        if _lib is None and _lib_error is None:
+            name = os.environ.get("AICC_NCCL_LIBRARY", "libnccl.so.2")
+            try:
+                lib = ctypes.CDLL(name)
+            except OSError as exc:
+                _lib_error = f"NCCL could not be loaded ({name}: {exc})"
+            else:
+                vp, sz, i = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int
+                for fn, args in {
+                    "ncclGetUniqueId": [ctypes.POINTER(_UniqueId)],
+                    "ncclCommInitRank": [ctypes.POINTER(vp), i, _UniqueId, i],
+                    "ncclCommDestroy": [vp],
+                    "ncclAllReduce": [vp, vp, sz, i, i, vp, vp],
+                    "ncclReduceScatter": [vp, vp, sz, i, i, vp, vp],
+                    "ncclAllGather": [vp, vp, sz, i, vp, vp],
+                    "ncclBroadcast": [vp, vp, sz, i, i, vp, vp],
+                    "ncclGroupStart": [],
+                    "ncclGroupEnd": [],
+                    "ncclGetVersion": [ctypes.POINTER(i)],
+                }.items():
+                    f = getattr(lib, fn)
+                    f.argtypes = args
+                    f.restype = i
+                lib.ncclGetErrorString.argtypes = [i]
+                lib.ncclGetErrorString.restype = ctypes.c_char_p
+                _lib = lib
+        if _lib is None:
+            raise NcclError(_lib_error)
+        return _lib
+
+
+def nccl_unavailable_reason():
+    """None when NCCL can be loaded here, else why not."""
+    try:
+        _load()
+    except NcclError as exc:
+        return str(exc)
+    return None
+
+
+def nccl_version() -> int:
+    v = ctypes.c_int(0)
+    _check(_load().ncclGetVersion(ctypes.byref(v)), "ncclGetVersion")
+    return v.value
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        msg = _load().ncclGetErrorString(result)
+        raise NcclError(f"{what}: NCCL error {result} ({msg.decode() if msg else 'unknown'})")
+
+
+def nccl_unique_id() -> bytes:
+    """A fresh 128-byte id; made on one rank and shared with all before construction."""
+    uid = _UniqueId()
+    _check(_load().ncclGetUniqueId(ctypes.byref(uid)), "ncclGetUniqueId")
+    return bytes(uid.internal)
+
+
+class NcclCommunicator:
+    """One rank of an NCCL group on the current CUDA device."""
+
+    kind = "nccl"
+
+    def __init__(self, rank: int, size: int, unique_id: bytes, *, timeout=None):
+        if not (isinstance(size, int) and size >= 1):
+            raise ValueError(f"size: expected a positive integer, got {size!r}")
+        if not (isinstance(rank, int) and 0 <= rank < size):
+            raise ValueError(f"rank: expected an integer in [0, {size}), got {rank!r}")
+        if not isinstance(unique_id, (bytes, bytearray)) or len(unique_id) != 128:
+            raise ValueError(f"unique_id: expected 128 bytes from nccl_unique_id(), got {type(unique_id).__name__}")
+        lib = _load()
+        cp = _device.cupy()
+        self.rank, self.size = rank, size
+        self.device = cp.cuda.Device().id
+        # NCCL's own waits have no deadline; `timeout` is kept for interface parity and
+        # documented as advisory (NCCL_TIMEOUT-style watchdogs belong to the caller).
+        self.timeout = timeout
+        self._wire_bytes = 0
+        uid = _UniqueId()
+        uid.internal = bytes(unique_id)
+        comm = ctypes.c_void_p()
+        _check(lib.ncclCommInitRank(ctypes.byref(comm), size, uid, rank), "ncclCommInitRank")
+        self._comm = comm
+
+    @classmethod
+    def from_communicator(cls, host_comm, **kwargs):
+        """Builds the NCCL group over the ranks of a host communicator (its rank and size),
+        sharing the unique id through the host communicator's broadcast."""
+        buf = np.zeros(128, np.uint8)
+        if host_comm.rank == 0:
+            buf[:] = np.frombuffer(nccl_unique_id(), np.uint8)
+        host_comm._broadcast(buf, 0)
+        return cls(host_comm.rank, host_comm.size, buf.tobytes(), **kwargs)
+
+    # -- plumbing --------------------------------------------------------------------------
+    def close(self) -> None:
+        if getattr(self, "_comm", None) is not None and self._comm.value:
+            _check(_load().ncclCommDestroy(self._comm), "ncclCommDestroy")
+            self._comm = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    @property
+    def wire_bytes(self) -> int:
+        """Bytes this rank has handed to NCCL so far (send buffers)."""
+        return self._wire_bytes
+
+    def _stream(self) -> int:
+        return _device.cupy().cuda.get_current_stream().ptr
+
+    def _arrays(self, **arrays):
+        cp = _device.cupy()
+        for name, x in arrays.items():
+            if not isinstance(x, cp.ndarray):
+                raise TypeError(f"{name}: expected a CuPy array, got {type(x).__module__}.{type(x).__name__}")
+            if x.device.id != self.device:
+                raise ValueError(f"{name}: expected an array on device {self.device} (this communicator's), "
+                                 f"got device {x.device.id}")
+            if not x.flags.c_contiguous:
+                raise ValueError(f"{name}: expected a C-contiguous array, got strides {x.strides}")
+
+    @staticmethod
+    def _type(x) -> int:
+        try:
+            return _NCCL_TYPES[np.dtype(x.dtype)]
+        except KeyError:
+            raise TypeError(f"x: expected one of (f32, f64, f16, bf16, s8, u8, s32, s64), "
+                            f"got {_dtypes.short_name(x.dtype)}") from None
+
+    @staticmethod
+    def _op(op) -> int:
+        if op not in _OPS:
+            raise ValueError(f"op: expected one of {tuple(_OPS)}, got {op!r}")
+        return _OPS[op]
+
+    # -- the communicator interface (aicc_kernels.collective) -------------------------------------
+    def barrier(self) -> None:
+        cp = _device.cupy()
+        token = cp.zeros(1, np.int32)
+        self._allreduce(token, token, "sum", None)
+        cp.cuda.get_current_stream().synchronize()
+
+    def _allreduce(self, x, out, op, compression):
+        self._arrays(x=x, out=out)
+        if compression in ("fp16", "bf16"):
+            wire = _dtypes.float16 if compression == "fp16" else _dtypes.bfloat16
+            tmp = x.astype(wire)
+            self._allreduce(tmp, tmp, op, None)
+            out[...] = tmp.astype(out.dtype)
+            return
+        if compression == "int8":
+            self._allreduce_int8(x, out, op)
+            return
+        if compression is not None:
+            raise ValueError(f"compression: expected None, 'fp16', 'bf16' or 'int8', got {compression!r}")
+        self._wire_bytes += x.nbytes
+        _check(_load().ncclAllReduce(x.data.ptr, out.data.ptr, x.size, self._type(x), self._op(op), self._comm,
+                                     self._stream()), "ncclAllReduce")
+
+    def _allreduce_int8(self, x, out, op):
+        from . import cuda as _cuda_backend
+
+        if op not in ("sum", "avg"):
+            raise ValueError(f"op: expected 'sum' or 'avg' with int8 compression, got {op!r}")
+        ext = _cuda_backend._ext
+        cp = _device.cupy()
+        n = x.size
+        blocks = -(-n // INT8_BLOCK)
+        stream = self._stream()
+        q = cp.empty(n, np.int8)
+        scales = cp.empty(blocks, np.float32)
+        ext.quantize_int8_blocks(_cuda_backend._code(x.dtype), x.data.ptr, n, INT8_BLOCK, q.data.ptr,
+                                 scales.data.ptr, stream)
+        all_q = cp.empty((self.size, n), np.int8)
+        all_s = cp.empty((self.size, blocks), np.float32)
+        self._all_gather(q, all_q)
+        self._all_gather(scales, all_s)
+        acc = cp.zeros(n, np.float32)
+        for r in range(self.size):  # rank order: every rank sums identically
+            ext.dequantize_int8_blocks(ext.DTYPES["f32"], all_q[r].data.ptr, all_s[r].data.ptr, n, INT8_BLOCK,
+                                       acc.data.ptr, True, stream)
+        if op == "avg":
+            ext.scale_inplace(ext.DTYPES["f32"], acc.data.ptr, 1.0 / self.size, n, stream)
+        out[...] = acc.reshape(out.shape).astype(out.dtype)
+
+    def _reduce_scatter(self, x, out, offsets, op):
+        """offsets: size+1 element offsets into x.ravel(); rank r gets x[offsets[r]:offsets[r+1]]
+        reduced. NCCL needs equal parts: unequal splits go through one allreduce."""
+        self._arrays(x=x, out=out)
+        counts = np.diff(np.asarray(offsets, dtype=np.int64))
+        flat = x.reshape(-1)
+        if (counts == counts[0]).all() and int(offsets[0]) == 0 and int(offsets[-1]) == flat.size:
+            self._wire_bytes += x.nbytes
+            _check(_load().ncclReduceScatter(flat.data.ptr, out.data.ptr, int(counts[0]), self._type(x),
+                                             self._op(op), self._comm, self._stream()), "ncclReduceScatter")
+            return
+        full = _device.cupy().empty_like(flat)
+        self._allreduce(flat, full, op, None)
+        out.reshape(-1)[...] = full[int(offsets[self.rank]):int(offsets[self.rank + 1])]
+
+    def _all_gather(self, x, out):
+        self._arrays(x=x, out=out)
+        if out.size != x.size * self.size:
+            raise ValueError(f"out: expected {x.size * self.size} elements ({self.size} x {x.size}), got {out.size}")
+        self._wire_bytes += x.nbytes
+        _check(_load().ncclAllGather(x.data.ptr, out.data.ptr, x.size, self._type(x), self._comm, self._stream()),
+               "ncclAllGather")
+
+    def _broadcast(self, buf, root):
+        self._arrays(buf=buf)
+        if not (0 <= root < self.size):
+            raise ValueError(f"root: expected a rank in [0, {self.size}), got {root}")
+        if self.rank == root:
+            self._wire_bytes += buf.nbytes
+        _check(_load().ncclBroadcast(buf.data.ptr, buf.data.ptr, buf.size, self._type(buf), root, self._comm,
+                                     self._stream()), "ncclBroadcast")
+
+    # -- direct use ------------------------------------------------------------------------------
+    def allreduce(self, x, op="sum", *, compression=None, out=None):
+        out = _device.cupy().empty_like(x) if out is None else out
+        self._allreduce(x, out, op, compression)
+        return out
+
+    def reduce_scatter(self, x, op="sum", *, out=None):
+        n = x.size
+        if n % self.size:
+            raise ValueError(f"x: expected a size divisible by {self.size} ranks, got {n}")
+        out = _device.cupy().empty(n // self.size, x.dtype) if out is None else out
+        self._reduce_scatter(x, out, [i * (n // self.size) for i in range(self.size + 1)], op)
+        return out
+
+    def all_gather(self, x, *, out=None):
+        out = _device.cupy().empty((self.size,) + tuple(x.shape), x.dtype) if out is None else out
+        self._all_gather(x, out)
+        return out
+
+    def broadcast(self, x, root=0):
+        self._broadcast(x, root)
+        return x
+
+    def __repr__(self) -> str:
+        return f"NcclCommunicator(rank={self.rank}, size={self.size}, device={self.device})"

@@ -1,0 +1,106 @@
+"""The CUDA backend on any machine: the extension imports without a GPU or driver, says
+why it cannot run, and the backend refuses host arrays. (The kernels themselves are
+tested by the shared property tests, test_gemm.py / test_qgemm.py, on a GPU.)"""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+import aicc_kernels as ak
+from aicc_kernels.backends.base import BackendUnavailable
+
+BUILT = importlib.util.find_spec("aicc_kernels._aicc_cuda") is not None
+needs_build = pytest.mark.skipif(not BUILT, reason="_aicc_cuda not built (no nvcc at build time, or AICC_CUDA=OFF)")
+
+
+class FakeCudaArray:
+    """Looks like a device array to the dispatcher; holds no memory."""
+
+    def __init__(self, shape=(4, 4), typestr="<f4"):
+        self.__cuda_array_interface__ = {"shape": shape, "typestr": typestr, "data": (0, False), "version": 3}
+
+
+def _no_device():
+    from aicc_kernels import _aicc_cuda
+
+    return _aicc_cuda.device_count()[0] <= 0
+
+
+def test_cuda_backend_is_registered():
+    assert "cuda" in ak.backends.list()
+    backend = ak.backends.get("cuda")
+    assert backend.device == "cuda"
+    caps = backend.capabilities()
+    assert ("f16", "f16", "f16") in caps["gemm"] and ("u8", "s8", "u8") in caps["qgemm"]
+
+
+@needs_build
+def test_extension_imports_and_reports_the_runtime_reason():
+    from aicc_kernels import _aicc_cuda
+
+    count, reason = _aicc_cuda.device_count()
+    assert _aicc_cuda.runtime_version() >= 11000
+    backend = ak.backends.get("cuda")
+    if count <= 0:
+        assert reason.startswith("cuda"), reason  # the runtime's error name, e.g. cudaErrorNoDevice
+        assert not backend.available
+        assert reason in backend.unavailable_reason
+    else:
+        assert reason == ""
+
+
+def test_unavailable_backend_says_why():
+    backend = ak.backends.get("cuda")
+    if backend.available:
+        pytest.skip("a CUDA device is present: the backend is available")
+    with pytest.raises(BackendUnavailable, match="unavailable here: .+"):
+        backend.kernel("gemm", ("f32", "f32", "f32"))
+    # A device array selects the cuda backend by itself, and the error names the reason.
+    with pytest.raises((BackendUnavailable, ImportError), match="unavailable here|CuPy"):
+        ak.gemm(FakeCudaArray(), FakeCudaArray())
+
+
+def test_backend_refuses_host_arrays():
+    from aicc_kernels.backends.cuda import CudaBackend
+
+    probe = CudaBackend("cuda-probe", "cuda", {"gemm": {("f32", "f32", "f32"): lambda *a, **k: None}})
+    assert not probe.accepts(np.zeros((2, 2), np.float32))
+    assert probe.accepts(FakeCudaArray())
+    with pytest.raises(TypeError, match=r"'cuda-probe' cannot read a numpy.ndarray \(its device is 'cuda'\)"):
+        ak.backends.select(probe, "gemm", ("f32", "f32", "f32"), [np.zeros((2, 2), np.float32)])
+
+
+def test_host_and_device_arrays_mixed_are_refused():
+    backend = ak.backends.get("cuda")
+    if not backend.available:
+        pytest.skip(f"no CUDA device: cuda backend unavailable ({backend.unavailable_reason})")
+    import cupy as cp
+
+    a = cp.ones((3, 4), np.float32)
+    with pytest.raises(TypeError, match="cannot read a numpy.ndarray"):
+        ak.gemm(a, np.ones((4, 2), np.float32))
+
+
+@needs_build
+def test_launchers_check_arguments_before_touching_the_device():
+    from aicc_kernels import _aicc_cuda as ext
+
+    with pytest.raises(ValueError, match="multiple of 16"):
+        ext.qgemm_s8(0, 0, 4, 4, 15, 15, 0, 0, 0, 0, 0, 0, 0, False, 0, 4, 5, True, 0)
+    with pytest.raises(ValueError, match="16-byte aligned"):
+        ext.gemm_f16_mma(1, 2, 8, 0, 8, 4, 4, 8, 1.0, 0.0, 0, 0, 0, 0, 0, 0, 4, 1, 0)
+    with pytest.raises(ValueError, match="valid convolution shape"):
+        ext.conv2d_fwd(0, 0, 0, 0, 0, 0, 0, (1, 4, 4, 3, 4, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 2, 0), False, 0)
+    with pytest.raises(ValueError, match="17 integers"):
+        ext.conv2d_bwd_data(0, 0, 0, 0, (1, 2), 0)
+
+
+@needs_build
+def test_launch_without_a_device_is_an_error_not_a_crash():
+    from aicc_kernels import _aicc_cuda as ext
+
+    if not _no_device():
+        pytest.skip("a CUDA device is present (this test launches with null pointers)")
+    with pytest.raises(RuntimeError, match="gemm_simt: cuda"):
+        ext.gemm_simt(0, 0, 4, 1, 0, 4, 1, 4, 4, 4, 1.0, 0.0, 0, 0, 0, 0, 0, 0, 4, 0, 0)
