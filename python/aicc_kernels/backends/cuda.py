@@ -128,8 +128,25 @@ def _device_vector(value, n, dtype):
     return cp.ascontiguousarray(cp.broadcast_to(arr, (n,)) if arr.size == 1 else arr)
 
 
+_PATHS = ("auto", "simt")
+_path = "auto"
+
+
+def set_path(path: str) -> None:
+    """"auto": tensor cores (mma.sync) where the GPU has them (sm_80+); "simt": always the
+    CUDA-core kernels (SIMT f32 tiles, dp4a INT8), e.g. to test the fallbacks on a new GPU."""
+    global _path
+    if path not in _PATHS:
+        raise ValueError(f"path: expected one of {_PATHS}, got {path!r}")
+    _path = path
+
+
+def get_path() -> str:
+    return _path
+
+
 def _mma_ok() -> bool:
-    return _ext.compute_capability(_current_device()) >= 80
+    return _path == "auto" and _ext.compute_capability(_current_device()) >= 80
 
 
 # ---- kernels -----------------------------------------------------------------------------
@@ -214,4 +231,8 @@ backend = CudaBackend("cuda", "cuda", {
     "qgemm": {combo: _qgemm for combo in QGEMM_COMBOS},
 }, unavailable_reason=unavailable_reason(),
     description="CUDA kernels: mma.sync tensor cores (sm_80+), SIMT / dp4a fallbacks, NCCL collectives")
+
+from . import cuda_conv as _cuda_conv  # noqa: E402  (uses this module's helpers)
+
+_cuda_conv.register_into(backend)
 register(backend)
