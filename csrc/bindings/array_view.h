@@ -87,8 +87,8 @@ template <typename T>
 const T* optional_vector(const py::object& obj, const char* name, DType expected, int64_t* length) {
   *length = 0;
   if (obj.is_none()) return nullptr;
+  if (!py::isinstance<py::array>(obj)) throw_invalid(name, "a numpy array or None", Py_TYPE(obj.ptr())->tp_name);
   py::array arr = py::reinterpret_borrow<py::array>(obj);
-  if (!py::isinstance<py::array>(obj)) throw_invalid(name, "a numpy array or None", py::str(obj.get_type()));
   if (arr.ndim() != 1) throw_invalid(name, "a 1-D array", std::to_string(arr.ndim()) + "-D");
   if (dtype_of(arr, name) != expected) throw_invalid(name, std::string("dtype ") + dtype_name(expected),
                                                      dtype_name(dtype_of(arr, name)));

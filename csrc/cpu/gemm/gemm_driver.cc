@@ -1,51 +1,267 @@
-// Float GEMM entry point. (Initial scalar implementation: correct, unblocked; the blocked
-// BLIS-style driver replaces the compute loop.)
-#include <cmath>
+// The blocked float GEMM driver (loops, threading, partial sums) and aicc::cpu::gemm.
+// Design and contracts: gemm_driver.h; measured behaviour: docs/GEMM_DESIGN.md.
+#include "cpu/gemm/gemm_driver.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
 
 #include "aicc/gemm.h"
-#include "common/half.h"
+#include "common/thread_pool.h"
+#include "cpu/gemm/float_kernels.h"
 #include "cpu/gemm/gemm_checks.h"
 
 namespace aicc::cpu {
+namespace gemm_internal {
 namespace {
 
-float load(const MatrixView& v, int64_t i, int64_t j) {
-  const int64_t off = i * v.row_stride + j * v.col_stride;
-  switch (v.dtype) {
-    case DType::kF32: return static_cast<const float*>(v.data)[off];
-    case DType::kF16: return f16_to_f32(static_cast<const uint16_t*>(v.data)[off]);
-    case DType::kBF16: return bf16_to_f32(static_cast<const uint16_t*>(v.data)[off]);
-    default: return 0.0f;
+// Below this many flops a GEMM runs on the calling thread: waking a worker and the two
+// synchronisations cost more than the second core gains (OpenBLAS #1614).
+constexpr double kSerialFlops = 1.0e6;
+
+// Partial sums that cannot live in `out` go to an f32 workspace of at most this many floats
+// (32 MiB); taller problems are processed in row strips of that size.
+constexpr int64_t kMaxWorkspaceFloats = int64_t{8} << 20;
+
+constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+constexpr int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// A 64-byte aligned float buffer that only grows; one set per calling thread (thread_local),
+// so back-to-back calls neither allocate nor page-fault.
+class AlignedBuffer {
+ public:
+  ~AlignedBuffer() { std::free(data_); }
+  float* get(int64_t count) {
+    if (count > size_) {
+      std::free(data_);
+      data_ = nullptr;
+      const auto bytes = static_cast<std::size_t>(round_up(std::max<int64_t>(count, 16) * 4, 64));
+      data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (data_ == nullptr) throw std::bad_alloc();
+      size_ = count;
+    }
+    return data_;
   }
+
+ private:
+  float* data_ = nullptr;
+  int64_t size_ = 0;
+};
+
+struct Scratch {
+  AlignedBuffer b, a, workspace;
+};
+
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
 }
 
-void store(const MatrixView& v, int64_t i, int64_t j, float x) {
-  const int64_t off = i * v.row_stride + j * v.col_stride;
-  switch (v.dtype) {
-    case DType::kF32: static_cast<float*>(v.data)[off] = x; break;
-    case DType::kF16: static_cast<uint16_t*>(v.data)[off] = f32_to_f16(x); break;
-    case DType::kBF16: static_cast<uint16_t*>(v.data)[off] = f32_to_bf16(x); break;
-    default: break;
+int effective_threads(int64_t m, int64_t n, int64_t k, int threads) {
+  int t = get_num_threads();
+  if (threads > 0) t = std::min(t, threads);
+  if (2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < kSerialFlops) t = 1;
+  return std::max(t, 1);
+}
+
+// Where the B block of one (jc, pc) iteration comes from: packed now into the shared buffer,
+// or taken from a PackedB.
+struct BSource {
+  const BPacker* packer = nullptr;
+  const PackedB* packed = nullptr;
+};
+
+void copy_tile(const float* src, int64_t lds, float* dst, int64_t ldd, int rows, int cols) {
+  for (int i = 0; i < rows; ++i) std::memcpy(dst + i * ldd, src + i * lds, sizeof(float) * cols);
+}
+
+void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const APacker& a, const BSource& bsrc,
+           const Epilogue& ep, int threads) {
+  if (m <= 0 || n <= 0) return;
+  const int mr = cfg.mr, nr = cfg.nr;
+  const int64_t kc_blk = balanced_kc(k, cfg.kc);
+  const int64_t nkb = kc_blk == 0 ? 1 : ceil_div(k, kc_blk);
+  const int T = effective_threads(m, n, k, threads);
+
+  // Partial sums between kc blocks: in out when it is f32 with unit column stride (and not
+  // also C, which the epilogue still has to read), else in a workspace.
+  const bool multi = nkb > 1;
+  const bool acc_in_out = multi && ep.out.dtype == DType::kF32 && ep.out.col_stride == 1 &&
+                          !(ep.beta != 0.0f && ep.c.data == ep.out.data);
+  const bool use_ws = multi && !acc_in_out;
+
+  int64_t nc_max = bsrc.packed ? cfg.nc : std::min<int64_t>(cfg.nc, round_up(n, nr));
+  int64_t strip = m;
+  if (use_ws) strip = std::min<int64_t>(m, std::max<int64_t>(mr, kMaxWorkspaceFloats / nc_max / mr * mr));
+
+  Scratch& s = scratch();
+  float* bbuf = bsrc.packed ? nullptr : s.b.get(round_up(std::max<int64_t>(kc_blk, 1) * nc_max, 16));
+  float* ws = use_ws ? s.workspace.get(strip * nc_max) : nullptr;
+  const int64_t ws_ld = nc_max;
+
+  // Row blocks: mc, shrunk so that the blocks of a strip split evenly over the threads.
+  int64_t mc = cfg.mc;
+  int64_t nchunks = 1;  // column chunks per row block (when rows are too few to share)
+  if (T > 1) {
+    const int64_t mb = round_up(std::max<int64_t>(ceil_div(strip, cfg.mc), T), T);
+    mc = round_up(ceil_div(strip, mb), mr);
+    if (mc < 2 * mr && strip < 2 * mr * T) {  // a few rows, many columns: split columns too
+      mc = round_up(std::min<int64_t>(strip, cfg.mc), mr);
+      nchunks = T;
+    }
+  }
+  const int64_t a_slot = round_up(mc * std::max<int64_t>(kc_blk, 1), 16) + 16 + mr * nr;
+  float* abuf = s.a.get(a_slot * T);
+
+  for (int64_t jc = 0; jc < n; jc += nc_max) {
+    const int64_t nc = std::min(nc_max, n - jc);
+    const int64_t npanels = ceil_div(nc, nr);
+    for (int64_t i_strip = 0; i_strip < m; i_strip += strip) {
+      const int64_t ms = std::min(strip, m - i_strip);
+      const int64_t mblocks = ceil_div(ms, mc);
+      for (int64_t pb = 0; pb < nkb; ++pb) {
+        const int64_t p0 = pb * kc_blk;
+        const int64_t kc = std::min(kc_blk, k - p0);
+        const bool first = pb == 0, last = pb == nkb - 1;
+
+        const float* bblock;
+        if (bsrc.packed) {
+          bblock = bsrc.packed->block(jc, pb);
+        } else {
+          const int64_t per = ceil_div(npanels, std::min<int64_t>(T, npanels));
+          parallel_for(
+              ceil_div(npanels, per),
+              [&](int64_t t, int) {
+                const int64_t s0 = t * per, s1 = std::min(npanels, s0 + per);
+                const int64_t j0 = s0 * nr, cols = std::min(nc, s1 * nr) - j0;
+                bsrc.packer->pack(p0, kc, jc + j0, cols, nr, bbuf + s0 * nr * kc);
+              },
+              T);
+          bblock = bbuf;
+        }
+
+        const int64_t panels_per_chunk = ceil_div(npanels, nchunks);
+        parallel_for(
+            mblocks * nchunks,
+            [&](int64_t task, int thread) {
+              const int64_t ib = task / nchunks, chunk = task % nchunks;
+              const int64_t i0 = i_strip + ib * mc;
+              const int64_t mcur = std::min(mc, i_strip + ms - i0);
+              const int64_t s0 = chunk * panels_per_chunk;
+              const int64_t s1 = std::min(npanels, s0 + panels_per_chunk);
+              if (s0 >= s1) return;
+              float* apack = abuf + thread * a_slot;
+              float* tile = apack + a_slot - mr * nr;
+              a.pack(i0, mcur, p0, kc, mr, apack);
+              for (int64_t sp = s0; sp < s1; ++sp) {
+                const int64_t j = jc + sp * nr;
+                const int cols = static_cast<int>(std::min<int64_t>(nr, jc + nc - j));
+                const float* bp = bblock + sp * nr * kc;
+                for (int64_t ir = 0; ir < mcur; ir += mr) {
+                  const int64_t i = i0 + ir;
+                  const int rows = static_cast<int>(std::min<int64_t>(mr, mcur - ir));
+                  const float* ap = apack + ir * kc;
+                  if (!multi) {
+                    cfg.ukernel(kc, ap, bp, tile, nr, 0);
+                    cfg.epilogue(ep, tile, nr, i, j, rows, cols);
+                    continue;
+                  }
+                  float* acc;
+                  int64_t ld;
+                  if (acc_in_out) {
+                    acc = static_cast<float*>(ep.out.data) + i * ep.out.row_stride + j;
+                    ld = ep.out.row_stride;
+                  } else {
+                    acc = ws + (i - i_strip) * ws_ld + (j - jc);
+                    ld = ws_ld;
+                  }
+                  if (rows == mr && cols == nr) {
+                    cfg.ukernel(kc, ap, bp, acc, ld, !first);
+                    if (last) cfg.epilogue(ep, acc, ld, i, j, rows, cols);
+                  } else {  // edge tile: through the tile buffer, never past the matrix
+                    if (!first) copy_tile(acc, ld, tile, nr, rows, cols);
+                    cfg.ukernel(kc, ap, bp, tile, nr, !first);
+                    if (last) cfg.epilogue(ep, tile, nr, i, j, rows, cols);
+                    else copy_tile(tile, nr, acc, ld, rows, cols);
+                  }
+                }
+              }
+            },
+            T);
+      }
+    }
   }
 }
 
 }  // namespace
 
+int64_t balanced_kc(int64_t k, int kc_max) {
+  if (k <= kc_max) return std::max<int64_t>(k, 0);
+  return ceil_div(k, ceil_div(k, kc_max));
+}
+
+PackedB::PackedB(const BPacker& b, int64_t k, int64_t n) : PackedB(b, k, n, float_gemm_config()) {}
+
+PackedB::PackedB(const BPacker& b, int64_t k, int64_t n, const FloatGemmConfig& config)
+    : config_(&config), k_(k), n_(n) {
+  kc_ = balanced_kc(k, config.kc);
+  num_kb_ = kc_ == 0 ? 1 : ceil_div(k, kc_);
+  const int64_t njb = ceil_div(std::max<int64_t>(n, 0), config.nc);
+  int64_t total = 0;
+  for (int64_t jb = 0; jb < njb; ++jb) {
+    const int64_t nc = std::min<int64_t>(config.nc, n - jb * config.nc);
+    for (int64_t pb = 0; pb < num_kb_; ++pb) {
+      offsets_.push_back(total);
+      const int64_t kc = std::min(kc_, k - pb * kc_);
+      total += round_up(round_up(nc, config.nr) * kc, 16);  // keeps every block 64-byte aligned
+    }
+  }
+  float* data = static_cast<float*>(std::aligned_alloc(64, static_cast<std::size_t>(round_up(total + 16, 16)) * 4));
+  if (data == nullptr) throw std::bad_alloc();
+  data_.reset(data);
+  parallel_for(static_cast<int64_t>(offsets_.size()), [&](int64_t idx, int) {
+    const int64_t jb = idx / num_kb_, pb = idx % num_kb_;
+    const int64_t nc = std::min<int64_t>(config.nc, n - jb * config.nc);
+    const int64_t kc = std::min(kc_, k - pb * kc_);
+    b.pack(pb * kc_, kc, jb * config.nc, nc, config.nr, data_.get() + offsets_[idx]);
+  });
+}
+
+void PackedB::Free::operator()(float* p) const { std::free(p); }
+
+const float* PackedB::block(int64_t j0, int64_t pb) const {
+  return data_.get() + offsets_[(j0 / config_->nc) * num_kb_ + pb];
+}
+
+void run_float_gemm(int64_t m, int64_t n, int64_t k, const APacker& a, const BPacker& b, const Epilogue& ep,
+                    int threads) {
+  BSource src;
+  src.packer = &b;
+  drive(float_gemm_config(), m, n, k, a, src, ep, threads);
+}
+
+void run_float_gemm(int64_t m, const APacker& a, const PackedB& b, const Epilogue& ep, int threads) {
+  BSource src;
+  src.packed = &b;
+  drive(b.config(), m, b.n(), b.k(), a, src, ep, threads);
+}
+
+}  // namespace gemm_internal
+
 void gemm(const MatrixView& a, const MatrixView& b, const MatrixView* c, const MatrixView& out,
           const GemmParams& p) {
   check_gemm_args(a, b, c, out, p);
-  for (int64_t i = 0; i < out.rows; ++i) {
-    for (int64_t j = 0; j < out.cols; ++j) {
-      float acc = 0.0f;
-      for (int64_t k = 0; k < a.cols; ++k) acc += load(a, i, k) * load(b, k, j);
-      float y = p.alpha * acc;
-      if (p.beta != 0.0f) y += p.beta * load(*c, i, j);
-      if (p.bias) y += p.bias[j];
-      if (p.activation == Activation::kRelu) y = y > 0.0f ? y : (std::isnan(y) ? y : 0.0f);
-      if (p.activation == Activation::kGelu) y = std::isinf(y) && y < 0 ? 0.0f : 0.5f * y * (1.0f + std::erf(y * 0.70710678f));
-      store(out, i, j, y);
-    }
-  }
+  gemm_internal::Epilogue ep;
+  ep.alpha = p.alpha;
+  ep.beta = p.beta;
+  if (p.beta != 0.0f) ep.c = *c;
+  ep.bias = p.bias;
+  ep.activation = p.activation;
+  ep.out = out;
+  const gemm_internal::MatrixAPacker ap(a);
+  const gemm_internal::MatrixBPacker bp(b);
+  gemm_internal::run_float_gemm(out.rows, out.cols, a.cols, ap, bp, ep);
 }
 
 }  // namespace aicc::cpu

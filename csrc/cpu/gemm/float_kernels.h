@@ -1,0 +1,82 @@
+// Per-ISA pieces of the float GEMM (microkernels, packers, tile epilogues) and the scalar
+// element helpers they share. Only gemm_config.cc and the packers' dispatch reach the
+// ISA-specific ones, after checking the active ISA path.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "aicc/tensor.h"
+#include "common/half.h"
+#include "cpu/gemm/gemm_driver.h"
+
+namespace aicc::cpu::gemm_internal {
+
+// Microkernels (csrc/cpu/gemm/ukernels/), named dtype_tile_isa.
+void ukernel_f32_4x8_portable(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int accumulate);
+#if defined(AICC_X86)
+void ukernel_f32_6x16_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int accumulate);
+#endif
+
+// Tile epilogues.
+void epilogue_tile_portable(const Epilogue& ep, const float* tile, int64_t ldt, int64_t i0, int64_t j0, int mr, int nr);
+#if defined(AICC_X86)
+void epilogue_tile_avx2(const Epilogue& ep, const float* tile, int64_t ldt, int64_t i0, int64_t j0, int mr, int nr);
+#endif
+
+// Packers of a strided matrix (layouts in gemm_driver.h). The portable ones handle every
+// layout; the AVX2 ones return false for layouts they do not vectorize (the caller then
+// uses the portable one).
+void pack_a_portable(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* dst);
+void pack_b_portable(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst);
+#if defined(AICC_X86)
+bool pack_a_avx2(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* dst);
+bool pack_b_avx2(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst);
+#endif
+
+// ---- scalar element helpers ------------------------------------------------------------
+
+inline float load_f32(const void* base, DType t, int64_t off) {
+  switch (t) {
+    case DType::kF16: return f16_to_f32(static_cast<const uint16_t*>(base)[off]);
+    case DType::kBF16: return bf16_to_f32(static_cast<const uint16_t*>(base)[off]);
+    default: return static_cast<const float*>(base)[off];
+  }
+}
+
+inline void store_f32(void* base, DType t, int64_t off, float x) {
+  switch (t) {
+    case DType::kF16: static_cast<uint16_t*>(base)[off] = f32_to_f16(x); break;
+    case DType::kBF16: static_cast<uint16_t*>(base)[off] = f32_to_bf16(x); break;
+    default: static_cast<float*>(base)[off] = x; break;
+  }
+}
+
+// relu keeps NaN (max(NaN, 0) is NaN in the reference).
+inline float relu_f32(float y) { return y > 0.0f || std::isnan(y) ? y : 0.0f; }
+
+// gelu(x) = x/2 * (1 + erf(x/sqrt 2)) = x/2 * erfc(-x/sqrt 2), the exact form, evaluated in
+// double (erfc keeps the relative accuracy for large negative x, where 1 + erf cancels).
+inline float gelu_f32_scalar(float x) {
+  if (std::isinf(x)) return x > 0 ? x : 0.0f;
+  const double xd = x;
+  return static_cast<float>(0.5 * xd * std::erfc(-xd * 0.70710678118654752440));
+}
+
+// alpha * acc + beta * C[i, j] + bias: the epilogue before the activation.
+inline float epilogue_linear(const Epilogue& ep, float acc, int64_t i, int64_t j) {
+  float y = ep.alpha * acc;
+  if (ep.beta != 0.0f) y += ep.beta * load_f32(ep.c.data, ep.c.dtype, i * ep.c.row_stride + j * ep.c.col_stride);
+  if (ep.bias) y += ep.bias[ep.bias_per_row ? i : j];
+  return y;
+}
+
+// One output element's epilogue, in the contract's order.
+inline float epilogue_value(const Epilogue& ep, float acc, int64_t i, int64_t j) {
+  float y = epilogue_linear(ep, acc, i, j);
+  if (ep.activation == Activation::kRelu) y = relu_f32(y);
+  else if (ep.activation == Activation::kGelu) y = gelu_f32_scalar(y);
+  return y;
+}
+
+}  // namespace aicc::cpu::gemm_internal

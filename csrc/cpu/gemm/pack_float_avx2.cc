@@ -1,0 +1,160 @@
+// AVX2/F16C packers for the layouts worth vectorizing: unit stride along the k dimension or
+// along the panel lanes (row-major and column-major A / B, the usual and the transposed
+// operand). f16 converts with vcvtph2ps, bf16 by a 16-bit shift; both exact.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "cpu/gemm/float_kernels.h"
+
+namespace aicc::cpu::gemm_internal {
+namespace {
+
+template <DType T>
+inline __m256 load8(const void* base, int64_t off) {
+  if constexpr (T == DType::kF32) {
+    return _mm256_loadu_ps(static_cast<const float*>(base) + off);
+  } else if constexpr (T == DType::kF16) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + off)));
+  } else {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + off));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+}
+
+// In-place 8x8 transpose of r[0..7] (rows -> columns).
+inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// B with unit column stride (row-major): each k row of a 16-column panel is 16 contiguous
+// elements.
+template <DType T>
+void pack_b_rows(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t panels, float* dst) {
+  for (int64_t s = 0; s < panels; ++s) {
+    int64_t off = p0 * b.row_stride + j0 + s * 16;
+    float* d = dst + s * 16 * kc;
+    for (int64_t p = 0; p < kc; ++p, off += b.row_stride, d += 16) {
+      _mm256_store_ps(d, load8<T>(b.data, off));
+      _mm256_store_ps(d + 8, load8<T>(b.data, off + 8));
+    }
+  }
+}
+
+// B with unit row stride (column-major, e.g. trans_b): each column is contiguous in k, so
+// 8x8 blocks are transposed into the panel.
+template <DType T>
+void pack_b_cols(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t panels, float* dst) {
+  const int64_t cs = b.col_stride;
+  for (int64_t s = 0; s < panels; ++s) {
+    const int64_t base = p0 + (j0 + s * 16) * cs;
+    float* d = dst + s * 16 * kc;
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8) {
+      for (int half = 0; half < 2; ++half) {
+        __m256 r[8];
+        for (int q = 0; q < 8; ++q) r[q] = load8<T>(b.data, base + (half * 8 + q) * cs + p);
+        transpose8(r);
+        for (int q = 0; q < 8; ++q) _mm256_store_ps(d + (p + q) * 16 + half * 8, r[q]);
+      }
+    }
+    for (; p < kc; ++p)
+      for (int j = 0; j < 16; ++j) d[p * 16 + j] = load_f32(b.data, T, base + j * cs + p);
+  }
+}
+
+// A with unit row stride (column-major, e.g. trans_a): 6 contiguous values per k.
+template <DType T>
+void pack_a_cols(const MatrixView& a, int64_t i0, int64_t p0, int64_t kc, int64_t panels, float* dst) {
+  for (int64_t r = 0; r < panels; ++r) {
+    int64_t off = i0 + r * 6 + p0 * a.col_stride;
+    float* d = dst + r * 6 * kc;
+    for (int64_t p = 0; p < kc; ++p, off += a.col_stride, d += 6)
+      for (int i = 0; i < 6; ++i) d[i] = load_f32(a.data, T, off + i);
+  }
+}
+
+// A with unit column stride (row-major): 6 rows x 8 k are loaded, transposed (2 zero rows
+// pad the 8x8 block) and written as 8 groups of 6.
+template <DType T>
+void pack_a_rows(const MatrixView& a, int64_t i0, int64_t p0, int64_t kc, int64_t panels, float* dst) {
+  const int64_t rs = a.row_stride;
+  for (int64_t r = 0; r < panels; ++r) {
+    const int64_t base = (i0 + r * 6) * rs + p0;
+    float* d = dst + r * 6 * kc;
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8) {
+      __m256 v[8];
+      for (int i = 0; i < 6; ++i) v[i] = load8<T>(a.data, base + i * rs + p);
+      v[6] = v[7] = _mm256_setzero_ps();
+      transpose8(v);
+      float* g = d + p * 6;
+      // Groups are 6 floats apart; the 8-wide stores overlap and each later one rewrites the
+      // two spare lanes of the one before; the last group is stored as 4 + 2 to stay in bounds.
+      for (int q = 0; q < 7; ++q) _mm256_storeu_ps(g + q * 6, v[q]);
+      _mm_storeu_ps(g + 42, _mm256_castps256_ps128(v[7]));
+      _mm_storel_pi(reinterpret_cast<__m64*>(g + 46), _mm256_extractf128_ps(v[7], 1));
+    }
+    for (; p < kc; ++p)
+      for (int i = 0; i < 6; ++i) d[p * 6 + i] = load_f32(a.data, T, base + i * rs + p);
+  }
+}
+
+template <DType T>
+bool pack_a_typed(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* dst) {
+  const int64_t panels = mc / 6;
+  if (a.col_stride == 1 && kc >= 8) pack_a_rows<T>(a, i0, p0, kc, panels, dst);
+  else if (a.row_stride == 1) pack_a_cols<T>(a, i0, p0, kc, panels, dst);
+  else return false;
+  if (mc % 6) pack_a_portable(a, i0 + panels * 6, mc % 6, p0, kc, 6, dst + panels * 6 * kc);
+  return true;
+}
+
+template <DType T>
+bool pack_b_typed(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float* dst) {
+  const int64_t panels = nc / 16;
+  if (b.col_stride == 1) pack_b_rows<T>(b, p0, kc, j0, panels, dst);
+  else if (b.row_stride == 1 && kc >= 8) pack_b_cols<T>(b, p0, kc, j0, panels, dst);
+  else return false;
+  if (nc % 16) pack_b_portable(b, p0, kc, j0 + panels * 16, nc % 16, 16, dst + panels * 16 * kc);
+  return true;
+}
+
+}  // namespace
+
+bool pack_a_avx2(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* dst) {
+  if (mr != 6) return false;
+  switch (a.dtype) {
+    case DType::kF32: return pack_a_typed<DType::kF32>(a, i0, mc, p0, kc, dst);
+    case DType::kF16: return pack_a_typed<DType::kF16>(a, i0, mc, p0, kc, dst);
+    case DType::kBF16: return pack_a_typed<DType::kBF16>(a, i0, mc, p0, kc, dst);
+    default: return false;
+  }
+}
+
+bool pack_b_avx2(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) {
+  if (nr != 16) return false;
+  switch (b.dtype) {
+    case DType::kF32: return pack_b_typed<DType::kF32>(b, p0, kc, j0, nc, dst);
+    case DType::kF16: return pack_b_typed<DType::kF16>(b, p0, kc, j0, nc, dst);
+    case DType::kBF16: return pack_b_typed<DType::kBF16>(b, p0, kc, j0, nc, dst);
+    default: return false;
+  }
+}
+
+}  // namespace aicc::cpu::gemm_internal
