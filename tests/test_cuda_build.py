@@ -104,3 +104,64 @@ def test_launch_without_a_device_is_an_error_not_a_crash():
         pytest.skip("a CUDA device is present (this test launches with null pointers)")
     with pytest.raises(RuntimeError, match="gemm_simt: cuda"):
         ext.gemm_simt(0, 0, 4, 1, 0, 4, 1, 4, 4, 4, 1.0, 0.0, 0, 0, 0, 0, 0, 0, 4, 0, 0)
+
+
+def _fresh_nccl(monkeypatch, library):
+    from aicc_kernels.backends import cuda_collective as cc
+
+    monkeypatch.setattr(cc, "_lib", None)
+    monkeypatch.setattr(cc, "_lib_error", None)
+    monkeypatch.setenv("AICC_NCCL_LIBRARY", library)
+    return cc
+
+
+def test_missing_nccl_is_reported_not_fatal(monkeypatch):
+    cc = _fresh_nccl(monkeypatch, "/nonexistent/libnccl.so.2")
+    reason = cc.nccl_unavailable_reason()
+    assert reason is not None and "/nonexistent/libnccl.so.2" in reason
+    with pytest.raises(cc.NcclError, match="could not be loaded"):
+        cc.nccl_unique_id()
+
+
+def _pip_nccl():
+    try:
+        import nvidia.nccl
+    except ImportError:
+        return None
+    import os
+
+    for root in list(getattr(nvidia.nccl, "__path__", [])):
+        path = os.path.join(root, "lib", "libnccl.so.2")
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def test_nccl_bindings_against_a_real_library(monkeypatch):
+    # The ctypes signatures that need no GPU: version and the 128-byte unique id (which
+    # holds NUL bytes: it must round-trip whole).
+    path = _pip_nccl()
+    if path is None:
+        pytest.skip("no libnccl.so.2 from the nvidia-nccl wheel on this machine")
+    cc = _fresh_nccl(monkeypatch, path)
+    assert cc.nccl_unavailable_reason() is None
+    assert cc.nccl_version() >= 21000  # ncclAvg and bfloat16 need NCCL 2.10+
+    uid = cc.nccl_unique_id()
+    assert isinstance(uid, bytes) and len(uid) == 128 and uid.count(0) > 0
+
+
+def test_nccl_communicator_checks_arguments():
+    from aicc_kernels.backends import cuda_collective as cc
+
+    with pytest.raises(ValueError, match="rank: expected an integer in"):
+        cc.NcclCommunicator(2, 2, bytes(128))
+    with pytest.raises(ValueError, match="unique_id: expected 128 bytes"):
+        cc.NcclCommunicator(0, 1, b"short")
+
+
+def test_path_switch():
+    from aicc_kernels.backends import cuda
+
+    assert cuda.get_path() == "auto"
+    with pytest.raises(ValueError, match="path: expected one of"):
+        cuda.set_path("tensor")

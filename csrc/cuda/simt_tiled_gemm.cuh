@@ -21,7 +21,9 @@ simt_tiled_gemm_kernel(const Problem problem) {
   constexpr int kThreads = (BM / TM) * kThreadsN;
   static_assert((BM * BK) % kThreads == 0 && (BK * BN) % kThreads == 0, "tile loads must divide evenly");
   // Stored k-major so the inner loop reads a column of A and a row of B contiguously.
-  __shared__ Acc a_tile[BK][BM];
+  // A's row padding (+4) spreads the transposing stores (consecutive threads: consecutive
+  // kk, same row) over distinct banks.
+  __shared__ Acc a_tile[BK][BM + 4];
   __shared__ Acc b_tile[BK][BN];
 
   const int tid = static_cast<int>(threadIdx.x);

@@ -112,7 +112,8 @@ def nccl_unique_id() -> bytes:
     """A fresh 128-byte id; made on one rank and shared with all before construction."""
     uid = _UniqueId()
     _check(_load().ncclGetUniqueId(ctypes.byref(uid)), "ncclGetUniqueId")
-    return bytes(uid.internal)
+    # Not uid.internal: a c_char field reads back only up to the first NUL byte.
+    return ctypes.string_at(ctypes.addressof(uid), 128)
 
 
 class NcclCommunicator:
@@ -136,7 +137,7 @@ class NcclCommunicator:
         self.timeout = timeout
         self._wire_bytes = 0
         uid = _UniqueId()
-        uid.internal = bytes(unique_id)
+        ctypes.memmove(ctypes.addressof(uid), bytes(unique_id), 128)
         comm = ctypes.c_void_p()
         _check(lib.ncclCommInitRank(ctypes.byref(comm), size, uid, rank), "ncclCommInitRank")
         self._comm = comm

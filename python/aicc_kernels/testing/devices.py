@@ -5,7 +5,9 @@ unchanged on host and device backends.
     out = to_host(ak.gemm(**case, backend=backend))
 
 Non-array values (scalars, None, strings, dtypes) pass through; dicts, lists and tuples
-are converted element-wise. Strided NumPy views stay strided views on the device (same
+are converted element-wise. CuPy has no bfloat16: a bf16 operand skips the test, except
+under the dict keys in `bf16_as_f32` (default "c" and "bias": epilogue inputs every kernel
+reads as f32), which travel as their exact f32 values. Strided NumPy views stay strided views on the device (same
 element strides), so the device kernels see the layouts the host kernels see.
 """
 
@@ -30,7 +32,7 @@ def _device_copy(x: np.ndarray):
     return cp.asarray(x)
 
 
-def to_device(value, backend):
+def to_device(value, backend, *, bf16_as_f32=("c", "bias")):
     """`value` with every NumPy array moved to the device of `backend` (a name or Backend)."""
     name = getattr(backend, "name", backend)
     if name not in DEVICE_BACKENDS:
@@ -42,10 +44,15 @@ def to_device(value, backend):
             pytest.skip("CuPy has no bfloat16 arrays; the bf16 CUDA kernels are reached through DLPack")
         return _device_copy(value)
     if isinstance(value, dict):
-        return {k: to_device(v, backend) for k, v in value.items()}
+        return {k: to_device(v.astype(np.float32) if k in bf16_as_f32 and _is_bf16(v) else v, backend)
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(to_device(v, backend) for v in value)
+        return type(value)(to_device(v, backend, bf16_as_f32=bf16_as_f32) for v in value)
     return value
+
+
+def _is_bf16(x) -> bool:
+    return isinstance(x, np.ndarray) and x.dtype.name == "bfloat16"
 
 
 def to_host(value):
