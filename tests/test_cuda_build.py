@@ -165,3 +165,15 @@ def test_path_switch():
     assert cuda.get_path() == "auto"
     with pytest.raises(ValueError, match="path: expected one of"):
         cuda.set_path("tensor")
+
+
+def test_import_does_not_initialize_cuda():
+    # Probing initializes the driver, after which forked children cannot use CUDA: the
+    # probe must wait until someone asks whether the backend is available.
+    import subprocess
+    import sys
+
+    code = ("import aicc_kernels as ak; ak.backends.list(); ak.gemm([[1.0]], [[2.0]]); "
+            "from aicc_kernels.backends import cuda; print(cuda.backend._reason is cuda._UNPROBED)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "True"

@@ -208,8 +208,27 @@ def _qgemm(a, b, out, *, a_zero_point=0, b_zero_point=0, scale=None, bias=None, 
     _finish(target, out)
 
 
+_UNPROBED = object()
+
+
 class CudaBackend(Backend):
-    """Device "cuda": takes and returns CuPy arrays (module docstring: stream semantics)."""
+    """Device "cuda": takes and returns CuPy arrays (module docstring: stream semantics).
+
+    Availability is probed on first use of `unavailable_reason` / `available`, not at
+    import: the probe initializes the CUDA driver, after which a forked child process can
+    no longer use CUDA, so importing aicc_kernels must not do it."""
+
+    _reason = _UNPROBED
+
+    @property
+    def unavailable_reason(self):
+        if self._reason is _UNPROBED:
+            self._reason = unavailable_reason()
+        return self._reason
+
+    @unavailable_reason.setter
+    def unavailable_reason(self, value):
+        self._reason = value
 
     def accepts(self, array) -> bool:
         return _device.is_device_array(array)
@@ -229,7 +248,7 @@ class CudaBackend(Backend):
 backend = CudaBackend("cuda", "cuda", {
     "gemm": {combo: _gemm for combo in FLOAT_GEMM_COMBOS},
     "qgemm": {combo: _qgemm for combo in QGEMM_COMBOS},
-}, unavailable_reason=unavailable_reason(),
+}, unavailable_reason=_UNPROBED,
     description="CUDA kernels: mma.sync tensor cores (sm_80+), SIMT / dp4a fallbacks, NCCL collectives")
 
 from . import cuda_conv as _cuda_conv  # noqa: E402  (uses this module's helpers)
