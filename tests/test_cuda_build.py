@@ -173,7 +173,10 @@ def test_import_does_not_initialize_cuda():
     import subprocess
     import sys
 
-    code = ("import aicc_kernels as ak; ak.backends.list(); import numpy as np; ak.gemm(np.ones((2, 2), np.float32), np.ones((2, 2), np.float32)); "
-            "from aicc_kernels.backends import cuda; print(cuda.backend._reason is cuda._UNPROBED)")
+    code = ("import numpy as np, aicc_kernels as ak\n"
+            "ak.backends.list()\n"
+            "ak.gemm(np.ones((2, 2), np.float32), np.ones((2, 2), np.float32))\n"
+            "from aicc_kernels.backends import cuda\n"
+            "print(cuda.backend._reason is cuda._UNPROBED)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True"
