@@ -30,8 +30,12 @@ simt_tiled_gemm_kernel(const Problem problem) {
   const int group = static_cast<int>(blockIdx.z);
   const int row0 = static_cast<int>(blockIdx.x) * BM;
   const int col0 = static_cast<int>(blockIdx.y) * BN;
-  const int trow = (tid / kThreadsN) * TM;  // this thread's first row within the tile
-  const int tcol = (tid % kThreadsN) * TN;
+  // This thread's rows are ty + i * (BM / TM), its columns tx + j * (BN / TN): interleaved
+  // rather than contiguous, so a warp's reads of one b_tile row hit consecutive banks and
+  // its stores of one output row are consecutive addresses.
+  constexpr int kRowStep = BM / TM, kColStep = BN / TN;
+  const int ty = tid / kThreadsN;
+  const int tx = tid % kThreadsN;
 
   Acc acc[TM][TN];
 #pragma unroll
@@ -61,9 +65,9 @@ simt_tiled_gemm_kernel(const Problem problem) {
     for (int kk = 0; kk < BK; ++kk) {
       Acc a[TM], b[TN];
 #pragma unroll
-      for (int i = 0; i < TM; ++i) a[i] = a_tile[kk][trow + i];
+      for (int i = 0; i < TM; ++i) a[i] = a_tile[kk][ty + i * kRowStep];
 #pragma unroll
-      for (int j = 0; j < TN; ++j) b[j] = b_tile[kk][tcol + j];
+      for (int j = 0; j < TN; ++j) b[j] = b_tile[kk][tx + j * kColStep];
 #pragma unroll
       for (int i = 0; i < TM; ++i)
 #pragma unroll
@@ -74,11 +78,11 @@ simt_tiled_gemm_kernel(const Problem problem) {
 
 #pragma unroll
   for (int i = 0; i < TM; ++i) {
-    const int gr = row0 + trow + i;
+    const int gr = row0 + ty + i * kRowStep;
     if (gr >= problem.m) continue;
 #pragma unroll
     for (int j = 0; j < TN; ++j) {
-      const int gc = col0 + tcol + j;
+      const int gc = col0 + tx + j * kColStep;
       if (gc < problem.n) problem.store(group, gr, gc, acc[i][j]);
     }
   }
