@@ -127,8 +127,12 @@ enum class ReduceOp : int { kSum = 0, kMax = 1, kMin = 2 };
 // dst[i] = op(dst[i], src[i]) for i < n, in f32, rounded once to dtype (f32/f16/bf16).
 void reduce_inplace(DType dtype, ReduceOp op, void* dst, const void* src, int64_t n,
                     std::uintptr_t stream);
-// dst[i] = dst[i] * factor (f32 arithmetic, one rounding): the "avg" finish.
-void scale_inplace(DType dtype, void* dst, float factor, int64_t n, std::uintptr_t stream);
+// dst[i] = dst[i] / divisor (f32 division, one rounding): the "avg" finish, as on the CPU
+// (sum, then one division).
+void divide_inplace(DType dtype, void* dst, int divisor, int64_t n, std::uintptr_t stream);
+// dst[i] = to(src[i]) between f32 / f16 / bf16 (one round-to-nearest-even): the fp16 /
+// bf16 compression of the collectives (CuPy cannot cast to bfloat16 itself).
+void convert(DType from, const void* src, DType to, void* dst, int64_t n, std::uintptr_t stream);
 // Block INT8 quantization of f32/f16/bf16 x, the CPU collectives' format: per block of
 // `block` elements, scale = max|x| / 127 (f32), q = rint_half_even(x * (127 / max|x|)) in
 // [-127, 127]; an all-zero block has scale 0, one with a non-finite value a NaN scale.

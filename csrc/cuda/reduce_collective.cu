@@ -30,10 +30,18 @@ __global__ void reduce_inplace_kernel(T* __restrict__ dst, const T* __restrict__
 }
 
 template <typename T>
-__global__ void scale_inplace_kernel(T* __restrict__ dst, float factor, int64_t n) {
+__global__ void divide_inplace_kernel(T* __restrict__ dst, float divisor, int64_t n) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    dst[i] = from_f32<T>(to_f32(dst[i]) * factor);
+    dst[i] = from_f32<T>(__fdiv_rn(to_f32(dst[i]), divisor));
+  }
+}
+
+template <typename From, typename To>
+__global__ void convert_kernel(const From* __restrict__ src, To* __restrict__ dst, int64_t n) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    dst[i] = from_f32<To>(to_f32(src[i]));
   }
 }
 
@@ -94,9 +102,20 @@ template <typename T> struct ReduceRun {
     reduce_inplace_kernel<T><<<grid_for(n), kThreads, 0, st>>>(static_cast<T*>(dst), static_cast<const T*>(src), n, op);
   }
 };
-template <typename T> struct ScaleRun {
-  static void run(void* dst, float f, int64_t n, cudaStream_t st) {
-    scale_inplace_kernel<T><<<grid_for(n), kThreads, 0, st>>>(static_cast<T*>(dst), f, n);
+template <typename T> struct DivideRun {
+  static void run(void* dst, float d, int64_t n, cudaStream_t st) {
+    divide_inplace_kernel<T><<<grid_for(n), kThreads, 0, st>>>(static_cast<T*>(dst), d, n);
+  }
+};
+template <typename From> struct ConvertFrom {
+  template <typename To>
+  struct To_ {
+    static void run(const void* src, void* dst, int64_t n, cudaStream_t st) {
+      convert_kernel<From, To><<<grid_for(n), kThreads, 0, st>>>(static_cast<const From*>(src), static_cast<To*>(dst), n);
+    }
+  };
+  static void run(DType to, const void* src, void* dst, int64_t n, cudaStream_t st) {
+    dispatch_float<To_>(to, "convert", src, dst, n, st);
   }
 };
 template <typename T> struct QuantRun {
@@ -121,10 +140,17 @@ void reduce_inplace(DType dtype, ReduceOp op, void* dst, const void* src, int64_
   check_launch("reduce_inplace");
 }
 
-void scale_inplace(DType dtype, void* dst, float factor, int64_t n, std::uintptr_t stream) {
+void divide_inplace(DType dtype, void* dst, int divisor, int64_t n, std::uintptr_t stream) {
   if (n <= 0) return;
-  dispatch_float<ScaleRun>(dtype, "scale_inplace", dst, factor, n, as_stream(stream));
-  check_launch("scale_inplace");
+  if (divisor <= 0) throw std::invalid_argument("divide_inplace: expected a positive divisor");
+  dispatch_float<DivideRun>(dtype, "divide_inplace", dst, static_cast<float>(divisor), n, as_stream(stream));
+  check_launch("divide_inplace");
+}
+
+void convert(DType from, const void* src, DType to, void* dst, int64_t n, std::uintptr_t stream) {
+  if (n <= 0) return;
+  dispatch_float<ConvertFrom>(from, "convert", to, src, dst, n, as_stream(stream));
+  check_launch("convert");
 }
 
 void quantize_int8_blocks(DType dtype, const void* x, int64_t n, int block, int8_t* q, float* scales,

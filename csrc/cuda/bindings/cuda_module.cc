@@ -165,9 +165,13 @@ PYBIND11_MODULE(_aicc_cuda, m) {
     reduce_inplace(static_cast<DType>(dt), static_cast<ReduceOp>(op), as_ptr<void>(dst), as_ptr<const void>(src), n,
                    stream);
   });
-  m.def("scale_inplace", [](int dt, ptr_t dst, float factor, int64_t n, ptr_t stream) {
+  m.def("divide_inplace", [](int dt, ptr_t dst, int divisor, int64_t n, ptr_t stream) {
     py::gil_scoped_release release;
-    scale_inplace(static_cast<DType>(dt), as_ptr<void>(dst), factor, n, stream);
+    divide_inplace(static_cast<DType>(dt), as_ptr<void>(dst), divisor, n, stream);
+  });
+  m.def("convert", [](int from, ptr_t src, int to, ptr_t dst, int64_t n, ptr_t stream) {
+    py::gil_scoped_release release;
+    convert(static_cast<DType>(from), as_ptr<const void>(src), static_cast<DType>(to), as_ptr<void>(dst), n, stream);
   });
   m.def("quantize_int8_blocks", [](int dt, ptr_t x, int64_t n, int block, ptr_t q, ptr_t scales, ptr_t stream) {
     py::gil_scoped_release release;

@@ -14,9 +14,10 @@ one NcclCommunicator drives one GPU (the current device at creation).
 Semantics (the CPU collectives' contract): op sum / avg / max / min; f32, f16, bf16
 (NCCL reduces in the element type, one rounding per step), s8, u8, s32, s64, f64.
 compression="fp16" / "bf16" sends f32 data as f16 / bf16 and reduces in that type;
-"int8" quantizes 256-value blocks (one f32 scale each, the CPU format), all-gathers the
-blocks, and every rank dequantizes and sums the contributions in f32 in rank order (so
-all ranks get bitwise the same result), then rounds once to the output dtype.
+"int8" is the CPU collectives' algorithm on NCCL data movement: 256-value blocks with one
+f32 scale each, an all-to-all of slices (ncclSend/ncclRecv), each slice dequantized and
+reduced in f32 in rank order and requantized once, then an all-gather; every rank gets
+bitwise the same result. Float "avg" is a sum followed by one division, as on the CPU.
 
 Bootstrap: NCCL needs one 128-byte unique id shared by all ranks. `from_communicator`
 sends it over an existing host communicator (shm / mpi, aicc_kernels.collective), or pass
@@ -72,6 +73,8 @@ def _load():
                     "ncclReduceScatter": [vp, vp, sz, i, i, vp, vp],
                     "ncclAllGather": [vp, vp, sz, i, vp, vp],
                     "ncclBroadcast": [vp, vp, sz, i, i, vp, vp],
+                    "ncclSend": [vp, sz, i, i, vp, vp],
+                    "ncclRecv": [vp, sz, i, i, vp, vp],
                     "ncclGroupStart": [],
                     "ncclGroupEnd": [],
                     "ncclGetVersion": [ctypes.POINTER(i)],
@@ -207,10 +210,7 @@ class NcclCommunicator:
     def _allreduce(self, x, out, op, compression):
         self._arrays(x=x, out=out)
         if compression in ("fp16", "bf16"):
-            wire = _dtypes.float16 if compression == "fp16" else _dtypes.bfloat16
-            tmp = x.astype(wire)
-            self._allreduce(tmp, tmp, op, None)
-            out[...] = tmp.astype(out.dtype)
+            self._allreduce_16bit(x, out, op, compression)
             return
         if compression == "int8":
             self._allreduce_int8(x, out, op)
@@ -218,34 +218,101 @@ class NcclCommunicator:
         if compression is not None:
             raise ValueError(f"compression: expected None, 'fp16', 'bf16' or 'int8', got {compression!r}")
         self._wire_bytes += x.nbytes
-        _check(_load().ncclAllReduce(x.data.ptr, out.data.ptr, x.size, self._type(x), self._op(op), self._comm,
-                                     self._stream()), "ncclAllReduce")
+        # Float avg as on the CPU: sum, then one division (ncclAvg pre-scales, which rounds
+        # differently); integer avg is NCCL's.
+        float_avg = op == "avg" and np.dtype(x.dtype).kind == "f" and np.dtype(x.dtype) != np.float64
+        _check(_load().ncclAllReduce(x.data.ptr, out.data.ptr, x.size, self._type(x),
+                                     self._op("sum" if float_avg else op), self._comm, self._stream()),
+               "ncclAllReduce")
+        if float_avg and self.size > 1:
+            from . import cuda as _cuda_backend
+
+            _cuda_backend._ext.divide_inplace(_cuda_backend._code(x.dtype), out.data.ptr, self.size, out.size,
+                                              self._stream())
+
+    def _allreduce_16bit(self, x, out, op, compression):
+        """f32 data sent as f16 / bf16 (one rounding), reduced by NCCL in that type, widened
+        back. The 16-bit buffer is uint16 storage: CuPy has no bfloat16 dtype."""
+        from . import cuda as _cuda_backend
+
+        ext = _cuda_backend._ext
+        cp = _device.cupy()
+        wire, nccl_type = ("f16", 6) if compression == "fp16" else ("bf16", 9)
+        stream = self._stream()
+        n = x.size
+        tmp = cp.empty(n, np.uint16)
+        ext.convert(_cuda_backend._code(x.dtype), x.data.ptr, ext.DTYPES[wire], tmp.data.ptr, n, stream)
+        float_avg = op == "avg"
+        self._wire_bytes += tmp.nbytes
+        _check(_load().ncclAllReduce(tmp.data.ptr, tmp.data.ptr, n, nccl_type, self._op("sum" if float_avg else op),
+                                     self._comm, stream), "ncclAllReduce")
+        if float_avg and self.size > 1:
+            ext.divide_inplace(ext.DTYPES[wire], tmp.data.ptr, self.size, n, stream)
+        ext.convert(ext.DTYPES[wire], tmp.data.ptr, _cuda_backend._code(out.dtype), out.data.ptr, n, stream)
 
     def _allreduce_int8(self, x, out, op):
+        """The CPU collectives' INT8 algorithm: quantize 256-value blocks; all-to-all so that
+        rank j holds every rank's blocks of slice j; dequantize and reduce them in f32 in
+        rank order (avg: one division); requantize the reduced slice once; all-gather the
+        reduced slices and dequantize. Wire traffic ~ 2 (n - 1) / n of the int8 data."""
         from . import cuda as _cuda_backend
 
         if op not in ("sum", "avg"):
             raise ValueError(f"op: expected 'sum' or 'avg' with int8 compression, got {op!r}")
-        ext = _cuda_backend._ext
-        cp = _device.cupy()
         n = x.size
-        blocks = -(-n // INT8_BLOCK)
+        if n == 0:
+            return
+        ext = _cuda_backend._ext
+        f32 = ext.DTYPES["f32"]
+        cp = _device.cupy()
+        lib = _load()
         stream = self._stream()
-        q = cp.empty(n, np.int8)
-        scales = cp.empty(blocks, np.float32)
-        ext.quantize_int8_blocks(_cuda_backend._code(x.dtype), x.data.ptr, n, INT8_BLOCK, q.data.ptr,
-                                 scales.data.ptr, stream)
-        all_q = cp.empty((self.size, n), np.int8)
-        all_s = cp.empty((self.size, blocks), np.float32)
-        self._all_gather(q, all_q)
-        self._all_gather(scales, all_s)
-        acc = cp.zeros(n, np.float32)
-        for r in range(self.size):  # rank order: every rank sums identically
-            ext.dequantize_int8_blocks(ext.DTYPES["f32"], all_q[r].data.ptr, all_s[r].data.ptr, n, INT8_BLOCK,
+        block = INT8_BLOCK
+        chunk = -(-(-(-n // block)) // self.size)  # blocks per rank's slice
+        slice_len = chunk * block
+        padded_len = slice_len * self.size
+
+        # 1. quantize the zero-padded input (padding only ever forms zero blocks or joins
+        #    the last block as zeros, which change no block maximum).
+        xpad = cp.zeros(padded_len, dtype=x.dtype)
+        xpad[:n] = x.reshape(-1)
+        q = cp.empty(padded_len, np.int8)
+        s = cp.empty(chunk * self.size, np.float32)
+        ext.quantize_int8_blocks(_cuda_backend._code(x.dtype), xpad.data.ptr, padded_len, block, q.data.ptr,
+                                 s.data.ptr, stream)
+        # 2. all-to-all: slice `peer` of every rank goes to rank `peer`.
+        recv_q = cp.empty((self.size, slice_len), np.int8)
+        recv_s = cp.empty((self.size, chunk), np.float32)
+        comm = self._comm
+        _check(lib.ncclGroupStart(), "ncclGroupStart")
+        try:
+            for peer in range(self.size):
+                _check(lib.ncclSend(q.data.ptr + peer * slice_len, slice_len, 0, peer, comm, stream), "ncclSend")
+                _check(lib.ncclRecv(recv_q[peer].data.ptr, slice_len, 0, peer, comm, stream), "ncclRecv")
+                _check(lib.ncclSend(s.data.ptr + peer * chunk * 4, chunk, 7, peer, comm, stream), "ncclSend")
+                _check(lib.ncclRecv(recv_s[peer].data.ptr, chunk, 7, peer, comm, stream), "ncclRecv")
+        finally:
+            _check(lib.ncclGroupEnd(), "ncclGroupEnd")
+        self._wire_bytes += (self.size - 1) * (slice_len + 4 * chunk)
+        # 3. reduce this rank's slice in f32, in rank order, and requantize it once.
+        acc = cp.zeros(slice_len, np.float32)
+        for r in range(self.size):
+            ext.dequantize_int8_blocks(f32, recv_q[r].data.ptr, recv_s[r].data.ptr, slice_len, block,
                                        acc.data.ptr, True, stream)
         if op == "avg":
-            ext.scale_inplace(ext.DTYPES["f32"], acc.data.ptr, 1.0 / self.size, n, stream)
-        out[...] = acc.reshape(out.shape).astype(out.dtype)
+            ext.divide_inplace(f32, acc.data.ptr, self.size, slice_len, stream)
+        mine_q = cp.empty(slice_len, np.int8)
+        mine_s = cp.empty(chunk, np.float32)
+        ext.quantize_int8_blocks(f32, acc.data.ptr, slice_len, block, mine_q.data.ptr, mine_s.data.ptr, stream)
+        # 4. all-gather the reduced slices and dequantize the whole vector.
+        all_q = cp.empty(padded_len, np.int8)
+        all_s = cp.empty(chunk * self.size, np.float32)
+        self._all_gather(mine_q, all_q)
+        self._all_gather(mine_s, all_s)
+        result = cp.empty(padded_len, np.float32)
+        ext.dequantize_int8_blocks(f32, all_q.data.ptr, all_s.data.ptr, padded_len, block, result.data.ptr, False,
+                                   stream)
+        out[...] = result[:n].reshape(out.shape).astype(out.dtype)
 
     def _reduce_scatter(self, x, out, offsets, op):
         """offsets: size+1 element offsets into x.ravel(); rank r gets x[offsets[r]:offsets[r+1]]
