@@ -78,7 +78,8 @@ def test_nccl_single_rank_allreduce(cuda):
             np.testing.assert_array_equal(cp.asnumpy(comm.allreduce(cp.asarray(x), op)), x)
         got = cp.asnumpy(comm.allreduce(cp.asarray(x), compression="int8"))
         bound = np.repeat(np.abs(np.pad(x, (0, -len(x) % 256))).reshape(-1, 256).max(1) / 127 / 2, 256)[: len(x)]
-        assert (np.abs(got - x) <= bound * (1 + 1e-6)).all()
+        # Half a quantization step, plus the f32 roundings of the requantization (tiny).
+        assert (np.abs(got - x) <= bound * 1.001).all()
         np.testing.assert_array_equal(cp.asnumpy(comm.all_gather(cp.asarray(x[:7])))[0], x[:7])
         np.testing.assert_array_equal(cp.asnumpy(comm.reduce_scatter(cp.asarray(x[:10]))), x[:10])
         b = cp.asarray(x[:5])
