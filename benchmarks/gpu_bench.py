@@ -4,7 +4,7 @@
     python benchmarks/gpu_bench.py conv                 # ResNet-50-like layers vs cuDNN (through torch, if it has CUDA)
     mpirun -n 8 python benchmarks/gpu_bench.py allreduce   # busbw, one GPU per rank (mpi4py bootstrap)
 
-gemm: f32 / f16 / bf16-less (CuPy has no bf16) TFLOPS of ak.gemm against cupy.matmul
+gemm: f32 and f16 (CuPy has no bf16 arrays) TFLOPS of ak.gemm against cupy.matmul
 (cuBLAS), and INT8 TOPS of ak.qgemm against our own f16 (the issue's 1.6x target) and,
 when available, cuBLASLt's int8 through torch._int_mm.
 allreduce: algbw = bytes / time, busbw = algbw * 2(n-1)/n (nccl-tests), for our NCCL
