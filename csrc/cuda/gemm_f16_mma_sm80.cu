@@ -3,7 +3,10 @@
 #include "mma_gemm_sm80.cuh"
 
 namespace aicc::cuda {
-namespace {
+// A named namespace, not an anonymous one: when the arch list includes pre-sm_80 targets
+// the kernel body compiles to a trap and never calls the functor, which nvcc would report
+// (as an error, with -Werror) for an internal-linkage function.
+namespace detail {
 
 // Not inlined: inlining the epilogue (erff for gelu) into each of the 128 unrolled
 // accumulator stores made the compiler keep the accumulators in local memory.
@@ -16,12 +19,12 @@ struct FloatStore {
   __device__ void operator()(int row, int col, float acc) const { store_one(epi, row, col, acc); }
 };
 
-}  // namespace
+}  // namespace detail
 
 void gemm_f16_mma(DType in_dtype, const void* a, int64_t lda, const void* bt, int64_t ldb, int m, int n,
                   int k, const FloatEpilogue& epi, std::uintptr_t stream) {
   const int64_t es = 2;  // f16 and bf16
-  const FloatStore store{epi};
+  const detail::FloatStore store{epi};
   if (in_dtype == DType::kF16) {
     mma::launch_mma_gemm<mma::F16Op>(a, lda * es, bt, ldb * es, m, n, int64_t{k} * es, store,
                                      as_stream(stream), "gemm_f16_mma");
