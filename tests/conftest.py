@@ -26,10 +26,11 @@ def _isa_paths():
         from aicc_kernels import _aicc_cpu
     except ImportError:
         return []
-    paths = ["portable"]
-    if _aicc_cpu.detected_isa() != "portable":
-        paths.insert(0, _aicc_cpu.detected_isa())
-    return paths
+    # The detected path, every lower vector path (an AVX-512 machine also tests the AVX2
+    # kernels that AVX2-only CPUs run), and portable.
+    order = ["avx512", "avx2", "portable"]
+    detected = _aicc_cpu.detected_isa()
+    return order[order.index(detected):] if detected in order else ["portable"]
 
 
 # cuda: tensor cores where the GPU has them ("auto"), then the CUDA-core / dp4a fallbacks.

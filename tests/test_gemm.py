@@ -134,3 +134,209 @@ def test_concurrent_python_threads_are_safe(rng):
         results = list(pool.map(lambda p: ak.gemm(*p), pairs * 4))
     for i, r in enumerate(results):
         np.testing.assert_array_equal(r, expected[i % len(pairs)])
+
+
+# ---------------------------------------------------------------------------------------
+# Blocked driver: tile / block edges, every layout and dtype combination, epilogue details.
+# The CPU f32 paths block with MR x NR = 6x16 (AVX2) or 4x8 (portable), MC=144, KC=256
+# (k > 256 is split into balanced blocks), NC=4080.
+# ---------------------------------------------------------------------------------------
+
+def _case(a, b, c=None, **kw):
+    case = dict(a=a, b=b, c=c, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bias=None,
+                activation=None, out_dtype=None)
+    case.update(kw)
+    return case
+
+
+@pytest.mark.parametrize("m", [1, 5, 6, 7, 143, 144, 145])
+def test_gemm_block_edges(backend, m, rng):
+    for k in (1, 255, 256, 257, 513):
+        for n in (1, 15, 16, 17, 33):
+            a = rng.standard_normal((m, k)).astype(np.float32)
+            b = rng.standard_normal((k, n)).astype(np.float32)
+            bias = rng.standard_normal(n).astype(np.float32)
+            case = _case(a, b, bias=bias, activation="relu")
+            _assert_gemm_matches(case, ak.gemm(**case, backend=backend))
+
+
+def test_gemm_wider_than_nc(backend, rng):
+    for k in (3, 300):
+        a = rng.standard_normal((7, k)).astype(np.float32)
+        b = rng.standard_normal((k, 4081)).astype(np.float32)
+        case = _case(a, b)
+        _assert_gemm_matches(case, ak.gemm(**case, backend=backend))
+
+
+@pytest.mark.parametrize("dtype", FLOAT_TYPES, ids=_dtypes.short_name)
+@pytest.mark.parametrize("out_dtype", [None, np.float32], ids=["out=in", "out=f32"])
+@pytest.mark.parametrize("k", [40, 300], ids=["one-kc-block", "two-kc-blocks"])
+def test_gemm_dtype_combinations(backend, dtype, out_dtype, k, rng):
+    m, n = 23, 37
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    for c_dtype in FLOAT_TYPES:
+        c = rng.standard_normal((m, n)).astype(c_dtype)
+        bias = rng.standard_normal(n).astype(np.float32)
+        for activation in (None, "relu", "gelu"):
+            case = _case(a, b, c, alpha=0.75, beta=-1.5, bias=bias, activation=activation, out_dtype=out_dtype)
+            _assert_gemm_matches(case, ak.gemm(**case, backend=backend))
+
+
+@pytest.mark.parametrize("k", [9, 300])
+@pytest.mark.parametrize("dtype", FLOAT_TYPES, ids=_dtypes.short_name)
+def test_in_place_update_multi_block(backend, dtype, k, rng):
+    # out is C: partial sums must not overwrite C before the epilogue reads it.
+    a = rng.integers(-3, 4, (20, k)).astype(dtype)
+    b = rng.integers(-3, 4, (k, 35)).astype(dtype)
+    c = rng.integers(-3, 4, (20, 35)).astype(dtype)
+    expected = ak.reference.gemm(a, b, c, alpha=2.0, beta=3.0)
+    result = ak.gemm(a, b, c, alpha=2.0, beta=3.0, out=c, backend=backend)
+    assert result is c
+    np.testing.assert_array_equal(c.astype(np.float64), expected.astype(np.float64))
+
+
+def test_gemm_layouts(backend, rng):
+    """Transposed, column-major, odd strides and stride-0 (broadcast) operands."""
+    m, k, n = 29, 70, 45
+    base_a = rng.standard_normal((3 * m, 4 * k)).astype(np.float32)
+    base_b = rng.standard_normal((3 * k, 4 * n)).astype(np.float32)
+    a_views = {
+        "contiguous": np.ascontiguousarray(base_a[:m, :k]),
+        "fortran": np.asfortranarray(base_a[:m, :k]),
+        "strided": base_a[::3, ::4][:m, :k],
+        "broadcast-row": np.broadcast_to(base_a[0, :k], (m, k)),
+        "broadcast-col": np.broadcast_to(base_a[:m, :1], (m, k)),
+    }
+    b_views = {
+        "contiguous": np.ascontiguousarray(base_b[:k, :n]),
+        "fortran": np.asfortranarray(base_b[:k, :n]),
+        "strided": base_b[::3, ::4][:k, :n],
+        "broadcast-row": np.broadcast_to(base_b[0, :n], (k, n)),
+    }
+    for a in a_views.values():
+        for b in b_views.values():
+            case = _case(a, b)
+            _assert_gemm_matches(case, ak.gemm(**case, backend=backend))
+    for trans_a in (False, True):
+        for trans_b in (False, True):
+            a = a_views["strided"]
+            b = b_views["fortran"]
+            a_in = np.ascontiguousarray(a.T) if trans_a else a
+            b_in = np.asfortranarray(b.T) if trans_b else b
+            case = _case(a_in, b_in, trans_a=trans_a, trans_b=trans_b)
+            _assert_gemm_matches(case, ak.gemm(**case, backend=backend))
+
+
+@pytest.mark.parametrize("dtype", FLOAT_TYPES, ids=_dtypes.short_name)
+def test_gemm_broadcast_c(backend, dtype, rng):
+    m, k, n = 13, 300, 21
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    for shape in [(n,), (1, n), (m, 1), (1, 1), ()]:
+        c = rng.standard_normal(shape).astype(dtype)
+        case = _case(a, b, c, beta=0.5)
+        _assert_gemm_matches(case, ak.gemm(**case, backend=backend))
+
+
+@pytest.mark.parametrize("dtype", FLOAT_TYPES, ids=_dtypes.short_name)
+def test_gemm_writes_only_out(backend, dtype, rng):
+    """Edge tiles never write outside out, also with non-unit output strides."""
+    m, k, n = 17, 300, 23
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    sentinel = np.array(12345.0, dtype=dtype)
+    for make in (lambda big: big[1:m + 1, 2:n + 2], lambda big: big[1:2 * m + 1:2, 2:3 * n + 2:3]):
+        big = np.full((2 * m + 3, 3 * n + 5), sentinel, dtype=dtype)
+        out = make(big)
+        mask = np.ones(big.shape, bool)
+        make(mask)[...] = False
+        ak.gemm(a, b, out=out, backend=backend)
+        assert (big[mask] == sentinel).all()
+        _assert_gemm_matches(_case(a, b), out)
+
+
+def test_gemm_nonfinite_not_skipped(backend):
+    """inf * 0 is NaN (no zero-skipping), NaN reaches exactly its row/column, padded lanes
+    of edge tiles do not leak NaN into neighbours."""
+    m, k, n = 7, 300, 17
+    a = np.ones((m, k), np.float32)
+    b = np.ones((k, n), np.float32)
+    a[2, 5] = np.inf
+    b[5, :] = 0.0          # row 2 gets inf * 0 = NaN in every column
+    b[200, 16] = np.nan     # column 16 (the lone column of an edge tile) gets NaN
+    out = ak.gemm(a, b, backend=backend)
+    expected_nan = np.zeros((m, n), bool)
+    expected_nan[2, :] = True
+    expected_nan[:, 16] = True
+    np.testing.assert_array_equal(np.isnan(out), expected_nan)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, _dtypes.bfloat16], ids=_dtypes.short_name)
+def test_output_rounding_matches_reference_bitwise(backend, dtype, rng):
+    """k = 1, b = 1: the f32 value is alpha * a exactly as the reference computes it, so the
+    single rounding to f16/bf16 (RNE, overflow, subnormals, NaN) must agree bit for bit."""
+    info = _dtypes.finfo(dtype)
+    values = np.concatenate([rng.standard_normal(300) * float(info.max) ** 0.5,
+                             rng.standard_normal(100) * float(info.smallest_normal),
+                             [float(info.max), -float(info.max), np.inf, -np.inf, np.nan, 0.0, -0.0]])
+    a = values.astype(dtype).reshape(-1, 1)
+    b = np.ones((1, 19), dtype)
+    from aicc_kernels.testing.tolerance import compare_exact
+    for alpha in (1.0, 1.2345678, -3.1e-3, 1.9999999):
+        out = ak.gemm(a, b, alpha=alpha, backend=backend)
+        ref = ak.reference.gemm(a, b, alpha=alpha)
+        mismatch = compare_exact(out, ref)
+        assert mismatch is None, f"alpha={alpha}: {mismatch}"
+    # Exact ties: x + ulp(x)/2 is exact in f32 and halfway between two outputs; half of the
+    # x have an odd last bit (round up to even), half an even one (round down).
+    mant_bits = 10 if dtype == np.float16 else 7
+    x = (rng.uniform(0.01, 100, 400) * rng.choice([-1, 1], 400)).astype(dtype).astype(np.float64)
+    _, e = np.frexp(x)
+    half_ulp = np.ldexp(np.sign(x), e - 2 - mant_bits)
+    a = np.stack([x, half_ulp], axis=1).astype(dtype)
+    ones = np.ones((2, 27), dtype)  # vector columns and scalar tail columns of the epilogue
+    out = ak.gemm(a, ones, backend=backend)
+    mismatch = compare_exact(out, ak.reference.gemm(a, ones))
+    assert mismatch is None, f"ties: {mismatch}"
+
+
+def test_gelu_accuracy(backend):
+    """gelu on exact inputs (k = 1, b = 1) within 6 eps(f32) relative (docs/SEMANTICS.md);
+    the vectorized erf's measured maximum is 4.2 eps. Includes the tails and +-inf."""
+    import math
+    x = np.concatenate([np.linspace(-14, 14, 20011), [np.inf, -np.inf, 0.0, -1e-30, 1e-30]]).astype(np.float32)
+    a = x.reshape(-1, 1)
+    b = np.ones((1, 24), np.float32)  # 16 vector columns + an 8-column edge tile
+    out = ak.gemm(a, b, activation="gelu", backend=backend)
+    ref = np.array([v * 0.5 * math.erfc(-v / math.sqrt(2)) if np.isfinite(v) else (v if v > 0 else 0.0)
+                    for v in x.astype(np.float64)])
+    eps = float(np.finfo(np.float32).eps)
+    tiny = float(np.finfo(np.float32).tiny)
+    for col in (0, 15, 16, 23):
+        got = out[:, col].astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            ok = (got == ref) | (np.abs(got - ref) <= 6 * eps * np.abs(ref) + tiny)
+        assert ok.all(), f"column {col}: worst at x={x[~ok][0]}: got {got[~ok][0]}, expected {ref[~ok][0]}"
+
+
+@pytest.mark.parametrize("shape", [(7, 600, 1000), (300, 600, 50), (150, 40, 150)],
+                         ids=["few-rows", "many-rows", "one-kc-block"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16], ids=_dtypes.short_name)
+def test_threads_identical_results(backend, shape, dtype, rng):
+    """Each output's k-order is fixed: 1 and 2 threads give the same bits, whichever way the
+    driver splits the work (rows, or columns when there are few rows)."""
+    m, k, n = shape
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    c = rng.standard_normal((m, n)).astype(dtype)
+    previous = ak.get_num_threads()
+    try:
+        results = []
+        for t in (1, 2):
+            ak.set_num_threads(t)
+            results.append(ak.gemm(a, b, c, beta=1.0, activation="gelu", backend=backend))
+    finally:
+        ak.set_num_threads(previous)
+    np.testing.assert_array_equal(results[0].view(np.uint16 if dtype == np.float16 else np.uint32),
+                                  results[1].view(np.uint16 if dtype == np.float16 else np.uint32))

@@ -10,6 +10,7 @@ namespace py = pybind11;
 
 namespace aicc::bindings {
 void bind_gemm(py::module_& m);
+void bind_peak(py::module_& m);
 }  // namespace aicc::bindings
 
 PYBIND11_MODULE(_aicc_cpu, m) {
@@ -60,4 +61,5 @@ PYBIND11_MODULE(_aicc_cpu, m) {
   });
 
   aicc::bindings::bind_gemm(m);
+  aicc::bindings::bind_peak(m);
 }

@@ -77,8 +77,9 @@ Isa compute_detected_isa() {
 #if defined(AICC_X86)
   const CpuFeatures& f = cpu_features();
   const bool avx2 = f.avx2 && f.fma && f.f16c;
-  // The AVX-512 path exists only where a kernel file for it is compiled in; until then
-  // AVX-512 machines run the AVX2 kernels (correct, and still fast).
+  // kAvx512 needs the VNNI subset its kernels use (the INT8 vpdpbusd route); kernels with no
+  // AVX-512 version take their AVX2 path there (dispatch is on >= kAvx2).
+  if (avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni) return Isa::kAvx512;
   if (avx2) return Isa::kAvx2;
 #endif
   return Isa::kPortable;

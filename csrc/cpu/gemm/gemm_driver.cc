@@ -91,6 +91,12 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
                           !(ep.beta != 0.0f && ep.c.data == ep.out.data);
   const bool use_ws = multi && !acc_in_out;
 
+  // A plain f32 product (alpha 1, no C, bias or activation) needs no epilogue pass: full
+  // tiles go straight from the microkernel to out (1 * acc is acc, bit for bit).
+  const bool identity = ep.alpha == 1.0f && ep.beta == 0.0f && ep.bias == nullptr &&
+                        ep.activation == Activation::kNone && ep.out.dtype == DType::kF32 &&
+                        ep.out.col_stride == 1;
+
   int64_t nc_max = bsrc.packed ? cfg.nc : std::min<int64_t>(cfg.nc, round_up(n, nr));
   int64_t strip = m;
   if (use_ws) strip = std::min<int64_t>(m, std::max<int64_t>(mr, kMaxWorkspaceFloats / nc_max / mr * mr));
@@ -163,6 +169,11 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
                   const int rows = static_cast<int>(std::min<int64_t>(mr, mcur - ir));
                   const float* ap = apack + ir * kc;
                   if (!multi) {
+                    if (identity && rows == mr && cols == nr) {
+                      cfg.ukernel(kc, ap, bp, static_cast<float*>(ep.out.data) + i * ep.out.row_stride + j,
+                                  ep.out.row_stride, 0);
+                      continue;
+                    }
                     cfg.ukernel(kc, ap, bp, tile, nr, 0);
                     cfg.epilogue(ep, tile, nr, i, j, rows, cols);
                     continue;
@@ -178,7 +189,7 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
                   }
                   if (rows == mr && cols == nr) {
                     cfg.ukernel(kc, ap, bp, acc, ld, !first);
-                    if (last) cfg.epilogue(ep, acc, ld, i, j, rows, cols);
+                    if (last && !(identity && acc_in_out)) cfg.epilogue(ep, acc, ld, i, j, rows, cols);
                   } else {  // edge tile: through the tile buffer, never past the matrix
                     if (!first) copy_tile(acc, ld, tile, nr, rows, cols);
                     cfg.ukernel(kc, ap, bp, tile, nr, !first);

@@ -1,46 +1,181 @@
-// Quantized GEMM entry point. (Initial scalar implementation: exact, unblocked; the packed
-// int16 vpmaddwd driver replaces the compute loop.)
+// Quantized GEMM driver: packing, blocking and threads around a register-tile microkernel
+// (design and layouts: qgemm_internal.h, docs/INT8_DESIGN.md). One driver for every route
+// (int16 vpmaddwd on AVX2 and portable C++; u8 x s8 vpdpbusd on AVX-512 VNNI):
+//
+//   1. Pack A (mr-row panels) and B (nr-column panels) once, over all of K, in parallel.
+//   2. The output is cut into mc x nc blocks, one task each (threads split M and N, never K,
+//      so every element is computed by the same operations whatever the thread count).
+//      Inside a block: K in slices of kc words (a B micro-panel slice stays in L1, the A block
+//      slice in L2); for each nr panel, for each mr panel, one microkernel call; after the
+//      last K slice the output stage writes the tile straight from the int32 accumulators.
 #include <algorithm>
-#include <cmath>
+#include <vector>
 
 #include "aicc/gemm.h"
+#include "common/cpu_features.h"
+#include "common/thread_pool.h"
 #include "cpu/gemm/gemm_checks.h"
+#include "cpu/gemm/qgemm_internal.h"
 
 namespace aicc::cpu {
+namespace {
+
+using namespace qgemm_detail;
+
+// Below this many multiply-adds a call runs on the calling thread only (thread hand-off
+// would cost more than it saves).
+constexpr int64_t kSerialMacs = int64_t{1} << 22;
+
+// Block sizes: the B micro-panel slice (kc_words x nr words) stays in L1, the A block slice
+// (mc x kc_words words) in L2. On this machine kc = 128..1024 and mc/nc = 4..16 panels measured
+// within noise of each other (docs/INT8_DESIGN.md).
+Route route_for(Isa isa) {
+#if defined(AICC_X86)
+  if (isa >= Isa::kAvx512)
+    return {kVnniMR, kVnniNR, 4, 256, 8, 8, true, ukernel_u8s8_12x32_avx512vnni, pack_a_u8s8_avx512vnni,
+            pack_b_u8s8_avx512vnni, output_avx2};
+  if (isa >= Isa::kAvx2)
+    return {kMR, kNR, 2, 256, 16, 16, false, ukernel_s16_6x16_avx2, pack_a_s16_avx2, pack_b_s16_avx2, output_avx2};
+#endif
+  (void)isa;
+  return {kMR, kNR, 2, 256, 16, 16, false, ukernel_s16_6x16_portable, pack_a_s16_portable,
+          pack_b_s16_planar_portable, output_portable};
+}
+
+// Per calling thread: the packed operands and the accumulator scratch of every worker.
+// Kept between calls (no page faults on repeated calls of one size); dropped when large.
+struct Workspace {
+  AlignedBuffer packed;
+  AlignedBuffer scratch;
+};
+constexpr size_t kKeepBytes = size_t{64} << 20;
+
+}  // namespace
 
 void qgemm(const MatrixView& a, const MatrixView& b, const MatrixView& out, const QGemmParams& p) {
   check_qgemm_args(a, b, out, p);
-  for (int64_t i = 0; i < out.rows; ++i) {
-    for (int64_t j = 0; j < out.cols; ++j) {
-      const int32_t zb = p.b_zero_point ? p.b_zero_point[p.b_zero_point_len == 1 ? 0 : j] : 0;
-      int64_t acc = 0;
-      for (int64_t k = 0; k < a.cols; ++k) {
-        const int64_t off = i * a.row_stride + k * a.col_stride;
-        const int32_t av = a.dtype == DType::kU8 ? static_cast<const uint8_t*>(a.data)[off]
-                                                 : static_cast<const int8_t*>(a.data)[off];
-        const int32_t bv = static_cast<const int8_t*>(b.data)[k * b.row_stride + j * b.col_stride];
-        acc += static_cast<int64_t>(av - p.a_zero_point) * (bv - zb);
-      }
-      if (p.bias) acc += p.bias[j];
-      const int64_t off = i * out.row_stride + j * out.col_stride;
-      const bool relu = p.activation == Activation::kRelu;
-      if (out.dtype == DType::kS32) {
-        static_cast<int32_t*>(out.data)[off] = static_cast<int32_t>(relu ? std::max<int64_t>(acc, 0) : acc);
-        continue;
-      }
-      const float s = p.scale[p.scale_len == 1 ? 0 : j];
-      const float v = static_cast<float>(static_cast<int32_t>(acc)) * s;
-      if (out.dtype == DType::kF32) {
-        static_cast<float*>(out.data)[off] = relu ? std::max(v, 0.0f) : v;
-        continue;
-      }
-      const float lo = out.dtype == DType::kU8 ? 0.0f : -128.0f, hi = out.dtype == DType::kU8 ? 255.0f : 127.0f;
-      float q = std::nearbyint(v) + static_cast<float>(p.out_zero_point);
-      q = std::min(std::max(q, relu ? std::max(lo, static_cast<float>(p.out_zero_point)) : lo), hi);
-      if (out.dtype == DType::kU8) static_cast<uint8_t*>(out.data)[off] = static_cast<uint8_t>(q);
-      else static_cast<int8_t*>(out.data)[off] = static_cast<int8_t>(q);
-    }
+  const int64_t m = out.rows, n = out.cols, k = a.cols;
+  if (m == 0 || n == 0) return;
+
+  const Route rt = route_for(active_isa());
+  const int64_t mr = rt.mr, nr = rt.nr;
+  const int64_t kw = (k + rt.k_per_word - 1) / rt.k_per_word;  // packed 32-bit words per row/column
+  const int64_t m_panels = (m + mr - 1) / mr, n_panels = (n + nr - 1) / nr;
+  const int64_t a_panel = kw * mr * 4, b_panel = kw * nr * 4;  // bytes
+
+  // Zero point of every packed column (padding columns get 0; they are never written out).
+  std::vector<int32_t> zb(static_cast<size_t>(n_panels * nr), 0);
+  if (p.b_zero_point != nullptr)
+    for (int64_t j = 0; j < n; ++j) zb[j] = p.b_zero_point[p.b_zero_point_len == 1 ? 0 : j];
+  std::vector<int32_t> rowsum(rt.folds_zero_points ? static_cast<size_t>(m_panels * mr) : 0);
+  std::vector<int32_t> colsum(rt.folds_zero_points ? static_cast<size_t>(n_panels * nr) : 0);
+
+  const bool serial = m * n * std::max<int64_t>(k, 1) < kSerialMacs;
+  const int max_threads = serial ? 1 : 0;
+
+  thread_local Workspace ws;
+  // B panels (nr * 4 = 64 or 128 bytes per K word) start 64-byte aligned: the kernels use
+  // aligned vector loads on them.
+  const int64_t a_bytes = (m_panels * a_panel + 63) / 64 * 64;
+  const size_t packed_bytes = static_cast<size_t>(a_bytes + n_panels * b_panel);
+  char* packed_a = static_cast<char*>(ws.packed.grow(std::max<size_t>(packed_bytes, 64)));
+  char* packed_b = packed_a + a_bytes;
+
+  // B is packed kPackGroup panels per task: rows of B are then read in long contiguous runs.
+  constexpr int64_t kPackGroup = 8;
+  const int64_t b_tasks = (n_panels + kPackGroup - 1) / kPackGroup;
+  parallel_for(
+      m_panels + b_tasks,
+      [&](int64_t t, int) {
+        if (t < m_panels) {
+          const int64_t i0 = t * mr;
+          rt.pack_a(a, i0, static_cast<int>(std::min(mr, m - i0)), p.a_zero_point, kw, packed_a + t * a_panel,
+                    rt.folds_zero_points ? rowsum.data() + i0 : nullptr);
+        } else {
+          const int64_t q = (t - m_panels) * kPackGroup, j0 = q * nr;
+          rt.pack_b(b, j0, static_cast<int>(std::min(kPackGroup * nr, n - j0)), zb.data() + j0, kw,
+                    packed_b + q * b_panel, rt.folds_zero_points ? colsum.data() + j0 : nullptr);
+        }
+      },
+      max_threads);
+
+  // Per-column operands of the output stage, padded to whole panels (vector loads).
+  std::vector<int32_t> col_add;
+  std::vector<float> col_scale;
+  if (p.scale != nullptr) {
+    col_scale.resize(zb.size());
+    for (int64_t j = 0; j < n; ++j) col_scale[j] = p.scale[p.scale_len == 1 ? 0 : j];
   }
+  if (rt.folds_zero_points) {
+    // The VNNI route's operands are raw bytes with A as u8 (a' = a, +128 for s8; za' likewise):
+    //   sum (a' - za')(b - zb) = sum a'b - za' colsum(b) - zb rowsum(a') + K za' zb,
+    // computed modulo 2^32 (unsigned): the raw sums may wrap, the final value fits int32.
+    const uint32_t za_u = static_cast<uint32_t>(p.a_zero_point + (a.dtype == DType::kS8 ? 128 : 0));
+    col_add.resize(zb.size(), 0);
+    for (int64_t j = 0; j < n; ++j) {
+      const uint32_t term = (p.bias ? static_cast<uint32_t>(p.bias[j]) : 0u) -
+                            za_u * static_cast<uint32_t>(colsum[j]) +
+                            static_cast<uint32_t>(k) * za_u * static_cast<uint32_t>(zb[j]);
+      col_add[j] = static_cast<int32_t>(term);
+    }
+  } else if (p.bias != nullptr) {
+    col_add.assign(zb.size(), 0);
+    std::copy(p.bias, p.bias + n, col_add.begin());
+  }
+
+  OutputStage o;
+  o.dtype = out.dtype;
+  o.data = out.data;
+  o.row_stride = out.row_stride;
+  o.col_stride = out.col_stride;
+  o.col_add = col_add.empty() ? nullptr : col_add.data();
+  o.row_sum = rt.folds_zero_points ? rowsum.data() : nullptr;
+  o.col_zb = zb.data();
+  o.col_scale = col_scale.empty() ? nullptr : col_scale.data();
+  o.out_zero_point = p.out_zero_point;
+  o.relu = p.activation == Activation::kRelu;
+
+  const int64_t m_blocks = (m_panels + rt.mc_panels - 1) / rt.mc_panels;
+  const int64_t n_blocks = (n_panels + rt.nc_panels - 1) / rt.nc_panels;
+  const bool sliced = kw > rt.kc_words;  // several K slices: accumulators live in scratch between them
+  const int threads = serial ? 1 : get_num_threads();
+  const size_t block_elems = static_cast<size_t>(rt.mc_panels * rt.nc_panels * mr * nr);
+  int32_t* scratch = sliced ? static_cast<int32_t*>(ws.scratch.grow(block_elems * threads * sizeof(int32_t)))
+                            : nullptr;
+
+  parallel_for(
+      m_blocks * n_blocks,
+      [&](int64_t task, int thread) {
+        // Consecutive tasks share a B block (same column block, next row block).
+        const int64_t nb = task / m_blocks, mb = task % m_blocks;
+        const int64_t ip0 = mb * rt.mc_panels, ip1 = std::min(m_panels, ip0 + rt.mc_panels);
+        const int64_t jp0 = nb * rt.nc_panels, jp1 = std::min(n_panels, jp0 + rt.nc_panels);
+        alignas(64) int32_t local[kVnniMR * kVnniNR];
+        int32_t* block = sliced ? scratch + block_elems * thread : nullptr;
+        int64_t pc = 0;
+        do {
+          const int64_t kc = std::min(rt.kc_words, kw - pc);
+          const bool last = pc + kc >= kw;
+          for (int64_t jp = jp0; jp < jp1; ++jp) {
+            const char* bp = packed_b + jp * b_panel + pc * nr * 4;
+            const int64_t j0 = jp * nr;
+            const int nr_valid = static_cast<int>(std::min(nr, n - j0));
+            for (int64_t ip = ip0; ip < ip1; ++ip) {
+              int32_t* tile = sliced ? block + ((jp - jp0) * rt.mc_panels + (ip - ip0)) * mr * nr : local;
+              rt.ukernel(kc, packed_a + ip * a_panel + pc * mr * 4, bp, tile, pc > 0);
+              if (!last) continue;
+              const int64_t i0 = ip * mr;
+              const int mr_valid = static_cast<int>(std::min(mr, m - i0));
+              rt.output(tile, static_cast<int>(nr), mr_valid, nr_valid, i0, j0, o);
+            }
+          }
+          pc += kc;
+        } while (pc < kw);
+      },
+      threads);  // never more workers than scratch blocks, even if set_num_threads() races
+
+  if (ws.packed.size() > kKeepBytes) ws.packed.release();
+  if (ws.scratch.size() > kKeepBytes) ws.scratch.release();
 }
 
 }  // namespace aicc::cpu

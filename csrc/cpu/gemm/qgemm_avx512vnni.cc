@@ -1,0 +1,175 @@
+// INT8 GEMM packing for the AVX-512 VNNI route: raw bytes in K-quads (A shifted to u8 by
+// +128 when s8, so vpdpbusd's unsigned operand holds it exactly), with the row sums of A
+// and column sums of B that the driver needs to fold the zero points in after the product.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "cpu/gemm/qgemm_internal.h"
+
+namespace aicc::cpu::qgemm_detail {
+namespace {
+
+// Sum of the n bytes at p as u8, each xor-ed with flip (0x80 turns s8 into s8 + 128).
+int64_t byte_sum(const uint8_t* p, int64_t n, uint8_t flip) {
+  const __m512i f = _mm512_set1_epi8(static_cast<char>(flip));
+  __m512i s = _mm512_setzero_si512();
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64)
+    s = _mm512_add_epi64(s, _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(p + i), f), _mm512_setzero_si512()));
+  int64_t total = _mm512_reduce_add_epi64(s);
+  for (; i < n; ++i) total += static_cast<uint8_t>(p[i] ^ flip);
+  return total;
+}
+
+}  // namespace
+
+void pack_a_u8s8_avx512vnni(const MatrixView& a, int64_t i0, int mr, int32_t, int64_t kq, void* dst_,
+                            int32_t* rowsum) {
+  constexpr int MR = kVnniMR;
+  uint8_t* dst = static_cast<uint8_t*>(dst_);
+  const uint8_t flip = a.dtype == DType::kS8 ? 0x80 : 0x00;
+  const uint32_t flip4 = flip * 0x01010101u;
+  const int64_t k = a.cols;
+  const uint8_t* base = static_cast<const uint8_t*>(a.data);
+  std::memset(dst, 0, static_cast<size_t>(kq) * MR * 4);
+  const int64_t k4 = k / 4 * 4;
+  for (int r = 0; r < mr; ++r) {
+    const uint8_t* row = base + (i0 + r) * a.row_stride;
+    int64_t q = 0;
+    if (a.col_stride == 1) {
+      uint32_t* out = reinterpret_cast<uint32_t*>(dst) + r;
+      for (; q < k4 / 4; ++q) {
+        uint32_t w;
+        std::memcpy(&w, row + 4 * q, 4);
+        out[q * MR] = w ^ flip4;
+      }
+      rowsum[r] = static_cast<int32_t>(static_cast<uint32_t>(byte_sum(row, k, flip)));
+    } else {
+      uint32_t sum = 0;
+      for (int64_t kk = 0; kk < k4; ++kk) {
+        const uint8_t v = row[kk * a.col_stride] ^ flip;
+        dst[(kk / 4) * MR * 4 + r * 4 + (kk % 4)] = v;
+        sum += v;
+      }
+      for (int64_t kk = k4; kk < k; ++kk) sum += static_cast<uint8_t>(row[kk * a.col_stride] ^ flip);
+      rowsum[r] = static_cast<int32_t>(sum);
+    }
+    // Last partial quad: the padding stays 0 (not the shifted zero), so it adds nothing.
+    for (int64_t kk = k4; kk < k; ++kk) dst[(kk / 4) * MR * 4 + r * 4 + (kk % 4)] = row[kk * a.col_stride] ^ flip;
+  }
+  for (int r = mr; r < MR; ++r) rowsum[r] = 0;
+}
+
+namespace {
+
+// 8 x 8 transpose of 32-bit words: rows r[0..7] -> columns.
+inline void transpose8x8(__m256i r[8]) {
+  const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+  const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+  const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+  const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+  const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+  const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+  const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+  const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+  r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+  r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+  r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+  r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+  r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+  r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+  r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+  r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+}
+
+// Row-major [K, N], `panels` full panels: per K-quad, 4 rows x 32 columns of each panel become
+// 32 column dwords; the rows are read contiguously across all the panels.
+void pack_rows(const int8_t* data, int64_t row_stride, int64_t quads, int panels, int64_t panel_bytes,
+               int8_t* dst) {
+  constexpr int NR = kVnniNR;
+  for (int64_t q = 0; q < quads; ++q) {
+    const int8_t* src = data + 4 * q * row_stride;
+    for (int p = 0; p < panels; ++p) {
+      const int8_t* s = src + p * NR;
+      const __m256i r0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
+      const __m256i r1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + row_stride));
+      const __m256i r2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 2 * row_stride));
+      const __m256i r3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 3 * row_stride));
+      const __m256i t0 = _mm256_unpacklo_epi8(r0, r1), t1 = _mm256_unpackhi_epi8(r0, r1);
+      const __m256i t2 = _mm256_unpacklo_epi8(r2, r3), t3 = _mm256_unpackhi_epi8(r2, r3);
+      const __m256i u0 = _mm256_unpacklo_epi16(t0, t2);  // columns 0-3 | 16-19
+      const __m256i u1 = _mm256_unpackhi_epi16(t0, t2);  // columns 4-7 | 20-23
+      const __m256i u2 = _mm256_unpacklo_epi16(t1, t3);  // columns 8-11 | 24-27
+      const __m256i u3 = _mm256_unpackhi_epi16(t1, t3);  // columns 12-15 | 28-31
+      __m256i* out = reinterpret_cast<__m256i*>(dst + p * panel_bytes + q * NR * 4);
+      _mm256_store_si256(out + 0, _mm256_permute2x128_si256(u0, u1, 0x20));
+      _mm256_store_si256(out + 1, _mm256_permute2x128_si256(u2, u3, 0x20));
+      _mm256_store_si256(out + 2, _mm256_permute2x128_si256(u0, u1, 0x31));
+      _mm256_store_si256(out + 3, _mm256_permute2x128_si256(u2, u3, 0x31));
+    }
+  }
+}
+
+// Transposed weights ([N, K] storage, one full panel): column j's quads are consecutive
+// dwords; 8 columns x 8 quads are transposed in registers into 8 rows of the panel.
+void pack_cols(const int8_t* data, int64_t col_stride, int64_t quads, int8_t* dst) {
+  constexpr int NR = kVnniNR;
+  const int64_t q8 = quads / 8 * 8;
+  for (int64_t q = 0; q < q8; q += 8) {
+    for (int g = 0; g < NR; g += 8) {
+      __m256i r[8];
+      for (int c = 0; c < 8; ++c)
+        r[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(data + (g + c) * col_stride + 4 * q));
+      transpose8x8(r);
+      for (int d = 0; d < 8; ++d) _mm256_store_si256(reinterpret_cast<__m256i*>(dst + (q + d) * NR * 4 + g * 4), r[d]);
+    }
+  }
+  for (int s = 0; s < NR; ++s)
+    for (int64_t q = q8; q < quads; ++q) std::memcpy(dst + q * NR * 4 + s * 4, data + s * col_stride + 4 * q, 4);
+}
+
+}  // namespace
+
+void pack_b_u8s8_avx512vnni(const MatrixView& b, int64_t j0, int n_cols, const int32_t*, int64_t kq, void* dst_,
+                            int32_t* colsum) {
+  constexpr int NR = kVnniNR;
+  int8_t* dst = static_cast<int8_t*>(dst_);
+  const int8_t* data = static_cast<const int8_t*>(b.data);
+  const int64_t k = b.rows, k4 = k / 4 * 4;
+  const int64_t panel_bytes = kq * NR * 4;
+  const int full = n_cols / NR;
+  const int panels = (n_cols + NR - 1) / NR;
+  // Fast paths cover full panels and whole quads; what they leave is done element by element.
+  int fast_panels = 0;
+  if (b.col_stride == 1 && full > 0) {
+    pack_rows(data + j0, b.row_stride, k4 / 4, full, panel_bytes, dst);
+    fast_panels = full;
+  } else if (b.row_stride == 1 && full > 0) {
+    for (int p = 0; p < full; ++p) pack_cols(data + (j0 + p * NR) * b.col_stride, b.col_stride, k4 / 4, dst + p * panel_bytes);
+    fast_panels = full;
+  }
+  for (int p = 0; p < panels; ++p) {
+    int8_t* panel = dst + p * panel_bytes;
+    const int nr = std::min(NR, n_cols - p * NR);
+    const int64_t q_done = p < fast_panels ? k4 / 4 : 0;
+    std::memset(panel + q_done * NR * 4, 0, static_cast<size_t>(kq - q_done) * NR * 4);
+    for (int64_t kk = q_done * 4; kk < k; ++kk)
+      for (int s = 0; s < nr; ++s)
+        panel[(kk / 4) * NR * 4 + s * 4 + (kk % 4)] = data[kk * b.row_stride + (j0 + p * NR + s) * b.col_stride];
+    // Column sums from the packed panel: vpdpbusd with all-ones u8 adds each column's 4 bytes.
+    const __m512i ones = _mm512_set1_epi8(1);
+    __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+    for (int64_t q = 0; q < kq; ++q) {
+      s0 = _mm512_dpbusd_epi32(s0, ones, _mm512_load_si512(panel + q * NR * 4));
+      s1 = _mm512_dpbusd_epi32(s1, ones, _mm512_load_si512(panel + q * NR * 4 + 64));
+    }
+    alignas(64) int32_t sums[NR];
+    _mm512_store_si512(sums, s0);
+    _mm512_store_si512(sums + 16, s1);
+    for (int s = 0; s < nr; ++s) colsum[p * NR + s] = sums[s];
+  }
+}
+
+}  // namespace aicc::cpu::qgemm_detail
