@@ -111,15 +111,15 @@ def bench_allreduce(cp, repeats):
 
     try:
         from mpi4py import MPI
-        world = MPI.COMM_WORLD
-        rank, size = world.Get_rank(), world.Get_size()
+        rank = MPI.COMM_WORLD.Get_rank()
     except ImportError:
-        world, rank, size = None, 0, 1
+        MPI, rank = None, 0
     cp.cuda.Device(rank % cp.cuda.runtime.getDeviceCount()).use()
-    uid = cc.nccl_unique_id() if rank == 0 else None
-    if world is not None:
-        uid = world.bcast(uid, root=0)
-    comm = cc.NcclCommunicator(rank, size, uid)
+    if MPI is not None:
+        comm = cc.NcclCommunicator.from_mpi()
+    else:
+        comm = cc.NcclCommunicator(0, 1, cc.nccl_unique_id())
+    size = comm.size
     rows = []
     for nbytes in (1 << 20, 16 << 20, 256 << 20):
         x = cp.ones(nbytes // 4, np.float32)

@@ -155,6 +155,18 @@ class NcclCommunicator:
         host_comm._broadcast(buf, 0)
         return cls(host_comm.rank, host_comm.size, buf.tobytes(), **kwargs)
 
+    @classmethod
+    def from_mpi(cls, mpi_comm=None, **kwargs):
+        """One rank per MPI process (mpi4py; COMM_WORLD by default), the unique id broadcast
+        over MPI. Pick the GPU first (e.g. ``cupy.cuda.Device(local_rank).use()``)."""
+        if mpi_comm is None:
+            from mpi4py import MPI
+
+            mpi_comm = MPI.COMM_WORLD
+        rank, size = mpi_comm.Get_rank(), mpi_comm.Get_size()
+        uid = mpi_comm.bcast(nccl_unique_id() if rank == 0 else None, root=0)
+        return cls(rank, size, uid, **kwargs)
+
     # -- plumbing --------------------------------------------------------------------------
     def close(self) -> None:
         if getattr(self, "_comm", None) is not None and self._comm.value:
