@@ -23,7 +23,12 @@ def as_array(x, name: str) -> np.ndarray:
     if isinstance(x, np.ndarray):
         arr = x
     elif _device.is_device_array(x):
-        arr = _device.as_device_array(x)  # CuPy view, zero copy; the cuda backend reads it
+        try:
+            arr = _device.as_device_array(x)  # CuPy view, zero copy; the cuda backend reads it
+        except ImportError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. a bfloat16 DLPack tensor (CuPy has no bf16)
+            raise TypeError(f"{name}: expected a CUDA array CuPy can view, got {type(x).__name__} ({exc})") from None
     else:
         try:
             arr = np.asarray(x)
