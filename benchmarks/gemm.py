@@ -59,6 +59,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-check", action="store_true", help="skip the wrong-element counts")
     parser.add_argument("--quick", action="store_true", help="two small shapes, fewer repeats")
     parser.add_argument("--isa", help="force the CPU path (portable, avx2, ...) like AICC_ISA")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: time with process CPU time (a shared machine; needs --threads 1)")
     parser.add_argument("--blas-coretype", help="OPENBLAS_CORETYPE for NumPy's OpenBLAS (e.g. Haswell)")
     parser.add_argument("--output", type=Path, help="JSON path (default benchmarks/results/gemm-<host>.json)")
     args = parser.parse_args(argv)
@@ -70,12 +72,14 @@ def main(argv=None) -> int:
         ak.set_isa(args.isa)
     start = time.time()
     results = gemm.run(sizes=args.sizes, dtypes=args.dtypes, threads=tuple(args.threads),
-                       baselines=tuple(args.baselines), check=not args.no_check, quick=args.quick)
+                       baselines=tuple(args.baselines), check=not args.no_check, quick=args.quick,
+                       clock=args.clock)
     print(gemm.format_table(results))
     print("median ratios (ours / peer):", {k: round(v, 2) for k, v in gemm.summary(results).items()})
 
     host = platform.node() or "host"
     suffix = f"-openblas-{args.blas_coretype.lower()}" if args.blas_coretype else ""
+    suffix += "-cputime" if args.clock == "cpu" else ""
     out = args.output or Path(__file__).resolve().parent / "results" / f"gemm-{host}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     cfg = ak.config()
@@ -88,6 +92,7 @@ def main(argv=None) -> int:
         "version": ak.__version__,
         "seconds": round(time.time() - start, 1),
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        "clock": args.clock,
         "absent_peers": gemm.absent_peers(),
         "results": [r.to_dict() for r in results],
     }

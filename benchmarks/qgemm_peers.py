@@ -216,7 +216,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--isa", nargs="+", default=None,
-                   help="our ISA paths to time (default: the detected one, plus avx2 when that is avx512)")
+                   help="our ISA paths to time (default: the active one, plus avx2 when that is avx512)")
     p.add_argument("--only", nargs="+", default=["aicc", "ort", "torch"])
     p.add_argument("--cpu-time", action="store_true",
                    help="with --threads 1: time the calling thread's CPU time (robust to a loaded machine)")
@@ -224,7 +224,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     from aicc_kernels import _aicc_cpu
 
-    isas = args.isa or ([_aicc_cpu.detected_isa()] + (["avx2"] if _aicc_cpu.detected_isa() == "avx512" else []))
+    active = _aicc_cpu.active_isa()  # AICC_ISA=avx2 limits the run to the AVX2 route
+    isas = args.isa or ([active] + (["avx2"] if active == "avx512" else []))
     cpu = ak.config().get("cpu", {})
     print(f"threads={args.threads} isas={isas} clock={'thread CPU time' if args.cpu_time else 'wall'} "
           f"cpu={cpu.get('brand', '?') if isinstance(cpu, dict) else cpu}")

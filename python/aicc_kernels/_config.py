@@ -33,12 +33,13 @@ def get_num_threads() -> int:
 
 
 def isa() -> str:
-    """The CPU kernel path in use: 'avx2' or 'portable' (AICC_ISA=portable forces it)."""
+    """The CPU kernel path in use: 'avx512' (AVX-512 with VNNI), 'avx2' or 'portable'
+    (AICC_ISA forces a lower one)."""
     return _ext.active_isa() if _ext is not None else "none"
 
 
 def set_isa(name: str) -> None:
-    """Forces the CPU kernel path ('portable', 'avx2'); for tests and benchmarks."""
+    """Forces the CPU kernel path ('portable', 'avx2', 'avx512'); for tests and benchmarks."""
     if _ext is None:
         raise RuntimeError("the C++ extension is not built")
     _ext.set_isa(name)

@@ -9,7 +9,12 @@
 //      slice in L2); for each nr panel, for each mr panel, one microkernel call; after the
 //      last K slice the output stage writes the tile straight from the int32 accumulators.
 #include <algorithm>
+#include <atomic>
 #include <vector>
+
+#if defined(AICC_X86)
+#include <immintrin.h>
+#endif
 
 #include "aicc/gemm.h"
 #include "common/cpu_features.h"
@@ -21,6 +26,14 @@ namespace aicc::cpu {
 namespace {
 
 using namespace qgemm_detail;
+
+inline void cpu_relax() {
+#if defined(AICC_X86)
+  _mm_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
 
 // Below this many multiply-adds a call runs on the calling thread only (thread hand-off
 // would cost more than it saves).
@@ -71,7 +84,6 @@ void qgemm(const MatrixView& a, const MatrixView& b, const MatrixView& out, cons
   std::vector<int32_t> colsum(rt.folds_zero_points ? static_cast<size_t>(n_panels * nr) : 0);
 
   const bool serial = m * n * std::max<int64_t>(k, 1) < kSerialMacs;
-  const int max_threads = serial ? 1 : 0;
 
   thread_local Workspace ws;
   // B panels (nr * 4 = 64 or 128 bytes per K word) start 64-byte aligned: the kernels use
@@ -81,47 +93,30 @@ void qgemm(const MatrixView& a, const MatrixView& b, const MatrixView& out, cons
   char* packed_a = static_cast<char*>(ws.packed.grow(std::max<size_t>(packed_bytes, 64)));
   char* packed_b = packed_a + a_bytes;
 
-  // B is packed kPackGroup panels per task: rows of B are then read in long contiguous runs.
-  constexpr int64_t kPackGroup = 8;
-  const int64_t b_tasks = (n_panels + kPackGroup - 1) / kPackGroup;
-  parallel_for(
-      m_panels + b_tasks,
-      [&](int64_t t, int) {
-        if (t < m_panels) {
-          const int64_t i0 = t * mr;
-          rt.pack_a(a, i0, static_cast<int>(std::min(mr, m - i0)), p.a_zero_point, kw, packed_a + t * a_panel,
-                    rt.folds_zero_points ? rowsum.data() + i0 : nullptr);
-        } else {
-          const int64_t q = (t - m_panels) * kPackGroup, j0 = q * nr;
-          rt.pack_b(b, j0, static_cast<int>(std::min(kPackGroup * nr, n - j0)), zb.data() + j0, kw,
-                    packed_b + q * b_panel, rt.folds_zero_points ? colsum.data() + j0 : nullptr);
-        }
-      },
-      max_threads);
-
   // Per-column operands of the output stage, padded to whole panels (vector loads).
-  std::vector<int32_t> col_add;
   std::vector<float> col_scale;
   if (p.scale != nullptr) {
     col_scale.resize(zb.size());
     for (int64_t j = 0; j < n; ++j) col_scale[j] = p.scale[p.scale_len == 1 ? 0 : j];
   }
-  if (rt.folds_zero_points) {
-    // The VNNI route's operands are raw bytes with A as u8 (a' = a, +128 for s8; za' likewise):
-    //   sum (a' - za')(b - zb) = sum a'b - za' colsum(b) - zb rowsum(a') + K za' zb,
-    // computed modulo 2^32 (unsigned): the raw sums may wrap, the final value fits int32.
-    const uint32_t za_u = static_cast<uint32_t>(p.a_zero_point + (a.dtype == DType::kS8 ? 128 : 0));
-    col_add.resize(zb.size(), 0);
-    for (int64_t j = 0; j < n; ++j) {
-      const uint32_t term = (p.bias ? static_cast<uint32_t>(p.bias[j]) : 0u) -
-                            za_u * static_cast<uint32_t>(colsum[j]) +
+  std::vector<int32_t> col_add;
+  if (rt.folds_zero_points || p.bias != nullptr) {
+    col_add.assign(zb.size(), 0);
+    if (p.bias != nullptr) std::copy(p.bias, p.bias + n, col_add.begin());
+  }
+  // The VNNI route's operands are raw bytes with A as u8 (a' = a, +128 for s8; za' likewise):
+  //   sum (a' - za')(b - zb) = sum a'b - za' colsum(b) - zb rowsum(a') + K za' zb,
+  // computed modulo 2^32 (unsigned): the raw sums may wrap, the final value fits int32. The
+  // column terms are added to col_add by the task that packs those columns; the row term is
+  // applied in the output stage.
+  const uint32_t za_u = static_cast<uint32_t>(p.a_zero_point + (a.dtype == DType::kS8 ? 128 : 0));
+  auto fold_columns = [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      const uint32_t term = static_cast<uint32_t>(col_add[j]) - za_u * static_cast<uint32_t>(colsum[j]) +
                             static_cast<uint32_t>(k) * za_u * static_cast<uint32_t>(zb[j]);
       col_add[j] = static_cast<int32_t>(term);
     }
-  } else if (p.bias != nullptr) {
-    col_add.assign(zb.size(), 0);
-    std::copy(p.bias, p.bias + n, col_add.begin());
-  }
+  };
 
   OutputStage o;
   o.dtype = out.dtype;
@@ -143,9 +138,41 @@ void qgemm(const MatrixView& a, const MatrixView& b, const MatrixView& out, cons
   int32_t* scratch = sliced ? static_cast<int32_t*>(ws.scratch.grow(block_elems * threads * sizeof(int32_t)))
                             : nullptr;
 
+  // One pool job for packing and compute: tasks [0, pack_tasks) pack (A panels, then B in
+  // groups of kPackGroup panels, so rows of B are read in long contiguous runs), the rest
+  // compute. Tasks are handed out in increasing order, so every pack task is running or done
+  // before any compute task starts; a compute task waits for `packed` to reach pack_tasks.
+  // (One job instead of two saves a pool hand-off and its join per call.)
+  constexpr int64_t kPackGroup = 8;
+  const int64_t b_tasks = (n_panels + kPackGroup - 1) / kPackGroup;
+  const int64_t pack_tasks = m_panels + b_tasks;
+  std::atomic<int64_t> packed{0};
+
   parallel_for(
-      m_blocks * n_blocks,
-      [&](int64_t task, int thread) {
+      pack_tasks + m_blocks * n_blocks,
+      [&](int64_t t, int thread) {
+        if (t < pack_tasks) {
+          // Counted even if packing throws: no compute task may wait forever (the exception
+          // is rethrown by parallel_for once every task has stopped).
+          struct Done {
+            std::atomic<int64_t>& n;
+            ~Done() { n.fetch_add(1, std::memory_order_release); }
+          } done{packed};
+          if (t < m_panels) {
+            const int64_t i0 = t * mr;
+            rt.pack_a(a, i0, static_cast<int>(std::min(mr, m - i0)), p.a_zero_point, kw, packed_a + t * a_panel,
+                      rt.folds_zero_points ? rowsum.data() + i0 : nullptr);
+          } else {
+            const int64_t q = (t - m_panels) * kPackGroup, j0 = q * nr;
+            const int64_t cols = std::min(kPackGroup * nr, n - j0);
+            rt.pack_b(b, j0, static_cast<int>(cols), zb.data() + j0, kw, packed_b + q * b_panel,
+                      rt.folds_zero_points ? colsum.data() + j0 : nullptr);
+            if (rt.folds_zero_points) fold_columns(j0, j0 + cols);
+          }
+          return;
+        }
+        while (packed.load(std::memory_order_acquire) < pack_tasks) cpu_relax();
+        const int64_t task = t - pack_tasks;
         // Consecutive tasks share a B block (same column block, next row block).
         const int64_t nb = task / m_blocks, mb = task % m_blocks;
         const int64_t ip0 = mb * rt.mc_panels, ip1 = std::min(m_panels, ip0 + rt.mc_panels);
