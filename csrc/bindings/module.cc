@@ -10,12 +10,16 @@ namespace py = pybind11;
 
 namespace aicc::bindings {
 void bind_gemm(py::module_& m);
+void bind_collective(py::module_& m);
+void bind_conv(py::module_& m);
 void bind_peak(py::module_& m);
 }  // namespace aicc::bindings
 
 PYBIND11_MODULE(_aicc_cpu, m) {
   m.doc() = "aicc_kernels C++ CPU kernels (called through aicc_kernels.ops; arguments are validated there)";
 
+  // aicc_kernels.CollectiveError, raised for aicc::CollectiveError (a RuntimeError subclass).
+  static py::exception<aicc::CollectiveError> collective_error(m, "CollectiveError", PyExc_RuntimeError);
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -23,6 +27,8 @@ PYBIND11_MODULE(_aicc_cpu, m) {
       PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const aicc::Unsupported& e) {
       PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const aicc::CollectiveError& e) {
+      PyErr_SetString(collective_error.ptr(), e.what());
     }
   });
 
@@ -61,5 +67,7 @@ PYBIND11_MODULE(_aicc_cpu, m) {
   });
 
   aicc::bindings::bind_gemm(m);
+  aicc::bindings::bind_collective(m);
+  aicc::bindings::bind_conv(m);
   aicc::bindings::bind_peak(m);
 }

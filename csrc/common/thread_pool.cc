@@ -68,7 +68,16 @@ class ThreadPool {
     wake_.notify_all();
 
     work(0);
-    while (pending_.load(std::memory_order_acquire) != 0) AICC_CPU_RELAX();
+    // A participant that has not been scheduled yet (an oversubscribed machine) must still
+    // check in before the job state can be reused: spin briefly, then yield the core so the
+    // late worker can run instead of being starved by this very wait.
+    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+      if (spin < kSpinIterations) {
+        AICC_CPU_RELAX();
+      } else {
+        std::this_thread::yield();
+      }
+    }
     body_ = nullptr;
     if (error_) std::rethrow_exception(error_);
   }

@@ -15,11 +15,17 @@ __version__ = "0.1.0"
 from . import _dtypes, backends
 from ._config import config, get_num_threads, set_num_threads, show_config
 from ._dtypes import bfloat16
-from .ops import gemm, matmul, qgemm
+from .ops import (Conv2dWeights, all_gather, allreduce, barrier, broadcast, conv2d, conv2d_backward_data,
+                  conv2d_backward_weight, gemm, matmul, prepack_conv2d_weights, qconv2d, qgemm,
+                  reduce_scatter)
+from . import collective  # noqa: E402
+from .collective import CollectiveError  # noqa: E402
 from . import reference  # noqa: E402  (needs ops)
 
 __all__ = [
     "__version__", "backends", "reference", "bfloat16",
-    "matmul", "gemm", "qgemm",
+    "matmul", "gemm", "qgemm", "conv2d", "qconv2d", "conv2d_backward_data", "conv2d_backward_weight",
+    "Conv2dWeights", "prepack_conv2d_weights",
+    "allreduce", "reduce_scatter", "all_gather", "broadcast", "barrier", "collective", "CollectiveError",
     "set_num_threads", "get_num_threads", "show_config", "config",
 ]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import register
 from .base import Backend
-from .reference import FLOAT_GEMM_COMBOS, QGEMM_COMBOS
+from .reference import (CONV2D_BACKWARD_COMBOS, CONV2D_COMBOS, FLOAT_GEMM_COMBOS, QCONV2D_COMBOS,
+                        QGEMM_COMBOS)
 
 _ACTIVATION_CODES = {None: 0, "relu": 1, "gelu": 2}
 
@@ -27,8 +30,43 @@ def _qgemm(a, b, out, *, a_zero_point=0, b_zero_point=0, scale=None, bias=None,
                _ACTIVATION_CODES[activation])
 
 
+def _geometry(stride, padding, dilation, groups, layout):
+    (pt, pb), (pl, pr) = padding
+    return (stride[0], stride[1], pt, pb, pl, pr, dilation[0], dilation[1], groups,
+            0 if layout == "NCHW" else 1)
+
+
+def _conv2d(x, w, bias, out, *, stride, padding, dilation, groups, layout, activation=None):
+    """w: the weight array, or the _aicc_cpu.Conv2dWeights made by _prepack_conv2d_weights."""
+    run = _ext.conv2d if isinstance(w, np.ndarray) else _ext.conv2d_prepacked
+    run(x, w, bias, out, _geometry(stride, padding, dilation, groups, layout), _ACTIVATION_CODES[activation])
+
+
+def _prepack_conv2d_weights(w, groups, layout):
+    return _ext.Conv2dWeights(w, groups, 0 if layout == "NCHW" else 1)
+
+
+def _qconv2d(x, w, bias, out, *, stride, padding, dilation, groups, layout, x_zero_point=0,
+             w_zero_point=None, scale=None, out_zero_point=0, activation=None):
+    _ext.qconv2d(x, w, bias, out, _geometry(stride, padding, dilation, groups, layout), int(x_zero_point),
+                 w_zero_point, scale, int(out_zero_point), _ACTIVATION_CODES[activation])
+
+
+def _conv2d_backward_data(grad_out, w, out, *, stride, padding, dilation, groups, layout):
+    _ext.conv2d_backward_data(grad_out, w, out, _geometry(stride, padding, dilation, groups, layout))
+
+
+def _conv2d_backward_weight(x, grad_out, out, *, stride, padding, dilation, groups, layout):
+    _ext.conv2d_backward_weight(x, grad_out, out, _geometry(stride, padding, dilation, groups, layout))
+
+
 backend = Backend("cpu", "cpu", {
     "gemm": {combo: _gemm for combo in FLOAT_GEMM_COMBOS},
     "qgemm": {combo: _qgemm for combo in QGEMM_COMBOS},
+    "conv2d": {combo: _conv2d for combo in CONV2D_COMBOS},
+    "qconv2d": {combo: _qconv2d for combo in QCONV2D_COMBOS},
+    "conv2d_backward_data": {combo: _conv2d_backward_data for combo in CONV2D_BACKWARD_COMBOS},
+    "conv2d_backward_weight": {combo: _conv2d_backward_weight for combo in CONV2D_BACKWARD_COMBOS},
 }, unavailable_reason=_reason, description="C++ kernels (AVX2/FMA/F16C or portable, runtime dispatch)")
+backend.prepack_conv2d_weights = _prepack_conv2d_weights
 register(backend)

@@ -26,5 +26,15 @@ def _mirror(op):
 matmul = _mirror(_ops.matmul)
 gemm = _mirror(_ops.gemm)
 qgemm = _mirror(_ops.qgemm)
+conv2d = _mirror(_ops.conv2d)
+qconv2d = _mirror(_ops.qconv2d)
+conv2d_backward_data = _mirror(_ops.conv2d_backward_data)
+conv2d_backward_weight = _mirror(_ops.conv2d_backward_weight)
 
-__all__ = ["matmul", "gemm", "qgemm"]
+# Collectives take the list of every rank's input (they cannot be mirrored call for call).
+from .collective_kernels import (all_gather, allreduce, allreduce_error_bound, broadcast,  # noqa: E402
+                                 int8_allreduce_model, quantize_int8_blocks, reduce_scatter)
+
+__all__ = ["matmul", "gemm", "qgemm", "conv2d", "qconv2d", "conv2d_backward_data", "conv2d_backward_weight",
+           "allreduce", "allreduce_error_bound", "reduce_scatter", "all_gather", "broadcast",
+           "quantize_int8_blocks", "int8_allreduce_model"]

@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""ResNet-50 forward (batch norm folded, random weights) on our kernels vs the same network in
+PyTorch (eager and TorchScript-frozen), images/s at batch 1 and 8, logits checked against
+PyTorch. JSON to benchmarks/results/resnet50.json. Measurement: aicc_kernels.bench.resnet50.run.
+
+    python benchmarks/resnet50.py                 # batch 1 and 8, NHWC, 2 threads
+    python benchmarks/resnet50.py --quick         # batch 1, one timed run
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+from aicc_kernels.bench import resnet50
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batches", default=None, help="comma-separated batch sizes (default 1,8; --quick: 1)")
+    ap.add_argument("--layouts", default="NHWC")
+    ap.add_argument("--threads", default="2")
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--no-jit", action="store_true", help="skip the TorchScript-frozen peer")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json", default=str(pathlib.Path(__file__).parent / "results" / "resnet50.json"))
+    a = ap.parse_args(argv)
+    split = lambda s: [v for v in s.split(",") if v]  # noqa: E731
+    rows = resnet50.run(threads=[int(t) for t in split(a.threads)], quick=a.quick,
+                        batches=[int(b) for b in split(a.batches)] if a.batches else None,
+                        layouts=split(a.layouts), repeats=a.repeats, jit=not a.no_jit)
+    print(resnet50.summary(rows))
+    path = pathlib.Path(a.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"command": " ".join(["python"] + sys.argv), "results": [r.to_dict() for r in rows]},
+                               indent=1))
+    print(f"wrote {path}")
+    return 1 if any(r.wrong for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

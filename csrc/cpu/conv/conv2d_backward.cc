@@ -1,0 +1,188 @@
+// conv2d backward (data and weight) on the GEMM driver.
+//
+//   backward_data:   col = G_chunk x W_g (f32), then col2im adds col into an f32 grad_in;
+//                    1x1 stride-1 unpadded convs write one GEMM straight into grad_in.
+//   backward_weight: dW_g += G_chunk^T x col_chunk, chunk after chunk (beta = 1), into an
+//                    f32 accumulator.
+// Thread-count independence: the GEMM driver splits only M and N across threads (never
+// the K sum), chunks are visited in a fixed order, and col2im gives every grad_in element
+// to one task, so every sum is formed in the same order whatever the thread count.
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "aicc/conv.h"
+#include "aicc/status.h"
+#include "common/half.h"
+#include "common/thread_pool.h"
+#include "cpu/conv/conv2d_common.h"
+
+namespace aicc::cpu {
+namespace {
+
+bool is_float(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
+
+char* at(const TensorView& t, int64_t elems) {
+  return static_cast<char*>(t.data) + elems * static_cast<int64_t>(dtype_size(t.dtype));
+}
+
+void check_float_dtypes(const TensorView& a, const char* an, const TensorView& b, const char* bn,
+                        const TensorView& out, const char* on) {
+  if (!is_float(a.dtype)) throw_invalid(an, "dtype f32, f16 or bf16", dtype_name(a.dtype));
+  if (b.dtype != a.dtype) throw_invalid(bn, std::string("dtype ") + dtype_name(a.dtype), dtype_name(b.dtype));
+  if (out.dtype != a.dtype) throw_invalid(on, std::string("dtype ") + dtype_name(a.dtype), dtype_name(out.dtype));
+}
+
+// f32 values -> `out` (any float dtype), in parallel.
+void convert_from_f32(const float* src, const TensorView& out) {
+  const int64_t total = out.numel();
+  constexpr int64_t kGrain = 1 << 16;
+  parallel_for((total + kGrain - 1) / kGrain, [&](int64_t t, int) {
+    const int64_t i1 = std::min(total, (t + 1) * kGrain);
+    for (int64_t i = t * kGrain; i < i1; ++i) {
+      if (out.dtype == DType::kF16) static_cast<uint16_t*>(out.data)[i] = f32_to_f16(src[i]);
+      else if (out.dtype == DType::kBF16) static_cast<uint16_t*>(out.data)[i] = f32_to_bf16(src[i]);
+      else static_cast<float*>(out.data)[i] = src[i];
+    }
+  });
+}
+
+}  // namespace
+
+void conv2d_backward_data(const Conv2dDesc& d, const TensorView& grad_out, const TensorView& w,
+                          const TensorView& grad_in) {
+  conv::check_desc(d);
+  int64_t xd[4], wd[4], yd[4];
+  conv::x_dims(d, xd);
+  conv::w_dims(d, wd);
+  conv::y_dims(d, yd);
+  conv::check_tensor(grad_out, "grad_out", yd[0], yd[1], yd[2], yd[3], false);
+  conv::check_tensor(w, "w", wd[0], wd[1], wd[2], wd[3], false);
+  conv::check_tensor(grad_in, "grad_in", xd[0], xd[1], xd[2], xd[3], true);
+  check_float_dtypes(grad_out, "grad_out", w, "w", grad_in, "grad_in");
+  if (grad_in.numel() == 0) return;
+
+  const int64_t cg = d.cg(), kg = d.kg(), depth = cg * d.r * d.s, pq = d.p() * d.q();
+  const bool nhwc = d.layout == Layout::kNHWC;
+  const GemmParams plain;
+
+  if (conv::is_pointwise(d)) {
+    // Each input pixel meets exactly one output pixel: grad_in_g = G_g x W_g, written directly.
+    for (int64_t n = 0; n < (nhwc ? 1 : d.n); ++n) {
+      for (int64_t g = 0; g < d.groups; ++g) {
+        if (nhwc) {
+          const int64_t m = d.n * pq;
+          MatrixView a{at(grad_out, g * kg), grad_out.dtype, m, kg, d.k, 1};
+          MatrixView b{at(w, g * kg * cg), w.dtype, kg, cg, cg, 1};
+          MatrixView o{at(grad_in, g * cg), grad_in.dtype, m, cg, d.c, 1};
+          gemm(a, b, nullptr, o, plain);
+        } else {
+          // grad_in[c, pix] = sum_k W[k, c] G[k, pix]
+          MatrixView a{at(w, g * kg * cg), w.dtype, cg, kg, 1, cg};
+          MatrixView b{at(grad_out, (n * d.k + g * kg) * pq), grad_out.dtype, kg, pq, pq, 1};
+          MatrixView o{at(grad_in, (n * d.c + g * cg) * pq), grad_in.dtype, cg, pq, pq, 1};
+          gemm(a, b, nullptr, o, plain);
+        }
+      }
+    }
+    return;
+  }
+
+  // f32 accumulation target: grad_in itself when it is f32, else a scratch copy.
+  std::unique_ptr<float[]> scratch;
+  float* acc = static_cast<float*>(grad_in.data);
+  if (grad_in.dtype != DType::kF32) {
+    scratch.reset(new float[static_cast<size_t>(grad_in.numel())]);
+    acc = scratch.get();
+  }
+  std::fill(acc, acc + grad_in.numel(), 0.0f);
+
+  const int64_t pixels = nhwc ? d.n * pq : pq;
+  const int64_t mc_max = conv::chunk_pixels(d);
+  std::unique_ptr<float[]> col(new float[static_cast<size_t>(mc_max * depth)]);
+  for (int64_t n = 0; n < (nhwc ? 1 : d.n); ++n) {
+    for (int64_t g = 0; g < d.groups; ++g) {
+      for (int64_t m0 = 0; m0 < pixels; m0 += mc_max) {
+        const int64_t mc = std::min(mc_max, pixels - m0);
+        if (nhwc) {
+          // col[j][rsc] = sum_k G[m0 + j, g*kg + k] W[g*kg + k][rsc]
+          MatrixView a{at(grad_out, m0 * d.k + g * kg), grad_out.dtype, mc, kg, d.k, 1};
+          MatrixView b{at(w, g * kg * depth), w.dtype, kg, depth, depth, 1};
+          MatrixView o{col.get(), DType::kF32, mc, depth, depth, 1};
+          gemm(a, b, nullptr, o, plain);
+        } else {
+          // col[crs][j] = sum_k W[g*kg + k][crs] G[n, g*kg + k, m0 + j]
+          MatrixView a{at(w, g * kg * depth), w.dtype, depth, kg, 1, depth};
+          MatrixView b{at(grad_out, (n * d.k + g * kg) * pq + m0), grad_out.dtype, kg, mc, pq, 1};
+          MatrixView o{col.get(), DType::kF32, depth, mc, mc, 1};
+          gemm(a, b, nullptr, o, plain);
+        }
+        conv::col2im_add(d, col.get(), n, g, m0, mc, acc);
+      }
+    }
+  }
+  if (scratch) convert_from_f32(acc, grad_in);
+}
+
+void conv2d_backward_weight(const Conv2dDesc& d, const TensorView& x, const TensorView& grad_out,
+                            const TensorView& grad_w) {
+  conv::check_desc(d);
+  int64_t xd[4], wd[4], yd[4];
+  conv::x_dims(d, xd);
+  conv::w_dims(d, wd);
+  conv::y_dims(d, yd);
+  conv::check_tensor(x, "x", xd[0], xd[1], xd[2], xd[3], false);
+  conv::check_tensor(grad_out, "grad_out", yd[0], yd[1], yd[2], yd[3], false);
+  conv::check_tensor(grad_w, "grad_w", wd[0], wd[1], wd[2], wd[3], true);
+  check_float_dtypes(x, "x", grad_out, "grad_out", grad_w, "grad_w");
+  if (grad_w.numel() == 0) return;
+
+  const int64_t cg = d.cg(), kg = d.kg(), depth = cg * d.r * d.s, pq = d.p() * d.q();
+  const bool nhwc = d.layout == Layout::kNHWC;
+  std::unique_ptr<float[]> scratch;
+  float* acc = static_cast<float*>(grad_w.data);
+  if (grad_w.dtype != DType::kF32) {
+    scratch.reset(new float[static_cast<size_t>(grad_w.numel())]);
+    acc = scratch.get();
+  }
+  if (d.n * pq == 0) {
+    std::fill(acc, acc + grad_w.numel(), 0.0f);
+    if (scratch) convert_from_f32(acc, grad_w);
+    return;
+  }
+  const bool pointwise = conv::is_pointwise(d);
+  const int64_t pixels = nhwc ? d.n * pq : pq;
+  const int64_t mc_max = pointwise ? pixels : conv::chunk_pixels(d);
+  const int esize = static_cast<int>(dtype_size(x.dtype));
+  std::unique_ptr<char[]> col;
+  if (!pointwise) col.reset(new char[static_cast<size_t>(mc_max * depth * esize)]);
+  for (int64_t g = 0; g < d.groups; ++g) {
+    MatrixView o{acc + g * kg * depth, DType::kF32, kg, depth, depth, 1};
+    bool first = true;
+    for (int64_t n = 0; n < (nhwc ? 1 : d.n); ++n) {
+      for (int64_t m0 = 0; m0 < pixels; m0 += mc_max) {
+        const int64_t mc = std::min(mc_max, pixels - m0);
+        if (!pointwise) conv::im2col(d, x.data, esize, 0u, n, g, m0, mc, col.get());
+        MatrixView a, b;
+        if (nhwc) {
+          a = MatrixView{at(grad_out, m0 * d.k + g * kg), grad_out.dtype, kg, mc, 1, d.k};  // G^T
+          b = pointwise ? MatrixView{at(x, m0 * d.c + g * cg), x.dtype, mc, cg, d.c, 1}
+                        : MatrixView{col.get(), x.dtype, mc, depth, depth, 1};
+        } else {
+          a = MatrixView{at(grad_out, (n * d.k + g * kg) * pq + m0), grad_out.dtype, kg, mc, pq, 1};
+          b = pointwise ? MatrixView{at(x, (n * d.c + g * cg) * pq + m0), x.dtype, mc, cg, 1, pq}
+                        : MatrixView{col.get(), x.dtype, mc, depth, 1, mc};  // col^T
+        }
+        GemmParams params;
+        params.beta = first ? 0.0f : 1.0f;
+        gemm(a, b, first ? nullptr : &o, o, params);
+        first = false;
+      }
+    }
+  }
+  if (scratch) convert_from_f32(acc, grad_w);
+}
+
+}  // namespace aicc::cpu

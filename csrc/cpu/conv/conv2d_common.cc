@@ -1,0 +1,290 @@
+#include "cpu/conv/conv2d_common.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "aicc/status.h"
+#include "common/thread_pool.h"
+
+namespace aicc::cpu::conv {
+namespace {
+
+std::string dims_str(const int64_t* v, int n) {
+  std::string s = "(";
+  for (int i = 0; i < n; ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + ")";
+}
+
+// Elements per parallel task of the copy loops: big enough to amortize scheduling.
+constexpr int64_t kCopyGrain = 1 << 14;
+
+}  // namespace
+
+void x_dims(const Conv2dDesc& d, int64_t o[4]) {
+  const int64_t a[4] = {d.n, d.c, d.h, d.w}, b[4] = {d.n, d.h, d.w, d.c};
+  std::memcpy(o, d.layout == Layout::kNCHW ? a : b, sizeof a);
+}
+void w_dims(const Conv2dDesc& d, int64_t o[4]) {
+  const int64_t cg = d.groups > 0 ? d.c / d.groups : 0;
+  const int64_t a[4] = {d.k, cg, d.r, d.s}, b[4] = {d.k, d.r, d.s, cg};
+  std::memcpy(o, d.layout == Layout::kNCHW ? a : b, sizeof a);
+}
+void y_dims(const Conv2dDesc& d, int64_t o[4]) {
+  const int64_t a[4] = {d.n, d.k, d.p(), d.q()}, b[4] = {d.n, d.p(), d.q(), d.k};
+  std::memcpy(o, d.layout == Layout::kNCHW ? a : b, sizeof a);
+}
+
+void check_desc(const Conv2dDesc& d) {
+  if (d.layout != Layout::kNCHW && d.layout != Layout::kNHWC)
+    throw_invalid("layout", "NCHW or NHWC", std::to_string(static_cast<int>(d.layout)));
+  if (d.n < 0 || d.c < 0 || d.h < 0 || d.w < 0 || d.k < 0)
+    throw_invalid("x", "non-negative sizes", "a negative size");
+  if (d.r < 1 || d.s < 1) throw_invalid("w", "a kernel of at least 1x1", std::to_string(d.r) + "x" + std::to_string(d.s));
+  if (d.stride_h < 1 || d.stride_w < 1) throw_invalid("stride", "integers >= 1", std::to_string(std::min(d.stride_h, d.stride_w)));
+  if (d.dilation_h < 1 || d.dilation_w < 1)
+    throw_invalid("dilation", "integers >= 1", std::to_string(std::min(d.dilation_h, d.dilation_w)));
+  if (std::min({d.pad_top, d.pad_bottom, d.pad_left, d.pad_right}) < 0)
+    throw_invalid("padding", "non-negative values", "a negative padding");
+  if (d.groups < 1 || d.c % d.groups || d.k % d.groups)
+    throw_invalid("groups", "a divisor of C=" + std::to_string(d.c) + " and K=" + std::to_string(d.k),
+                  std::to_string(d.groups));
+  const int64_t eff_r = d.dilation_h * (d.r - 1) + 1, eff_s = d.dilation_w * (d.s - 1) + 1;
+  if (d.h + d.pad_top + d.pad_bottom < eff_r || d.w + d.pad_left + d.pad_right < eff_s)
+    throw_invalid("w", "a (dilated) kernel no larger than the padded input",
+                  std::to_string(eff_r) + "x" + std::to_string(eff_s));
+}
+
+void check_tensor(const TensorView& t, const char* name, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+                  bool output) {
+  const int64_t want[4] = {d0, d1, d2, d3};
+  if (t.ndim != 4 || t.shape[0] != d0 || t.shape[1] != d1 || t.shape[2] != d2 || t.shape[3] != d3)
+    throw_invalid(name, "shape " + dims_str(want, 4), dims_str(t.shape, t.ndim));
+  if (!t.is_contiguous()) throw_invalid(name, "a C-contiguous array", "a strided view");
+  if (t.numel() > 0 && t.data == nullptr) throw_invalid(name, "a non-null pointer", "nullptr");
+  (void)output;
+}
+
+bool is_pointwise(const Conv2dDesc& d) {
+  return d.r == 1 && d.s == 1 && d.stride_h == 1 && d.stride_w == 1 && d.pad_top == 0 && d.pad_bottom == 0 &&
+         d.pad_left == 0 && d.pad_right == 0;
+}
+
+bool is_depthwise(const Conv2dDesc& d) { return d.groups > 1 && d.groups == d.c && d.groups == d.k; }
+
+int64_t chunk_pixels(const Conv2dDesc& d) {
+  const int64_t depth = d.cg() * d.r * d.s;
+  const int64_t pixels = d.layout == Layout::kNCHW ? d.p() * d.q() : d.n * d.p() * d.q();
+  const int64_t out_elems = d.n * d.k * d.p() * d.q();
+  // Beyond ~4 MiB of f32 columns a larger chunk no longer speeds the GEMM up.
+  const int64_t budget = std::min<int64_t>(out_elems, int64_t{1} << 20);
+  return std::max<int64_t>(1, std::min(pixels, budget / std::max<int64_t>(depth, 1)));
+}
+
+namespace {
+
+template <typename T>
+void im2col_nhwc(const Conv2dDesc& d, const T* x, T pad, int64_t g, int64_t m0, int64_t mc, T* col) {
+  const int64_t P = d.p(), Q = d.q(), cg = d.cg(), row = d.r * d.s * cg;
+  const int64_t rows_per_task = std::max<int64_t>(1, kCopyGrain / std::max<int64_t>(row, 1));
+  parallel_for((mc + rows_per_task - 1) / rows_per_task, [&](int64_t task, int) {
+    const int64_t j1 = std::min(mc, (task + 1) * rows_per_task);
+    for (int64_t j = task * rows_per_task; j < j1; ++j) {
+      const int64_t m = m0 + j, n = m / (P * Q), p = (m / Q) % P, q = m % Q;
+      T* dst = col + j * row;
+      for (int64_t r = 0; r < d.r; ++r) {
+        const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
+        for (int64_t s = 0; s < d.s; ++s, dst += cg) {
+          const int64_t w = q * d.stride_w - d.pad_left + s * d.dilation_w;
+          if (h < 0 || h >= d.h || w < 0 || w >= d.w) {
+            std::fill(dst, dst + cg, pad);
+          } else {
+            std::memcpy(dst, x + ((n * d.h + h) * d.w + w) * d.c + g * cg, cg * sizeof(T));
+          }
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void im2col_nchw(const Conv2dDesc& d, const T* x, T pad, int64_t n, int64_t g, int64_t m0, int64_t mc, T* col) {
+  const int64_t Q = d.q(), cg = d.cg(), taps = cg * d.r * d.s;
+  const int64_t rows_per_task = std::max<int64_t>(1, kCopyGrain / std::max<int64_t>(mc, 1));
+  parallel_for((taps + rows_per_task - 1) / rows_per_task, [&](int64_t task, int) {
+    const int64_t t1 = std::min(taps, (task + 1) * rows_per_task);
+    for (int64_t t = task * rows_per_task; t < t1; ++t) {
+      const int64_t c = t / (d.r * d.s), r = (t / d.s) % d.r, s = t % d.s;
+      const T* plane = x + (n * d.c + g * cg + c) * d.h * d.w;
+      T* dst = col + t * mc;
+      int64_t j = 0;
+      while (j < mc) {
+        const int64_t m = m0 + j, p = m / Q, q0 = m % Q;
+        const int64_t len = std::min(mc - j, Q - q0);  // pixels left in this output row
+        const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
+        if (h < 0 || h >= d.h) {
+          std::fill(dst + j, dst + j + len, pad);
+        } else {
+          const T* src = plane + h * d.w;
+          const int64_t off = s * d.dilation_w - d.pad_left;
+          for (int64_t i = 0; i < len; ++i) {
+            const int64_t w = (q0 + i) * d.stride_w + off;
+            dst[j + i] = (w >= 0 && w < d.w) ? src[w] : pad;
+          }
+        }
+        j += len;
+      }
+    }
+  });
+}
+
+template <typename T>
+void block_nhwc(const Conv2dDesc& d, const T* x, T pad, int64_t g, int64_t m0, int64_t mc, int64_t p0, int64_t kc,
+                T* col) {
+  const int64_t P = d.p(), Q = d.q(), cg = d.cg();
+  for (int64_t j = 0; j < mc; ++j) {
+    const int64_t m = m0 + j, n = m / (P * Q), p = (m / Q) % P, q = m % Q;
+    T* dst = col + j * kc;
+    int64_t k = p0;
+    while (k < p0 + kc) {
+      const int64_t tap = k / cg, c = k % cg, len = std::min(cg - c, p0 + kc - k);
+      const int64_t r = tap / d.s, s = tap % d.s;
+      const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
+      const int64_t w = q * d.stride_w - d.pad_left + s * d.dilation_w;
+      if (h < 0 || h >= d.h || w < 0 || w >= d.w) std::fill(dst, dst + len, pad);
+      else std::memcpy(dst, x + ((n * d.h + h) * d.w + w) * d.c + g * cg + c, len * sizeof(T));
+      dst += len;
+      k += len;
+    }
+  }
+}
+
+template <typename T>
+void block_nchw(const Conv2dDesc& d, const T* x, T pad, int64_t n, int64_t g, int64_t m0, int64_t mc, int64_t p0,
+                int64_t kc, T* col) {
+  const int64_t Q = d.q(), cg = d.cg();
+  for (int64_t t = p0; t < p0 + kc; ++t) {
+    const int64_t c = t / (d.r * d.s), r = (t / d.s) % d.r, s = t % d.s;
+    const T* plane = x + (n * d.c + g * cg + c) * d.h * d.w;
+    T* dst = col + (t - p0) * mc;
+    int64_t j = 0;
+    while (j < mc) {
+      const int64_t m = m0 + j, p = m / Q, q0 = m % Q;
+      const int64_t len = std::min(mc - j, Q - q0);
+      const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
+      if (h < 0 || h >= d.h) {
+        std::fill(dst + j, dst + j + len, pad);
+      } else {
+        const T* src = plane + h * d.w;
+        const int64_t off = s * d.dilation_w - d.pad_left;
+        if (d.stride_w == 1 && q0 + off >= 0 && q0 + len - 1 + off < d.w) {
+          std::memcpy(dst + j, src + q0 + off, len * sizeof(T));
+        } else {
+          for (int64_t i = 0; i < len; ++i) {
+            const int64_t w = (q0 + i) * d.stride_w + off;
+            dst[j + i] = (w >= 0 && w < d.w) ? src[w] : pad;
+          }
+        }
+      }
+      j += len;
+    }
+  }
+}
+
+}  // namespace
+
+void im2col_block(const Conv2dDesc& d, const void* x, int esize, uint32_t pad, int64_t n, int64_t g, int64_t m0,
+                  int64_t mc, int64_t p0, int64_t kc, void* col) {
+  const bool nhwc = d.layout == Layout::kNHWC;
+  switch (esize) {
+    case 1: {
+      const auto v = static_cast<uint8_t>(pad);
+      const auto* xs = static_cast<const uint8_t*>(x);
+      auto* cs = static_cast<uint8_t*>(col);
+      if (nhwc) block_nhwc(d, xs, v, g, m0, mc, p0, kc, cs); else block_nchw(d, xs, v, n, g, m0, mc, p0, kc, cs);
+      break;
+    }
+    case 2: {
+      const auto v = static_cast<uint16_t>(pad);
+      const auto* xs = static_cast<const uint16_t*>(x);
+      auto* cs = static_cast<uint16_t*>(col);
+      if (nhwc) block_nhwc(d, xs, v, g, m0, mc, p0, kc, cs); else block_nchw(d, xs, v, n, g, m0, mc, p0, kc, cs);
+      break;
+    }
+    default: {
+      const auto* xs = static_cast<const uint32_t*>(x);
+      auto* cs = static_cast<uint32_t*>(col);
+      if (nhwc) block_nhwc(d, xs, pad, g, m0, mc, p0, kc, cs); else block_nchw(d, xs, pad, n, g, m0, mc, p0, kc, cs);
+      break;
+    }
+  }
+}
+
+void im2col(const Conv2dDesc& d, const void* x, int esize, uint32_t pad, int64_t n, int64_t g, int64_t m0,
+            int64_t mc, void* col) {
+  const bool nhwc = d.layout == Layout::kNHWC;
+  switch (esize) {
+    case 1: {
+      const auto v = static_cast<uint8_t>(pad);
+      if (nhwc) im2col_nhwc(d, static_cast<const uint8_t*>(x), v, g, m0, mc, static_cast<uint8_t*>(col));
+      else im2col_nchw(d, static_cast<const uint8_t*>(x), v, n, g, m0, mc, static_cast<uint8_t*>(col));
+      break;
+    }
+    case 2: {
+      const auto v = static_cast<uint16_t>(pad);
+      if (nhwc) im2col_nhwc(d, static_cast<const uint16_t*>(x), v, g, m0, mc, static_cast<uint16_t*>(col));
+      else im2col_nchw(d, static_cast<const uint16_t*>(x), v, n, g, m0, mc, static_cast<uint16_t*>(col));
+      break;
+    }
+    default: {
+      const uint32_t v = pad;
+      if (nhwc) im2col_nhwc(d, static_cast<const uint32_t*>(x), v, g, m0, mc, static_cast<uint32_t*>(col));
+      else im2col_nchw(d, static_cast<const uint32_t*>(x), v, n, g, m0, mc, static_cast<uint32_t*>(col));
+      break;
+    }
+  }
+}
+
+void col2im_add(const Conv2dDesc& d, const float* col, int64_t n, int64_t g, int64_t m0, int64_t mc,
+                float* gx) {
+  const int64_t P = d.p(), Q = d.q(), cg = d.cg();
+  if (d.layout == Layout::kNHWC) {
+    // Tasks own channel blocks; each walks every pixel and tap in order.
+    const int64_t row = d.r * d.s * cg;
+    const int64_t block = std::max<int64_t>(8, cg / 8);
+    parallel_for((cg + block - 1) / block, [&](int64_t task, int) {
+      const int64_t c0 = task * block, c1 = std::min(cg, c0 + block);
+      for (int64_t j = 0; j < mc; ++j) {
+        const int64_t m = m0 + j, nn = m / (P * Q), p = (m / Q) % P, q = m % Q;
+        const float* src = col + j * row;
+        for (int64_t r = 0; r < d.r; ++r) {
+          const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
+          for (int64_t s = 0; s < d.s; ++s, src += cg) {
+            const int64_t w = q * d.stride_w - d.pad_left + s * d.dilation_w;
+            if (h < 0 || h >= d.h || w < 0 || w >= d.w) continue;
+            float* dst = gx + ((nn * d.h + h) * d.w + w) * d.c + g * cg;
+            for (int64_t c = c0; c < c1; ++c) dst[c] += src[c];
+          }
+        }
+      }
+    });
+    return;
+  }
+  // NCHW: tasks own input channels.
+  parallel_for(cg, [&](int64_t c, int) {
+    float* plane = gx + (n * d.c + g * cg + c) * d.h * d.w;
+    for (int64_t r = 0; r < d.r; ++r) {
+      for (int64_t s = 0; s < d.s; ++s) {
+        const float* src = col + ((c * d.r + r) * d.s + s) * mc;
+        for (int64_t j = 0; j < mc; ++j) {
+          const int64_t m = m0 + j, p = m / Q, q = m % Q;
+          const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
+          const int64_t w = q * d.stride_w - d.pad_left + s * d.dilation_w;
+          if (h >= 0 && h < d.h && w >= 0 && w < d.w) plane[h * d.w + w] += src[j];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace aicc::cpu::conv

@@ -1,0 +1,49 @@
+// Shared pieces of the CPU convolutions: argument checks, chunk planning, and the
+// im2col / col2im copies that feed the GEMM driver a bounded slice of output pixels.
+//
+// Column buffers (`col`), per layout:
+//   NHWC: col[j][(r*S + s)*Cg + c]   one row per output pixel j of the chunk (pixels of the
+//                                    whole batch, n-major), matching the [K, R, S, Cg] weights.
+//   NCHW: col[(c*R + r)*S + s][j]    one row per tap, pixels of one image, matching [K, Cg, R, S].
+#pragma once
+
+#include <cstdint>
+
+#include "aicc/conv.h"
+
+namespace aicc::cpu::conv {
+
+// Validates desc against the tensors (shapes, contiguity, dtypes are checked by callers).
+void check_desc(const Conv2dDesc& d);
+void check_tensor(const TensorView& t, const char* name, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+                  bool writeable_output);
+void x_dims(const Conv2dDesc& d, int64_t out[4]);
+void w_dims(const Conv2dDesc& d, int64_t out[4]);
+void y_dims(const Conv2dDesc& d, int64_t out[4]);
+
+// True when the conv is a plain GEMM over the input (1x1, stride 1, no padding).
+bool is_pointwise(const Conv2dDesc& d);
+// True for the dedicated depthwise kernel (one input and one output channel per group).
+bool is_depthwise(const Conv2dDesc& d);
+
+// Output pixels per im2col chunk: the column buffer (pixels x Cg*R*S elements) never holds
+// more elements than the layer's output, and at least one pixel. NCHW chunks stay inside one image.
+int64_t chunk_pixels(const Conv2dDesc& d);
+
+// im2col of output pixels [m0, m0 + mc) (global over the batch for NHWC, inside image n for
+// NCHW), group g, `esize`-byte elements; padded taps get `pad` (bit pattern, low esize bytes).
+void im2col(const Conv2dDesc& d, const void* x, int esize, uint32_t pad, int64_t n, int64_t g, int64_t m0,
+            int64_t mc, void* col);
+
+// One block of the column matrix: output pixels [m0, m0 + mc) x depth [p0, p0 + kc), serial
+// (called from inside the GEMM driver's tasks). Block layout: NHWC row-major
+// (col[j*kc + (p - p0)]), NCHW depth-major (col[(p - p0)*mc + j]), like im2col's.
+void im2col_block(const Conv2dDesc& d, const void* x, int esize, uint32_t pad, int64_t n, int64_t g, int64_t m0,
+                  int64_t mc, int64_t p0, int64_t kc, void* col);
+
+// col2im: accumulates an f32 column buffer of the same shape into f32 grad_in (full x shape).
+// Each grad_in element is written by one task in a fixed order: thread-count independent.
+void col2im_add(const Conv2dDesc& d, const float* col, int64_t n, int64_t g, int64_t m0, int64_t mc,
+                float* grad_in);
+
+}  // namespace aicc::cpu::conv

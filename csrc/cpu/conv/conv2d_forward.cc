@@ -1,0 +1,405 @@
+// conv2d and qconv2d forward on the GEMM machinery (design: docs/CONV.md).
+//
+// Float: the blocked driver (csrc/cpu/gemm/gemm_driver.h) with implicit-GEMM packers that
+//   gather each panel straight from the input through a small staging tile, so no unfolded
+//   matrix exists. NHWC: A = output pixels of the batch, B = W_g^T (a PackedB per group for
+//   Conv2dWeights). NCHW: A = W_g, B = taps x pixels of one image, bias per row. 1x1
+//   stride-1 unpadded convs read the input in place.
+// INT8 (public qgemm): M = output pixels, N = output channels; im2col in chunks of output
+//   pixels whose column buffer never exceeds the layer's output size, one qgemm per chunk.
+// Depthwise convs use their own kernels (depthwise_conv2d.h, depthwise_qconv2d.h).
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "aicc/conv.h"
+#include "aicc/status.h"
+#include "common/half.h"
+#include "common/thread_pool.h"
+#include "cpu/conv/conv2d_common.h"
+#include "cpu/conv/depthwise_conv2d.h"
+#include "cpu/conv/depthwise_qconv2d.h"
+#include "cpu/gemm/gemm_driver.h"
+
+namespace aicc::cpu {
+
+struct Conv2dWeights::Impl {
+  std::vector<char> raw;                                        // the weights as given (for depthwise)
+  std::vector<std::unique_ptr<gemm_internal::PackedB>> packed;  // per group: B = W_g^T, packed
+};
+
+namespace {
+
+using conv::chunk_pixels;
+using conv::im2col;
+
+bool is_float(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
+
+char* byte_ptr(const TensorView& t, int64_t elems) {
+  return static_cast<char*>(t.data) + elems * static_cast<int64_t>(dtype_size(t.dtype));
+}
+
+void check_common(const Conv2dDesc& d, const TensorView& x, const TensorView* w, const TensorView& out) {
+  conv::check_desc(d);
+  int64_t xd[4], wd[4], yd[4];
+  conv::x_dims(d, xd);
+  conv::w_dims(d, wd);
+  conv::y_dims(d, yd);
+  conv::check_tensor(x, "x", xd[0], xd[1], xd[2], xd[3], false);
+  if (w) conv::check_tensor(*w, "w", wd[0], wd[1], wd[2], wd[3], false);
+  conv::check_tensor(out, "out", yd[0], yd[1], yd[2], yd[3], true);
+}
+
+// B of group g read from the weights in place: [depth, kg] with row stride 1.
+MatrixView weight_view(const Conv2dDesc& d, const void* w, DType dtype, int64_t g) {
+  const int64_t kg = d.kg(), depth = d.cg() * d.r * d.s;
+  return MatrixView{static_cast<char*>(const_cast<void*>(w)) + g * kg * depth * static_cast<int64_t>(dtype_size(dtype)),
+                    dtype, depth, kg, 1, depth};
+}
+
+// The A operand and output of one (image, group, pixel range): A = pixels x depth.
+// `col` is the chunk's column buffer (im2col path), or nullptr to read the input in place
+// (a pointwise conv).
+struct Operands {
+  MatrixView a, out;
+};
+
+Operands operands(const Conv2dDesc& d, const TensorView& x, const TensorView& y, const void* col, int64_t n,
+                  int64_t g, int64_t m0, int64_t mc) {
+  const int64_t cg = d.cg(), kg = d.kg(), depth = cg * d.r * d.s, pq = d.p() * d.q();
+  Operands o;
+  o.a.dtype = x.dtype;
+  o.a.rows = mc;
+  o.a.cols = depth;
+  o.out.dtype = y.dtype;
+  o.out.rows = mc;
+  o.out.cols = kg;
+  if (d.layout == Layout::kNHWC) {
+    if (col) {
+      o.a.data = const_cast<void*>(col);
+      o.a.row_stride = depth;
+    } else {
+      o.a.data = byte_ptr(x, m0 * d.c + g * cg);
+      o.a.row_stride = d.c;
+    }
+    o.a.col_stride = 1;
+    o.out.data = byte_ptr(y, m0 * d.k + g * kg);
+    o.out.row_stride = d.k;
+    o.out.col_stride = 1;
+  } else {
+    if (col) {
+      o.a.data = const_cast<void*>(col);
+      o.a.col_stride = mc;
+    } else {
+      o.a.data = byte_ptr(x, (n * d.c + g * cg) * d.h * d.w + m0);
+      o.a.col_stride = d.h * d.w;
+    }
+    o.a.row_stride = 1;
+    o.out.data = byte_ptr(y, (n * d.k + g * kg) * pq + m0);
+    o.out.row_stride = 1;
+    o.out.col_stride = pq;
+  }
+  return o;
+}
+
+int64_t pixels_per_gemm(const Conv2dDesc& d) { return d.layout == Layout::kNHWC ? d.n * d.p() * d.q() : d.p() * d.q(); }
+int64_t gemm_images(const Conv2dDesc& d) { return d.layout == Layout::kNHWC ? 1 : d.n; }
+
+// Calls fn(operands, g) for every chunk of the conv, im2col-ing into one reused buffer.
+template <typename Fn>
+void for_each_chunk(const Conv2dDesc& d, const TensorView& x, const TensorView& y, uint32_t pad, Fn&& fn) {
+  const bool pointwise = conv::is_pointwise(d);
+  const int esize = static_cast<int>(dtype_size(x.dtype));
+  const int64_t depth = d.cg() * d.r * d.s;
+  const int64_t pixels = pixels_per_gemm(d);
+  const int64_t mc_max = pointwise ? pixels : chunk_pixels(d);
+  std::unique_ptr<char[]> col;
+  if (!pointwise) col.reset(new char[static_cast<size_t>(mc_max * depth * esize)]);
+  for (int64_t n = 0; n < gemm_images(d); ++n) {
+    for (int64_t g = 0; g < d.groups; ++g) {
+      for (int64_t m0 = 0; m0 < pixels; m0 += mc_max) {
+        const int64_t mc = std::min(mc_max, pixels - m0);
+        if (!pointwise) im2col(d, x.data, esize, pad, n, g, m0, mc, col.get());
+        fn(operands(d, x, y, col.get(), n, g, m0, mc), g);
+      }
+    }
+  }
+}
+
+// B = W_g^T (depth x kg) packed from the weights as stored ([kg, depth] rows, contiguous in
+// depth): each output channel's row is read contiguously and spread across its panel lane,
+// instead of the strided column gather a transposed MatrixView would need.
+class WeightBPacker final : public gemm_internal::BPacker {
+ public:
+  WeightBPacker(const void* w_group, DType dtype, int64_t depth) : w_(w_group), dtype_(dtype), depth_(depth) {}
+
+  void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) const override {
+    switch (dtype_) {
+      case DType::kF16: run<uint16_t>(p0, kc, j0, nc, nr, dst, [](const uint16_t* s, int64_t i) { return f16_to_f32(s[i]); }); break;
+      case DType::kBF16: run<uint16_t>(p0, kc, j0, nc, nr, dst, [](const uint16_t* s, int64_t i) { return bf16_to_f32(s[i]); }); break;
+      default: run<float>(p0, kc, j0, nc, nr, dst, [](const float* s, int64_t i) { return s[i]; }); break;
+    }
+  }
+
+ private:
+  template <typename T, typename Load>
+  void run(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst, Load load) const {
+    const T* w = static_cast<const T*>(w_);
+    for (int64_t jp = 0; jp < nc; jp += nr, dst += static_cast<int64_t>(nr) * kc) {
+      const int cols = static_cast<int>(std::min<int64_t>(nr, nc - jp));
+      for (int j = 0; j < cols; ++j) {
+        const T* src = w + (j0 + jp + j) * depth_ + p0;
+        for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = load(src, p);
+      }
+      for (int j = cols; j < nr; ++j)
+        for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = 0.0f;
+    }
+  }
+
+  const void* w_;
+  DType dtype_;
+  int64_t depth_;
+};
+
+// NHWC A = output pixels x depth (taps x Cg) of group g, gathered one mr-row panel at a time
+// into a per-thread staging tile (mr x kc input elements; every tap is a contiguous run of
+// channels), which the driver's vectorized matrix packer converts into the panel. The
+// unfolded matrix never exists.
+class ImplicitAPacker final : public gemm_internal::APacker {
+ public:
+  ImplicitAPacker(const Conv2dDesc& d, const TensorView& x, int64_t g) : d_(d), x_(x), g_(g) {}
+
+  void pack(int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* dst) const override {
+    thread_local std::vector<char> staging;
+    const int esize = static_cast<int>(dtype_size(x_.dtype));
+    const size_t bytes = static_cast<size_t>(mr * kc * esize);
+    if (staging.size() < bytes) staging.resize(bytes);
+    for (int64_t i = i0; i < i0 + mc; i += mr) {
+      const int64_t rows = std::min<int64_t>(mr, i0 + mc - i);
+      conv::im2col_block(d_, x_.data, esize, 0u, 0, g_, i, rows, p0, kc, staging.data());
+      gemm_internal::MatrixAPacker(MatrixView{staging.data(), x_.dtype, rows, kc, kc, 1})
+          .pack(0, rows, 0, kc, mr, dst + (i - i0) * kc);
+    }
+  }
+
+ private:
+  Conv2dDesc d_;
+  TensorView x_;
+  int64_t g_;
+};
+
+// NCHW B = depth (Cg x taps) x output pixels of image n, group g: the weights are A and the
+// output [Kg, P*Q] is written row-major (bias per row). Gathered kStagedPanels column panels
+// at a time into a depth-major staging tile (each tap row is a run along an output row),
+// then packed by the driver's vectorized matrix packer.
+constexpr int kStagedPanels = 8;
+
+class ImplicitBPacker final : public gemm_internal::BPacker {
+ public:
+  ImplicitBPacker(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t g) : d_(d), x_(x), n_(n), g_(g) {}
+
+  void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) const override {
+    thread_local std::vector<char> staging;
+    const int esize = static_cast<int>(dtype_size(x_.dtype));
+    const int64_t step = static_cast<int64_t>(kStagedPanels) * nr;
+    const size_t bytes = static_cast<size_t>(step * kc * esize);
+    if (staging.size() < bytes) staging.resize(bytes);
+    for (int64_t j = 0; j < nc; j += step) {
+      const int64_t cols = std::min<int64_t>(step, nc - j);
+      conv::im2col_block(d_, x_.data, esize, 0u, n_, g_, j0 + j, cols, p0, kc, staging.data());
+      gemm_internal::MatrixBPacker(MatrixView{staging.data(), x_.dtype, kc, cols, cols, 1})
+          .pack(0, kc, 0, cols, nr, dst + j * kc);
+    }
+  }
+
+ private:
+  Conv2dDesc d_;
+  TensorView x_;
+  int64_t n_, g_;
+};
+
+void conv2d_driver(const Conv2dDesc& d, const TensorView& x, const void* w, DType wdtype,
+                   const Conv2dWeights::Impl* packed, const float* bias, Activation activation,
+                   const TensorView& out) {
+  const bool pointwise = conv::is_pointwise(d);
+  const int64_t kg = d.kg(), cg = d.cg(), depth = cg * d.r * d.s;
+  const int64_t esize = static_cast<int64_t>(dtype_size(wdtype));
+  if (d.layout == Layout::kNCHW) {
+    // Per image and group: out[kg, P*Q] = W_g[kg, depth] x B[depth, P*Q].
+    const int64_t pq = d.p() * d.q();
+    for (int64_t n = 0; n < d.n; ++n) {
+      for (int64_t g = 0; g < d.groups; ++g) {
+        gemm_internal::Epilogue ep;
+        ep.bias = bias ? bias + g * kg : nullptr;
+        ep.bias_per_row = true;
+        ep.activation = activation;
+        ep.out = MatrixView{byte_ptr(out, (n * d.k + g * kg) * pq), out.dtype, kg, pq, pq, 1};
+        const gemm_internal::MatrixAPacker a(
+            MatrixView{static_cast<char*>(const_cast<void*>(w)) + g * kg * depth * esize, wdtype, kg, depth, depth, 1});
+        if (pointwise) {
+          const gemm_internal::MatrixBPacker b(MatrixView{byte_ptr(x, (n * d.c + g * cg) * pq), x.dtype, cg, pq, pq, 1});
+          gemm_internal::run_float_gemm(kg, pq, depth, a, b, ep);
+        } else {
+          gemm_internal::run_float_gemm(kg, pq, depth, a, ImplicitBPacker(d, x, n, g), ep);
+        }
+      }
+    }
+    return;
+  }
+  // NHWC: out[N*P*Q, kg] (row stride K) = A[N*P*Q, depth] x W_g^T.
+  const int64_t pixels = d.n * d.p() * d.q();
+  for (int64_t g = 0; g < d.groups; ++g) {
+    const Operands o = operands(d, x, out, nullptr, 0, g, 0, pixels);
+    gemm_internal::Epilogue ep;
+    ep.bias = bias ? bias + g * kg : nullptr;
+    ep.activation = activation;
+    ep.out = o.out;
+    std::unique_ptr<gemm_internal::APacker> a;
+    if (pointwise) a = std::make_unique<gemm_internal::MatrixAPacker>(o.a);
+    else a = std::make_unique<ImplicitAPacker>(d, x, g);
+    if (packed) {
+      gemm_internal::run_float_gemm(pixels, *a, *packed->packed[g], ep);
+    } else {
+      const WeightBPacker b(weight_view(d, w, wdtype, g).data, wdtype, depth);
+      gemm_internal::run_float_gemm(pixels, kg, depth, *a, b, ep);
+    }
+  }
+}
+
+void check_float(const TensorView& x, DType wdtype, const TensorView& out) {
+  if (!is_float(x.dtype)) throw_invalid("x", "dtype f32, f16 or bf16", dtype_name(x.dtype));
+  if (wdtype != x.dtype) throw_invalid("w", std::string("dtype ") + dtype_name(x.dtype), dtype_name(wdtype));
+  if (out.dtype != x.dtype && out.dtype != DType::kF32)
+    throw_invalid("out", std::string("dtype ") + dtype_name(x.dtype) + " or f32", dtype_name(out.dtype));
+}
+
+}  // namespace
+
+int64_t conv2d_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
+  if (conv::is_pointwise(d) || d.n * d.p() * d.q() * d.k == 0) return 0;
+  const int64_t esize = static_cast<int64_t>(dtype_size(input_dtype));
+  const bool quantized = input_dtype == DType::kS8 || input_dtype == DType::kU8;
+  if (conv::is_depthwise(d)) return depthwise_workspace_bytes(d);  // int32 accumulators: same size
+  if (!quantized) {
+    // One staging tile (mr x kc input elements) per thread; the unfolded matrix never exists.
+    const auto& cfg = gemm_internal::float_gemm_config();
+    const int64_t kc = gemm_internal::balanced_kc(d.cg() * d.r * d.s, cfg.kc);
+    const int64_t staged = d.layout == Layout::kNHWC ? cfg.mr : int64_t{kStagedPanels} * cfg.nr;
+    return staged * kc * esize * get_num_threads();
+  }
+  return chunk_pixels(d) * d.cg() * d.r * d.s * esize;
+}
+
+void conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const float* bias,
+            Activation activation, const TensorView& out) {
+  check_common(d, x, &w, out);
+  check_float(x, w.dtype, out);
+  if (out.numel() == 0) return;
+  if (conv::is_depthwise(d)) {
+    depthwise_conv2d(d, x, w, bias, activation, out);
+    return;
+  }
+  conv2d_driver(d, x, w.data, w.dtype, nullptr, bias, activation, out);
+}
+
+Conv2dWeights::Conv2dWeights(const TensorView& w, int64_t groups, Layout layout) : impl_(new Impl) {
+  if (layout != Layout::kNCHW && layout != Layout::kNHWC)
+    throw_invalid("layout", "NCHW or NHWC", std::to_string(static_cast<int>(layout)));
+  if (w.ndim != 4) throw_invalid("w", "a 4-D array", std::to_string(w.ndim) + "-D");
+  if (!w.is_contiguous()) throw_invalid("w", "a C-contiguous array", "a strided view");
+  if (!is_float(w.dtype)) throw_invalid("w", "dtype f32, f16 or bf16", dtype_name(w.dtype));
+  const bool nchw = layout == Layout::kNCHW;
+  k_ = w.shape[0];
+  cg_ = nchw ? w.shape[1] : w.shape[3];
+  r_ = nchw ? w.shape[2] : w.shape[1];
+  s_ = nchw ? w.shape[3] : w.shape[2];
+  if (groups < 1 || k_ % groups) throw_invalid("groups", "a divisor of K=" + std::to_string(k_), std::to_string(groups));
+  if (r_ < 1 || s_ < 1) throw_invalid("w", "a kernel of at least 1x1", std::to_string(r_) + "x" + std::to_string(s_));
+  groups_ = groups;
+  layout_ = layout;
+  dtype_ = w.dtype;
+  const int64_t esize = static_cast<int64_t>(dtype_size(w.dtype));
+  const int64_t kg = k_ / groups, depth = cg_ * r_ * s_;
+  impl_->raw.assign(static_cast<const char*>(w.data), static_cast<const char*>(w.data) + w.numel() * esize);
+  Conv2dDesc d;  // only the fields weight_view reads
+  d.c = cg_ * groups, d.k = k_, d.r = r_, d.s = s_, d.groups = groups, d.layout = layout;
+  // NHWC convs take the weights as B (packed here, once); NCHW convs take them as the A
+  // operand read in place (the driver packs A blocks as it goes).
+  for (int64_t g = 0; g < groups && layout == Layout::kNHWC; ++g) {
+    const WeightBPacker b(weight_view(d, impl_->raw.data(), dtype_, g).data, dtype_, depth);
+    impl_->packed.push_back(std::make_unique<gemm_internal::PackedB>(b, depth, kg));
+  }
+}
+
+Conv2dWeights::~Conv2dWeights() = default;
+
+int64_t Conv2dWeights::packed_bytes() const {
+  int64_t bytes = static_cast<int64_t>(impl_->raw.size());
+  for (const auto& p : impl_->packed) {
+    const auto& cfg = p->config();
+    bytes += ((p->n() + cfg.nr - 1) / cfg.nr) * cfg.nr * p->k() * static_cast<int64_t>(sizeof(float));
+  }
+  return bytes;
+}
+
+void conv2d(const Conv2dDesc& d, const TensorView& x, const Conv2dWeights& w, const float* bias,
+            Activation activation, const TensorView& out) {
+  check_common(d, x, nullptr, out);
+  check_float(x, w.dtype(), out);
+  if (w.k() != d.k || w.cg() != d.cg() || w.r() != d.r || w.s() != d.s || w.groups() != d.groups ||
+      w.layout() != d.layout)
+    throw_invalid("w", "prepacked weights matching the conv (K, C/groups, R, S, groups, layout)",
+                  "weights for K=" + std::to_string(w.k()) + ", C/groups=" + std::to_string(w.cg()) + ", " +
+                      std::to_string(w.r()) + "x" + std::to_string(w.s()) + ", groups=" + std::to_string(w.groups()));
+  if (out.numel() == 0) return;
+  const Conv2dWeights::Impl& impl = w.impl();
+  if (conv::is_depthwise(d)) {
+    TensorView raw;
+    raw.data = const_cast<char*>(impl.raw.data());
+    raw.dtype = w.dtype();
+    raw.ndim = 4;
+    conv::w_dims(d, raw.shape);
+    depthwise_conv2d(d, x, raw, bias, activation, out);
+    return;
+  }
+  if (d.layout == Layout::kNHWC) conv2d_driver(d, x, nullptr, w.dtype(), &impl, bias, activation, out);
+  else conv2d_driver(d, x, impl.raw.data(), w.dtype(), nullptr, bias, activation, out);
+}
+
+void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,
+             const TensorView& out) {
+  check_common(d, x, &w, out);
+  if (x.dtype != DType::kU8 && x.dtype != DType::kS8) throw_invalid("x", "dtype u8 or s8", dtype_name(x.dtype));
+  if (w.dtype != DType::kS8) throw_invalid("w", "dtype s8", dtype_name(w.dtype));
+  const auto per_channel = [&](int64_t len, const char* name) {
+    if (len != 0 && len != 1 && len != d.k)
+      throw_invalid(name, "length 1 or K=" + std::to_string(d.k), std::to_string(len));
+  };
+  per_channel(params.b_zero_point ? params.b_zero_point_len : 0, "w_zero_point");
+  per_channel(params.scale ? params.scale_len : 0, "scale");
+  if (out.numel() == 0) return;
+  if (conv::is_depthwise(d)) {
+    depthwise_qconv2d(d, x, w, params, out);
+    return;
+  }
+  const int64_t kg = d.kg();
+  // Padding holds the zero point so that (x - zx) is exactly 0 there.
+  const uint32_t pad = static_cast<uint32_t>(params.a_zero_point) & 0xffu;
+  for_each_chunk(d, x, out, pad, [&](const Operands& o, int64_t g) {
+    QGemmParams p = params;
+    if (p.b_zero_point && p.b_zero_point_len == d.k) {
+      p.b_zero_point += g * kg;
+      p.b_zero_point_len = kg;
+    }
+    if (p.scale && p.scale_len == d.k) {
+      p.scale += g * kg;
+      p.scale_len = kg;
+    }
+    if (p.bias) p.bias += g * kg;
+    qgemm(o.a, weight_view(d, w.data, w.dtype, g), o.out, p);
+  });
+}
+
+}  // namespace aicc::cpu

@@ -1,0 +1,149 @@
+#include "cpu/conv/depthwise_conv2d.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "common/cpu_features.h"
+#include "common/half.h"
+#include "common/thread_pool.h"
+
+namespace aicc::cpu {
+namespace {
+
+template <DType T>
+float load(const void* p, int64_t i) {
+  if constexpr (T == DType::kF16) return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
+  else if constexpr (T == DType::kBF16) return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
+  else return static_cast<const float*>(p)[i];
+}
+
+float load_any(DType t, const void* p, int64_t i) {
+  return t == DType::kF16 ? load<DType::kF16>(p, i) : t == DType::kBF16 ? load<DType::kBF16>(p, i)
+                                                                          : load<DType::kF32>(p, i);
+}
+
+inline float relu(float y) { return y > 0.0f ? y : (std::isnan(y) ? y : 0.0f); }
+
+template <DType T>
+void pixel_nhwc_portable(const void* const* x, const float* const* w, int ntaps, int64_t C, const float* bias,
+                         bool do_relu, float* dst) {
+  for (int64_t c = 0; c < C; ++c) {
+    float acc = 0.0f;
+    for (int t = 0; t < ntaps; ++t) acc += load<T>(x[t], c) * w[t][c];
+    if (bias) acc += bias[c];
+    dst[c] = do_relu ? relu(acc) : acc;
+  }
+}
+
+template <DType T>
+void row_nchw_portable(const void* const* rows, const float* w, int R, int S, int64_t Q, int64_t W, int64_t stride,
+                       int64_t dil, int64_t pad_left, float bias, bool do_relu, float* dst) {
+  for (int64_t q = 0; q < Q; ++q) {
+    float acc = 0.0f;
+    for (int r = 0; r < R; ++r) {
+      if (!rows[r]) continue;
+      for (int s = 0; s < S; ++s) {
+        const int64_t col = q * stride + s * dil - pad_left;
+        if (col >= 0 && col < W) acc += load<T>(rows[r], col) * w[r * S + s];
+      }
+    }
+    acc += bias;
+    dst[q] = do_relu ? relu(acc) : acc;
+  }
+}
+
+void store_row(DType t, void* out, int64_t base, const float* src, int64_t n, Activation a) {
+  for (int64_t i = 0; i < n; ++i) {
+    float y = src[i];
+    if (a == Activation::kGelu) y = std::isinf(y) && y < 0 ? 0.0f : 0.5f * y * (1.0f + std::erf(y * 0.70710678118654752f));
+    if (t == DType::kF16) static_cast<uint16_t*>(out)[base + i] = f32_to_f16(y);
+    else if (t == DType::kBF16) static_cast<uint16_t*>(out)[base + i] = f32_to_bf16(y);
+    else static_cast<float*>(out)[base + i] = y;
+  }
+}
+
+const DepthwiseOps& ops_for(DType t) {
+#if defined(AICC_X86)
+  if (active_isa() >= Isa::kAvx2) return depthwise_ops_avx2(t);
+#endif
+  return depthwise_ops_portable(t);
+}
+
+}  // namespace
+
+const DepthwiseOps& depthwise_ops_portable(DType t) {
+  static const DepthwiseOps f32{pixel_nhwc_portable<DType::kF32>, row_nchw_portable<DType::kF32>};
+  static const DepthwiseOps f16{pixel_nhwc_portable<DType::kF16>, row_nchw_portable<DType::kF16>};
+  static const DepthwiseOps bf16{pixel_nhwc_portable<DType::kBF16>, row_nchw_portable<DType::kBF16>};
+  return t == DType::kF16 ? f16 : t == DType::kBF16 ? bf16 : f32;
+}
+
+int64_t depthwise_workspace_bytes(const Conv2dDesc& d) {
+  // f32 weights (transposed to [R*S][C] for NHWC) and one f32 row per thread.
+  const int64_t row = d.layout == Layout::kNHWC ? d.c : d.q();
+  return (d.c * d.r * d.s + row * get_num_threads()) * static_cast<int64_t>(sizeof(float));
+}
+
+void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const float* bias,
+                      Activation activation, const TensorView& out) {
+  const DepthwiseOps& ops = ops_for(x.dtype);
+  const int64_t C = d.c, P = d.p(), Q = d.q(), RS = d.r * d.s;
+  const int64_t xsize = static_cast<int64_t>(dtype_size(x.dtype));
+  const char* xb = static_cast<const char*>(x.data);
+  const int threads = get_num_threads();
+  const bool relu_fused = activation == Activation::kRelu;
+  // f32 output without gelu: the primitive writes straight into out.
+  const bool direct = out.dtype == DType::kF32 && activation != Activation::kGelu;
+  if (d.layout == Layout::kNHWC) {
+    std::vector<float> wt(static_cast<size_t>(RS * C));  // [R*S][C]
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t t = 0; t < RS; ++t) wt[t * C + c] = load_any(w.dtype, w.data, c * RS + t);
+    std::vector<float> rows(static_cast<size_t>(C * threads));
+    parallel_for(d.n * P, [&](int64_t np, int thread) {
+      const int64_t n = np / P, p = np % P;
+      std::vector<const void*> xt(static_cast<size_t>(RS));
+      std::vector<const float*> wp(static_cast<size_t>(RS));
+      for (int64_t q = 0; q < Q; ++q) {
+        int ntaps = 0;
+        for (int64_t r = 0; r < d.r; ++r) {
+          const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
+          if (h < 0 || h >= d.h) continue;
+          for (int64_t s = 0; s < d.s; ++s) {
+            const int64_t wi = q * d.stride_w - d.pad_left + s * d.dilation_w;
+            if (wi < 0 || wi >= d.w) continue;
+            xt[ntaps] = xb + ((n * d.h + h) * d.w + wi) * C * xsize;
+            wp[ntaps++] = wt.data() + (r * d.s + s) * C;
+          }
+        }
+        const int64_t base = ((n * P + p) * Q + q) * C;
+        float* dst = direct ? static_cast<float*>(out.data) + base : rows.data() + thread * C;
+        ops.pixel_nhwc(xt.data(), wp.data(), ntaps, C, bias, relu_fused, dst);
+        if (!direct) store_row(out.dtype, out.data, base, dst, C, activation);
+      }
+    }, threads);
+    return;
+  }
+  // NCHW: one task per (image, channel) plane, one output row at a time.
+  std::vector<float> wf(static_cast<size_t>(C * RS));
+  for (int64_t i = 0; i < C * RS; ++i) wf[i] = load_any(w.dtype, w.data, i);
+  std::vector<float> rows(static_cast<size_t>(Q * threads));
+  parallel_for(d.n * C, [&](int64_t nc, int thread) {
+    const int64_t c = nc % C;
+    const char* plane = xb + nc * d.h * d.w * xsize;
+    std::vector<const void*> xr(static_cast<size_t>(d.r));
+    for (int64_t p = 0; p < P; ++p) {
+      for (int64_t r = 0; r < d.r; ++r) {
+        const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
+        xr[r] = (h < 0 || h >= d.h) ? nullptr : plane + h * d.w * xsize;
+      }
+      const int64_t base = (nc * P + p) * Q;
+      float* dst = direct ? static_cast<float*>(out.data) + base : rows.data() + thread * Q;
+      ops.row_nchw(xr.data(), wf.data() + c * RS, static_cast<int>(d.r), static_cast<int>(d.s), Q, d.w, d.stride_w,
+                   d.dilation_w, d.pad_left, bias ? bias[c] : 0.0f, relu_fused, dst);
+      if (!direct) store_row(out.dtype, out.data, base, dst, Q, activation);
+    }
+  }, threads);
+}
+
+}  // namespace aicc::cpu

@@ -1,0 +1,16 @@
+// Quantized depthwise conv2d (groups == C == K), exact: see depthwise_qconv2d.cc.
+#pragma once
+
+#include "aicc/conv.h"
+
+namespace aicc::cpu {
+
+// params as for qconv2d (a_zero_point = x's zero point; b_zero_point / scale / bias per channel).
+void depthwise_qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,
+                       const TensorView& out);
+#if defined(AICC_X86)
+void depthwise_qconv2d_avx2(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,
+                            const TensorView& out);
+#endif
+
+}  // namespace aicc::cpu

@@ -1,0 +1,389 @@
+"""conv2d, qconv2d and the two conv2d backward ops: validation, output allocation and
+backend dispatch (every check happens here, once).
+
+Geometry reaches the kernels normalized: stride and dilation as (h, w) pairs, padding as
+((top, bottom), (left, right)), layout "NCHW" or "NHWC". Inputs reach the C++ kernels
+C-contiguous (a non-contiguous input is copied once; documented in SEMANTICS.md).
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from .. import _dtypes, backends
+from .._validation import as_array, as_int, check_activation, check_dtype, check_ndim, check_out, describe
+from .gemm import INT32_MAX, _max_abs_offset, _zero_point
+
+LAYOUTS = ("NCHW", "NHWC")
+
+
+def _pair(value, name, minimum):
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name}: expected an integer or a pair of integers, got {value!r}")
+        pair = tuple(as_int(v, name, minimum=minimum) for v in value)
+    else:
+        v = as_int(value, name, minimum=minimum)
+        pair = (v, v)
+    return pair
+
+
+def _layout(layout):
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout: expected one of {LAYOUTS}, got {layout!r}")
+    return layout
+
+
+def _same_padding(size, kernel, stride, dilation):
+    """TensorFlow/XLA 'same': output = ceil(size / stride); the odd pixel goes bottom/right."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return (total // 2, total - total // 2)
+
+
+def _padding(padding, hw, rs, stride, dilation):
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0), (0, 0))
+        if padding == "same":
+            return (_same_padding(hw[0], rs[0], stride[0], dilation[0]),
+                    _same_padding(hw[1], rs[1], stride[1], dilation[1]))
+        raise ValueError(f"padding: expected an integer, a pair, ((top, bottom), (left, right)), "
+                         f"'same' or 'valid', got {padding!r}")
+    if isinstance(padding, (tuple, list)):
+        if len(padding) != 2:
+            raise ValueError(f"padding: expected an integer, a pair or ((top, bottom), (left, right)), "
+                             f"got {padding!r}")
+        sides = []
+        for v in padding:
+            if isinstance(v, (tuple, list)):
+                if len(v) != 2:
+                    raise ValueError(f"padding: expected (before, after) pairs, got {padding!r}")
+                sides.append(tuple(as_int(e, "padding", minimum=0) for e in v))
+            else:
+                e = as_int(v, "padding", minimum=0)
+                sides.append((e, e))
+        return tuple(sides)
+    p = as_int(padding, "padding", minimum=0)
+    return ((p, p), (p, p))
+
+
+class _Geometry:
+    """Shapes of one convolution, checked: N, C, H, W, K, Cg, R, S, P, Q and the options."""
+
+    def __init__(self, x_shape, w_shape, *, stride, padding, dilation, groups, layout,
+                 x_name="x", w_name="w"):
+        self.layout = _layout(layout)
+        if len(x_shape) != 4:
+            raise ValueError(f"{x_name}: expected a 4-D {layout} array, got shape {tuple(x_shape)}")
+        if len(w_shape) != 4:
+            raise ValueError(f"{w_name}: expected a 4-D weight "
+                             f"({'[K, C/groups, R, S]' if layout == 'NCHW' else '[K, R, S, C/groups]'}), "
+                             f"got shape {tuple(w_shape)}")
+        self.stride = _pair(stride, "stride", 1)
+        self.dilation = _pair(dilation, "dilation", 1)
+        self.groups = as_int(groups, "groups", minimum=1)
+        if layout == "NCHW":
+            n, c, h, wd = x_shape
+            k, cg, r, s = w_shape
+        else:
+            n, h, wd, c = x_shape
+            k, r, s, cg = w_shape
+        if c % self.groups:
+            raise ValueError(f"groups: expected a divisor of the {c} input channels of {x_name}, got {self.groups}")
+        if k % self.groups:
+            raise ValueError(f"groups: expected a divisor of the {k} output channels of {w_name}, got {self.groups}")
+        if cg != c // self.groups:
+            where = "dimension 1" if layout == "NCHW" else "dimension 3"
+            raise ValueError(f"{w_name}: expected C/groups = {c // self.groups} input channels in {where} "
+                             f"({layout} weights are {'[K, C/groups, R, S]' if layout == 'NCHW' else '[K, R, S, C/groups]'}), "
+                             f"got shape {tuple(w_shape)}")
+        if r < 1 or s < 1:
+            raise ValueError(f"{w_name}: expected a kernel of at least 1x1, got {r}x{s}")
+        self.padding = _padding(padding, (h, wd), (r, s), self.stride, self.dilation)
+        (pt, pb), (pl, pr) = self.padding
+        eff_r = self.dilation[0] * (r - 1) + 1
+        eff_s = self.dilation[1] * (s - 1) + 1
+        if h + pt + pb < eff_r or wd + pl + pr < eff_s:
+            raise ValueError(f"{w_name}: expected a (dilated) kernel no larger than the padded input "
+                             f"{h + pt + pb}x{wd + pl + pr}, got {eff_r}x{eff_s}")
+        self.n, self.c, self.h, self.w, self.k, self.cg, self.r, self.s = n, c, h, wd, k, cg, r, s
+        self.p = (h + pt + pb - eff_r) // self.stride[0] + 1
+        self.q = (wd + pl + pr - eff_s) // self.stride[1] + 1
+
+    @property
+    def out_shape(self):
+        return (self.n, self.k, self.p, self.q) if self.layout == "NCHW" else (self.n, self.p, self.q, self.k)
+
+    @property
+    def x_shape(self):
+        return (self.n, self.c, self.h, self.w) if self.layout == "NCHW" else (self.n, self.h, self.w, self.c)
+
+    @property
+    def w_shape(self):
+        return (self.k, self.cg, self.r, self.s) if self.layout == "NCHW" else (self.k, self.r, self.s, self.cg)
+
+    def kwargs(self):
+        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
+                    groups=self.groups, layout=self.layout)
+
+
+def _contiguous(x):
+    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+
+
+def _float_pair(x, w, x_name="x", w_name="w"):
+    check_dtype(x, x_name, _dtypes.FLOAT_COMPUTE)
+    if w.dtype != x.dtype:
+        raise TypeError(f"{w_name}: expected dtype {_dtypes.short_name(x.dtype)} (the dtype of {x_name}), "
+                        f"got {_dtypes.short_name(w.dtype)}")
+
+
+def _shape_tuple(shape, name):
+    try:
+        shape = tuple(operator.index(v) for v in shape)
+    except TypeError:
+        raise TypeError(f"{name}: expected a tuple of 4 integers, got {shape!r}") from None
+    if len(shape) != 4 or min(shape) < 0:
+        raise ValueError(f"{name}: expected 4 non-negative integers, got {shape!r}")
+    return shape
+
+
+class Conv2dWeights:
+    """Weights prepared once for many ak.conv2d calls (keep it next to the layer): the CPU
+    backend packs each group's GEMM operand for its microkernel when first used and reuses
+    it; other backends use `.weights`. Build with ak.prepack_conv2d_weights(w, ...).
+    Immutable (the weights are copied); valid for any input size, stride, padding, dilation."""
+
+    def __init__(self, w, *, groups=1, layout="NCHW"):
+        w = as_array(w, "w")
+        check_ndim(w, "w", 4)
+        check_dtype(w, "w", _dtypes.FLOAT_COMPUTE)
+        self.layout = _layout(layout)
+        self.groups = as_int(groups, "groups", minimum=1)
+        if w.shape[0] % self.groups:
+            raise ValueError(f"groups: expected a divisor of the {w.shape[0]} output channels of w, got {self.groups}")
+        self.weights = np.array(w, order="C", copy=True)
+        self.weights.flags.writeable = False
+        self._packed = {}
+
+    @property
+    def shape(self):
+        return self.weights.shape
+
+    @property
+    def dtype(self):
+        return self.weights.dtype
+
+    def for_backend(self, name):
+        """What a backend's conv2d kernel takes for these weights: the packed object the
+        backend made (made once, then cached), or the weight array."""
+        if name not in self._packed:
+            from .. import backends as _b
+
+            prepack = getattr(_b.get(name), "prepack_conv2d_weights", None)
+            self._packed[name] = (prepack(self.weights, self.groups, self.layout) if prepack is not None
+                                  else self.weights)
+        return self._packed[name]
+
+    def __repr__(self):
+        return (f"Conv2dWeights(shape={self.weights.shape}, dtype={_dtypes.short_name(self.dtype)}, "
+                f"groups={self.groups}, layout={self.layout!r})")
+
+
+def prepack_conv2d_weights(w, *, groups=1, layout="NCHW", backend=None):
+    """Conv2dWeights for w ([K, C/groups, R, S] NCHW or [K, R, S, C/groups] NHWC), packed now
+    for `backend` (default: the CPU backend when available)."""
+    cw = Conv2dWeights(w, groups=groups, layout=layout)
+    name = backend or ("cpu" if backends.get("cpu").available else "reference")
+    cw.for_backend(name)
+    return cw
+
+
+def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, layout="NCHW",
+           activation=None, out_dtype=None, out=None, backend=None, fallback=None):
+    """y = activation(conv2d(x, w) + bias), f32 accumulation (SEMANTICS.md, "Convolution").
+
+    x: [N, C, H, W] (NCHW) or [N, H, W, C] (NHWC), f32 / f16 / bf16.
+    w: [K, C/groups, R, S] (NCHW) or [K, R, S, C/groups] (NHWC), x's dtype.
+    padding: int, (h, w), ((top, bottom), (left, right)), "same" or "valid".
+    bias: (K,), any float dtype (used in f32). out dtype: x's dtype, or f32 (out_dtype).
+    """
+    prepacked = w if isinstance(w, Conv2dWeights) else None
+    if prepacked is not None:
+        if prepacked.layout != layout:
+            raise ValueError(f"layout: expected {prepacked.layout!r} (the layout the weights were prepacked for), "
+                             f"got {layout!r}")
+        if as_int(groups, "groups", minimum=1) != prepacked.groups:
+            raise ValueError(f"groups: expected {prepacked.groups} (the groups the weights were prepacked for), "
+                             f"got {groups}")
+        w = prepacked.weights
+    x = as_array(x, "x")
+    w = as_array(w, "w")
+    check_ndim(x, "x", 4)
+    check_ndim(w, "w", 4)
+    _float_pair(x, w)
+    check_activation(activation)
+    geo = _Geometry(x.shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                    layout=layout)
+    if out_dtype is None:
+        odt = out.dtype if isinstance(out, np.ndarray) else x.dtype
+    else:
+        odt = _dtypes.normalize(out_dtype, argument="out_dtype")
+    if odt not in (x.dtype, _dtypes.float32):
+        raise TypeError(f"{'out_dtype' if out_dtype is not None else 'out'}: expected "
+                        f"{_dtypes.short_name(x.dtype)} or f32 for {_dtypes.short_name(x.dtype)} inputs, "
+                        f"got {_dtypes.short_name(odt)}")
+    bias32 = None
+    if bias is not None:
+        bias = as_array(bias, "bias")
+        check_dtype(bias, "bias", _dtypes.FLOAT_COMPUTE + (_dtypes.float64,))
+        if bias.shape != (geo.k,):
+            raise ValueError(f"bias: expected shape ({geo.k},), got {bias.shape}")
+        bias32 = np.ascontiguousarray(bias, dtype=np.float32)
+    combo = (_dtypes.short_name(x.dtype),) * 2 + (_dtypes.short_name(odt),)
+    chosen, kernel = backends.select(backend, "conv2d", combo, [x, w, out], fallback)
+    if out is None:
+        out = chosen.empty(geo.out_shape, odt)
+    else:
+        check_out(out, "out", geo.out_shape, odt, [("x", x), ("w", w)])
+    if out.size:
+        wk = prepacked.for_backend(chosen.name) if prepacked is not None else _contiguous(w)
+        kernel(_contiguous(x), wk, bias32, out, activation=activation, **geo.kwargs())
+    return out
+
+
+def qconv2d(x, w, bias=None, *, x_zero_point=0, w_zero_point=0, scale=None, out_zero_point=0,
+            out_dtype=np.int32, stride=1, padding=0, dilation=1, groups=1, layout="NCHW",
+            activation=None, out=None, backend=None, fallback=None):
+    """Quantized conv2d: exact int32 accumulation of (x - x_zero_point)(w - w_zero_point[k]) + bias[k]
+    (padding holds x_zero_point, so padded taps contribute 0), then qgemm's output stage:
+    s32, dequantized f32, or requantized s8/u8 (round half to even, saturate); relu optional.
+
+    x: u8 or s8; w: s8. w_zero_point, scale: scalar or shape (K,). bias: int32 (K,).
+    """
+    x = as_array(x, "x")
+    w = as_array(w, "w")
+    check_ndim(x, "x", 4)
+    check_ndim(w, "w", 4)
+    check_dtype(x, "x", _dtypes.QUANT_ACTIVATION)
+    check_dtype(w, "w", (_dtypes.int8,))
+    check_activation(activation, (None, "relu"))
+    geo = _Geometry(x.shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                    layout=layout)
+    k = geo.k
+    odt = _dtypes.normalize(out_dtype, argument="out_dtype")
+    if odt not in (_dtypes.int32, _dtypes.int8, _dtypes.uint8, _dtypes.float32):
+        raise TypeError(f"out_dtype: expected one of (s32, s8, u8, f32), got {_dtypes.short_name(odt)}")
+    zx = _zero_point(x_zero_point, "x_zero_point", x.dtype)
+    zw = _zero_point(w_zero_point, "w_zero_point", np.int8, k)
+    zw_arr = np.ascontiguousarray(np.broadcast_to(np.asarray(zw, dtype=np.int32).reshape(-1), (k,)))
+    scale32 = None
+    if odt == _dtypes.int32:
+        if scale is not None:
+            raise ValueError(f"scale: expected None for an s32 output, got {describe(scale)}")
+    else:
+        if scale is None:
+            raise ValueError(f"scale: expected a scalar or shape ({k},) for a {_dtypes.short_name(odt)} "
+                             "output, got None")
+        try:
+            scale32 = np.asarray(scale, dtype=np.float32).reshape(-1)
+        except (TypeError, ValueError):
+            raise TypeError(f"scale: expected real numbers, got {describe(scale)}") from None
+        if scale32.shape not in ((1,), (k,)):
+            raise ValueError(f"scale: expected a scalar or shape ({k},), got shape {np.shape(scale)}")
+        if not (np.isfinite(scale32).all() and (scale32 > 0).all()):
+            raise ValueError(f"scale: expected finite positive values, got range [{scale32.min()}, {scale32.max()}]")
+        scale32 = np.ascontiguousarray(np.broadcast_to(scale32, (k,)))
+    if odt in (_dtypes.int8, _dtypes.uint8):
+        ozp = _zero_point(out_zero_point, "out_zero_point", odt)
+    else:
+        ozp = as_int(out_zero_point, "out_zero_point", minimum=0, maximum=0)
+    bias32 = None
+    max_bias = 0
+    if bias is not None:
+        bias = as_array(bias, "bias")
+        if bias.dtype.kind not in "iu":
+            raise TypeError(f"bias: expected an int32 array, got dtype {_dtypes.short_name(bias.dtype)}")
+        if bias.shape != (k,):
+            raise ValueError(f"bias: expected shape ({k},), got {bias.shape}")
+        if bias.size and (bias.min() < -INT32_MAX - 1 or bias.max() > INT32_MAX):
+            raise ValueError(f"bias: expected values that fit in int32, got range [{bias.min()}, {bias.max()}]")
+        bias32 = np.ascontiguousarray(bias, dtype=np.int32)
+        max_bias = int(np.abs(bias32.astype(np.int64)).max()) if k else 0
+    depth = geo.cg * geo.r * geo.s
+    per_product = _max_abs_offset(x.dtype, zx) * _max_abs_offset(np.int8, zw_arr)
+    if depth * per_product + max_bias > INT32_MAX:
+        raise ValueError(f"w: expected C/groups*R*S <= {(INT32_MAX - max_bias) // max(per_product, 1)} so that "
+                         f"int32 accumulation cannot overflow, got {depth}")
+    combo = (_dtypes.short_name(x.dtype), "s8", _dtypes.short_name(odt))
+    chosen, kernel = backends.select(backend, "qconv2d", combo, [x, w, out], fallback)
+    if out is None:
+        out = chosen.empty(geo.out_shape, odt)
+    else:
+        check_out(out, "out", geo.out_shape, odt, [("x", x), ("w", w)])
+    if out.size:
+        kernel(_contiguous(x), _contiguous(w), bias32, out, x_zero_point=zx, w_zero_point=zw_arr,
+               scale=scale32, out_zero_point=ozp, activation=activation, **geo.kwargs())
+    return out
+
+
+def conv2d_backward_data(grad_out, w, input_shape, *, stride=1, padding=0, dilation=1, groups=1,
+                         layout="NCHW", out=None, backend=None, fallback=None):
+    """grad_x = the adjoint of conv2d in x: <conv2d(x, w), grad_out> == <x, grad_x> for every x.
+    f32 accumulation; result in grad_out's dtype, shape input_shape."""
+    grad_out = as_array(grad_out, "grad_out")
+    w = as_array(w, "w")
+    check_ndim(grad_out, "grad_out", 4)
+    check_ndim(w, "w", 4)
+    _float_pair(grad_out, w, "grad_out")
+    input_shape = _shape_tuple(input_shape, "input_shape")
+    geo = _Geometry(input_shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                    layout=layout, x_name="input_shape")
+    if grad_out.shape != geo.out_shape:
+        raise ValueError(f"grad_out: expected shape {geo.out_shape} (the conv2d output for input_shape "
+                         f"{input_shape}), got {grad_out.shape}")
+    dt = _dtypes.short_name(grad_out.dtype)
+    chosen, kernel = backends.select(backend, "conv2d_backward_data", (dt, dt, dt), [grad_out, w, out], fallback)
+    if out is None:
+        out = chosen.empty(input_shape, grad_out.dtype)
+    else:
+        check_out(out, "out", input_shape, grad_out.dtype, [("grad_out", grad_out), ("w", w)])
+    if out.size:
+        if grad_out.size == 0:
+            out[...] = 0
+        else:
+            kernel(_contiguous(grad_out), _contiguous(w), out, **geo.kwargs())
+    return out
+
+
+def conv2d_backward_weight(x, grad_out, weight_shape, *, stride=1, padding=0, dilation=1, groups=1,
+                           layout="NCHW", out=None, backend=None, fallback=None):
+    """grad_w = the gradient of <conv2d(x, w), grad_out> in w, in the weight layout of `layout`.
+    f32 accumulation; result in x's dtype; independent of the thread count."""
+    x = as_array(x, "x")
+    grad_out = as_array(grad_out, "grad_out")
+    check_ndim(x, "x", 4)
+    check_ndim(grad_out, "grad_out", 4)
+    _float_pair(x, grad_out, "x", "grad_out")
+    weight_shape = _shape_tuple(weight_shape, "weight_shape")
+    geo = _Geometry(x.shape, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                    layout=layout, w_name="weight_shape")
+    if grad_out.shape != geo.out_shape:
+        raise ValueError(f"grad_out: expected shape {geo.out_shape} (the conv2d output of x), "
+                         f"got {grad_out.shape}")
+    dt = _dtypes.short_name(x.dtype)
+    chosen, kernel = backends.select(backend, "conv2d_backward_weight", (dt, dt, dt), [x, grad_out, out],
+                                     fallback)
+    if out is None:
+        out = chosen.empty(weight_shape, x.dtype)
+    else:
+        check_out(out, "out", weight_shape, x.dtype, [("x", x), ("grad_out", grad_out)])
+    if out.size:
+        if x.size == 0 or grad_out.size == 0:
+            out[...] = 0
+        else:
+            kernel(_contiguous(x), _contiguous(grad_out), out, **geo.kwargs())
+    return out

@@ -1,0 +1,313 @@
+"""conv2d, qconv2d and the conv2d backward ops against the NumPy reference, plus the
+adjoint identity and thread-count independence of the backward ops."""
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, strategies as st
+
+import aicc_kernels as ak
+from aicc_kernels import _dtypes
+from aicc_kernels.ops.conv import _Geometry
+from aicc_kernels.testing import strategies as S
+from aicc_kernels.testing.tolerance import F32_MAX, compare_exact, compare_float, float_bound
+
+FLOATS = [np.float32, np.float16, _dtypes.bfloat16]
+
+
+@st.composite
+def conv_geometry(draw, max_hw=9):
+    """Shapes and options: batch 0/1/more, odd sizes, groups (incl. depthwise), dilation,
+    every padding form, kernels larger than the input when padding makes them fit."""
+    layout = draw(st.sampled_from(["NCHW", "NHWC"]))
+    n = draw(st.sampled_from([0, 1, 1, 2, 3]))
+    kind = draw(st.sampled_from(["dense", "dense", "grouped", "depthwise"]))
+    if kind == "dense":
+        groups, cg, kg = 1, draw(st.integers(1, 7)), draw(st.integers(1, 9))
+    elif kind == "grouped":
+        groups, cg, kg = draw(st.integers(2, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    else:
+        groups, cg, kg = draw(st.integers(2, 9)), 1, 1
+    h, w = draw(st.integers(1, max_hw)), draw(st.integers(1, max_hw))
+    r, s = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride = draw(st.sampled_from([1, 2, 3, (1, 2), (2, 1)]))
+    dilation = draw(st.sampled_from([1, 1, 2, (1, 2)]))
+    pad_kind = draw(st.sampled_from(["int", "pair", "sides", "same", "valid"]))
+    padding = {"int": draw(st.integers(0, 3)), "pair": (draw(st.integers(0, 3)), draw(st.integers(0, 2))),
+               "sides": ((draw(st.integers(0, 3)), draw(st.integers(0, 3))),
+                         (draw(st.integers(0, 3)), draw(st.integers(0, 3)))),
+               "same": "same", "valid": "valid"}[pad_kind]
+    c, k = cg * groups, kg * groups
+    x_shape = (n, c, h, w) if layout == "NCHW" else (n, h, w, c)
+    w_shape = (k, cg, r, s) if layout == "NCHW" else (k, r, s, cg)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, layout=layout)
+    try:
+        geo = _Geometry(x_shape, w_shape, **kw)
+    except ValueError:
+        assume(False)
+    return x_shape, w_shape, kw, geo
+
+
+def _abs(x):
+    a = np.abs(np.asarray(x).astype(np.float64))
+    return np.where(np.isfinite(a), a, 0.0)
+
+
+def check_float(out, ref, magnitude, depth, activation=None):
+    bound = float_bound(np.asarray(ref).astype(np.float64), magnitude, depth, out.dtype, activation)
+    unchecked = ~np.isfinite(magnitude) | (magnitude > F32_MAX / 4)
+    return compare_float(out, ref, bound, unchecked)
+
+
+@given(case=conv_geometry(), data=st.data())
+def test_conv2d_matches_reference(backend, case, data):
+    x_shape, w_shape, kw, geo = case
+    dtype = data.draw(st.sampled_from(FLOATS))
+    nonfinite = data.draw(st.booleans()) and data.draw(st.booleans())
+    x = S.float_array(data.draw, x_shape, dtype, nonfinite=nonfinite)
+    w = S.float_array(data.draw, w_shape, dtype)
+    bias = S.float_array(data.draw, (geo.k,), np.float32, kind="normal") if data.draw(st.booleans()) else None
+    activation = data.draw(st.sampled_from([None, "relu", "gelu"]))
+    out_dtype = data.draw(st.sampled_from([None, np.float32]))
+    y = ak.conv2d(x, w, bias, activation=activation, out_dtype=out_dtype, backend=backend, **kw)
+    ref = ak.reference.conv2d(x, w, bias, activation=activation, out_dtype=out_dtype, **kw)
+    assert y.shape == geo.out_shape and y.dtype == ref.dtype
+    mag = ak.reference.conv2d(_abs(x).astype(np.float32), _abs(w).astype(np.float32),
+                              None if bias is None else np.abs(bias), **kw).astype(np.float64)
+    mismatch = check_float(y, ref, mag, geo.cg * geo.r * geo.s, activation)
+    assert mismatch is None, str(mismatch)
+
+
+@given(case=conv_geometry(), data=st.data())
+def test_qconv2d_bit_exact(backend, case, data):
+    x_shape, w_shape, kw, geo = case
+    x_dtype = data.draw(st.sampled_from([np.uint8, np.int8]))
+    x = S.int_array(data.draw, x_shape, x_dtype)
+    w = S.int_array(data.draw, w_shape, np.int8)
+    info = np.iinfo(x_dtype)
+    zx = data.draw(st.sampled_from([0, int(info.min), int(info.max), 3]))
+    zw = (S.int_array(data.draw, (geo.k,), np.int8).astype(np.int32) if data.draw(st.booleans())
+          else data.draw(st.sampled_from([0, -128, 127, -5])))
+    out_dtype = data.draw(st.sampled_from([np.int32, np.int8, np.uint8, np.float32]))
+    scale = None
+    if out_dtype != np.int32:
+        scale = (np.abs(S.float_array(data.draw, (geo.k,), np.float32, kind="normal")) * 1e-3 + 1e-6
+                 if data.draw(st.booleans()) else data.draw(st.sampled_from([1.0, 0.5, 1.0 / 3.0, 1e-4])))
+    ozp = 0
+    if out_dtype in (np.int8, np.uint8):
+        oi = np.iinfo(out_dtype)
+        ozp = data.draw(st.integers(int(oi.min), int(oi.max)))
+    bias = S.int_array(data.draw, (geo.k,), np.int8).astype(np.int32) * 1000 if data.draw(st.booleans()) else None
+    activation = data.draw(st.sampled_from([None, "relu"]))
+    q = dict(x_zero_point=zx, w_zero_point=zw, scale=scale, out_zero_point=ozp, out_dtype=out_dtype,
+             activation=activation, **kw)
+    y = ak.qconv2d(x, w, bias, backend=backend, **q)
+    ref = ak.reference.qconv2d(x, w, bias, **q)
+    assert y.dtype == ref.dtype and y.shape == geo.out_shape
+    mismatch = compare_exact(y, ref)
+    assert mismatch is None, str(mismatch)
+
+
+@given(case=conv_geometry(), data=st.data())
+def test_backward_matches_reference(backend, case, data):
+    x_shape, w_shape, kw, geo = case
+    dtype = data.draw(st.sampled_from(FLOATS))
+    x = S.float_array(data.draw, x_shape, dtype, kind=data.draw(st.sampled_from(["int", "normal"])))
+    w = S.float_array(data.draw, w_shape, dtype, kind="normal")
+    g = S.float_array(data.draw, geo.out_shape, dtype, kind=data.draw(st.sampled_from(["int", "normal"])))
+    gx = ak.conv2d_backward_data(g, w, x_shape, backend=backend, **kw)
+    gx_ref = ak.reference.conv2d_backward_data(g, w, x_shape, **kw)
+    mag = ak.reference.conv2d_backward_data(_abs(g).astype(np.float32), _abs(w).astype(np.float32), x_shape,
+                                            **kw).astype(np.float64)
+    assert gx.shape == x_shape and gx.dtype == dtype
+    mismatch = check_float(gx, gx_ref, mag, (geo.k // geo.groups) * geo.r * geo.s)
+    assert mismatch is None, "backward_data: " + str(mismatch)
+    gw = ak.conv2d_backward_weight(x, g, w_shape, backend=backend, **kw)
+    gw_ref = ak.reference.conv2d_backward_weight(x, g, w_shape, **kw)
+    mag = ak.reference.conv2d_backward_weight(_abs(x).astype(np.float32), _abs(g).astype(np.float32), w_shape,
+                                              **kw).astype(np.float64)
+    assert gw.shape == w_shape and gw.dtype == dtype
+    mismatch = check_float(gw, gw_ref, mag, geo.n * geo.p * geo.q)
+    assert mismatch is None, "backward_weight: " + str(mismatch)
+
+
+@given(case=conv_geometry(), data=st.data())
+def test_adjoint_identity(backend, case, data):
+    """<conv(x), g> == <x, backward_data(g)> and == <w, backward_weight(x, g)>: exactly, for
+    small integer values (every sum is exact in f32)."""
+    x_shape, w_shape, kw, geo = case
+    x = S.float_array(data.draw, x_shape, np.float32, kind="int")
+    w = S.float_array(data.draw, w_shape, np.float32, kind="int")
+    g = S.float_array(data.draw, geo.out_shape, np.float32, kind="int")
+    y = ak.conv2d(x, w, backend=backend, **kw)
+    lhs = float(np.sum(y.astype(np.float64) * g))
+    gx = ak.conv2d_backward_data(g, w, x_shape, backend=backend, **kw)
+    gw = ak.conv2d_backward_weight(x, g, w_shape, backend=backend, **kw)
+    assert lhs == float(np.sum(x.astype(np.float64) * gx))
+    assert lhs == float(np.sum(w.astype(np.float64) * gw))
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_adjoint_identity_random_values(backend, rng, layout):
+    x_shape, w_shape = ((2, 6, 11, 9), (8, 3, 3, 3)) if layout == "NCHW" else ((2, 11, 9, 6), (8, 3, 3, 3))
+    kw = dict(stride=2, padding=((1, 2), (0, 1)), dilation=(1, 2), groups=2, layout=layout)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    y = ak.conv2d(x, w, backend=backend, **kw)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    lhs = np.sum(y.astype(np.float64) * g)
+    rhs = np.sum(x.astype(np.float64) * ak.conv2d_backward_data(g, w, x_shape, backend=backend, **kw))
+    scale = np.sum(np.abs(y.astype(np.float64) * g))
+    assert abs(lhs - rhs) <= 1e-5 * scale
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape", ["3x3", "1x1", "depthwise"])
+def test_results_do_not_depend_on_thread_count(backend, rng, layout, dtype, shape):
+    c, k, r, groups = {"3x3": (8, 16, 3, 1), "1x1": (8, 16, 1, 1), "depthwise": (8, 8, 3, 8)}[shape]
+    x_shape = (3, c, 13, 10) if layout == "NCHW" else (3, 13, 10, c)
+    w_shape = (k, c // groups, r, r) if layout == "NCHW" else (k, r, r, c // groups)
+    kw = dict(stride=1, padding=r // 2, groups=groups, layout=layout)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    previous = ak.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            ak.set_num_threads(threads)
+            y = ak.conv2d(x, w, backend=backend, **kw)
+            g = np.ones_like(y) if not results else results[0][0]
+            g = (np.sin(np.arange(y.size)).reshape(y.shape)).astype(dtype)
+            results.append((y, ak.conv2d_backward_data(g, w, x_shape, backend=backend, **kw),
+                            ak.conv2d_backward_weight(x, g, w_shape, backend=backend, **kw)))
+    finally:
+        ak.set_num_threads(previous)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert compare_exact(a, b) is None
+
+
+def test_kernel_larger_than_input_with_padding(backend, rng):
+    x = rng.standard_normal((1, 2, 2, 3)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 5, 5)).astype(np.float32)
+    y = ak.conv2d(x, w, padding=2, backend=backend)
+    ref = ak.reference.conv2d(x, w, padding=2)
+    assert y.shape == (1, 3, 2, 3)
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_same_padding_keeps_the_size(backend, rng):
+    for stride in (1, 2):
+        x = rng.standard_normal((1, 9, 10, 3)).astype(np.float32)
+        w = rng.standard_normal((4, 4, 3, 3)).astype(np.float32)
+        y = ak.conv2d(x, w, padding="same", stride=stride, layout="NHWC", backend=backend)
+        assert y.shape == (1, -(-9 // stride), -(-10 // stride), 4)
+
+
+def test_out_argument_is_written_in_place(backend, rng):
+    x = rng.standard_normal((2, 4, 7, 7)).astype(np.float32)
+    w = rng.standard_normal((5, 4, 3, 3)).astype(np.float32)
+    out = np.full((2, 5, 5, 5), np.nan, np.float32)
+    result = ak.conv2d(x, w, out=out, backend=backend)
+    assert result is out
+    np.testing.assert_allclose(out, ak.reference.conv2d(x, w), rtol=1e-5, atol=1e-4)
+    gx = np.full(x.shape, np.nan, np.float32)
+    assert ak.conv2d_backward_data(np.ones_like(out), w, x.shape, out=gx, backend=backend) is gx
+    assert np.isfinite(gx).all()
+
+
+def test_strided_inputs_are_accepted(backend, rng):
+    x = rng.standard_normal((2, 9, 9, 8)).astype(np.float32)[:, ::2, :, ::2]   # NHWC view, C=4
+    w = rng.standard_normal((6, 3, 3, 8)).astype(np.float32)[..., ::2]
+    y = ak.conv2d(x, w, padding=1, layout="NHWC", backend=backend)
+    np.testing.assert_allclose(y, ak.reference.conv2d(x, w, padding=1, layout="NHWC"), rtol=1e-5, atol=1e-4)
+
+
+def test_nan_in_out_does_not_leak(backend, rng):
+    x = rng.standard_normal((1, 3, 5, 5)).astype(np.float32)
+    w = rng.standard_normal((2, 3, 1, 1)).astype(np.float32)
+    out = np.full((1, 2, 5, 5), np.nan, np.float32)
+    ak.conv2d(x, w, out=out, backend=backend)
+    assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("stride, dilation, padding", [(1, 1, 1), (1, 2, ((2, 0), (3, 1))), (2, 1, "same"),
+                                                       (1, 1, 0), (3, (1, 2), 2)])
+def test_depthwise_vector_paths(backend, rng, layout, dtype, stride, dilation, padding):
+    """Wide rows and many channels, so the depthwise kernel's register-blocked paths (32 and
+    8 channels, 16 and 8 columns) and their tails all run; NaN propagates through relu."""
+    c, hw = 43, (29, 37)
+    x_shape = (2, c) + hw if layout == "NCHW" else (2,) + hw + (c,)
+    w_shape = (c, 1, 3, 3) if layout == "NCHW" else (c, 3, 3, 1)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    x.reshape(-1)[::97] = np.nan
+    w = rng.standard_normal(w_shape).astype(dtype)
+    bias = rng.standard_normal(c).astype(np.float32)
+    kw = dict(stride=stride, dilation=dilation, padding=padding, groups=c, layout=layout)
+    for activation in (None, "relu", "gelu"):
+        y = ak.conv2d(x, w, bias, activation=activation, backend=backend, **kw)
+        ref = ak.reference.conv2d(x, w, bias, activation=activation, **kw)
+        mag = ak.reference.conv2d(_abs(x).astype(np.float32), _abs(w).astype(np.float32), np.abs(bias),
+                                  **kw).astype(np.float64)
+        mismatch = check_float(y, ref, mag, 9, activation)
+        assert mismatch is None, f"{activation}: {mismatch}"
+
+
+@given(case=conv_geometry(max_hw=7), data=st.data())
+def test_prepacked_weights_match_plain_calls(backend, case, data):
+    """ak.prepack_conv2d_weights once, then conv2d with any input/stride/padding: the same
+    contract as passing the weight array."""
+    x_shape, w_shape, kw, geo = case
+    dtype = data.draw(st.sampled_from(FLOATS))
+    x = S.float_array(data.draw, x_shape, dtype, kind="normal")
+    w = S.float_array(data.draw, w_shape, dtype, kind="normal")
+    bias = S.float_array(data.draw, (geo.k,), np.float32, kind="normal") if data.draw(st.booleans()) else None
+    activation = data.draw(st.sampled_from([None, "relu", "gelu"]))
+    packed = ak.prepack_conv2d_weights(w, groups=kw["groups"], layout=kw["layout"], backend=backend)
+    y = ak.conv2d(x, packed, bias, activation=activation, backend=backend, **kw)
+    mag = ak.reference.conv2d(_abs(x).astype(np.float32), _abs(w).astype(np.float32),
+                              None if bias is None else np.abs(bias), **kw).astype(np.float64)
+    ref = ak.reference.conv2d(x, w, bias, activation=activation, **kw)
+    mismatch = check_float(y, ref, mag, geo.cg * geo.r * geo.s, activation)
+    assert mismatch is None, str(mismatch)
+
+
+def test_prepacked_weights_are_a_copy_and_check_their_options(backend, rng):
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
+    packed = ak.prepack_conv2d_weights(w, backend=backend)
+    expected = ak.conv2d(x, w, backend=backend)
+    w[...] = 0  # the prepacked object owns a copy
+    np.testing.assert_array_equal(ak.conv2d(x, packed, backend=backend), expected)
+    with pytest.raises(ValueError, match="^layout: expected 'NCHW'"):
+        ak.conv2d(x, packed, layout="NHWC", backend=backend)
+    with pytest.raises(ValueError, match="^groups: expected 1"):
+        ak.conv2d(x, packed, groups=2, backend=backend)
+    with pytest.raises(ValueError, match="^w: expected C/groups"):
+        ak.conv2d(rng.standard_normal((1, 5, 6, 6)).astype(np.float32), packed, backend=backend)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("x_dtype", [np.uint8, np.int8])
+@pytest.mark.parametrize("out_dtype", [np.int32, np.int8, np.uint8, np.float32])
+def test_qconv2d_depthwise_full_range(backend, rng, layout, x_dtype, out_dtype):
+    """The direct INT8 depthwise kernel: extreme values, per-channel zero points and scales,
+    stride/dilation/asymmetric padding, relu; bit-exact."""
+    c = 19
+    x_shape = (2, c, 11, 13) if layout == "NCHW" else (2, 11, 13, c)
+    w_shape = (c, 1, 3, 3) if layout == "NCHW" else (c, 3, 3, 1)
+    info = np.iinfo(x_dtype)
+    x = rng.choice([info.min, info.max, 0, 1], size=x_shape).astype(x_dtype)
+    w = rng.choice([-128, 127, 0, -1], size=w_shape).astype(np.int8)
+    kw = dict(stride=(2, 1), dilation=(1, 2), padding=((2, 0), (1, 3)), groups=c, layout=layout,
+              x_zero_point=int(info.max), w_zero_point=rng.integers(-128, 128, c), out_dtype=out_dtype,
+              bias=rng.integers(-5000, 5000, c).astype(np.int32))
+    if out_dtype != np.int32:
+        kw["scale"] = (rng.random(c) * 1e-3 + 1e-5).astype(np.float32)
+    if out_dtype in (np.int8, np.uint8):
+        kw["out_zero_point"] = 7
+    for activation in (None, "relu"):
+        y = ak.qconv2d(x, w, activation=activation, backend=backend, **kw)
+        assert compare_exact(y, ak.reference.qconv2d(x, w, activation=activation, **kw)) is None
