@@ -33,20 +33,28 @@ def _isa_paths():
     return order[order.index(detected):] if detected in order else ["portable"]
 
 
+# cuda: tensor cores where the GPU has them ("auto"), then the CUDA-core / dp4a fallbacks.
 BACKEND_PARAMS = [pytest.param(("cpu", isa), id=f"cpu-{isa}") for isa in _isa_paths()] + [
-    pytest.param(("cuda", None), id="cuda")]
+    pytest.param(("cuda", "auto"), id="cuda"), pytest.param(("cuda", "simt"), id="cuda-simt")]
 
 
 @pytest.fixture(params=BACKEND_PARAMS)
 def backend(request):
     """Each backend under test, by name: the CPU backend once per ISA path this machine
-    has (AVX2 and portable on x86-64), and CUDA where a GPU is present."""
+    has (AVX2 and portable on x86-64), and CUDA where a GPU is present (once per kernel
+    path: tensor cores, then the SIMT / dp4a fallbacks)."""
     name, isa = request.param
     if name == "cuda":
         if "cuda" not in ak.backends.list() or not ak.backends.get("cuda").available:
             reason = "not built" if "cuda" not in ak.backends.list() else ak.backends.get("cuda").unavailable_reason
             pytest.skip(f"no CUDA device: cuda backend unavailable ({reason})")
-        yield name
+        from aicc_kernels.backends import cuda as cuda_backend
+
+        cuda_backend.set_path(isa)
+        try:
+            yield name
+        finally:
+            cuda_backend.set_path("auto")
         return
     if not ak.backends.get("cpu").available:
         pytest.skip(f"cpu backend unavailable: {ak.backends.get('cpu').unavailable_reason}")

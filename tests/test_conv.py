@@ -9,9 +9,15 @@ import aicc_kernels as ak
 from aicc_kernels import _dtypes
 from aicc_kernels.testing import strategies as S
 from aicc_kernels.testing.cases.conv import conv_geometry  # shared with the conformance runner
+from aicc_kernels.testing.devices import to_device, to_host
 from aicc_kernels.testing.tolerance import F32_MAX, compare_exact, compare_float, float_bound
 
 FLOATS = [np.float32, np.float16, _dtypes.bfloat16]
+
+
+def _host_arrays_only(backend):
+    if backend in ("cuda",):
+        pytest.skip("written with NumPy arrays throughout; the cuda backend runs the property tests above")
 
 
 def _abs(x):
@@ -35,7 +41,8 @@ def test_conv2d_matches_reference(backend, case, data):
     bias = S.float_array(data.draw, (geo.k,), np.float32, kind="normal") if data.draw(st.booleans()) else None
     activation = data.draw(st.sampled_from([None, "relu", "gelu"]))
     out_dtype = data.draw(st.sampled_from([None, np.float32]))
-    y = ak.conv2d(x, w, bias, activation=activation, out_dtype=out_dtype, backend=backend, **kw)
+    y = to_host(ak.conv2d(*to_device((x, w, bias), backend), activation=activation, out_dtype=out_dtype,
+                          backend=backend, **kw))
     ref = ak.reference.conv2d(x, w, bias, activation=activation, out_dtype=out_dtype, **kw)
     assert y.shape == geo.out_shape and y.dtype == ref.dtype
     mag = ak.reference.conv2d(_abs(x).astype(np.float32), _abs(w).astype(np.float32),
@@ -67,7 +74,7 @@ def test_qconv2d_bit_exact(backend, case, data):
     activation = data.draw(st.sampled_from([None, "relu"]))
     q = dict(x_zero_point=zx, w_zero_point=zw, scale=scale, out_zero_point=ozp, out_dtype=out_dtype,
              activation=activation, **kw)
-    y = ak.qconv2d(x, w, bias, backend=backend, **q)
+    y = to_host(ak.qconv2d(*to_device((x, w, bias), backend), backend=backend, **to_device(q, backend)))
     ref = ak.reference.qconv2d(x, w, bias, **q)
     assert y.dtype == ref.dtype and y.shape == geo.out_shape
     mismatch = compare_exact(y, ref)
@@ -81,14 +88,14 @@ def test_backward_matches_reference(backend, case, data):
     x = S.float_array(data.draw, x_shape, dtype, kind=data.draw(st.sampled_from(["int", "normal"])))
     w = S.float_array(data.draw, w_shape, dtype, kind="normal")
     g = S.float_array(data.draw, geo.out_shape, dtype, kind=data.draw(st.sampled_from(["int", "normal"])))
-    gx = ak.conv2d_backward_data(g, w, x_shape, backend=backend, **kw)
+    gx = to_host(ak.conv2d_backward_data(*to_device((g, w), backend), x_shape, backend=backend, **kw))
     gx_ref = ak.reference.conv2d_backward_data(g, w, x_shape, **kw)
     mag = ak.reference.conv2d_backward_data(_abs(g).astype(np.float32), _abs(w).astype(np.float32), x_shape,
                                             **kw).astype(np.float64)
     assert gx.shape == x_shape and gx.dtype == dtype
     mismatch = check_float(gx, gx_ref, mag, (geo.k // geo.groups) * geo.r * geo.s)
     assert mismatch is None, "backward_data: " + str(mismatch)
-    gw = ak.conv2d_backward_weight(x, g, w_shape, backend=backend, **kw)
+    gw = to_host(ak.conv2d_backward_weight(*to_device((x, g), backend), w_shape, backend=backend, **kw))
     gw_ref = ak.reference.conv2d_backward_weight(x, g, w_shape, **kw)
     mag = ak.reference.conv2d_backward_weight(_abs(x).astype(np.float32), _abs(g).astype(np.float32), w_shape,
                                               **kw).astype(np.float64)
@@ -101,6 +108,7 @@ def test_backward_matches_reference(backend, case, data):
 def test_adjoint_identity(backend, case, data):
     """<conv(x), g> == <x, backward_data(g)> and == <w, backward_weight(x, g)>: exactly, for
     small integer values (every sum is exact in f32)."""
+    _host_arrays_only(backend)
     x_shape, w_shape, kw, geo = case
     x = S.float_array(data.draw, x_shape, np.float32, kind="int")
     w = S.float_array(data.draw, w_shape, np.float32, kind="int")
@@ -115,6 +123,7 @@ def test_adjoint_identity(backend, case, data):
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 def test_adjoint_identity_random_values(backend, rng, layout):
+    _host_arrays_only(backend)
     x_shape, w_shape = ((2, 6, 11, 9), (8, 3, 3, 3)) if layout == "NCHW" else ((2, 11, 9, 6), (8, 3, 3, 3))
     kw = dict(stride=2, padding=((1, 2), (0, 1)), dilation=(1, 2), groups=2, layout=layout)
     x = rng.standard_normal(x_shape).astype(np.float32)
@@ -131,6 +140,7 @@ def test_adjoint_identity_random_values(backend, rng, layout):
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("shape", ["3x3", "1x1", "depthwise"])
 def test_results_do_not_depend_on_thread_count(backend, rng, layout, dtype, shape):
+    _host_arrays_only(backend)
     c, k, r, groups = {"3x3": (8, 16, 3, 1), "1x1": (8, 16, 1, 1), "depthwise": (8, 8, 3, 8)}[shape]
     x_shape = (3, c, 13, 10) if layout == "NCHW" else (3, 13, 10, c)
     w_shape = (k, c // groups, r, r) if layout == "NCHW" else (k, r, r, c // groups)
@@ -157,13 +167,14 @@ def test_results_do_not_depend_on_thread_count(backend, rng, layout, dtype, shap
 def test_kernel_larger_than_input_with_padding(backend, rng):
     x = rng.standard_normal((1, 2, 2, 3)).astype(np.float32)
     w = rng.standard_normal((3, 2, 5, 5)).astype(np.float32)
-    y = ak.conv2d(x, w, padding=2, backend=backend)
+    y = to_host(ak.conv2d(*to_device((x, w), backend), padding=2, backend=backend))
     ref = ak.reference.conv2d(x, w, padding=2)
     assert y.shape == (1, 3, 2, 3)
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
 
 
 def test_same_padding_keeps_the_size(backend, rng):
+    _host_arrays_only(backend)
     for stride in (1, 2):
         x = rng.standard_normal((1, 9, 10, 3)).astype(np.float32)
         w = rng.standard_normal((4, 4, 3, 3)).astype(np.float32)
@@ -172,6 +183,7 @@ def test_same_padding_keeps_the_size(backend, rng):
 
 
 def test_out_argument_is_written_in_place(backend, rng):
+    _host_arrays_only(backend)
     x = rng.standard_normal((2, 4, 7, 7)).astype(np.float32)
     w = rng.standard_normal((5, 4, 3, 3)).astype(np.float32)
     out = np.full((2, 5, 5, 5), np.nan, np.float32)
@@ -186,11 +198,12 @@ def test_out_argument_is_written_in_place(backend, rng):
 def test_strided_inputs_are_accepted(backend, rng):
     x = rng.standard_normal((2, 9, 9, 8)).astype(np.float32)[:, ::2, :, ::2]   # NHWC view, C=4
     w = rng.standard_normal((6, 3, 3, 8)).astype(np.float32)[..., ::2]
-    y = ak.conv2d(x, w, padding=1, layout="NHWC", backend=backend)
+    y = to_host(ak.conv2d(*to_device((x, w), backend), padding=1, layout="NHWC", backend=backend))
     np.testing.assert_allclose(y, ak.reference.conv2d(x, w, padding=1, layout="NHWC"), rtol=1e-5, atol=1e-4)
 
 
 def test_nan_in_out_does_not_leak(backend, rng):
+    _host_arrays_only(backend)
     x = rng.standard_normal((1, 3, 5, 5)).astype(np.float32)
     w = rng.standard_normal((2, 3, 1, 1)).astype(np.float32)
     out = np.full((1, 2, 5, 5), np.nan, np.float32)
@@ -214,7 +227,7 @@ def test_depthwise_vector_paths(backend, rng, layout, dtype, stride, dilation, p
     bias = rng.standard_normal(c).astype(np.float32)
     kw = dict(stride=stride, dilation=dilation, padding=padding, groups=c, layout=layout)
     for activation in (None, "relu", "gelu"):
-        y = ak.conv2d(x, w, bias, activation=activation, backend=backend, **kw)
+        y = to_host(ak.conv2d(*to_device((x, w, bias), backend), activation=activation, backend=backend, **kw))
         ref = ak.reference.conv2d(x, w, bias, activation=activation, **kw)
         mag = ak.reference.conv2d(_abs(x).astype(np.float32), _abs(w).astype(np.float32), np.abs(bias),
                                   **kw).astype(np.float64)
@@ -226,6 +239,7 @@ def test_depthwise_vector_paths(backend, rng, layout, dtype, stride, dilation, p
 def test_prepacked_weights_match_plain_calls(backend, case, data):
     """ak.prepack_conv2d_weights once, then conv2d with any input/stride/padding: the same
     contract as passing the weight array."""
+    _host_arrays_only(backend)
     x_shape, w_shape, kw, geo = case
     dtype = data.draw(st.sampled_from(FLOATS))
     x = S.float_array(data.draw, x_shape, dtype, kind="normal")
@@ -242,6 +256,7 @@ def test_prepacked_weights_match_plain_calls(backend, case, data):
 
 
 def test_prepacked_weights_are_a_copy_and_check_their_options(backend, rng):
+    _host_arrays_only(backend)
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
     x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
     packed = ak.prepack_conv2d_weights(w, backend=backend)
@@ -276,5 +291,6 @@ def test_qconv2d_depthwise_full_range(backend, rng, layout, x_dtype, out_dtype):
     if out_dtype in (np.int8, np.uint8):
         kw["out_zero_point"] = 7
     for activation in (None, "relu"):
-        y = ak.qconv2d(x, w, activation=activation, backend=backend, **kw)
+        y = to_host(ak.qconv2d(*to_device((x, w), backend), activation=activation, backend=backend,
+                               **to_device(kw, backend)))
         assert compare_exact(y, ak.reference.qconv2d(x, w, activation=activation, **kw)) is None

@@ -8,6 +8,7 @@ import aicc_kernels as ak
 from aicc_kernels import _dtypes
 from aicc_kernels.testing import strategies as S
 from aicc_kernels.testing.cases.gemm import FLOAT_TYPES, check_gemm_case, gemm_cases
+from aicc_kernels.testing.devices import to_device, to_host
 
 
 def _assert_gemm_matches(case, out):
@@ -19,14 +20,14 @@ def _assert_gemm_matches(case, out):
 @given(data=st.data())
 def test_gemm_matches_reference(backend, dtype, data):
     case = data.draw(gemm_cases(dtype))
-    _assert_gemm_matches(case, ak.gemm(**case, backend=backend))
+    _assert_gemm_matches(case, to_host(ak.gemm(**to_device(case, backend), backend=backend)))
 
 
 @pytest.mark.parametrize("dtype", FLOAT_TYPES, ids=_dtypes.short_name)
 @given(data=st.data())
 def test_gemm_nonfinite_inputs_propagate(backend, dtype, data):
     case = data.draw(gemm_cases(dtype, max_dim=20, max_k=40, nonfinite=True))
-    _assert_gemm_matches(case, ak.gemm(**case, backend=backend))
+    _assert_gemm_matches(case, to_host(ak.gemm(**to_device(case, backend), backend=backend)))
 
 
 @pytest.mark.parametrize("dtype", FLOAT_TYPES, ids=_dtypes.short_name)
@@ -35,18 +36,19 @@ def test_gemm_large_k(backend, dtype, rng):
     b = rng.standard_normal((3001, 29)).astype(dtype)
     case = dict(a=a, b=b, c=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bias=None,
                 activation=None, out_dtype=None)
-    _assert_gemm_matches(case, ak.gemm(a, b, backend=backend))
+    _assert_gemm_matches(case, to_host(ak.gemm(*to_device((a, b), backend), backend=backend)))
 
 
 def test_beta_zero_never_reads_c(backend, rng):
     a = rng.standard_normal((9, 5)).astype(np.float32)
     b = rng.standard_normal((5, 11)).astype(np.float32)
     c = np.full((9, 11), np.nan, np.float32)
-    out = ak.gemm(a, b, c, beta=0.0, backend=backend)
+    a, b, c = to_device((a, b, c), backend)
+    out = to_host(ak.gemm(a, b, c, beta=0.0, backend=backend))
     assert np.isfinite(out).all()
-    out = np.full((9, 11), np.nan, np.float32)
+    out = to_device(np.full((9, 11), np.nan, np.float32), backend)
     ak.gemm(a, b, out=out, backend=backend)
-    assert np.isfinite(out).all()
+    assert np.isfinite(to_host(out)).all()
 
 
 def test_in_place_update_of_c(backend, rng):
@@ -54,9 +56,10 @@ def test_in_place_update_of_c(backend, rng):
     b = rng.integers(-3, 4, (4, 7)).astype(np.float32)
     c = rng.integers(-3, 4, (6, 7)).astype(np.float32)
     expected = 2.0 * (a @ b) + 3.0 * c
+    a, b, c = to_device((a, b, c), backend)
     result = ak.gemm(a, b, c, alpha=2.0, beta=3.0, out=c, backend=backend)
     assert result is c
-    np.testing.assert_array_equal(c, expected)
+    np.testing.assert_array_equal(to_host(c), expected)
 
 
 @pytest.mark.parametrize("dtype", FLOAT_TYPES, ids=_dtypes.short_name)
@@ -67,7 +70,7 @@ def test_matmul_batched_broadcasting(backend, dtype, data):
     m, k, n = data.draw(S.dims(9)), data.draw(S.dims(9)), data.draw(S.dims(9))
     a = S.float_array(data.draw, batch_a + (m, k), dtype, kind="int")
     b = S.float_array(data.draw, batch_b + (k, n), dtype, kind="int")
-    out = ak.matmul(a, b, backend=backend)
+    out = to_host(ak.matmul(*to_device((a, b), backend), backend=backend))
     expected = np.matmul(a.astype(np.float64), b.astype(np.float64)).astype(dtype)
     np.testing.assert_array_equal(out, expected)  # small integers: exact in any order
 
@@ -75,9 +78,10 @@ def test_matmul_batched_broadcasting(backend, dtype, data):
 def test_matmul_vector_promotion(backend):
     a = np.arange(4, dtype=np.float32)
     b = np.arange(12, dtype=np.float32).reshape(4, 3)
-    np.testing.assert_array_equal(ak.matmul(a, b, backend=backend), a @ b)
-    np.testing.assert_array_equal(ak.matmul(b.T, a, backend=backend), b.T @ a)
-    assert ak.matmul(a, a, backend=backend).shape == ()
+    da, db = to_device((a, b), backend)
+    np.testing.assert_array_equal(to_host(ak.matmul(da, db, backend=backend)), a @ b)
+    np.testing.assert_array_equal(to_host(ak.matmul(db.T, da, backend=backend)), b.T @ a)
+    assert ak.matmul(da, da, backend=backend).shape == ()
 
 
 def test_threads_do_not_change_results(rng):

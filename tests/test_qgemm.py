@@ -6,12 +6,13 @@ from hypothesis import given
 
 import aicc_kernels as ak
 from aicc_kernels.testing.cases.qgemm import check_qgemm_case, qgemm_cases
+from aicc_kernels.testing.devices import to_device, to_host
 from aicc_kernels.testing.tolerance import compare_exact
 
 
 @given(case=qgemm_cases())
 def test_qgemm_bit_exact(backend, case):
-    verdict = check_qgemm_case(case, ak.qgemm(**case, backend=backend))
+    verdict = check_qgemm_case(case, to_host(ak.qgemm(**to_device(case, backend), backend=backend)))
     assert verdict is None, str(verdict)
 
 
@@ -22,7 +23,7 @@ def test_full_range_products_do_not_saturate(backend, a_dtype):
     k = 1024
     a = np.full((7, k), info.max if a_dtype == np.uint8 else info.min, a_dtype)
     b = np.full((k, 19), -128, np.int8)
-    out = ak.qgemm(a, b, backend=backend)
+    out = to_host(ak.qgemm(*to_device((a, b), backend), backend=backend))
     expected = a.astype(np.int64) @ b.astype(np.int64)
     np.testing.assert_array_equal(out, expected)
 
@@ -30,7 +31,8 @@ def test_full_range_products_do_not_saturate(backend, a_dtype):
 def test_matmul_int8_is_exact(backend, rng):
     a = rng.integers(0, 256, (3, 5, 70)).astype(np.uint8)
     b = rng.integers(-128, 128, (70, 9)).astype(np.int8)
-    np.testing.assert_array_equal(ak.matmul(a, b, backend=backend), a.astype(np.int64) @ b)
+    out = to_host(ak.matmul(*to_device((a, b), backend), backend=backend))
+    np.testing.assert_array_equal(out, a.astype(np.int64) @ b)
 
 
 # --- Exhaustive output-stage combinations, edge tiles, layouts, threads -------------------
@@ -63,7 +65,7 @@ def _case(rng, m, n, k, a_dtype, out_dtype, per_channel_zb, per_channel_scale, w
 
 
 def _check(case, backend):
-    out = ak.qgemm(**case, backend=backend)
+    out = to_host(ak.qgemm(**to_device(case, backend), backend=backend))
     ref = ak.reference.qgemm(**case)
     assert out.dtype == ref.dtype
     mismatch = compare_exact(out, ref)
@@ -93,12 +95,13 @@ def test_edge_tiles(backend, m, n, k):
     result may change."""
     rng = np.random.default_rng(m * 10000 + n * 100 + k)
     case = _case(rng, m, n, k, np.uint8, np.int8, True, True, True, False)
-    big = np.full((m + 2, n + 3), 77, np.int8)
+    big = to_device(np.full((m + 2, n + 3), 77, np.int8), backend)
     out = big[1:-1, 1:-2]
     case_ = dict(case)
     case_.pop("out_dtype")
-    ak.qgemm(**case_, out_dtype=np.int8, out=out, backend=backend)
-    np.testing.assert_array_equal(out, ak.reference.qgemm(**case))
+    ak.qgemm(**to_device(case_, backend), out_dtype=np.int8, out=out, backend=backend)
+    big = to_host(big)
+    np.testing.assert_array_equal(big[1:-1, 1:-2], ak.reference.qgemm(**case))
     inner = np.zeros(big.shape, bool)
     inner[1:-1, 1:-2] = True
     assert (big[~inner] == 77).all(), "qgemm wrote outside its output"
@@ -118,7 +121,7 @@ def test_full_range_long_k(backend, a_dtype, k):
                                 * max(abs(-128 - zb), abs(127 - zb)))
         if k > limit:
             continue
-        out = ak.qgemm(a, b, a_zero_point=za, b_zero_point=zb, backend=backend)
+        out = to_host(ak.qgemm(*to_device((a, b), backend), a_zero_point=za, b_zero_point=zb, backend=backend))
         expected = (a.astype(np.int64) - za) @ (b.astype(np.int64) - zb)
         np.testing.assert_array_equal(out, expected)
 
@@ -132,23 +135,24 @@ def test_strided_and_transposed_inputs(backend, layout):
     zb = _full_range(rng, (n,), np.int8).astype(np.int32)
     kw = dict(a_zero_point=-3, b_zero_point=zb, bias=rng.integers(-999, 999, n).astype(np.int32))
     expected = ak.reference.qgemm(a, b, **kw)
+    dev = lambda x: to_device(x, backend)  # noqa: E731  (strided views stay strided on the device)
     if layout == "a_fortran":
-        got = ak.qgemm(np.asfortranarray(a), b, **kw, backend=backend)
+        got = ak.qgemm(dev(np.asfortranarray(a)), dev(b), **kw, backend=backend)
     elif layout == "b_transposed":  # [N, K] weights, the common inference layout
-        got = ak.qgemm(a, np.ascontiguousarray(b.T), trans_b=True, **kw, backend=backend)
+        got = ak.qgemm(dev(a), dev(np.ascontiguousarray(b.T)), trans_b=True, **kw, backend=backend)
     elif layout == "b_fortran":
-        got = ak.qgemm(a, np.asfortranarray(b), **kw, backend=backend)
+        got = ak.qgemm(dev(a), dev(np.asfortranarray(b)), **kw, backend=backend)
     elif layout == "steps":
         a_big = np.zeros((m * 2, k * 3), np.int8)
         a_big[::2, ::3] = a
         b_big = np.zeros((k * 3, n * 2), np.int8)
         b_big[::3, ::2] = b
-        got = ak.qgemm(a_big[::2, ::3], b_big[::3, ::2], **kw, backend=backend)
+        got = ak.qgemm(dev(a_big)[::2, ::3], dev(b_big)[::3, ::2], **kw, backend=backend)
     else:
-        out_big = np.zeros((m, n * 2), np.int32)
-        got = ak.qgemm(a, b, **kw, out=out_big[:, ::2], backend=backend)
-        assert (out_big[:, 1::2] == 0).all()
-    np.testing.assert_array_equal(got, expected)
+        out_big = dev(np.zeros((m, n * 2), np.int32))
+        got = ak.qgemm(dev(a), dev(b), **kw, out=out_big[:, ::2], backend=backend)
+        assert (to_host(out_big)[:, 1::2] == 0).all()
+    np.testing.assert_array_equal(to_host(got), expected)
 
 
 def test_thread_count_does_not_change_results(backend):
@@ -159,9 +163,9 @@ def test_thread_count_does_not_change_results(backend):
     previous = ak.get_num_threads()
     try:
         ak.set_num_threads(1)
-        one = ak.qgemm(**case, backend=backend)
+        one = to_host(ak.qgemm(**to_device(case, backend), backend=backend))
         ak.set_num_threads(2)
-        two = ak.qgemm(**case, backend=backend)
+        two = to_host(ak.qgemm(**to_device(case, backend), backend=backend))
     finally:
         ak.set_num_threads(previous)
     assert compare_exact(two, one) is None
@@ -180,7 +184,7 @@ def test_concurrent_python_threads(backend):
     refs = [ak.reference.qgemm(**c) for c in cases]
 
     def run(i):
-        return [ak.qgemm(**cases[i], backend=backend) for _ in range(3)]
+        return [to_host(ak.qgemm(**to_device(cases[i], backend), backend=backend)) for _ in range(3)]
 
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(run, range(len(cases))))
@@ -193,14 +197,16 @@ def test_requantization_rounds_half_to_even_and_saturates(backend):
     """Ties (x.5) round to even; huge accumulators saturate at both ends (never wrap)."""
     a = np.array([[1], [3], [5], [7], [-1], [-3], [127], [-128]], np.int8)
     b = np.ones((1, 2), np.int8)
+    da, db = to_device((a, b), backend)
     for out_dtype, ozp in ((np.int8, 0), (np.uint8, 10), (np.int8, -5)):
-        got = ak.qgemm(a, b, scale=0.5, out_dtype=out_dtype, out_zero_point=ozp, backend=backend)
+        got = to_host(ak.qgemm(da, db, scale=0.5, out_dtype=out_dtype, out_zero_point=ozp, backend=backend))
         ref = ak.reference.qgemm(a, b, scale=0.5, out_dtype=out_dtype, out_zero_point=ozp)
         np.testing.assert_array_equal(got, ref)
-        big = ak.qgemm(a, b, scale=1e30, out_dtype=out_dtype, out_zero_point=ozp, backend=backend)
+        big = to_host(ak.qgemm(da, db, scale=1e30, out_dtype=out_dtype, out_zero_point=ozp, backend=backend))
         np.testing.assert_array_equal(big, ak.reference.qgemm(a, b, scale=1e30, out_dtype=out_dtype,
                                                               out_zero_point=ozp))
-    assert ak.qgemm(a, b, scale=0.5, out_dtype=np.int8, backend=backend)[:4, 0].tolist() == [0, 2, 2, 4]
+    halves = to_host(ak.qgemm(da, db, scale=0.5, out_dtype=np.int8, backend=backend))
+    assert halves[:4, 0].tolist() == [0, 2, 2, 4]
 
 
 @pytest.mark.parametrize("per_channel", [False, True])
@@ -215,7 +221,7 @@ def test_largest_k_with_wrapping_raw_sums(backend, per_channel):
     b[:, 1] = -128
     b[::3, 2] = -128
     zb = np.zeros(33, np.int32) if per_channel else 0
-    out = ak.qgemm(a, b, b_zero_point=zb, backend=backend)
+    out = to_host(ak.qgemm(*to_device((a, b), backend), b_zero_point=zb, backend=backend))
     np.testing.assert_array_equal(out, a.astype(np.int64) @ b.astype(np.int64))
     with pytest.raises(ValueError, match="K <= 131071"):
         ak.qgemm(np.zeros((1, k + 1), np.int8), np.zeros((k + 1, 1), np.int8), backend=backend)

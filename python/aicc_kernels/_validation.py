@@ -7,7 +7,7 @@ import operator
 
 import numpy as np
 
-from . import _dtypes
+from . import _device, _dtypes
 
 ACTIVATIONS = (None, "relu", "gelu")
 
@@ -22,9 +22,14 @@ def as_array(x, name: str) -> np.ndarray:
     """x as an ndarray without copying when it already is one; TypeError for non-numeric input."""
     if isinstance(x, np.ndarray):
         arr = x
+    elif _device.is_device_array(x):
+        try:
+            arr = _device.as_device_array(x)  # CuPy view, zero copy; the cuda backend reads it
+        except ImportError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. a bfloat16 DLPack tensor (CuPy has no bf16)
+            raise TypeError(f"{name}: expected a CUDA array CuPy can view, got {type(x).__name__} ({exc})") from None
     else:
-        if hasattr(x, "__cuda_array_interface__"):
-            raise TypeError(f"{name}: expected a host array, got a CUDA array (pass backend='cuda')")
         try:
             arr = np.asarray(x)
         except Exception as exc:  # noqa: BLE001 - any conversion failure is a type error here
@@ -78,14 +83,17 @@ def as_float(value, name: str) -> float:
 def check_out(out, name: str, shape, dtype, inputs=()) -> np.ndarray:
     """Validates a caller-supplied output: right shape and dtype, writeable, and not
     overlapping any input (aliasing would let the kernel read what it already wrote)."""
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(out).__name__}")
+    device = _device.is_device_array(out)
+    if device:
+        out = _device.as_device_array(out)
+    elif not isinstance(out, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray or a CUDA array, got {type(out).__name__}")
     if out.shape != tuple(shape):
         raise ValueError(f"{name}: expected shape {tuple(shape)}, got {out.shape}")
     if out.dtype != np.dtype(dtype):
         raise TypeError(
             f"{name}: expected dtype {_dtypes.short_name(dtype)}, got {_dtypes.short_name(out.dtype)}")
-    if not out.flags.writeable:
+    if not device and not out.flags.writeable:
         raise ValueError(f"{name}: expected a writeable array, got a read-only one")
     for input_name, arr in inputs:
         if arr is not None and out.size and _overlaps(out, arr):
@@ -93,7 +101,11 @@ def check_out(out, name: str, shape, dtype, inputs=()) -> np.ndarray:
     return out
 
 
-def _overlaps(x: np.ndarray, y: np.ndarray) -> bool:
+def _overlaps(x, y) -> bool:
+    if _device.is_device_array(x) or _device.is_device_array(y):
+        # Host vs device never overlap; two device arrays by their byte ranges (conservative).
+        return (_device.is_device_array(x) and _device.is_device_array(y)
+                and _device.device_overlaps(_device.as_device_array(x), _device.as_device_array(y)))
     if not np.may_share_memory(x, y):
         return False
     try:

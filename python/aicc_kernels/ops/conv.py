@@ -12,7 +12,7 @@ import operator
 
 import numpy as np
 
-from .. import _dtypes, backends
+from .. import _device, _dtypes, backends
 from .._validation import as_array, as_int, check_activation, check_dtype, check_ndim, check_out, describe
 from .gemm import INT32_MAX, _max_abs_offset, _zero_point
 
@@ -131,7 +131,9 @@ class _Geometry:
 
 
 def _contiguous(x):
-    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+    if x.flags.c_contiguous:
+        return x
+    return _device.array_module(x).ascontiguousarray(x)  # device arrays stay on their device
 
 
 def _float_pair(x, w, x_name="x", w_name="w"):
@@ -229,7 +231,7 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, layout
     geo = _Geometry(x.shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
                     layout=layout)
     if out_dtype is None:
-        odt = out.dtype if isinstance(out, np.ndarray) else x.dtype
+        odt = out.dtype if hasattr(out, "dtype") else x.dtype
     else:
         odt = _dtypes.normalize(out_dtype, argument="out_dtype")
     if odt not in (x.dtype, _dtypes.float32):
@@ -238,7 +240,7 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, layout
                         f"got {_dtypes.short_name(odt)}")
     bias32 = None
     if bias is not None:
-        bias = as_array(bias, "bias")
+        bias = as_array(_device.to_host_small(bias), "bias")  # small: validated on the host
         check_dtype(bias, "bias", _dtypes.FLOAT_COMPUTE + (_dtypes.float64,))
         if bias.shape != (geo.k,):
             raise ValueError(f"bias: expected shape ({geo.k},), got {bias.shape}")
@@ -271,6 +273,8 @@ def qconv2d(x, w, bias=None, *, x_zero_point=0, w_zero_point=0, scale=None, out_
     check_dtype(x, "x", _dtypes.QUANT_ACTIVATION)
     check_dtype(w, "w", (_dtypes.int8,))
     check_activation(activation, (None, "relu"))
+    # Per-channel parameters are small: validated on the host even for device inputs.
+    w_zero_point, scale, bias = (_device.to_host_small(v) for v in (w_zero_point, scale, bias))
     geo = _Geometry(x.shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
                     layout=layout)
     k = geo.k

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _dtypes, backends
+from .. import _device, _dtypes, backends
 from .._validation import (as_array, as_float, as_int, check_activation, check_dtype, check_ndim,
                            check_out, describe)
 
@@ -66,7 +66,7 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bia
     n = b2.shape[1]
     odt = _float_out_dtype(a.dtype, out_dtype)
     if out is not None:
-        odt = out.dtype if isinstance(out, np.ndarray) and out_dtype is None else odt
+        odt = out.dtype if hasattr(out, "dtype") and out_dtype is None else odt
         if odt not in (a.dtype, _dtypes.float32):
             raise TypeError(f"out: expected dtype {_dtypes.short_name(a.dtype)} or f32, "
                             f"got {_dtypes.short_name(odt)}")
@@ -77,19 +77,19 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bia
         c = as_array(c, "c")
         check_dtype(c, "c", _dtypes.FLOAT_COMPUTE)
         try:
-            c_view = _kernel_view(np.broadcast_to(c, (m, n)))
+            c_view = _kernel_view(_device.array_module(c).broadcast_to(c, (m, n)))
         except ValueError:
             raise ValueError(f"c: expected a shape broadcastable to ({m}, {n}), got {c.shape}") from None
     bias32 = None
     if bias is not None:
-        bias = as_array(bias, "bias")
+        bias = as_array(_device.to_host_small(bias), "bias")
         check_dtype(bias, "bias", _dtypes.FLOAT_COMPUTE + (_dtypes.float64,))
         if bias.shape != (n,):
             raise ValueError(f"bias: expected shape ({n},), got {bias.shape}")
         bias32 = np.ascontiguousarray(bias, dtype=np.float32)
 
     combo = (_dtypes.short_name(a.dtype),) * 2 + (_dtypes.short_name(odt),)
-    chosen, kernel = backends.select(backend, "gemm", combo, [a, b, out], fallback)
+    chosen, kernel = backends.select(backend, "gemm", combo, [a, b, out, c_view], fallback)
     if out is None:
         out = chosen.empty((m, n), odt)
     else:
@@ -104,6 +104,8 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bia
 
 
 def _same_memory(x, y) -> bool:
+    if _device.is_device_array(x) and _device.is_device_array(y):
+        return _device.device_same_memory(_device.as_device_array(x), _device.as_device_array(y))
     return (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)
             and x.__array_interface__["data"][0] == y.__array_interface__["data"][0]
             and x.strides == y.strides and x.dtype == y.dtype)
@@ -145,11 +147,12 @@ def matmul(a, b, *, out=None, out_dtype=None, backend=None, fallback=None):
         _float_pair(a, b)
         odt = _float_out_dtype(a.dtype, out_dtype)
     if out is not None:
-        if isinstance(out, np.ndarray) and out_dtype is None and not quantized:
+        if hasattr(out, "dtype") and out_dtype is None and not quantized:
             odt = _float_out_dtype(a.dtype, out.dtype, "out")
         check_out(out, "out", final_shape, odt, [("a", a), ("b", b)])
         result = out.reshape(full_shape) if out.shape != full_shape else out
-        if not np.shares_memory(result, out):
+        if (result.data.ptr != out.data.ptr if _device.is_device_array(out)
+                else not np.shares_memory(result, out)):
             raise ValueError("out: expected an array that can be viewed as "
                              f"{full_shape} without a copy, got strides {out.strides}")
     else:
@@ -161,8 +164,9 @@ def matmul(a, b, *, out=None, out_dtype=None, backend=None, fallback=None):
         combo = (_dtypes.short_name(a.dtype), _dtypes.short_name(b.dtype), _dtypes.short_name(odt))
         chosen, _ = backends.select(backend, "qgemm" if quantized else "gemm", combo, [a, b], fallback)
         result = chosen.empty(full_shape, odt)
-    a_b = np.broadcast_to(a_nd, batch + a_nd.shape[-2:])
-    b_b = np.broadcast_to(b_nd, batch + b_nd.shape[-2:])
+    xp = _device.array_module(a, b)
+    a_b = xp.broadcast_to(a_nd, batch + a_nd.shape[-2:])
+    b_b = xp.broadcast_to(b_nd, batch + b_nd.shape[-2:])
     # One 2-D GEMM per batch element; each writes straight into its slice of the result.
     for index in np.ndindex(*batch):
         op(a_b[index], b_b[index], out=result[index], backend=backend, fallback=fallback, **extra)
@@ -210,6 +214,8 @@ def qgemm(a, b, *, a_zero_point=0, b_zero_point=0, scale=None, bias=None, out_ze
     check_dtype(a, "a", _dtypes.QUANT_ACTIVATION)
     check_dtype(b, "b", (_dtypes.int8,))
     check_activation(activation, (None, "relu"))
+    # Per-channel parameters are small: validated on the host even for device inputs.
+    b_zero_point, scale, bias = (_device.to_host_small(v) for v in (b_zero_point, scale, bias))
     a2 = a.T if trans_a else a
     b2 = b.T if trans_b else b
     m, k = a2.shape
