@@ -12,7 +12,6 @@ import subprocess
 import sys
 import types
 
-import numpy as np
 import pytest
 
 import aicc_kernels as ak

@@ -8,7 +8,6 @@ installs it for real into a temporary directory.
 import importlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap

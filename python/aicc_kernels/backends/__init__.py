@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import builtins
 import threading
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 from .base import (Backend, BackendUnavailable, DTypeCombo, KernelNotFound, combo_name,  # noqa: F401
                    parse_combo)

@@ -19,7 +19,7 @@ import argparse
 import importlib
 import inspect
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_BELOW_MIN, EXIT_UNAVAILABLE, EXIT_ERROR = 0, 1, 2, 3, 4, 5
 

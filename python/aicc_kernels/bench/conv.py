@@ -158,7 +158,6 @@ def _float_rows(layer, batch, layout, dtype, threads, repeats, baselines, check,
 
 def _int8_rows(layer, batch, layout, threads, repeats, baselines, check, rng):
     torch, F = _torch()
-    p = out_hw(layer)
     cg = layer.c // layer.groups
     x = rng.integers(0, 256, (batch, layer.c, layer.hw, layer.hw)).astype(np.uint8)
     w = rng.integers(-127, 128, (layer.k, cg, layer.rs, layer.rs)).astype(np.int8)

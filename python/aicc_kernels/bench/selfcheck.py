@@ -9,8 +9,7 @@ before the convolution work lands, allreduce before the collectives) are listed 
 
 from __future__ import annotations
 
-import threading
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Tuple
 
 import numpy as np
 

@@ -125,7 +125,7 @@ def reduce_scatter(x, op="sum", *, comm=None, out=None):
     c = _comm(comm)
     x = _input(x)
     if x.ndim < 1:
-        raise ValueError(f"x: expected an array with at least 1 dimension, got a 0-d array")
+        raise ValueError("x: expected an array with at least 1 dimension, got a 0-d array")
     _op(op, x.dtype)
     bounds = _partition(x.shape[0], c.size)
     row = int(np.prod(x.shape[1:], dtype=np.int64))
