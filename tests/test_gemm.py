@@ -319,8 +319,8 @@ def test_gelu_accuracy(backend):
         assert ok.all(), f"column {col}: worst at x={x[~ok][0]}: got {got[~ok][0]}, expected {ref[~ok][0]}"
 
 
-@pytest.mark.parametrize("shape", [(7, 600, 1000), (300, 600, 50), (150, 40, 150)],
-                         ids=["few-rows", "many-rows", "one-kc-block"])
+@pytest.mark.parametrize("shape", [(7, 600, 1000), (300, 600, 50), (150, 40, 150), (128, 300, 1000)],
+                         ids=["few-rows", "many-rows", "one-kc-block", "uneven-row-panels"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float16], ids=_dtypes.short_name)
 def test_threads_identical_results(backend, shape, dtype, rng):
     """Each output's k-order is fixed: 1 and 2 threads give the same bits, whichever way the
