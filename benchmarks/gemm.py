@@ -69,7 +69,8 @@ def main(argv=None) -> int:
     from aicc_kernels.bench import gemm
 
     if args.isa:
-        ak.set_isa(args.isa)
+        from aicc_kernels._config import set_isa  # not part of the public API
+        set_isa(args.isa)
     start = time.time()
     results = gemm.run(sizes=args.sizes, dtypes=args.dtypes, threads=tuple(args.threads),
                        baselines=tuple(args.baselines), check=not args.no_check, quick=args.quick,

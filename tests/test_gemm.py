@@ -112,8 +112,8 @@ def test_concurrent_python_threads_are_safe(rng):
 
 # ---------------------------------------------------------------------------------------
 # Blocked driver: tile / block edges, every layout and dtype combination, epilogue details.
-# The CPU f32 paths block with MR x NR = 6x16 (AVX2) or 4x8 (portable), MC=144, KC=256
-# (k > 256 is split into balanced blocks), NC=4080.
+# The CPU f32 paths block with MR x NR = 12x32 (AVX-512; NC=4064), 6x16 (AVX2; NC=4080) or
+# 4x8 (portable; NC=4080), MC=144, KC=256 (k > 256 is split into balanced blocks).
 # ---------------------------------------------------------------------------------------
 
 def _case(a, b, c=None, **kw):
@@ -132,6 +132,31 @@ def test_gemm_block_edges(backend, m, rng):
             bias = rng.standard_normal(n).astype(np.float32)
             case = _case(a, b, bias=bias, activation="relu")
             _assert_gemm_matches(case, ak.gemm(**case, backend=backend))
+
+
+@pytest.mark.parametrize("m", [11, 12, 13, 24, 25])
+def test_gemm_block_edges_wide_tile(backend, m, rng):
+    """Edges of the 12x32 AVX-512 tile (rows around 12 and 24, columns around 32 and 64),
+    through every A/B layout the packers vectorize (row- and column-major, k below and above
+    the 8-deep transpose blocks) and f32/bf16 inputs."""
+    for k in (1, 7, 9, 256, 257):
+        for n in (31, 32, 33, 63, 65):
+            for trans_a, trans_b in ((False, False), (True, True)):
+                for dtype in (np.float32, _dtypes.bfloat16):
+                    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+                    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+                    case = _case(a, b, trans_a=trans_a, trans_b=trans_b, out_dtype=np.float32)
+                    _assert_gemm_matches(case, ak.gemm(**case, backend=backend))
+
+
+def test_gemm_around_nc(backend, rng):
+    """n at and across the AVX-512 column block (NC = 4064) and the AVX2/portable one (4080)."""
+    for n in (4063, 4064, 4065, 4080, 4081):
+        a = rng.standard_normal((13, 20)).astype(np.float32)
+        b = rng.standard_normal((20, n)).astype(np.float32)
+        bias = rng.standard_normal(n).astype(np.float32)
+        case = _case(a, b, bias=bias)
+        _assert_gemm_matches(case, ak.gemm(**case, backend=backend))
 
 
 def test_gemm_wider_than_nc(backend, rng):
@@ -294,8 +319,8 @@ def test_gelu_accuracy(backend):
         assert ok.all(), f"column {col}: worst at x={x[~ok][0]}: got {got[~ok][0]}, expected {ref[~ok][0]}"
 
 
-@pytest.mark.parametrize("shape", [(7, 600, 1000), (300, 600, 50), (150, 40, 150)],
-                         ids=["few-rows", "many-rows", "one-kc-block"])
+@pytest.mark.parametrize("shape", [(7, 600, 1000), (300, 600, 50), (150, 40, 150), (128, 300, 1000)],
+                         ids=["few-rows", "many-rows", "one-kc-block", "uneven-row-panels"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float16], ids=_dtypes.short_name)
 def test_threads_identical_results(backend, shape, dtype, rng):
     """Each output's k-order is fixed: 1 and 2 threads give the same bits, whichever way the

@@ -16,6 +16,7 @@ namespace aicc::cpu::gemm_internal {
 void ukernel_f32_4x8_portable(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int accumulate);
 #if defined(AICC_X86)
 void ukernel_f32_6x16_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int accumulate);
+void ukernel_f32_12x32_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int accumulate);
 #endif
 
 // Tile epilogues.

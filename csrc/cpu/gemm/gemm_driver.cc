@@ -122,7 +122,14 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
   if (T > 1) {
     const int64_t mb = round_up(std::max<int64_t>(ceil_div(strip, cfg.mc), T), T);
     mc = round_up(ceil_div(strip, mb), mr);
-    if (mc < 2 * mr && strip < 2 * mr * T) {  // a few rows, many columns: split columns too
+    // Split columns instead when the rows are few, or when the strip fits one row block and
+    // the mr-row panels split over the threads worse than the nr-column panels do (12-row
+    // panels: M = 128 on 2 threads is 6 + 5 panels, one thread idle 1/12 of the time).
+    const int64_t row_panels = ceil_div(strip, mr);
+    const int64_t row_max = ceil_div(ceil_div(strip, mc), T) * ceil_div(mc, mr);
+    const int64_t col_panels = ceil_div(nc_max, nr);
+    const bool cols_even = strip <= cfg.mc && col_panels * row_max > row_panels * ceil_div(col_panels, T);
+    if ((mc < 2 * mr && strip < 2 * mr * T) || cols_even) {
       mc = round_up(std::min<int64_t>(strip, cfg.mc), mr);
       nchunks = T;
     }

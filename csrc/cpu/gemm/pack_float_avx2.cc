@@ -1,4 +1,4 @@
-// AVX2/F16C packers for the layouts worth vectorizing: unit stride along the k dimension or
+// AVX2/F16C packers (6x16 and 12x32 tiles) for the layouts worth vectorizing: unit stride along the k dimension or
 // along the panel lanes (row-major and column-major A / B, the usual and the transposed
 // operand). f16 converts with vcvtph2ps, bf16 by a 16-bit shift; both exact.
 #include <immintrin.h>
@@ -42,57 +42,55 @@ inline void transpose8(__m256 r[8]) {
   r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
-// B with unit column stride (row-major): each k row of a 16-column panel is 16 contiguous
-// elements.
-template <DType T>
+// B with unit column stride (row-major): each k row of an NR-column panel is NR contiguous
+// elements (NR = 16 or 32).
+template <DType T, int NR>
 void pack_b_rows(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t panels, float* dst) {
   for (int64_t s = 0; s < panels; ++s) {
-    int64_t off = p0 * b.row_stride + j0 + s * 16;
-    float* d = dst + s * 16 * kc;
-    for (int64_t p = 0; p < kc; ++p, off += b.row_stride, d += 16) {
-      _mm256_store_ps(d, load8<T>(b.data, off));
-      _mm256_store_ps(d + 8, load8<T>(b.data, off + 8));
-    }
+    int64_t off = p0 * b.row_stride + j0 + s * NR;
+    float* d = dst + s * NR * kc;
+    for (int64_t p = 0; p < kc; ++p, off += b.row_stride, d += NR)
+      for (int v = 0; v < NR; v += 8) _mm256_store_ps(d + v, load8<T>(b.data, off + v));
   }
 }
 
 // B with unit row stride (column-major, e.g. trans_b): each column is contiguous in k, so
 // 8x8 blocks are transposed into the panel.
-template <DType T>
+template <DType T, int NR>
 void pack_b_cols(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t panels, float* dst) {
   const int64_t cs = b.col_stride;
   for (int64_t s = 0; s < panels; ++s) {
-    const int64_t base = p0 + (j0 + s * 16) * cs;
-    float* d = dst + s * 16 * kc;
+    const int64_t base = p0 + (j0 + s * NR) * cs;
+    float* d = dst + s * NR * kc;
     int64_t p = 0;
     for (; p + 8 <= kc; p += 8) {
-      for (int half = 0; half < 2; ++half) {
+      for (int part = 0; part < NR / 8; ++part) {
         __m256 r[8];
-        for (int q = 0; q < 8; ++q) r[q] = load8<T>(b.data, base + (half * 8 + q) * cs + p);
+        for (int q = 0; q < 8; ++q) r[q] = load8<T>(b.data, base + (part * 8 + q) * cs + p);
         transpose8(r);
-        for (int q = 0; q < 8; ++q) _mm256_store_ps(d + (p + q) * 16 + half * 8, r[q]);
+        for (int q = 0; q < 8; ++q) _mm256_store_ps(d + (p + q) * NR + part * 8, r[q]);
       }
     }
     for (; p < kc; ++p)
-      for (int j = 0; j < 16; ++j) d[p * 16 + j] = load_f32(b.data, T, base + j * cs + p);
+      for (int j = 0; j < NR; ++j) d[p * NR + j] = load_f32(b.data, T, base + j * cs + p);
   }
 }
 
-// A with unit row stride (column-major, e.g. trans_a): 6 contiguous values per k.
-template <DType T>
+// A with unit row stride (column-major, e.g. trans_a): MR contiguous values per k.
+template <DType T, int MR>
 void pack_a_cols(const MatrixView& a, int64_t i0, int64_t p0, int64_t kc, int64_t panels, float* dst) {
   for (int64_t r = 0; r < panels; ++r) {
-    int64_t off = i0 + r * 6 + p0 * a.col_stride;
-    float* d = dst + r * 6 * kc;
-    for (int64_t p = 0; p < kc; ++p, off += a.col_stride, d += 6)
-      for (int i = 0; i < 6; ++i) d[i] = load_f32(a.data, T, off + i);
+    int64_t off = i0 + r * MR + p0 * a.col_stride;
+    float* d = dst + r * MR * kc;
+    for (int64_t p = 0; p < kc; ++p, off += a.col_stride, d += MR)
+      for (int i = 0; i < MR; ++i) d[i] = load_f32(a.data, T, off + i);
   }
 }
 
-// A with unit column stride (row-major): 6 rows x 8 k are loaded, transposed (2 zero rows
-// pad the 8x8 block) and written as 8 groups of 6.
+// A with unit column stride (row-major), 6-row panels: 6 rows x 8 k are loaded, transposed
+// (2 zero rows pad the 8x8 block) and written as 8 groups of 6.
 template <DType T>
-void pack_a_rows(const MatrixView& a, int64_t i0, int64_t p0, int64_t kc, int64_t panels, float* dst) {
+void pack_a_rows6(const MatrixView& a, int64_t i0, int64_t p0, int64_t kc, int64_t panels, float* dst) {
   const int64_t rs = a.row_stride;
   for (int64_t r = 0; r < panels; ++r) {
     const int64_t base = (i0 + r * 6) * rs + p0;
@@ -115,46 +113,90 @@ void pack_a_rows(const MatrixView& a, int64_t i0, int64_t p0, int64_t kc, int64_
   }
 }
 
+// A with unit column stride (row-major), 12-row panels: rows 0-7 and rows 8-11 (with 4 zero
+// rows) x 8 k are transposed; each group of 12 is written as 8 + 4 floats.
 template <DType T>
+void pack_a_rows12(const MatrixView& a, int64_t i0, int64_t p0, int64_t kc, int64_t panels, float* dst) {
+  const int64_t rs = a.row_stride;
+  for (int64_t r = 0; r < panels; ++r) {
+    const int64_t base = (i0 + r * 12) * rs + p0;
+    float* d = dst + r * 12 * kc;
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8) {
+      __m256 v[8], w[8];
+      for (int i = 0; i < 8; ++i) v[i] = load8<T>(a.data, base + i * rs + p);
+      for (int i = 0; i < 4; ++i) w[i] = load8<T>(a.data, base + (8 + i) * rs + p);
+      w[4] = w[5] = w[6] = w[7] = _mm256_setzero_ps();
+      transpose8(v);
+      transpose8(w);
+      float* g = d + p * 12;
+      for (int q = 0; q < 8; ++q) {
+        _mm256_storeu_ps(g + q * 12, v[q]);
+        _mm_storeu_ps(g + q * 12 + 8, _mm256_castps256_ps128(w[q]));
+      }
+    }
+    for (; p < kc; ++p)
+      for (int i = 0; i < 12; ++i) d[p * 12 + i] = load_f32(a.data, T, base + i * rs + p);
+  }
+}
+
+template <DType T, int MR>
 bool pack_a_typed(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* dst) {
-  const int64_t panels = mc / 6;
-  if (a.col_stride == 1 && kc >= 8) pack_a_rows<T>(a, i0, p0, kc, panels, dst);
-  else if (a.row_stride == 1) pack_a_cols<T>(a, i0, p0, kc, panels, dst);
-  else return false;
-  if (mc % 6) pack_a_portable(a, i0 + panels * 6, mc % 6, p0, kc, 6, dst + panels * 6 * kc);
+  const int64_t panels = mc / MR;
+  if (a.col_stride == 1 && kc >= 8) {
+    if constexpr (MR == 6) pack_a_rows6<T>(a, i0, p0, kc, panels, dst);
+    else pack_a_rows12<T>(a, i0, p0, kc, panels, dst);
+  } else if (a.row_stride == 1) {
+    pack_a_cols<T, MR>(a, i0, p0, kc, panels, dst);
+  } else {
+    return false;
+  }
+  if (mc % MR) pack_a_portable(a, i0 + panels * MR, mc % MR, p0, kc, MR, dst + panels * MR * kc);
   return true;
 }
 
-template <DType T>
+template <DType T, int NR>
 bool pack_b_typed(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float* dst) {
-  const int64_t panels = nc / 16;
-  if (b.col_stride == 1) pack_b_rows<T>(b, p0, kc, j0, panels, dst);
-  else if (b.row_stride == 1 && kc >= 8) pack_b_cols<T>(b, p0, kc, j0, panels, dst);
+  const int64_t panels = nc / NR;
+  if (b.col_stride == 1) pack_b_rows<T, NR>(b, p0, kc, j0, panels, dst);
+  else if (b.row_stride == 1 && kc >= 8) pack_b_cols<T, NR>(b, p0, kc, j0, panels, dst);
   else return false;
-  if (nc % 16) pack_b_portable(b, p0, kc, j0 + panels * 16, nc % 16, 16, dst + panels * 16 * kc);
+  if (nc % NR) pack_b_portable(b, p0, kc, j0 + panels * NR, nc % NR, NR, dst + panels * NR * kc);
   return true;
+}
+
+template <int MR>
+bool pack_a_tile(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* dst) {
+  switch (a.dtype) {
+    case DType::kF32: return pack_a_typed<DType::kF32, MR>(a, i0, mc, p0, kc, dst);
+    case DType::kF16: return pack_a_typed<DType::kF16, MR>(a, i0, mc, p0, kc, dst);
+    case DType::kBF16: return pack_a_typed<DType::kBF16, MR>(a, i0, mc, p0, kc, dst);
+    default: return false;
+  }
+}
+
+template <int NR>
+bool pack_b_tile(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float* dst) {
+  switch (b.dtype) {
+    case DType::kF32: return pack_b_typed<DType::kF32, NR>(b, p0, kc, j0, nc, dst);
+    case DType::kF16: return pack_b_typed<DType::kF16, NR>(b, p0, kc, j0, nc, dst);
+    case DType::kBF16: return pack_b_typed<DType::kBF16, NR>(b, p0, kc, j0, nc, dst);
+    default: return false;
+  }
 }
 
 }  // namespace
 
 bool pack_a_avx2(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* dst) {
-  if (mr != 6) return false;
-  switch (a.dtype) {
-    case DType::kF32: return pack_a_typed<DType::kF32>(a, i0, mc, p0, kc, dst);
-    case DType::kF16: return pack_a_typed<DType::kF16>(a, i0, mc, p0, kc, dst);
-    case DType::kBF16: return pack_a_typed<DType::kBF16>(a, i0, mc, p0, kc, dst);
-    default: return false;
-  }
+  if (mr == 6) return pack_a_tile<6>(a, i0, mc, p0, kc, dst);
+  if (mr == 12) return pack_a_tile<12>(a, i0, mc, p0, kc, dst);
+  return false;
 }
 
 bool pack_b_avx2(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) {
-  if (nr != 16) return false;
-  switch (b.dtype) {
-    case DType::kF32: return pack_b_typed<DType::kF32>(b, p0, kc, j0, nc, dst);
-    case DType::kF16: return pack_b_typed<DType::kF16>(b, p0, kc, j0, nc, dst);
-    case DType::kBF16: return pack_b_typed<DType::kBF16>(b, p0, kc, j0, nc, dst);
-    default: return false;
-  }
+  if (nr == 16) return pack_b_tile<16>(b, p0, kc, j0, nc, dst);
+  if (nr == 32) return pack_b_tile<32>(b, p0, kc, j0, nc, dst);
+  return false;
 }
 
 }  // namespace aicc::cpu::gemm_internal
