@@ -109,12 +109,17 @@ double madd_portable(int64_t iters, int seed) { return int8_madd_loop_portable(i
 double fma_avx2(int64_t iters, int seed) { return fp32_fma_loop_avx2(iters, static_cast<float>(seed)); }
 double madd_avx2(int64_t iters, int seed) { return int8_madd_loop_avx2(iters, seed); }
 double vnni_avx512(int64_t iters, int seed) { return int8_vnni_loop_avx512(iters, seed); }
+double fma_avx512(int64_t iters, int seed) { return fp32_fma_loop_avx512(iters, static_cast<float>(seed)); }
 #endif
 
 }  // namespace
 
 ProbeResult fp32_fma(int threads, double seconds, int repeats) {
 #if defined(AICC_X86)
+  // The f32 GEMM has a 512-bit microkernel on the avx512 path (gemm_config.cc).
+  if (active_isa() >= Isa::kAvx512)
+    return run_compute_probe({&fma_avx512, fp32_fma_flops_per_iter_avx512(), "avx512"}, threads, seconds,
+                             repeats);
   if (active_isa() >= Isa::kAvx2)
     return run_compute_probe({&fma_avx2, fp32_fma_flops_per_iter_avx2(), "avx2"}, threads, seconds, repeats);
 #endif

@@ -17,7 +17,7 @@ struct ProbeResult {
                                     // threads (0 where not measurable): < threads * wall means
                                     // other processes took the cores for part of the run
   int threads_used = 0;          // distinct pool threads that ran a share (may be < requested if the pool was busy)
-  std::string path;              // "avx2" or "portable": the code path measured
+  std::string path;              // "avx512", "avx512vnni", "avx2" or "portable": the code path measured
 };
 
 // 2 * 8 lanes * accumulators FLOPs per iteration, `threads` threads each running the loop.
@@ -52,6 +52,8 @@ double fp32_fma_loop_avx2(int64_t iters, float seed);
 int fp32_fma_flops_per_iter_avx2();
 double int8_madd_loop_avx2(int64_t iters, int seed);
 int int8_madd_ops_per_iter_avx2();
+double fp32_fma_loop_avx512(int64_t iters, float seed);
+int fp32_fma_flops_per_iter_avx512();
 double int8_vnni_loop_avx512(int64_t iters, int seed);
 int int8_vnni_ops_per_iter_avx512();
 #endif
