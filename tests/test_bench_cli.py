@@ -203,7 +203,7 @@ def test_peak_command(tmp_path):
                    "--csv", str(c), "--plot", str(p)])
     assert rc == cli.EXIT_OK
     doc = json.loads(j.read_text())
-    assert doc["command"] == "peak" and doc["peak"]["path"] in ("avx2", "portable")
+    assert doc["command"] == "peak" and doc["peak"]["path"] in ("avx512", "avx2", "portable")
     assert {r["shape"] for r in doc["results"]} == {"fp32_fma", "int8_madd", "stream_copy 4MiB x3",
                                                     "stream_triad 4MiB x3"}
     assert all(r["throughput"] > 0 and r["extra"]["threads_used"] == 1 for r in doc["results"])
@@ -226,8 +226,8 @@ def test_peak_probe_arguments_are_checked():
 @needs_ext
 @pytest.mark.parametrize("isa", ["avx512", "avx2", "portable"])
 def test_peak_probe_follows_the_isa_path(isa):
-    """Each probe runs the route the kernels take on that ISA path (f32: AVX2 FMA from avx2 up;
-    INT8: vpdpbusd with AVX-512 VNNI, vpmaddwd on avx2, plain C++ on portable)."""
+    """Each probe runs the route the kernels take on that ISA path (f32: 512-bit FMA on avx512,
+    256-bit on avx2; INT8: vpdpbusd with AVX-512 VNNI, vpmaddwd on avx2; plain C++ on portable)."""
     from aicc_kernels import _aicc_cpu
 
     order = ["portable", "avx2", "avx512"]
@@ -240,7 +240,7 @@ def test_peak_probe_follows_the_isa_path(isa):
         q = _aicc_cpu.peak_probe_int8_madd(1, 0.01, 1)
     finally:
         _aicc_cpu.set_isa(prev)
-    expect_f32 = "portable" if isa == "portable" else "avx2"
+    expect_f32 = isa
     expect_int8 = {"portable": "portable", "avx2": "avx2",
                    "avx512": "avx512vnni" if _aicc_cpu.cpu_info()["avx512vnni"] else "avx2"}[isa]
     assert (r["path"], q["path"]) == (expect_f32, expect_int8)
