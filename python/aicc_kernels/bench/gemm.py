@@ -172,11 +172,23 @@ def _ort_session(model: bytes, threads: int):
 _CLOCK = {"name": "wall"}
 
 
+# Long enough for libgomp's and OpenBLAS's spin-waits to give up their cores.
+QUIESCE_SECONDS = 0.3
+
+
 def _time_call(fn, **timing):
     """record.time_call, or with clock="cpu" the same loop timed with process CPU time: on a
     shared machine (other jobs holding the cores) the CPU time of a single-threaded call is
     what the call costs, while wall time also counts the time it waited for a core. Only
-    meaningful with one thread (CPU time adds up every thread, spinning ones included)."""
+    meaningful with one thread (CPU time adds up every thread, spinning ones included).
+
+    Each block starts after a short pause: the previous implementation's worker threads
+    (OpenBLAS, torch's OpenMP) keep spinning for a while after their last call, and on a
+    2-core machine they would hold the cores of the implementation timed next (measured:
+    our 2-thread f16 GEMM at 512^3 read 72 GFLOPS right after torch's F.linear, 269 alone)."""
+    import time as _time
+
+    _time.sleep(QUIESCE_SECONDS)
     if _CLOCK["name"] == "wall":
         return time_call(fn, **timing)
     import time
