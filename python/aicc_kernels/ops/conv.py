@@ -13,8 +13,8 @@ import operator
 import numpy as np
 
 from .. import _device, _dtypes, backends
-from .._validation import as_array, as_int, check_activation, check_dtype, check_ndim, check_out, describe
-from .gemm import INT32_MAX, _max_abs_offset, _zero_point
+from .._validation import as_array, as_int, check_activation, check_dtype, check_ndim, check_out
+from .gemm import INT32_MAX, _max_abs_offset, _zero_point, quant_output_stage
 
 LAYOUTS = ("NCHW", "NHWC")
 
@@ -278,45 +278,12 @@ def qconv2d(x, w, bias=None, *, x_zero_point=0, w_zero_point=0, scale=None, out_
     geo = _Geometry(x.shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
                     layout=layout)
     k = geo.k
-    odt = _dtypes.normalize(out_dtype, argument="out_dtype")
-    if odt not in (_dtypes.int32, _dtypes.int8, _dtypes.uint8, _dtypes.float32):
-        raise TypeError(f"out_dtype: expected one of (s32, s8, u8, f32), got {_dtypes.short_name(odt)}")
+    odt, scale32, ozp, bias32, max_bias = quant_output_stage(out_dtype, scale, out_zero_point, bias, k)
+    if scale32 is not None:
+        scale32 = np.ascontiguousarray(np.broadcast_to(scale32, (k,)))
     zx = _zero_point(x_zero_point, "x_zero_point", x.dtype)
     zw = _zero_point(w_zero_point, "w_zero_point", np.int8, k)
     zw_arr = np.ascontiguousarray(np.broadcast_to(np.asarray(zw, dtype=np.int32).reshape(-1), (k,)))
-    scale32 = None
-    if odt == _dtypes.int32:
-        if scale is not None:
-            raise ValueError(f"scale: expected None for an s32 output, got {describe(scale)}")
-    else:
-        if scale is None:
-            raise ValueError(f"scale: expected a scalar or shape ({k},) for a {_dtypes.short_name(odt)} "
-                             "output, got None")
-        try:
-            scale32 = np.asarray(scale, dtype=np.float32).reshape(-1)
-        except (TypeError, ValueError):
-            raise TypeError(f"scale: expected real numbers, got {describe(scale)}") from None
-        if scale32.shape not in ((1,), (k,)):
-            raise ValueError(f"scale: expected a scalar or shape ({k},), got shape {np.shape(scale)}")
-        if not (np.isfinite(scale32).all() and (scale32 > 0).all()):
-            raise ValueError(f"scale: expected finite positive values, got range [{scale32.min()}, {scale32.max()}]")
-        scale32 = np.ascontiguousarray(np.broadcast_to(scale32, (k,)))
-    if odt in (_dtypes.int8, _dtypes.uint8):
-        ozp = _zero_point(out_zero_point, "out_zero_point", odt)
-    else:
-        ozp = as_int(out_zero_point, "out_zero_point", minimum=0, maximum=0)
-    bias32 = None
-    max_bias = 0
-    if bias is not None:
-        bias = as_array(bias, "bias")
-        if bias.dtype.kind not in "iu":
-            raise TypeError(f"bias: expected an int32 array, got dtype {_dtypes.short_name(bias.dtype)}")
-        if bias.shape != (k,):
-            raise ValueError(f"bias: expected shape ({k},), got {bias.shape}")
-        if bias.size and (bias.min() < -INT32_MAX - 1 or bias.max() > INT32_MAX):
-            raise ValueError(f"bias: expected values that fit in int32, got range [{bias.min()}, {bias.max()}]")
-        bias32 = np.ascontiguousarray(bias, dtype=np.int32)
-        max_bias = int(np.abs(bias32.astype(np.int64)).max()) if k else 0
     depth = geo.cg * geo.r * geo.s
     per_product = _max_abs_offset(x.dtype, zx) * _max_abs_offset(np.int8, zw_arr)
     if depth * per_product + max_bias > INT32_MAX:
