@@ -9,11 +9,11 @@ benchmarks/results/conv.json. The measurement is aicc_kernels.bench.conv.run (al
 """
 
 import argparse
-import json
 import pathlib
 import sys
 
 from aicc_kernels.bench import conv
+from aicc_kernels.bench.record import write_json
 
 
 def main(argv=None) -> int:
@@ -35,11 +35,7 @@ def main(argv=None) -> int:
                     layouts=split(a.layouts), layers=split(a.layers) if a.layers else None, repeats=a.repeats,
                     backward=a.backward)
     print(conv.summary(rows))
-    path = pathlib.Path(a.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"command": " ".join(["python"] + sys.argv), "results": [r.to_dict() for r in rows]},
-                               indent=1))
-    print(f"wrote {path}")
+    print(f"wrote {write_json(a.json, rows)}")
     return 1 if any(r.wrong for r in rows) else 0
 
 

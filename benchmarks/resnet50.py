@@ -8,11 +8,11 @@ PyTorch. JSON to benchmarks/results/resnet50.json. Measurement: aicc_kernels.ben
 """
 
 import argparse
-import json
 import pathlib
 import sys
 
 from aicc_kernels.bench import resnet50
+from aicc_kernels.bench.record import write_json
 
 
 def main(argv=None) -> int:
@@ -30,11 +30,7 @@ def main(argv=None) -> int:
                         batches=[int(b) for b in split(a.batches)] if a.batches else None,
                         layouts=split(a.layouts), repeats=a.repeats, jit=not a.no_jit)
     print(resnet50.summary(rows))
-    path = pathlib.Path(a.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"command": " ".join(["python"] + sys.argv), "results": [r.to_dict() for r in rows]},
-                               indent=1))
-    print(f"wrote {path}")
+    print(f"wrote {write_json(a.json, rows)}")
     return 1 if any(r.wrong for r in rows) else 0
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 import aicc_kernels as ak
 from aicc_kernels import _dtypes
-from aicc_kernels.bench.record import Result, make_result, time_call
+from aicc_kernels.bench.record import Result, bench_threads, make_result, time_call
 from aicc_kernels.testing.tolerance import float_bound
 
 
@@ -285,13 +285,8 @@ def run(dtypes: Optional[Sequence[str]] = None, threads: Optional[Sequence[int]]
     chosen = [l for l in LAYERS if layers is None or l.name in layers]
     torch, _ = _torch()
     results: List[Result] = []
-    previous = ak.get_num_threads()
-    previous_torch = torch.get_num_threads() if torch is not None else None
-    try:
-        for t in threads:
-            ak.set_num_threads(t)
-            if torch is not None:
-                torch.set_num_threads(t)
+    for t in threads:
+        with bench_threads(t, torch):
             f32_seconds = {}
             for batch in batches:
                 for layout in layouts:
@@ -311,10 +306,6 @@ def run(dtypes: Optional[Sequence[str]] = None, threads: Optional[Sequence[int]]
                                 progress(f"{layer.name} backward N={batch} {layout} t={t}")
                             results += _backward_rows(layer, batch, layout, t, repeats, baselines, check,
                                                       np.random.default_rng(0))
-    finally:
-        ak.set_num_threads(previous)
-        if torch is not None:
-            torch.set_num_threads(previous_torch)
     return results
 
 

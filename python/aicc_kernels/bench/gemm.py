@@ -21,9 +21,6 @@ throughput as a % of the f32 FMA peak measured in the same run with the same thr
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import os
 import statistics
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -31,7 +28,7 @@ import numpy as np
 
 import aicc_kernels as ak
 from aicc_kernels import _dtypes
-from aicc_kernels.bench.record import Result, make_result, time_call
+from aicc_kernels.bench.record import Result, openblas_setter, bench_threads, make_result, time_call
 from aicc_kernels.testing.tolerance import check_gemm
 
 SQUARE = (128, 256, 512, 1024, 2048, 4096)
@@ -63,51 +60,8 @@ def _shape_name(m, k, n) -> str:
 # Thread control of the peers
 # ---------------------------------------------------------------------------------------
 
-def _openblas_setter():
-    """The OpenBLAS thread-count setter of the library NumPy loaded (threadpoolctl if present)."""
-    try:
-        import threadpoolctl
-
-        def set_with_threadpoolctl(n):
-            threadpoolctl.threadpool_limits(n, user_api="blas")
-        return set_with_threadpoolctl
-    except ImportError:
-        pass
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if "openblas" in line.lower() and line.split()[-1].startswith("/")}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        lib = ctypes.CDLL(path)
-        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-                     "openblas_set_num_threads64_", "openblas_set_num_threads"):
-            fn = getattr(lib, name, None)
-            if fn is not None:
-                fn.argtypes = [ctypes.c_int]
-                return lambda n, fn=fn: fn(int(n))
-    return None
-
-
-@contextlib.contextmanager
 def _threads(n: int):
-    previous = ak.get_num_threads()
-    ak.set_num_threads(n)
-    torch = _torch()
-    torch_prev = torch.get_num_threads() if torch else None
-    if torch:
-        torch.set_num_threads(n)
-    blas = _openblas_setter()
-    if blas:
-        blas(n)
-    try:
-        yield
-    finally:
-        ak.set_num_threads(previous)
-        if torch:
-            torch.set_num_threads(torch_prev)
-        if blas:
-            blas(os.cpu_count() or 1)
+    return bench_threads(n, _torch())
 
 
 def _torch():
@@ -392,7 +346,7 @@ def run(sizes=None, dtypes=None, threads=(1, 2), baselines=("numpy", "torch", "o
             _absent["onnxruntime"] = f"not installed ({exc})"
     if "torch" in baselines:
         _torch()
-    if "numpy" in baselines and _openblas_setter() is None:
+    if "numpy" in baselines and openblas_setter() is None:
         _absent["numpy thread limit"] = "no threadpoolctl and no OpenBLAS setter found: NumPy uses its own thread count"
 
     rng = np.random.default_rng(0)

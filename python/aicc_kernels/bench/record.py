@@ -8,10 +8,16 @@ and compute the ratio columns (ours / each peer, same shape and dtype, same run)
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import json
+import os
+import pathlib
 import statistics
+import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 
 @dataclass
@@ -63,3 +69,62 @@ def make_result(op: str, impl: str, dtype: str, shape: str, threads: int, sample
     return Result(op=op, impl=impl, dtype=dtype, shape=shape, threads=threads, seconds=median,
                   work=work, unit=unit, throughput=work / median / _UNIT_SCALE[unit], wrong=wrong,
                   samples=list(samples), extra=dict(extra))
+
+
+def openblas_setter():
+    """The OpenBLAS thread-count setter of the library NumPy loaded (threadpoolctl if present)."""
+    try:
+        import threadpoolctl
+
+        def set_with_threadpoolctl(n):
+            threadpoolctl.threadpool_limits(n, user_api="blas")
+        return set_with_threadpoolctl
+    except ImportError:
+        pass
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "openblas" in line.lower() and line.split()[-1].startswith("/")}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        lib = ctypes.CDLL(path)
+        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                     "openblas_set_num_threads64_", "openblas_set_num_threads"):
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.argtypes = [ctypes.c_int]
+                return lambda n, fn=fn: fn(int(n))
+    return None
+
+
+@contextlib.contextmanager
+def bench_threads(n: int, torch=None):
+    """Ours, NumPy's OpenBLAS and (when given) torch all on `n` threads for the block, so every
+    implementation in a row gets the same cores; the previous settings come back after."""
+    import aicc_kernels as ak
+
+    previous = ak.get_num_threads()
+    ak.set_num_threads(n)
+    torch_prev = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(n)
+    blas = openblas_setter()
+    if blas:
+        blas(n)
+    try:
+        yield
+    finally:
+        ak.set_num_threads(previous)
+        if torch is not None:
+            torch.set_num_threads(torch_prev)
+        if blas:
+            blas(os.cpu_count() or 1)
+
+
+def write_json(path, results: Iterable[Result], **meta) -> pathlib.Path:
+    """Writes {"command": the command line, **meta, "results": [...]} to `path` (parents created)."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"command": " ".join(["python"] + sys.argv), **meta, "results": [r.to_dict() for r in results]}
+    path.write_text(json.dumps(payload, indent=1, default=str))
+    return path

@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 import aicc_kernels as ak
-from aicc_kernels.bench.record import Result, make_result, time_call
+from aicc_kernels.bench.record import Result, bench_threads, make_result, time_call
 
 #: (bottleneck width, blocks, first stride) per stage; output channels are 4x the width.
 STAGES = ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))
@@ -184,13 +184,8 @@ def run(threads: Optional[Sequence[int]] = None, baselines: Sequence[str] = ("to
             torch = None
     tnet = torch_resnet50(params) if torch is not None else None
     results: List[Result] = []
-    previous = ak.get_num_threads()
-    previous_torch = torch.get_num_threads() if torch is not None else None
-    try:
-        for t in threads:
-            ak.set_num_threads(t)
-            if torch is not None:
-                torch.set_num_threads(t)
+    for t in threads:
+        with bench_threads(t, torch):
             for batch in batches:
                 x = np.random.default_rng(1).standard_normal((batch, 3, 224, 224)).astype(np.float32)
                 ref = None
@@ -245,10 +240,6 @@ def run(threads: Optional[Sequence[int]] = None, baselines: Sequence[str] = ("to
                             if peer.impl != "aicc":
                                 row.extra[f"vs_{peer_name}"] = peer.seconds / row.seconds
                 results += rows.values()
-    finally:
-        ak.set_num_threads(previous)
-        if torch is not None:
-            torch.set_num_threads(previous_torch)
     return results
 
 
