@@ -93,6 +93,24 @@ void reduce_native(ReduceOp op, const void* const* src, int nsrc, void* dst, int
   }
 }
 
+// One step of the f32-accumulated reductions (f16/bf16 and INT8 blocks), and the avg divide
+// that ends them: the same operations, in the same order, as the AVX2 kernels.
+inline float combine_f32(ReduceOp op, float acc, float v) {
+  switch (op) {
+    case ReduceOp::kSum:
+    case ReduceOp::kAvg: return acc + v;
+    case ReduceOp::kMax: return pick_max(acc, v);
+    case ReduceOp::kMin: return pick_min(acc, v);
+  }
+  return acc;
+}
+
+inline void finish_avg_f32(ReduceOp op, float* acc, int64_t len, int64_t divisor) {
+  if (op != ReduceOp::kAvg) return;
+  const float d = static_cast<float>(divisor);
+  for (int64_t i = 0; i < len; ++i) acc[i] = acc[i] / d;
+}
+
 inline float half_to_f32(DType t, uint16_t h) { return t == DType::kF16 ? f16_to_f32(h) : bf16_to_f32(h); }
 inline uint16_t f32_to_half(DType t, float f) { return t == DType::kF16 ? f32_to_f16(f) : f32_to_bf16(f); }
 
@@ -107,20 +125,9 @@ void reduce_half(DType t, ReduceOp op, const void* const* src, int nsrc, void* d
     for (int64_t i = 0; i < len; ++i) acc[i] = half_to_f32(t, s0[i]);
     for (int r = 1; r < nsrc; ++r) {
       const uint16_t* s = static_cast<const uint16_t*>(src[r]) + b;
-      for (int64_t i = 0; i < len; ++i) {
-        const float v = half_to_f32(t, s[i]);
-        switch (op) {
-          case ReduceOp::kSum:
-          case ReduceOp::kAvg: acc[i] = acc[i] + v; break;
-          case ReduceOp::kMax: acc[i] = pick_max(acc[i], v); break;
-          case ReduceOp::kMin: acc[i] = pick_min(acc[i], v); break;
-        }
-      }
+      for (int64_t i = 0; i < len; ++i) acc[i] = combine_f32(op, acc[i], half_to_f32(t, s[i]));
     }
-    if (op == ReduceOp::kAvg) {
-      const float d = static_cast<float>(divisor);
-      for (int64_t i = 0; i < len; ++i) acc[i] = acc[i] / d;
-    }
+    finish_avg_f32(op, acc, len, divisor);
     for (int64_t i = 0; i < len; ++i) out[b + i] = f32_to_half(t, acc[i]);
   }
 }
@@ -267,20 +274,9 @@ void reduce_int8_blocks(ReduceOp op, const int8_t* const* q, const float* const*
       for (int64_t i = 0; i < len; ++i) acc[i] = static_cast<float>(qs[0][i]) * ss[0][0];
       for (int r = 1; r < nsrc; ++r) {
         const float s = ss[r][0];
-        for (int64_t i = 0; i < len; ++i) {
-          const float v = static_cast<float>(qs[r][i]) * s;
-          switch (op) {
-            case ReduceOp::kSum:
-            case ReduceOp::kAvg: acc[i] = acc[i] + v; break;
-            case ReduceOp::kMax: acc[i] = pick_max(acc[i], v); break;
-            case ReduceOp::kMin: acc[i] = pick_min(acc[i], v); break;
-          }
-        }
+        for (int64_t i = 0; i < len; ++i) acc[i] = combine_f32(op, acc[i], static_cast<float>(qs[r][i]) * s);
       }
-      if (op == ReduceOp::kAvg) {
-        const float d = static_cast<float>(divisor);
-        for (int64_t i = 0; i < len; ++i) acc[i] = acc[i] / d;
-      }
+      finish_avg_f32(op, acc, len, divisor);
     }
     // Requantize once (the portable quantizer defines the bits; the AVX2 one matches it).
     if (avx2) detail::quantize_int8_block_avx2(acc, len, q_out + lo, scales_out + b);
