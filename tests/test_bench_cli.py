@@ -29,6 +29,15 @@ needs_ext = pytest.mark.skipif(not hasattr(ak._config._ext, "peak_probe_fp32_fma
                                reason="the C++ extension (with the peak probes) is not built")
 
 
+HAVE_MATPLOTLIB = cli._have_matplotlib()
+
+
+def _plot_args(path):
+    """--plot where matplotlib (the [bench] extra) is installed; the README's test command
+    installs only [test], and the plots' absence is tested on its own below."""
+    return ["--plot", str(path)] if HAVE_MATPLOTLIB else []
+
+
 def _png(path):
     with open(path, "rb") as f:
         head = f.read(8)
@@ -127,7 +136,7 @@ def test_sweep_outputs_json_csv_plot_and_absent_baselines(monkeypatch, tmp_path,
     _absent_onnxruntime(monkeypatch)
     j, c, p = tmp_path / "r.json", tmp_path / "r.csv", tmp_path / "r.png"
     rc = cli.main(["gemm", "--sizes", "8", "--dtype", "f32", "--threads", "1", "--baselines",
-                   "numpy,onnxruntime,gloo", "--json", str(j), "--csv", str(c), "--plot", str(p)] + FAST)
+                   "numpy,onnxruntime,gloo", "--json", str(j), "--csv", str(c)] + _plot_args(p) + FAST)
     out = capsys.readouterr().out
     assert rc == cli.EXIT_OK
     assert seen["sizes"] == [8] and seen["dtypes"] == ["f32"] and seen["threads"] == (1,)
@@ -149,7 +158,7 @@ def test_sweep_outputs_json_csv_plot_and_absent_baselines(monkeypatch, tmp_path,
         table = list(csv.reader(f))
     assert table[0] == report.CSV_COLUMNS + ["ratio_numpy", "ratio_onnxruntime", "ratio_gloo"]
     assert len(table) == 3 and {row[1] for row in table[1:]} == {"aicc", "numpy"}
-    assert _png(p)
+    assert _png(p) if HAVE_MATPLOTLIB else not p.exists()
 
 
 @needs_ext
@@ -194,13 +203,22 @@ def test_module_with_broken_import_is_explained(monkeypatch, tmp_path, capsys):
     assert "cannot be imported" in capsys.readouterr().out
 
 
+def test_plot_without_matplotlib_is_a_usage_error_naming_the_extra(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    rc = cli.main(["gemm", "--sizes", "8", "--plot", str(tmp_path / "x.png")] + FAST)
+    err = capsys.readouterr().err
+    assert rc == cli.EXIT_USAGE
+    assert "--plot" in err and "[bench]" in err and "Traceback" not in err
+    assert not (tmp_path / "x.png").exists()
+
+
 # ------------------------------------------------------------------------- real commands
 
 @needs_ext
 def test_peak_command(tmp_path):
     j, c, p = tmp_path / "p.json", tmp_path / "p.csv", tmp_path / "p.png"
     rc = cli.main(["peak", "--threads", "1", "--seconds", "0.02", "--membw-mib", "4", "--json", str(j),
-                   "--csv", str(c), "--plot", str(p)])
+                   "--csv", str(c)] + _plot_args(p))
     assert rc == cli.EXIT_OK
     doc = json.loads(j.read_text())
     assert doc["command"] == "peak" and doc["peak"]["path"] in ("avx512", "avx2", "portable")
@@ -208,7 +226,7 @@ def test_peak_command(tmp_path):
                                                     "stream_triad 4MiB x3"}
     assert all(r["throughput"] > 0 and r["extra"]["threads_used"] == 1 for r in doc["results"])
     assert doc["peak"]["gpu"]["present"] in (True, False)
-    assert _png(p)
+    assert _png(p) if HAVE_MATPLOTLIB else not p.exists()
 
 
 @needs_ext
@@ -250,7 +268,7 @@ def test_peak_probe_follows_the_isa_path(isa):
 @needs_ext
 def test_selfcheck_tiny(tmp_path, capsys):
     j, c, p = tmp_path / "s.json", tmp_path / "s.csv", tmp_path / "s.png"
-    rc = cli.main(["--size", "24", "--json", str(j), "--csv", str(c), "--plot", str(p)] + FAST)
+    rc = cli.main(["--size", "24", "--json", str(j), "--csv", str(c)] + _plot_args(p) + FAST)
     out = capsys.readouterr().out
     assert rc == cli.EXIT_OK, out
     assert "self-check passed" in out
@@ -261,7 +279,7 @@ def test_selfcheck_tiny(tmp_path, capsys):
     assert all(r["wrong"] == 0 for r in doc["results"])
     with open(c) as f:
         assert next(csv.reader(f)) == report.CSV_COLUMNS
-    assert _png(p)
+    assert _png(p) if HAVE_MATPLOTLIB else not p.exists()
     # Ops not in this build are listed with a reason, never silently missing.
     listed = {u["op"] for u in doc["unavailable"]} | {op for op, _ in combos}
     assert any("conv" in op for op in listed) and "allreduce" in listed

@@ -74,7 +74,8 @@ def status(names: Iterable[str], op: str | None = None) -> Dict[str, Dict[str, o
     out = {}
     for name in names:
         s = probe(name)
-        if s["available"] and op is not None and op not in KNOWN[name]["ops"]:
+        # "not applicable" wins over "not installed": installing the peer would not help.
+        if op is not None and op not in KNOWN[name]["ops"]:
             s = dict(s, available=False, reason=f"not applicable to {op}")
         out[name] = s
     return out

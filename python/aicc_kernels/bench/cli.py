@@ -201,7 +201,20 @@ def _finish_args(args) -> argparse.Namespace:
         raise UsageError(f"--baselines: expected names from {', '.join(sorted(baselines.KNOWN))}, got {', '.join(unknown)}")
     if args.plot is not None and not args.plot.lower().endswith(".png"):
         raise UsageError(f"--plot: expected a .png file name, got {args.plot!r}")
+    if args.plot is not None and not _have_matplotlib():
+        raise UsageError("--plot: needs matplotlib, which comes with the [bench] extra "
+                         "(pip install 'aicc-kernels[bench]')")
     return args
+
+
+def _have_matplotlib() -> bool:
+    """Checked before any measurement, so a missing plotting library costs no benchmark run."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("matplotlib") is not None
+    except (ImportError, ValueError):  # a None entry in sys.modules (how tests hide it) raises
+        return False
 
 
 # ---------------------------------------------------------------------------------------
