@@ -21,28 +21,77 @@ settings.register_profile("asan", max_examples=15, deadline=None,
 settings.load_profile(os.environ.get("AICC_HYPOTHESIS_PROFILE", "ci"))
 
 
-def _isa_paths():
+# Features that sit on top of an ISA level's base: masking them at that level selects the
+# level's plain kernels (e.g. the f32 AVX-512 kernel for bf16 inputs on a CPU with AVX512_BF16).
+EXTENSION_FEATURES = "-avx512_bf16,-avx512_vnni,-avx512_fp16,-avx_vnni,-amx"
+
+
+def cpu_settings():
+    """(id, isa cap, feature mask) settings that together select every registry entry this
+    CPU can run, one setting per distinct combination of choices (registry-derived, so a new
+    entry is tested without touching this file; test_registry.py checks the coverage)."""
     try:
         from aicc_kernels import _aicc_cpu
     except ImportError:
         return []
-    # The detected path, every lower vector path (an AVX-512 machine also tests the AVX2
-    # kernels that AVX2-only CPUs run), and portable.
-    order = ["avx512", "avx2", "portable"]
+    order = ["amx", "avx512", "avx2", "portable"]
     detected = _aicc_cpu.detected_isa()
-    return order[order.index(detected):] if detected in order else ["portable"]
+    levels = order[order.index(detected):] if detected in order else ["portable"]
+    candidates = []
+    for level in levels:
+        candidates.append((level, level, ""))
+        if level != "portable":
+            candidates.append((f"{level}-base", level, EXTENSION_FEATURES))
+    previous = (_aicc_cpu.active_isa(), _aicc_cpu.masked_features())
+    settings, seen = [], set()
+    try:
+        for ident, level, mask in candidates:
+            _aicc_cpu.set_isa(level)
+            _aicc_cpu.set_cpu_features(mask)
+            choice = tuple(sorted((e["family"], e["name"]) for e in _aicc_cpu.registry() if e["chosen"]))
+            if choice not in seen:
+                seen.add(choice)
+                settings.append((ident, level, mask))
+    finally:
+        _aicc_cpu.set_isa(previous[0])
+        _aicc_cpu.set_cpu_features(",".join("-" + f for f in previous[1].split()))
+    return settings
+
+
+CPU_SETTINGS = cpu_settings()
+
+
+class use_cpu_setting:
+    """Context manager: select a cpu_settings() entry, restore the previous one on exit."""
+
+    def __init__(self, level, mask):
+        self.level, self.mask = level, mask
+
+    def __enter__(self):
+        from aicc_kernels import _aicc_cpu
+
+        self.previous = (_aicc_cpu.active_isa(), _aicc_cpu.masked_features())
+        _aicc_cpu.set_isa(self.level)
+        _aicc_cpu.set_cpu_features(self.mask)
+        return self
+
+    def __exit__(self, *exc):
+        from aicc_kernels import _aicc_cpu
+
+        _aicc_cpu.set_isa(self.previous[0])
+        _aicc_cpu.set_cpu_features(",".join("-" + f for f in self.previous[1].split()))
 
 
 # cuda: tensor cores where the GPU has them ("auto"), then the CUDA-core / dp4a fallbacks.
-BACKEND_PARAMS = [pytest.param(("cpu", isa), id=f"cpu-{isa}") for isa in _isa_paths()] + [
+BACKEND_PARAMS = [pytest.param(("cpu", (level, mask)), id=f"cpu-{ident}") for ident, level, mask in CPU_SETTINGS] + [
     pytest.param(("cuda", "auto"), id="cuda"), pytest.param(("cuda", "simt"), id="cuda-simt")]
 
 
 @pytest.fixture(params=BACKEND_PARAMS)
 def backend(request):
-    """Each backend under test, by name: the CPU backend once per ISA path this machine
-    has (AVX2 and portable on x86-64), and CUDA where a GPU is present (once per kernel
-    path: tensor cores, then the SIMT / dp4a fallbacks)."""
+    """Each backend under test, by name: the CPU backend once per setting of cpu_settings()
+    (together they run every registry entry this CPU can run), and CUDA where a GPU is
+    present (once per kernel path: tensor cores, then the SIMT / dp4a fallbacks)."""
     name, isa = request.param
     if name == "cuda":
         if "cuda" not in ak.backends.list() or not ak.backends.get("cuda").available:
@@ -58,14 +107,8 @@ def backend(request):
         return
     if not ak.backends.get("cpu").available:
         pytest.skip(f"cpu backend unavailable: {ak.backends.get('cpu').unavailable_reason}")
-    from aicc_kernels import _aicc_cpu
-
-    previous = _aicc_cpu.active_isa()
-    _aicc_cpu.set_isa(isa)
-    try:
+    with use_cpu_setting(*isa):
         yield name
-    finally:
-        _aicc_cpu.set_isa(previous)
 
 
 @pytest.fixture

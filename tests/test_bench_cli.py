@@ -260,7 +260,7 @@ def test_peak_probe_follows_the_isa_path(isa):
         _aicc_cpu.set_isa(prev)
     expect_f32 = isa
     expect_int8 = {"portable": "portable", "avx2": "avx2",
-                   "avx512": "avx512vnni" if _aicc_cpu.cpu_info()["avx512vnni"] else "avx2"}[isa]
+                   "avx512": "avx512vnni" if _aicc_cpu.cpu_info()["avx512_vnni"] else "avx2"}[isa]
     assert (r["path"], q["path"]) == (expect_f32, expect_int8)
     assert r["work"] > 0 and q["work"] > 0 and len(r["seconds"]) == len(r["cpu_seconds"]) == 1
 

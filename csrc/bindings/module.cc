@@ -13,6 +13,7 @@ void bind_gemm(py::module_& m);
 void bind_peak_probes(py::module_& m);
 void bind_collective(py::module_& m);
 void bind_conv(py::module_& m);
+void bind_registry(py::module_& m);
 }  // namespace aicc::bindings
 
 PYBIND11_MODULE(_aicc_cpu, m) {
@@ -39,20 +40,6 @@ PYBIND11_MODULE(_aicc_cpu, m) {
   m.def("detected_isa", [] { return std::string(aicc::isa_name(aicc::detected_isa())); });
   m.def("set_isa", [](const std::string& name) { aicc::set_isa(aicc::isa_from_name(name)); },
         py::arg("name"));
-  m.def("cpu_info", [] {
-    const auto& f = aicc::cpu_features();
-    py::dict d;
-    d["vendor"] = f.vendor;
-    d["brand"] = f.brand;
-    d["avx2"] = f.avx2;
-    d["fma"] = f.fma;
-    d["f16c"] = f.f16c;
-    d["avx512f"] = f.avx512f;
-    d["avx512bw"] = f.avx512bw;
-    d["avx512vnni"] = f.avx512vnni;
-    d["avx_vnni"] = f.avx_vnni;
-    return d;
-  });
   m.def("build_info", [] {
     py::dict d;
     d["version"] = AICC_VERSION;
@@ -70,4 +57,5 @@ PYBIND11_MODULE(_aicc_cpu, m) {
   aicc::bindings::bind_peak_probes(m);
   aicc::bindings::bind_collective(m);
   aicc::bindings::bind_conv(m);
+  aicc::bindings::bind_registry(m);
 }

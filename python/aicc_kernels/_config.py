@@ -12,6 +12,11 @@ try:
 except ImportError:
     _ext = None
 
+if _ext is not None:
+    # Parses AICC_ISA / AICC_CPU_FEATURES now: a bad value is a ValueError naming the variable
+    # at import, never a silent fallback or an error from the first kernel call.
+    _ext.active_features()
+
 
 def set_num_threads(n: int) -> None:
     """Threads the CPU kernels use (>= 1); 0 restores the default (AICC_NUM_THREADS, else
@@ -33,16 +38,42 @@ def get_num_threads() -> int:
 
 
 def isa() -> str:
-    """The CPU kernel path in use: 'avx512' (AVX-512 with VNNI), 'avx2' or 'portable'
-    (AICC_ISA forces a lower one)."""
+    """The highest ISA level all of whose features the kernels may use now ('amx', 'avx512',
+    'avx2' or 'portable'); AICC_ISA / set_isa cap it. Kernels are chosen by feature, not by
+    level: kernels() says which one each op family uses."""
     return _ext.active_isa() if _ext is not None else "none"
 
 
 def set_isa(name: str) -> None:
-    """Forces the CPU kernel path ('portable', 'avx2', 'avx512'); for tests and benchmarks."""
+    """Caps the CPU features at an ISA level ('portable', 'avx2', 'avx512', 'amx'), as AICC_ISA
+    does; for tests and benchmarks."""
     if _ext is None:
         raise RuntimeError("the C++ extension is not built")
     _ext.set_isa(name)
+
+
+def set_cpu_features(spec: str) -> None:
+    """Masks CPU features in AICC_CPU_FEATURES syntax ('-avx512_bf16,-amx'; '' clears the mask),
+    so the registry's next entry is used; for tests and benchmarks."""
+    if _ext is None:
+        raise RuntimeError("the C++ extension is not built")
+    if not isinstance(spec, str):
+        raise TypeError(f"spec: expected a string such as '-avx512_bf16', got {type(spec).__name__}")
+    _ext.set_cpu_features(spec)
+
+
+def kernels() -> dict:
+    """The kernel registry's choice per op family under the active features:
+    {family: entry name}, e.g. {'bf16_gemm': 'bf16_12x32_avx512bf16', ...}."""
+    if _ext is None:
+        return {}
+    return {e["family"]: e["name"] for e in _ext.registry() if e["chosen"]}
+
+
+def registry() -> list:
+    """Every kernel registry entry: family, name, required features, whether this CPU can run
+    it and whether it is chosen now (GEMM entries also give their tile and k per word)."""
+    return list(_ext.registry()) if _ext is not None else []
 
 
 def config() -> dict:
@@ -62,6 +93,9 @@ def config() -> dict:
         info["cpu"] = _ext.cpu_info()
         info["isa"] = _ext.active_isa()
         info["isa_detected"] = _ext.detected_isa()
+        info["features_active"] = _ext.active_features()
+        info["features_masked"] = _ext.masked_features()
+        info["kernels"] = kernels()
     for name in backends.list():
         b = backends.get(name)
         info["backends"][name] = {
@@ -89,6 +123,11 @@ def show_config(file=None) -> None:
         flags = " ".join(k for k, v in cpu.items() if v is True)
         print(f"  cpu:      {cpu.get('brand') or cpu.get('vendor') or 'unknown'} [{flags}]", file=out)
         print(f"  isa:      {info['isa']} (detected {info['isa_detected']})", file=out)
+        if info["features_masked"]:
+            print(f"  masked:   {info['features_masked']} (AICC_CPU_FEATURES / set_cpu_features)", file=out)
+        if cpu.get("amx_note"):
+            print(f"  amx:      {cpu['amx_note']}", file=out)
+        print("  kernels:  " + ", ".join(f"{fam}={name}" for fam, name in info["kernels"].items()), file=out)
     else:
         print("  build:    C++ extension not importable", file=out)
     print(f"  threads:  {info['threads']}", file=out)

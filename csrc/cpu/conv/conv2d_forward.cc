@@ -135,7 +135,19 @@ class WeightBPacker final : public gemm_internal::BPacker {
  public:
   WeightBPacker(const void* w_group, DType dtype, int64_t depth) : w_(w_group), dtype_(dtype), depth_(depth) {}
 
-  void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) const override {
+  DType dtype() const override { return dtype_; }
+
+  void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+            void* dst_words) const override {
+    if (cfg.word != gemm_internal::PanelWord::kF32) {
+      // Pair words: a k pair of one output channel is two adjacent weights; the matrix packer
+      // reads this column-major view of W_g^T word by word.
+      gemm_internal::MatrixBPacker(MatrixView{const_cast<void*>(w_), dtype_, depth_, j0 + nc, 1, depth_})
+          .pack(cfg, p0, kc, j0, nc, dst_words);
+      return;
+    }
+    const int nr = cfg.nr;
+    float* dst = static_cast<float*>(dst_words);
     switch (dtype_) {
       case DType::kF16: run<uint16_t>(p0, kc, j0, nc, nr, dst, [](const uint16_t* s, int64_t i) { return f16_to_f32(s[i]); }); break;
       case DType::kBF16: run<uint16_t>(p0, kc, j0, nc, nr, dst, [](const uint16_t* s, int64_t i) { return bf16_to_f32(s[i]); }); break;
@@ -171,7 +183,12 @@ class ImplicitAPacker final : public gemm_internal::APacker {
  public:
   ImplicitAPacker(const Conv2dDesc& d, const TensorView& x, int64_t g) : d_(d), x_(x), g_(g) {}
 
-  void pack(int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* dst) const override {
+  DType dtype() const override { return x_.dtype; }
+
+  void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+            void* dst) const override {
+    const int mr = cfg.mr;
+    const int64_t kw = gemm_internal::panel_words(kc, cfg.word);
     thread_local std::vector<char> staging;
     const int esize = static_cast<int>(dtype_size(x_.dtype));
     const size_t bytes = static_cast<size_t>(mr * kc * esize);
@@ -180,7 +197,7 @@ class ImplicitAPacker final : public gemm_internal::APacker {
       const int64_t rows = std::min<int64_t>(mr, i0 + mc - i);
       conv::im2col_block(d_, x_.data, esize, 0u, 0, g_, i, rows, p0, kc, staging.data());
       gemm_internal::MatrixAPacker(MatrixView{staging.data(), x_.dtype, rows, kc, kc, 1})
-          .pack(0, rows, 0, kc, mr, dst + (i - i0) * kc);
+          .pack(cfg, 0, rows, 0, kc, static_cast<uint32_t*>(dst) + (i - i0) * kw);
     }
   }
 
@@ -200,7 +217,12 @@ class ImplicitBPacker final : public gemm_internal::BPacker {
  public:
   ImplicitBPacker(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t g) : d_(d), x_(x), n_(n), g_(g) {}
 
-  void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) const override {
+  DType dtype() const override { return x_.dtype; }
+
+  void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+            void* dst) const override {
+    const int nr = cfg.nr;
+    const int64_t kw = gemm_internal::panel_words(kc, cfg.word);
     thread_local std::vector<char> staging;
     const int esize = static_cast<int>(dtype_size(x_.dtype));
     const int64_t step = static_cast<int64_t>(kStagedPanels) * nr;
@@ -210,7 +232,7 @@ class ImplicitBPacker final : public gemm_internal::BPacker {
       const int64_t cols = std::min<int64_t>(step, nc - j);
       conv::im2col_block(d_, x_.data, esize, 0u, n_, g_, j0 + j, cols, p0, kc, staging.data());
       gemm_internal::MatrixBPacker(MatrixView{staging.data(), x_.dtype, kc, cols, cols, 1})
-          .pack(0, kc, 0, cols, nr, dst + j * kc);
+          .pack(cfg, 0, kc, 0, cols, static_cast<uint32_t*>(dst) + j * kw);
     }
   }
 
@@ -284,8 +306,8 @@ int64_t conv2d_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
   if (conv::is_depthwise(d)) return depthwise_workspace_bytes(d);  // int32 accumulators: same size
   if (!quantized) {
     // One staging tile (mr x kc input elements) per thread; the unfolded matrix never exists.
-    const auto& cfg = gemm_internal::float_gemm_config();
-    const int64_t kc = gemm_internal::balanced_kc(d.cg() * d.r * d.s, cfg.kc);
+    const auto& cfg = gemm_internal::float_gemm_config(input_dtype, input_dtype);
+    const int64_t kc = gemm_internal::balanced_kc(d.cg() * d.r * d.s, cfg.kc, gemm_internal::k_per_word(cfg.word));
     const int64_t staged = d.layout == Layout::kNHWC ? cfg.mr : int64_t{kStagedPanels} * cfg.nr;
     return staged * kc * esize * get_num_threads();
   }

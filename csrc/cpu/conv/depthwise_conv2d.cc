@@ -4,7 +4,7 @@
 #include <cmath>
 #include <vector>
 
-#include "common/cpu_features.h"
+#include "cpu/config/registry.h"
 #include "common/half.h"
 #include "common/thread_pool.h"
 
@@ -63,12 +63,7 @@ void store_row(DType t, void* out, int64_t base, const float* src, int64_t n, Ac
   }
 }
 
-const DepthwiseOps& ops_for(DType t) {
-#if defined(AICC_X86)
-  if (active_isa() >= Isa::kAvx2) return depthwise_ops_avx2(t);
-#endif
-  return depthwise_ops_portable(t);
-}
+const DepthwiseOps& ops_for(DType t) { return registry::select(registry::families().depthwise).impl(t); }
 
 }  // namespace
 

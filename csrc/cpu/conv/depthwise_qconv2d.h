@@ -8,6 +8,8 @@ namespace aicc::cpu {
 // params as for qconv2d (a_zero_point = x's zero point; b_zero_point / scale / bias per channel).
 void depthwise_qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,
                        const TensorView& out);
+void depthwise_qconv2d_portable(const Conv2dDesc& d, const TensorView& x, const TensorView& w,
+                                const QGemmParams& params, const TensorView& out);
 #if defined(AICC_X86)
 void depthwise_qconv2d_avx2(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,
                             const TensorView& out);

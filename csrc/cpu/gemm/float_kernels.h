@@ -1,6 +1,6 @@
 // Per-ISA pieces of the float GEMM (microkernels, packers, tile epilogues) and the scalar
-// element helpers they share. Only gemm_config.cc and the packers' dispatch reach the
-// ISA-specific ones, after checking the active ISA path.
+// element helpers they share. Only the kernel registry (csrc/cpu/config/) reaches the
+// ISA-specific ones, after matching the active CPU features.
 #pragma once
 
 #include <cmath>
@@ -13,11 +13,10 @@
 namespace aicc::cpu::gemm_internal {
 
 // Microkernels (csrc/cpu/gemm/ukernels/), named dtype_tile_isa.
-void ukernel_f32_4x8_portable(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int accumulate);
+void ukernel_f32_4x8_portable(int64_t kc, const void* a, const void* b, float* c, int64_t ldc, int accumulate);
 #if defined(AICC_X86)
-void ukernel_f32_6x16_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int accumulate);
-void ukernel_f32_12x32_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int accumulate);
-#endif
+void ukernel_f32_6x16_avx2(int64_t kc, const void* a, const void* b, float* c, int64_t ldc, int accumulate);
+void ukernel_f32_12x32_avx512(int64_t kc, const void* a, const void* b, float* c, int64_t ldc, int accumulate);
 
 // Tile epilogues.
 void epilogue_tile_portable(const Epilogue& ep, const float* tile, int64_t ldt, int64_t i0, int64_t j0, int mr, int nr);
@@ -25,14 +24,22 @@ void epilogue_tile_portable(const Epilogue& ep, const float* tile, int64_t ldt, 
 void epilogue_tile_avx2(const Epilogue& ep, const float* tile, int64_t ldt, int64_t i0, int64_t j0, int mr, int nr);
 #endif
 
+void ukernel_bf16_12x32_avx512bf16(int64_t kw, const void* a, const void* b, float* c, int64_t ldc,
+                                   int accumulate);
+#endif
+
 // Packers of a strided matrix (layouts in gemm_driver.h). The portable ones handle every
-// layout; the AVX2 ones return false for layouts they do not vectorize (the caller then
-// uses the portable one).
-void pack_a_portable(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* dst);
-void pack_b_portable(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst);
+// layout and word format; the vectorized ones (PackAFn / PackBFn) return false for layouts
+// they do not vectorize (the caller then uses the portable one).
+void pack_a_portable(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, PanelWord word,
+                     void* dst);
+void pack_b_portable(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, PanelWord word,
+                     void* dst);
 #if defined(AICC_X86)
-bool pack_a_avx2(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* dst);
-bool pack_b_avx2(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst);
+bool pack_a_avx2(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, void* dst);
+bool pack_b_avx2(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, void* dst);
+bool pack_a_bf16pair_avx512(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, void* dst);
+bool pack_b_bf16pair_avx512(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, void* dst);
 #endif
 
 // ---- scalar element helpers ------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <new>
 
 #include "aicc/gemm.h"
+#include "aicc/status.h"
 #include "common/thread_pool.h"
 #include "cpu/gemm/float_kernels.h"
 #include "cpu/gemm/gemm_checks.h"
@@ -90,7 +91,8 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
            const Epilogue& ep, int threads) {
   if (m <= 0 || n <= 0) return;
   const int mr = cfg.mr, nr = cfg.nr;
-  const int64_t kc_blk = balanced_kc(k, cfg.kc);
+  const int64_t kc_blk = balanced_kc(k, cfg.kc, k_per_word(cfg.word));
+  const int64_t kw_blk = panel_words(kc_blk, cfg.word);  // words per lane of a full-depth block
   const int64_t nkb = kc_blk == 0 ? 1 : ceil_div(k, kc_blk);
   const int T = effective_threads(m, n, k, threads);
 
@@ -112,7 +114,7 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
   if (use_ws) strip = std::min<int64_t>(m, std::max<int64_t>(mr, kMaxWorkspaceFloats / nc_max / mr * mr));
 
   Scratch& s = scratch();
-  float* bbuf = bsrc.packed ? nullptr : s.b.get(round_up(std::max<int64_t>(kc_blk, 1) * nc_max, 16));
+  float* bbuf = bsrc.packed ? nullptr : s.b.get(round_up(std::max<int64_t>(kw_blk, 1) * nc_max, 16));
   float* ws = use_ws ? s.workspace.get(strip * nc_max) : nullptr;
   const int64_t ws_ld = nc_max;
 
@@ -134,7 +136,7 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
       nchunks = T;
     }
   }
-  const int64_t a_slot = round_up(mc * std::max<int64_t>(kc_blk, 1), 16) + 16 + mr * nr;
+  const int64_t a_slot = round_up(mc * std::max<int64_t>(kw_blk, 1), 16) + 16 + mr * nr;
   float* abuf = s.a.get(a_slot * T);
 
   for (int64_t jc = 0; jc < n; jc += nc_max) {
@@ -146,11 +148,12 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
       for (int64_t pb = 0; pb < nkb; ++pb) {
         const int64_t p0 = pb * kc_blk;
         const int64_t kc = std::min(kc_blk, k - p0);
+        const int64_t kw = panel_words(kc, cfg.word);
         const bool first = pb == 0, last = pb == nkb - 1;
 
         const float* bblock;
         if (bsrc.packed) {
-          bblock = bsrc.packed->block(jc, pb);
+          bblock = static_cast<const float*>(bsrc.packed->block(jc, pb));
         } else {
           const int64_t per = ceil_div(npanels, std::min<int64_t>(T, npanels));
           parallel_for(
@@ -158,7 +161,7 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
               [&](int64_t t, int) {
                 const int64_t s0 = t * per, s1 = std::min(npanels, s0 + per);
                 const int64_t j0 = s0 * nr, cols = std::min(nc, s1 * nr) - j0;
-                bsrc.packer->pack(p0, kc, jc + j0, cols, nr, bbuf + s0 * nr * kc);
+                bsrc.packer->pack(cfg, p0, kc, jc + j0, cols, bbuf + s0 * nr * kw);
               },
               T);
           bblock = bbuf;
@@ -176,22 +179,22 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
               if (s0 >= s1) return;
               float* apack = abuf + thread * a_slot;
               float* tile = apack + a_slot - mr * nr;
-              a.pack(i0, mcur, p0, kc, mr, apack);
+              a.pack(cfg, i0, mcur, p0, kc, apack);
               for (int64_t sp = s0; sp < s1; ++sp) {
                 const int64_t j = jc + sp * nr;
                 const int cols = static_cast<int>(std::min<int64_t>(nr, jc + nc - j));
-                const float* bp = bblock + sp * nr * kc;
+                const float* bp = bblock + sp * nr * kw;
                 for (int64_t ir = 0; ir < mcur; ir += mr) {
                   const int64_t i = i0 + ir;
                   const int rows = static_cast<int>(std::min<int64_t>(mr, mcur - ir));
-                  const float* ap = apack + ir * kc;
+                  const float* ap = apack + ir * kw;
                   if (!multi) {
                     if (identity && rows == mr && cols == nr) {
-                      cfg.ukernel(kc, ap, bp, static_cast<float*>(ep.out.data) + i * ep.out.row_stride + j,
+                      cfg.ukernel(kw, ap, bp, static_cast<float*>(ep.out.data) + i * ep.out.row_stride + j,
                                   ep.out.row_stride, 0);
                       continue;
                     }
-                    cfg.ukernel(kc, ap, bp, tile, nr, 0);
+                    cfg.ukernel(kw, ap, bp, tile, nr, 0);
                     cfg.epilogue(ep, tile, nr, i, j, rows, cols);
                     continue;
                   }
@@ -206,11 +209,11 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
                   }
                   if (rows == mr && cols == nr) {
                     prefetch_tile(acc, ld, mr, nr);
-                    cfg.ukernel(kc, ap, bp, acc, ld, !first);
+                    cfg.ukernel(kw, ap, bp, acc, ld, !first);
                     if (last && !(identity && acc_in_out)) cfg.epilogue(ep, acc, ld, i, j, rows, cols);
                   } else {  // edge tile: through the tile buffer, never past the matrix
                     if (!first) copy_tile(acc, ld, tile, nr, rows, cols);
-                    cfg.ukernel(kc, ap, bp, tile, nr, !first);
+                    cfg.ukernel(kw, ap, bp, tile, nr, !first);
                     if (last) cfg.epilogue(ep, tile, nr, i, j, rows, cols);
                     else copy_tile(tile, nr, acc, ld, rows, cols);
                   }
@@ -225,16 +228,17 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
 
 }  // namespace
 
-int64_t balanced_kc(int64_t k, int kc_max) {
+int64_t balanced_kc(int64_t k, int kc_max, int k_per_word) {
   if (k <= kc_max) return std::max<int64_t>(k, 0);
-  return ceil_div(k, ceil_div(k, kc_max));
+  return round_up(ceil_div(k, ceil_div(k, kc_max)), k_per_word);
 }
 
-PackedB::PackedB(const BPacker& b, int64_t k, int64_t n) : PackedB(b, k, n, float_gemm_config()) {}
+PackedB::PackedB(const BPacker& b, int64_t k, int64_t n)
+    : PackedB(b, k, n, float_gemm_config(b.dtype(), b.dtype())) {}
 
 PackedB::PackedB(const BPacker& b, int64_t k, int64_t n, const FloatGemmConfig& config)
     : config_(&config), k_(k), n_(n) {
-  kc_ = balanced_kc(k, config.kc);
+  kc_ = balanced_kc(k, config.kc, k_per_word(config.word));
   num_kb_ = kc_ == 0 ? 1 : ceil_div(k, kc_);
   const int64_t njb = ceil_div(std::max<int64_t>(n, 0), config.nc);
   int64_t total = 0;
@@ -243,7 +247,7 @@ PackedB::PackedB(const BPacker& b, int64_t k, int64_t n, const FloatGemmConfig& 
     for (int64_t pb = 0; pb < num_kb_; ++pb) {
       offsets_.push_back(total);
       const int64_t kc = std::min(kc_, k - pb * kc_);
-      total += round_up(round_up(nc, config.nr) * kc, 16);  // keeps every block 64-byte aligned
+      total += round_up(round_up(nc, config.nr) * panel_words(kc, config.word), 16);  // 64-byte aligned blocks
     }
   }
   float* data = static_cast<float*>(std::aligned_alloc(64, static_cast<std::size_t>(round_up(total + 16, 16)) * 4));
@@ -253,24 +257,27 @@ PackedB::PackedB(const BPacker& b, int64_t k, int64_t n, const FloatGemmConfig& 
     const int64_t jb = idx / num_kb_, pb = idx % num_kb_;
     const int64_t nc = std::min<int64_t>(config.nc, n - jb * config.nc);
     const int64_t kc = std::min(kc_, k - pb * kc_);
-    b.pack(pb * kc_, kc, jb * config.nc, nc, config.nr, data_.get() + offsets_[idx]);
+    b.pack(config, pb * kc_, kc, jb * config.nc, nc, data_.get() + offsets_[idx]);
   });
 }
 
 void PackedB::Free::operator()(float* p) const { std::free(p); }
 
-const float* PackedB::block(int64_t j0, int64_t pb) const {
+const void* PackedB::block(int64_t j0, int64_t pb) const {
   return data_.get() + offsets_[(j0 / config_->nc) * num_kb_ + pb];
 }
 
 void run_float_gemm(int64_t m, int64_t n, int64_t k, const APacker& a, const BPacker& b, const Epilogue& ep,
-                    int threads) {
+                    int threads, const FloatGemmConfig* config) {
   BSource src;
   src.packer = &b;
-  drive(float_gemm_config(), m, n, k, a, src, ep, threads);
+  drive(config ? *config : float_gemm_config(a.dtype(), b.dtype()), m, n, k, a, src, ep, threads);
 }
 
 void run_float_gemm(int64_t m, const APacker& a, const PackedB& b, const Epilogue& ep, int threads) {
+  // Pair words hold bf16 bits as they are: an A of another dtype would be rounded into them.
+  if (b.config().word == PanelWord::kBF16Pair && a.dtype() != DType::kBF16)
+    throw Unsupported("run_float_gemm: bf16-pair packed B needs a bf16 A operand");
   BSource src;
   src.packed = &b;
   drive(b.config(), m, b.n(), b.k(), a, src, ep, threads);

@@ -6,7 +6,8 @@
 // pack its weights once into a PackedB and reuse them across calls.
 //
 // What is computed:   out[i, j] = epilogue( sum_p  A[i, p] * B[p, j] ),  0 <= i < m, 0 <= j < n
-// A is m x k and B is k x n, both as the packers present them (f32 values; the packers convert).
+// A is m x k and B is k x n, both as the packers present them (in the word format of the
+// registry entry: f32 values, or bf16 pairs for a bf16 dot-product kernel).
 //
 // The loops (BLIS order):  jc (nc columns) -> pc (kc depth) -> ic (mc rows) -> jr (nr) -> ir (mr).
 //   * The B block (kc x nc) is packed once per (jc, pc), shared by all threads.
@@ -18,20 +19,21 @@
 //     (and is not C with beta != 0), else in an f32 workspace; the epilogue runs once per output
 //     tile, after the last kc block, from an L1-resident tile.
 //
-// Packed layouts (floats; mr/nr are the microkernel tile of the config in use):
-//   A block (mc x kc):  ceil(mc/mr) micro-panels, panel r at offset r*mr*kc;
-//                       inside a panel element (i, p) is at p*mr + i  (k-major, mr rows per k).
+// Packed layouts (32-bit words, see PanelWord; mr/nr are the microkernel tile of the entry in use,
+// kw = ceil(kc / k_per_word) words per lane):
+//   A block (mc x kc):  ceil(mc/mr) micro-panels, panel r at word offset r*mr*kw;
+//                       inside a panel word (i, q) is at q*mr + i  (k-major, mr rows per word).
 //                       Rows past mc are zero.
-//   B block (kc x nc):  ceil(nc/nr) micro-panels, panel s at offset s*nr*kc;
-//                       inside a panel element (p, j) is at p*nr + j  (k-major, nr columns per k).
+//   B block (kc x nc):  ceil(nc/nr) micro-panels, panel s at word offset s*nr*kw;
+//                       inside a panel word (q, j) is at q*nr + j  (k-major, nr columns per word).
 //                       Columns past nc are zero.
 //   Zero padding is required: padded lanes are multiplied like real ones, so garbage there
 //   (a NaN, an inf) would otherwise be harmless only by luck. Padded rows/columns never reach
 //   `out` (edge tiles are written through a tile buffer, never out of bounds).
 //
 // Contract for packers: pack() may be called concurrently from several threads with disjoint
-// destinations, for any block in any order; it must write every float of its destination
-// region (ceil(mc/mr)*mr*kc floats for A, ceil(nc/nr)*nr*kc for B); kc may be 0.
+// destinations, for any block in any order; it must write every word of its destination
+// region (ceil(mc/mr)*mr*kw words for A, ceil(nc/nr)*nr*kw for B); kc may be 0.
 #pragma once
 
 #include <cstdint>
@@ -44,12 +46,23 @@
 
 namespace aicc::cpu::gemm_internal {
 
+// What one 32-bit word of a packed panel holds (the registry entry's "k per word").
+//   kF32:       one f32 value                       (k per word 1; FMA kernels)
+//   kBF16Pair:  two consecutive k of one row/column, (k per word 2; vdpbf16ps, AMX-BF16)
+//               the lower k in the low 16 bits
+// Panels of kc elements hold ceil(kc / k_per_word) words per lane; a pair past kc is padded
+// with +0.0 on both operands, so it adds exactly nothing.
+enum class PanelWord : int { kF32 = 1, kBF16Pair = 2 };
+constexpr int k_per_word(PanelWord w) { return static_cast<int>(w); }
+constexpr int64_t panel_words(int64_t kc, PanelWord w) { return (kc + k_per_word(w) - 1) / k_per_word(w); }
+
 // Register-tile microkernel: c[mr x nr] (row stride ldc, unit column stride)
-//   = sum_{p < kc} a[p*mr + i] * b[p*nr + j]          (accumulate == 0)
+//   = sum_{q < kw} a_word(i, q) . b_word(q, j)       (accumulate == 0)
 //   = c + that sum                                   (accumulate != 0; the sum is formed first,
 //                                                      from zero, then added: a fixed order)
-// a and b are packed micro-panels (layouts above); kc may be 0 (stores zeros / leaves c).
-using FloatUkernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+// a and b are packed micro-panels of kw words (layouts above); kw may be 0 (stores zeros /
+// leaves c). For kF32 words the dot is one product; for kBF16Pair the sum of the pair's two.
+using FloatUkernel = void (*)(int64_t kw, const void* a, const void* b, float* c, int64_t ldc,
                               int accumulate);
 
 // Epilogue of one output tile: rows [i0, i0 + mr), columns [j0, j0 + nr), from the f32 sums
@@ -58,48 +71,61 @@ struct Epilogue;
 using EpilogueFn = void (*)(const Epilogue& ep, const float* tile, int64_t ldt, int64_t i0,
                             int64_t j0, int mr, int nr);
 
-// Every decision about one ISA path in one place (BLIS's "context", ruy's path table):
-// microkernel, its tile, the cache blocking, and the epilogue routine.
+// Vectorized packers of a strided matrix into panels of the entry's word format (layouts
+// above). They return false for layouts they do not vectorize; the portable packer then runs.
+using PackAFn = bool (*)(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, void* dst);
+using PackBFn = bool (*)(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, void* dst);
+
+// One float GEMM kernel as the registry lists it (csrc/cpu/config/): microkernel, its tile and
+// word format, the cache blocking, the packers and the epilogue. BLIS's "context".
 struct FloatGemmConfig {
-  Isa isa;
-  const char* ukernel_name;  // e.g. "f32_6x16_avx2"
+  const char* ukernel_name;  // e.g. "f32_12x32_avx512": dtype_tile_isa
+  PanelWord word;
   FloatUkernel ukernel;
   EpilogueFn epilogue;
+  PackAFn pack_a;  // nullptr: portable packing only
+  PackBFn pack_b;
   int mr, nr;   // register tile
   int mc;       // rows of A per block (multiple of mr; A block mc x kc stays in L2)
-  int kc;       // depth per block (B micro-panel kc x nr stays in L1)
+  int kc;       // depth per block in elements, a multiple of k_per_word (B micro-panel stays in L1)
   int nc;       // columns of B per block (multiple of nr; B block kc x nc stays in L3)
 };
 
-// The config for an ISA path (the highest one compiled in that is <= isa).
-const FloatGemmConfig& float_gemm_config(Isa isa);
-inline const FloatGemmConfig& float_gemm_config() { return float_gemm_config(active_isa()); }
+// The registry's choice for operands of these dtypes under the active CPU features:
+// bf16 x bf16 -> the bf16 family (pair words where the CPU has a bf16 dot product), f16 -> the
+// f16 family, everything else -> f32. Defined in csrc/cpu/config/registry.cc.
+const FloatGemmConfig& float_gemm_config(DType a, DType b);
 
 // ---------------------------------------------------------------------------------------
 // Operand packers
 // ---------------------------------------------------------------------------------------
 
-// Packs the block A[i0 : i0+mc, p0 : p0+kc] into the A-block layout above (mr-row panels).
+// Packs the block A[i0 : i0+mc, p0 : p0+kc] into the A-block layout above (cfg.mr-row panels
+// of cfg.word words). dtype(): the element type the packer reads (it picks the registry family).
 class APacker {
  public:
   virtual ~APacker() = default;
-  virtual void pack(int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* dst) const = 0;
+  virtual DType dtype() const = 0;
+  virtual void pack(const FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc, void* dst) const = 0;
 };
 
-// Packs the block B[p0 : p0+kc, j0 : j0+nc] into the B-block layout above (nr-column panels).
+// Packs the block B[p0 : p0+kc, j0 : j0+nc] into the B-block layout above (cfg.nr-column panels).
 class BPacker {
  public:
   virtual ~BPacker() = default;
-  virtual void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) const = 0;
+  virtual DType dtype() const = 0;
+  virtual void pack(const FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc, void* dst) const = 0;
 };
 
 // Packers for a strided f32 / f16 / bf16 matrix (any non-negative element strides, stride 0
-// included), converting to f32. They use the vectorized routine of the active ISA path where
-// the layout allows (unit stride along rows or columns) and a scalar loop otherwise.
+// included), into f32 words (converting) or bf16 pair words (bf16 input only: never a rounding).
+// They use the entry's vectorized packer where the layout allows (unit stride along rows or
+// columns) and a scalar loop otherwise.
 class MatrixAPacker final : public APacker {
  public:
   explicit MatrixAPacker(const MatrixView& a) : a_(a) {}
-  void pack(int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* dst) const override;
+  DType dtype() const override { return a_.dtype; }
+  void pack(const FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc, void* dst) const override;
 
  private:
   MatrixView a_;
@@ -108,7 +134,8 @@ class MatrixAPacker final : public APacker {
 class MatrixBPacker final : public BPacker {
  public:
   explicit MatrixBPacker(const MatrixView& b) : b_(b) {}
-  void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) const override;
+  DType dtype() const override { return b_.dtype; }
+  void pack(const FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc, void* dst) const override;
 
  private:
   MatrixView b_;
@@ -132,7 +159,7 @@ struct Epilogue {
 // ---------------------------------------------------------------------------------------
 class PackedB {
  public:
-  // Packs all of B (k x n) with the config of the ISA path active now.
+  // Packs all of B (k x n) with the registry's config for b's dtype (on both operands).
   PackedB(const BPacker& b, int64_t k, int64_t n);
   PackedB(const BPacker& b, int64_t k, int64_t n, const FloatGemmConfig& config);
 
@@ -140,7 +167,7 @@ class PackedB {
   int64_t n() const { return n_; }
   const FloatGemmConfig& config() const { return *config_; }
   // The packed (jc, pc) block that starts at column j0 (a multiple of nc) and depth block pb.
-  const float* block(int64_t j0, int64_t pb) const;
+  const void* block(int64_t j0, int64_t pb) const;
   int64_t kc_block() const { return kc_; }   // depth of every block but possibly the last
 
  private:
@@ -154,15 +181,17 @@ class PackedB {
 };
 
 // The driver. m, n, k >= 0; ep.out is m x n. `threads` <= 0: the pool's size (small problems
-// run on the calling thread regardless). Uses the config of the ISA path active now.
+// run on the calling thread regardless). Uses the registry's config for the packers' dtypes,
+// or `config` when given (tests run one registry entry this way).
 void run_float_gemm(int64_t m, int64_t n, int64_t k, const APacker& a, const BPacker& b,
-                    const Epilogue& ep, int threads = 0);
+                    const Epilogue& ep, int threads = 0, const FloatGemmConfig* config = nullptr);
 // Same, with B prepacked (its config is used, so the tile matches its panels).
 void run_float_gemm(int64_t m, const APacker& a, const PackedB& b, const Epilogue& ep,
                     int threads = 0);
 
-// The depth of each kc block for a given k (balanced: k = 257 gives 129 + 128, not 256 + 1).
-// Independent of the thread count, so results are too.
-int64_t balanced_kc(int64_t k, int kc_max);
+// The depth of each kc block for a given k (balanced: k = 257 gives 129 + 128, not 256 + 1),
+// rounded up to a whole number of words so no word straddles two blocks. Independent of the
+// thread count, so results are too.
+int64_t balanced_kc(int64_t k, int kc_max, int k_per_word = 1);
 
 }  // namespace aicc::cpu::gemm_internal

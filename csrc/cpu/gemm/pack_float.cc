@@ -55,28 +55,65 @@ void pack_strided(const MatrixView& v, int64_t lane0, int64_t count, int64_t p0,
   }
 }
 
+// bf16 pair words: word (lane l, pair q) = bits(src(l, 2q)) | bits(src(l, 2q + 1)) << 16, the
+// pair past kc padded with +0. A bf16 source is copied bit for bit (NaN payloads, denormals
+// and all); other dtypes round to nearest even (the drivers only pair bf16 data).
+void pack_pairs_strided(const MatrixView& v, int64_t lane0, int64_t count, int64_t p0, int64_t kc, int w,
+                        bool lanes_are_rows, uint32_t* dst) {
+  const int64_t ls = lanes_are_rows ? v.row_stride : v.col_stride;
+  const int64_t ps = lanes_are_rows ? v.col_stride : v.row_stride;
+  const int64_t base = lane0 * ls + p0 * ps;
+  auto bits = [&](int64_t off) -> uint32_t {
+    if (v.dtype == DType::kBF16) return static_cast<const uint16_t*>(v.data)[base + off];
+    return f32_to_bf16(load_f32(v.data, v.dtype, base + off));
+  };
+  const int64_t kw = (kc + 1) / 2;
+  for (int64_t l0 = 0; l0 < count; l0 += w, dst += static_cast<int64_t>(w) * kw) {
+    const int64_t valid = std::min<int64_t>(w, count - l0);
+    for (int64_t q = 0; q < kw; ++q) {
+      uint32_t* d = dst + q * w;
+      const int64_t p = 2 * q;
+      for (int64_t l = 0; l < valid; ++l) {
+        const int64_t off = (l0 + l) * ls + p * ps;
+        const uint32_t lo = bits(off);
+        const uint32_t hi = p + 1 < kc ? bits(off + ps) : 0u;
+        d[l] = lo | (hi << 16);
+      }
+      for (int64_t l = valid; l < w; ++l) d[l] = 0u;
+    }
+  }
+}
+
+void pack_words_strided(const MatrixView& v, int64_t lane0, int64_t count, int64_t p0, int64_t kc, int w,
+                        bool lanes_are_rows, PanelWord word, void* dst) {
+  if (word == PanelWord::kBF16Pair)
+    pack_pairs_strided(v, lane0, count, p0, kc, w, lanes_are_rows, static_cast<uint32_t*>(dst));
+  else
+    pack_strided(v, lane0, count, p0, kc, w, lanes_are_rows, static_cast<float*>(dst));
+}
+
 }  // namespace
 
-void pack_a_portable(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* dst) {
-  pack_strided(a, i0, mc, p0, kc, mr, /*lanes_are_rows=*/true, dst);
+void pack_a_portable(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, PanelWord word,
+                     void* dst) {
+  pack_words_strided(a, i0, mc, p0, kc, mr, /*lanes_are_rows=*/true, word, dst);
 }
 
-void pack_b_portable(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) {
-  pack_strided(b, j0, nc, p0, kc, nr, /*lanes_are_rows=*/false, dst);
+void pack_b_portable(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, PanelWord word,
+                     void* dst) {
+  pack_words_strided(b, j0, nc, p0, kc, nr, /*lanes_are_rows=*/false, word, dst);
 }
 
-void MatrixAPacker::pack(int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* dst) const {
-#if defined(AICC_X86)
-  if (active_isa() >= Isa::kAvx2 && pack_a_avx2(a_, i0, mc, p0, kc, mr, dst)) return;
-#endif
-  pack_a_portable(a_, i0, mc, p0, kc, mr, dst);
+void MatrixAPacker::pack(const FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+                         void* dst) const {
+  if (cfg.pack_a != nullptr && cfg.pack_a(a_, i0, mc, p0, kc, cfg.mr, dst)) return;
+  pack_a_portable(a_, i0, mc, p0, kc, cfg.mr, cfg.word, dst);
 }
 
-void MatrixBPacker::pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) const {
-#if defined(AICC_X86)
-  if (active_isa() >= Isa::kAvx2 && pack_b_avx2(b_, p0, kc, j0, nc, nr, dst)) return;
-#endif
-  pack_b_portable(b_, p0, kc, j0, nc, nr, dst);
+void MatrixBPacker::pack(const FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                         void* dst) const {
+  if (cfg.pack_b != nullptr && cfg.pack_b(b_, p0, kc, j0, nc, cfg.nr, dst)) return;
+  pack_b_portable(b_, p0, kc, j0, nc, cfg.nr, cfg.word, dst);
 }
 
 }  // namespace aicc::cpu::gemm_internal

@@ -151,7 +151,7 @@ bool pack_a_typed(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64
   } else {
     return false;
   }
-  if (mc % MR) pack_a_portable(a, i0 + panels * MR, mc % MR, p0, kc, MR, dst + panels * MR * kc);
+  if (mc % MR) pack_a_portable(a, i0 + panels * MR, mc % MR, p0, kc, MR, PanelWord::kF32, dst + panels * MR * kc);
   return true;
 }
 
@@ -161,7 +161,7 @@ bool pack_b_typed(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64
   if (b.col_stride == 1) pack_b_rows<T, NR>(b, p0, kc, j0, panels, dst);
   else if (b.row_stride == 1 && kc >= 8) pack_b_cols<T, NR>(b, p0, kc, j0, panels, dst);
   else return false;
-  if (nc % NR) pack_b_portable(b, p0, kc, j0 + panels * NR, nc % NR, NR, dst + panels * NR * kc);
+  if (nc % NR) pack_b_portable(b, p0, kc, j0 + panels * NR, nc % NR, NR, PanelWord::kF32, dst + panels * NR * kc);
   return true;
 }
 
@@ -187,13 +187,15 @@ bool pack_b_tile(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_
 
 }  // namespace
 
-bool pack_a_avx2(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* dst) {
+bool pack_a_avx2(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, void* dst_words) {
+  float* dst = static_cast<float*>(dst_words);  // kF32 words
   if (mr == 6) return pack_a_tile<6>(a, i0, mc, p0, kc, dst);
   if (mr == 12) return pack_a_tile<12>(a, i0, mc, p0, kc, dst);
   return false;
 }
 
-bool pack_b_avx2(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) {
+bool pack_b_avx2(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, void* dst_words) {
+  float* dst = static_cast<float*>(dst_words);
   if (nr == 16) return pack_b_tile<16>(b, p0, kc, j0, nc, dst);
   if (nr == 32) return pack_b_tile<32>(b, p0, kc, j0, nc, dst);
   return false;

@@ -19,6 +19,7 @@
 #include "aicc/gemm.h"
 #include "common/cpu_features.h"
 #include "common/thread_pool.h"
+#include "cpu/config/registry.h"
 #include "cpu/gemm/gemm_checks.h"
 #include "cpu/gemm/qgemm_internal.h"
 
@@ -39,22 +40,6 @@ inline void cpu_relax() {
 // would cost more than it saves).
 constexpr int64_t kSerialMacs = int64_t{1} << 22;
 
-// Block sizes: the B micro-panel slice (kc_words x nr words) stays in L1, the A block slice
-// (mc x kc_words words) in L2. On this machine kc = 128..1024 and mc/nc = 4..16 panels measured
-// within noise of each other (docs/INT8_DESIGN.md).
-Route route_for(Isa isa) {
-#if defined(AICC_X86)
-  if (isa >= Isa::kAvx512)
-    return {kVnniMR, kVnniNR, 4, 256, 8, 8, true, ukernel_u8s8_12x32_avx512vnni, pack_a_u8s8_avx512vnni,
-            pack_b_u8s8_avx512vnni, output_avx2};
-  if (isa >= Isa::kAvx2)
-    return {kMR, kNR, 2, 256, 16, 16, false, ukernel_s16_6x16_avx2, pack_a_s16_avx2, pack_b_s16_avx2, output_avx2};
-#endif
-  (void)isa;
-  return {kMR, kNR, 2, 256, 16, 16, false, ukernel_s16_6x16_portable, pack_a_s16_portable,
-          pack_b_s16_planar_portable, output_portable};
-}
-
 // Per calling thread: the packed operands and the accumulator scratch of every worker.
 // Kept between calls (no page faults on repeated calls of one size); dropped when large.
 struct Workspace {
@@ -66,11 +51,15 @@ constexpr size_t kKeepBytes = size_t{64} << 20;
 }  // namespace
 
 void qgemm(const MatrixView& a, const MatrixView& b, const MatrixView& out, const QGemmParams& p) {
+  qgemm_detail::qgemm_with_route(a, b, out, p, *registry::select(registry::families().int8_gemm).impl);
+}
+
+void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, const MatrixView& out,
+                                    const QGemmParams& p, const Route& rt) {
   check_qgemm_args(a, b, out, p);
   const int64_t m = out.rows, n = out.cols, k = a.cols;
   if (m == 0 || n == 0) return;
 
-  const Route rt = route_for(active_isa());
   const int64_t mr = rt.mr, nr = rt.nr;
   const int64_t kw = (k + rt.k_per_word - 1) / rt.k_per_word;  // packed 32-bit words per row/column
   const int64_t m_panels = (m + mr - 1) / mr, n_panels = (n + nr - 1) / nr;

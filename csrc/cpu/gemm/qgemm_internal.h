@@ -75,7 +75,7 @@ struct Route {
   void (*output)(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o);
 };
 
-// The implementations, one set per ISA path; the driver picks a route on active_isa().
+// The implementations, one set per ISA path; the registry (csrc/cpu/config/) lists the routes.
 void ukernel_s16_6x16_portable(int64_t kp, const void* a, const void* b, int32_t* c, bool accumulate);
 void pack_a_s16_portable(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kp, void* dst, int32_t*);
 // Interleaved B panels ([kp][16][2], the AVX2 layout; the AVX2 packers' fallback for odd strides).
@@ -97,6 +97,11 @@ void pack_a_u8s8_avx512vnni(const MatrixView& a, int64_t i0, int mr, int32_t za,
 void pack_b_u8s8_avx512vnni(const MatrixView& b, int64_t j0, int nr, const int32_t* zb, int64_t kq, void* dst,
                             int32_t* colsum);
 #endif
+
+// The INT8 GEMM on one route (aicc::cpu::qgemm passes the registry's choice; tests pass each
+// registry entry in turn).
+void qgemm_with_route(const MatrixView& a, const MatrixView& b, const MatrixView& out, const QGemmParams& p,
+                      const Route& route);
 
 // A 64-byte aligned, growable scratch buffer (never shrinks while alive; contents are
 // not preserved across grow()).

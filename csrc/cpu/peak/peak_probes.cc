@@ -13,6 +13,7 @@
 
 #include "aicc/status.h"
 #include "common/cpu_features.h"
+#include "cpu/config/registry.h"
 #include "common/thread_pool.h"
 
 namespace aicc::peak {
@@ -41,15 +42,9 @@ double thread_cpu_seconds() {
 
 namespace {
 
-struct Loop {
-  double (*fn)(int64_t, int);
-  int work_per_iter;
-  const char* path;
-};
-
 // Runs `loop` for `iters` iterations on each of `threads` pool threads; returns wall seconds
 // and adds the threads' CPU time to *cpu.
-double run_loop(const Loop& loop, int threads, int64_t iters, std::set<int>* used, double* cpu = nullptr) {
+double run_loop(const ComputeLoop& loop, int threads, int64_t iters, std::set<int>* used, double* cpu = nullptr) {
   std::mutex mu;
   std::atomic<double> sink{0};
   std::atomic<double> cpu_total{0};
@@ -58,7 +53,7 @@ double run_loop(const Loop& loop, int threads, int64_t iters, std::set<int>* use
       threads,
       [&](int64_t task, int thread) {
         const double c0 = thread_cpu_seconds();
-        const double v = loop.fn(iters, static_cast<int>(task) + 1);
+        const double v = loop.loop(iters, static_cast<int>(task) + 1);
         const double dc = thread_cpu_seconds() - c0;
         double cur_cpu = cpu_total.load();
         while (!cpu_total.compare_exchange_weak(cur_cpu, cur_cpu + dc)) {
@@ -77,7 +72,7 @@ double run_loop(const Loop& loop, int threads, int64_t iters, std::set<int>* use
   return t;
 }
 
-ProbeResult run_compute_probe(const Loop& loop, int threads, double seconds, int repeats) {
+ProbeResult run_compute_probe(const ComputeLoop& loop, int threads, double seconds, int repeats) {
   check_threads(threads);
   if (!(seconds > 0)) throw_invalid("seconds", "a positive duration", std::to_string(seconds));
   if (repeats < 1) throw_invalid("repeats", "an integer >= 1", std::to_string(repeats));
@@ -92,7 +87,7 @@ ProbeResult run_compute_probe(const Loop& loop, int threads, double seconds, int
   iters = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(iters) * seconds / t));
   ProbeResult r;
   r.path = loop.path;
-  r.work = static_cast<double>(iters) * loop.work_per_iter * threads;
+  r.work = static_cast<double>(iters) * loop.work_per_iter() * threads;
   used.clear();
   for (int i = 0; i < repeats; ++i) {
     double cpu = 0;
@@ -114,28 +109,42 @@ double fma_avx512(int64_t iters, int seed) { return fp32_fma_loop_avx512(iters, 
 
 }  // namespace
 
-ProbeResult fp32_fma(int threads, double seconds, int repeats) {
+const ComputeLoop& fp32_fma_loop_entry_portable() {
+  static const ComputeLoop e{&fma_portable, &fp32_fma_flops_per_iter_portable, "portable"};
+  return e;
+}
+const ComputeLoop& int8_madd_loop_entry_portable() {
+  static const ComputeLoop e{&madd_portable, &int8_madd_ops_per_iter_portable, "portable"};
+  return e;
+}
 #if defined(AICC_X86)
-  // The f32 GEMM has a 512-bit microkernel on the avx512 path (gemm_config.cc).
-  if (active_isa() >= Isa::kAvx512)
-    return run_compute_probe({&fma_avx512, fp32_fma_flops_per_iter_avx512(), "avx512"}, threads, seconds,
-                             repeats);
-  if (active_isa() >= Isa::kAvx2)
-    return run_compute_probe({&fma_avx2, fp32_fma_flops_per_iter_avx2(), "avx2"}, threads, seconds, repeats);
+const ComputeLoop& fp32_fma_loop_entry_avx2() {
+  static const ComputeLoop e{&fma_avx2, &fp32_fma_flops_per_iter_avx2, "avx2"};
+  return e;
+}
+// The f32 GEMM has a 512-bit microkernel on AVX-512, so its peak is measured with zmm FMAs.
+const ComputeLoop& fp32_fma_loop_entry_avx512() {
+  static const ComputeLoop e{&fma_avx512, &fp32_fma_flops_per_iter_avx512, "avx512"};
+  return e;
+}
+const ComputeLoop& int8_madd_loop_entry_avx2() {
+  static const ComputeLoop e{&madd_avx2, &int8_madd_ops_per_iter_avx2, "avx2"};
+  return e;
+}
+const ComputeLoop& int8_vnni_loop_entry_avx512() {
+  static const ComputeLoop e{&vnni_avx512, &int8_vnni_ops_per_iter_avx512, "avx512vnni"};
+  return e;
+}
 #endif
-  return run_compute_probe({&fma_portable, fp32_fma_flops_per_iter_portable(), "portable"}, threads, seconds,
+
+// The probe of the kernel path the GEMMs take now: the registry's choice.
+ProbeResult fp32_fma(int threads, double seconds, int repeats) {
+  return run_compute_probe(*cpu::registry::select(cpu::registry::families().peak_f32).impl, threads, seconds,
                            repeats);
 }
 
 ProbeResult int8_madd(int threads, double seconds, int repeats) {
-#if defined(AICC_X86)
-  if (active_isa() >= Isa::kAvx512 && cpu_features().avx512vnni)
-    return run_compute_probe({&vnni_avx512, int8_vnni_ops_per_iter_avx512(), "avx512vnni"}, threads, seconds,
-                             repeats);
-  if (active_isa() >= Isa::kAvx2)
-    return run_compute_probe({&madd_avx2, int8_madd_ops_per_iter_avx2(), "avx2"}, threads, seconds, repeats);
-#endif
-  return run_compute_probe({&madd_portable, int8_madd_ops_per_iter_portable(), "portable"}, threads, seconds,
+  return run_compute_probe(*cpu::registry::select(cpu::registry::families().peak_int8).impl, threads, seconds,
                            repeats);
 }
 

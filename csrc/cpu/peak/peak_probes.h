@@ -41,6 +41,21 @@ MemBwResult memory_bandwidth(int threads, int64_t bytes_per_array, int repeats);
 // CPU time consumed so far by the calling thread (CLOCK_THREAD_CPUTIME_ID; 0 without it).
 double thread_cpu_seconds();
 
+// One compute probe as the registry lists it: the loop, the work per iteration, the path label.
+struct ComputeLoop {
+  double (*loop)(int64_t iters, int seed);
+  int (*work_per_iter)();
+  const char* path;
+};
+const ComputeLoop& fp32_fma_loop_entry_portable();
+const ComputeLoop& int8_madd_loop_entry_portable();
+#if defined(AICC_X86)
+const ComputeLoop& fp32_fma_loop_entry_avx2();
+const ComputeLoop& fp32_fma_loop_entry_avx512();
+const ComputeLoop& int8_madd_loop_entry_avx2();
+const ComputeLoop& int8_vnni_loop_entry_avx512();
+#endif
+
 // Per-ISA inner loops (one file each). Each returns a value derived from every
 // accumulator so the compiler cannot drop the work.
 double fp32_fma_loop_portable(int64_t iters, float seed);

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "aicc/status.h"
-#include "common/cpu_features.h"
+#include "cpu/config/registry.h"
 #include "common/half.h"
 #include "common/thread_pool.h"
 
@@ -170,12 +170,16 @@ void quantize_block(const float* x, int64_t len, int8_t* q, float* scale) {
   }
 }
 
+// The registry's reduction kernels for the active CPU features.
+const ReduceKernels& kernels() { return *registry::select(registry::families().reduce).impl; }
+
 }  // namespace
 
 void reduce_n(DType dtype, ReduceOp op, const void* const* src, int nsrc, void* dst, int64_t n, int divisor) {
   check_common(dtype, op, nsrc, n, divisor);
   if (n == 0) return;
-  if (active_isa() >= Isa::kAvx2 && detail::reduce_n_avx2(dtype, op, src, nsrc, dst, n, divisor)) return;
+  const ReduceKernels& k = kernels();
+  if (k.reduce_n != nullptr && k.reduce_n(dtype, op, src, nsrc, dst, n, divisor)) return;
   switch (dtype) {
     case DType::kF32: return reduce_native<float>(op, src, nsrc, dst, n, divisor);
     case DType::kF64: return reduce_native<double>(op, src, nsrc, dst, n, divisor);
@@ -216,7 +220,8 @@ void convert(DType from, const void* src, DType to, void* dst, int64_t n) {
     std::memmove(dst, src, static_cast<size_t>(n) * dtype_size(from));
     return;
   }
-  if (active_isa() >= Isa::kAvx2 && detail::convert_avx2(from, src, to, dst, n)) return;
+  const ReduceKernels& k = kernels();
+  if (k.convert != nullptr && k.convert(from, src, to, dst, n)) return;
   if (from == DType::kF32 && (to == DType::kF16 || to == DType::kBF16)) {
     const float* s = static_cast<const float*>(src);
     uint16_t* d = static_cast<uint16_t*>(dst);
@@ -234,12 +239,11 @@ void convert(DType from, const void* src, DType to, void* dst, int64_t n) {
 }
 
 void quantize_int8_blocks(const float* x, int64_t n, int8_t* q, float* scales) {
-  const bool avx2 = active_isa() >= Isa::kAvx2;
+  const auto quantize = kernels().quantize_int8_block ? kernels().quantize_int8_block : quantize_block;
   for (int64_t b = 0; b * kInt8Block < n; ++b) {
     const int64_t lo = b * kInt8Block;
     const int64_t len = std::min(kInt8Block, n - lo);
-    if (avx2) detail::quantize_int8_block_avx2(x + lo, len, q + lo, scales + b);
-    else quantize_block(x + lo, len, q + lo, scales + b);
+    quantize(x + lo, len, q + lo, scales + b);
   }
 }
 
@@ -256,7 +260,8 @@ void dequantize_int8_blocks(const int8_t* q, const float* scales, int64_t n, flo
 void reduce_int8_blocks(ReduceOp op, const int8_t* const* q, const float* const* scales, int nsrc, int64_t n,
                         int divisor, int8_t* q_out, float* scales_out) {
   check_common(DType::kF32, op, nsrc, n, divisor);
-  const bool avx2 = active_isa() >= Isa::kAvx2;
+  const ReduceKernels& k = kernels();
+  const auto quantize = k.quantize_int8_block ? k.quantize_int8_block : quantize_block;
   float acc[kInt8Block];
   const int8_t* qs[64];
   const float* ss[64];
@@ -268,8 +273,8 @@ void reduce_int8_blocks(ReduceOp op, const int8_t* const* q, const float* const*
       qs[r] = q[r] + lo;
       ss[r] = scales[r] + b;
     }
-    if (avx2) {
-      detail::reduce_int8_block_avx2(op, qs, ss, nsrc, len, divisor, acc);
+    if (k.reduce_int8_block != nullptr) {
+      k.reduce_int8_block(op, qs, ss, nsrc, len, divisor, acc);
     } else {
       for (int64_t i = 0; i < len; ++i) acc[i] = static_cast<float>(qs[0][i]) * ss[0][0];
       for (int r = 1; r < nsrc; ++r) {
@@ -279,21 +284,9 @@ void reduce_int8_blocks(ReduceOp op, const int8_t* const* q, const float* const*
       finish_avg_f32(op, acc, len, divisor);
     }
     // Requantize once (the portable quantizer defines the bits; the AVX2 one matches it).
-    if (avx2) detail::quantize_int8_block_avx2(acc, len, q_out + lo, scales_out + b);
-    else quantize_block(acc, len, q_out + lo, scales_out + b);
+    quantize(acc, len, q_out + lo, scales_out + b);
   }
 }
 
-#if !defined(AICC_X86)
-// Non-x86 builds have no AVX2 translation unit; active_isa() never reports it there.
-namespace detail {
-bool reduce_n_avx2(DType, ReduceOp, const void* const*, int, void*, int64_t, int) { return false; }
-bool convert_avx2(DType, const void*, DType, void*, int64_t) { return false; }
-void quantize_int8_block_avx2(const float* x, int64_t n, int8_t* q, float* scale) { quantize_block(x, n, q, scale); }
-void reduce_int8_block_avx2(ReduceOp, const int8_t* const*, const float* const*, int, int64_t, int, float*) {
-  throw Unsupported("reduce_int8_block_avx2: not built for this CPU");
-}
-}  // namespace detail
-#endif
 
 }  // namespace aicc::cpu

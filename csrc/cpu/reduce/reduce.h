@@ -49,6 +49,17 @@ void dequantize_int8_blocks(const int8_t* q, const float* scales, int64_t n, flo
 void reduce_int8_blocks(ReduceOp op, const int8_t* const* q, const float* const* scales, int nsrc,
                         int64_t n, int divisor, int8_t* q_out, float* scales_out);
 
+// One ISA's reduction kernels, as the registry lists them (csrc/cpu/config/). reduce_n and
+// convert return false for the cases they do not handle (the portable loops then run); a
+// nullptr member means "the portable loops" for every case.
+struct ReduceKernels {
+  bool (*reduce_n)(DType dtype, ReduceOp op, const void* const* src, int nsrc, void* dst, int64_t n, int divisor);
+  bool (*convert)(DType from, const void* src, DType to, void* dst, int64_t n);
+  void (*quantize_int8_block)(const float* x, int64_t n, int8_t* q, float* scale);
+  void (*reduce_int8_block)(ReduceOp op, const int8_t* const* q, const float* const* scales, int nsrc, int64_t n,
+                            int divisor, float* acc);
+};
+
 namespace detail {
 // Per-ISA entry points (reduce_avx2.cc); return false when they do not handle the case.
 bool reduce_n_avx2(DType dtype, ReduceOp op, const void* const* src, int nsrc, void* dst, int64_t n,

@@ -4,9 +4,13 @@
 aicc-bench CLI print and store them. Per (shape, dtype, threads):
 
     aicc         ak.gemm (f32, f16, bf16; output in the input dtype) and ak.qgemm (u8s8, s8s8 -> s32)
-    numpy        NumPy's BLAS (OpenBLAS) f32 matmul, its threads limited to the same count
-    torch        torch.mm f32, F.linear f16/bf16, dynamically quantized INT8 nn.Linear
-                 (quantize_dynamic; its time includes quantizing the activations)
+    numpy        NumPy's BLAS (OpenBLAS) f32 matmul, its threads limited to the same count; on a
+                 CPU with AVX-512 where NumPy's OpenBLAS picked a kernel without it (it does on
+                 AMD Zen 4/5), also OpenBLAS with OPENBLAS_CORETYPE=SkylakeX, timed in a child
+                 process of this run (the core type is fixed when OpenBLAS loads)
+    torch        torch.mm f32 (MKL), F.linear f16/bf16 (oneDNN: vdpbf16ps / AMX where the CPU
+                 has them), dynamically quantized INT8 nn.Linear (fbgemm; quantize_dynamic, its
+                 time includes quantizing the activations)
     onnxruntime  MatMulInteger u8 x s8 -> s32 (a model built in memory, no onnx package needed)
 
 Inputs: standard normal floats; full-range integers (u8 0..255, s8 -128..127), the inputs on
@@ -22,6 +26,7 @@ throughput as a % of the f32 FMA peak measured in the same run with the same thr
 from __future__ import annotations
 
 import statistics
+import subprocess
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -172,6 +177,79 @@ def _timing(work: float, quick: bool) -> dict:
     return dict(repeats=7 if not quick else 5, warmup=2, min_seconds=0.02)
 
 
+_CHILD_TIMING = r"""
+import json, os, sys, time
+import numpy as np
+m, k, n, repeats, warmup, min_seconds = (float(x) for x in sys.argv[1:7])
+m, k, n, repeats, warmup = int(m), int(k), int(n), int(repeats), int(warmup)
+rng = np.random.default_rng(0)
+a = rng.standard_normal((m, k), dtype=np.float32)
+b = rng.standard_normal((k, n), dtype=np.float32)
+o = np.empty((m, n), np.float32)
+for _ in range(warmup):
+    np.matmul(a, b, out=o)
+samples = []
+for _ in range(repeats):
+    calls, t0 = 0, time.perf_counter()
+    while True:
+        np.matmul(a, b, out=o)
+        calls += 1
+        if time.perf_counter() - t0 >= min_seconds:
+            break
+    samples.append((time.perf_counter() - t0) / calls)
+core = None
+try:
+    from threadpoolctl import threadpool_info
+    core = next((i.get("architecture") for i in threadpool_info() if i.get("internal_api") == "openblas"), None)
+except Exception:
+    pass
+print(json.dumps({"samples": samples, "core": core}))
+"""
+
+
+def openblas_core() -> Optional[str]:
+    """The kernel family NumPy's OpenBLAS picked in this process (threadpoolctl), or None."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    return next((i.get("architecture") for i in threadpool_info() if i.get("internal_api") == "openblas"), None)
+
+
+def _needs_skylakex_peer() -> bool:
+    """AVX-512 CPU, but NumPy's OpenBLAS runs a kernel family without it (Haswell/Zen)."""
+    core = openblas_core()
+    if core is None or "skylake" in core.lower() or "cooperlake" in core.lower() or "sapphire" in core.lower():
+        return False
+    cpu = (ak.config().get("cpu") or {})
+    return bool(cpu.get("avx512f"))
+
+
+def _openblas_skylakex_samples(m, k, n, threads, timing):
+    """np.matmul f32 timed in a child process whose OpenBLAS uses its AVX-512 (SkylakeX) kernels."""
+    import json
+    import os
+    import sys
+
+    env = {key: v for key, v in os.environ.items() if key not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    env.update(OPENBLAS_CORETYPE="SkylakeX", OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    args = [str(m), str(k), str(n), str(timing.get("repeats", 7)), str(timing.get("warmup", 2)),
+            str(timing.get("min_seconds", 0.0))]
+    import time as _time
+
+    _time.sleep(QUIESCE_SECONDS)
+    proc = subprocess.run([sys.executable, "-c", _CHILD_TIMING] + args, env=env, capture_output=True, text=True,
+                          timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "child failed")
+    doc = json.loads(proc.stdout)
+    return doc["samples"], doc["core"]
+
+
+def _kernel(family: str) -> Optional[str]:
+    return ak._config.kernels().get(family)
+
+
 def _float_inputs(rng, m, k, n, dtype):
     a = rng.standard_normal((m, k), dtype=np.float32).astype(dtype)
     b = rng.standard_normal((k, n), dtype=np.float32).astype(dtype)
@@ -226,13 +304,21 @@ def _bench_float(rng, m, k, n, dtype_name, t, baselines, check, quick, peak) -> 
     samples = _time_call(lambda: ak.gemm(a, b, out=out), **timing)
     wrong = _wrong_float(out, a, b, rows) if check else None
     results.append(_row("gemm", "aicc", dtype_name, shape, t, samples, work, "GFLOPS", wrong, peak,
-                        isa=ak.config().get("isa")))
+                        isa=ak.config().get("isa"), kernel=_kernel(f"{dtype_name}_gemm")))
 
     if "numpy" in baselines and dtype_name == "f32":
         o = np.empty((m, n), np.float32)
         samples = _time_call(lambda: np.matmul(a, b, out=o), **timing)
         wrong = _wrong_float(o, a, b, rows) if check else None
-        results.append(_row("gemm", "numpy", dtype_name, shape, t, samples, work, "GFLOPS", wrong, peak))
+        results.append(_row("gemm", "numpy", dtype_name, shape, t, samples, work, "GFLOPS", wrong, peak,
+                            call=f"np.matmul OpenBLAS {openblas_core() or '?'}"))
+        if _needs_skylakex_peer() and _CLOCK["name"] == "wall":
+            try:
+                samples, core = _openblas_skylakex_samples(m, k, n, t, timing)
+                results.append(_row("gemm", "openblas-skx", dtype_name, shape, t, samples, work, "GFLOPS", None,
+                                    peak, call=f"np.matmul OpenBLAS {core or 'SkylakeX'} (OPENBLAS_CORETYPE)"))
+            except (RuntimeError, OSError, ValueError, subprocess.TimeoutExpired) as exc:
+                _absent["openblas-skx"] = f"{type(exc).__name__}: {exc}"
 
     torch = _torch() if "torch" in baselines else None
     if torch is not None:
@@ -242,7 +328,7 @@ def _bench_float(rng, m, k, n, dtype_name, t, baselines, check, quick, peak) -> 
             samples = _time_call(lambda: torch.mm(ta, tb, out=to), **timing)
             wrong = _wrong_float(to.numpy(), a, b, rows) if check else None
             results.append(_row("gemm", "torch", dtype_name, shape, t, samples, work, "GFLOPS", wrong, peak,
-                                call="torch.mm"))
+                                call="MKL torch.mm"))
         else:
             tdt = torch.float16 if dtype_name == "f16" else torch.bfloat16
             ta = torch.from_numpy(a.astype(np.float32)).to(tdt)
@@ -254,7 +340,7 @@ def _bench_float(rng, m, k, n, dtype_name, t, baselines, check, quick, peak) -> 
                 got = f(ta[:rows], w).float().numpy().astype(dtype)
                 wrong = _wrong_float(got, a, b, rows)
             results.append(_row("gemm", "torch", dtype_name, shape, t, samples, work, "GFLOPS", wrong, peak,
-                                call="F.linear"))
+                                call="oneDNN F.linear"))
     return results
 
 
@@ -274,7 +360,8 @@ def _bench_int(rng, m, k, n, dtype_name, t, baselines, check, quick) -> List[Res
     out = np.empty((m, n), np.int32)
     samples = _time_call(lambda: ak.qgemm(a, b, out=out), **timing)
     results.append(_row("qgemm", "aicc", label, shape, t, samples, work, "GOPS",
-                        _wrong_int(out, exact, rows) if check else None, None, isa=ak.config().get("isa")))
+                        _wrong_int(out, exact, rows) if check else None, None, isa=ak.config().get("isa"),
+                        kernel=_kernel("int8_gemm")))
 
     if "onnxruntime" in baselines:
         try:
@@ -293,7 +380,7 @@ def _bench_int(rng, m, k, n, dtype_name, t, baselines, check, quick) -> List[Res
                 got = sess.run(None, feeds)[0]
                 wrong = _wrong_int(got, exact, rows)
             results.append(_row("qgemm", "onnxruntime", label, shape, t, samples, work, "GOPS", wrong, None,
-                                call="MatMulInteger"))
+                                call="MLAS MatMulInteger"))
 
     torch = _torch() if "torch" in baselines else None
     if torch is not None and dtype_name == "u8s8":
@@ -308,7 +395,7 @@ def _bench_int(rng, m, k, n, dtype_name, t, baselines, check, quick) -> List[Res
         with torch.no_grad():
             samples = _time_call(lambda: qlin(x), **timing)
         results.append(_row("qgemm", "torch", label, shape, t, samples, work, "GOPS", None, None,
-                            call="quantize_dynamic Linear (f32 in/out)"))
+                            call="fbgemm quantize_dynamic Linear (f32 in/out)"))
     return results
 
 

@@ -86,6 +86,7 @@ def machine_info() -> dict:
     if ext is not None:
         info["cpu"] = ext.cpu_info()
         info["isa"] = ext.active_isa()
+        info["kernels"] = _config.kernels()
         info["cores"] = ext.available_cores()
         info["build"] = ext.build_info()
     return info

@@ -16,6 +16,12 @@ result must be the same inf; where magnitude, or the unscaled |A| @ |B|, comes w
 the f32 maximum the element is not checked (the f32 accumulation may overflow where the
 f64 reference does not, and alpha = 0 turns that overflow into NaN).
 
+bf16 x bf16 products: the bf16 dot-product instructions (vdpbf16ps, AMX-BF16) read subnormal
+bf16 inputs as zero (DAZ; docs/SEMANTICS.md). Where both operands are bf16 the bound therefore
+adds, at full weight, the products that involve a subnormal input:
+    + |alpha| (|A_sub| @ |B| + |A| @ |B_sub|)      (A_sub: the subnormal entries of A, else 0)
+which is zero for data without bf16 subnormals, so nothing is widened for ordinary inputs.
+
 INT8 (any output type): bit-exact.
 """
 
@@ -114,10 +120,47 @@ def gemm_magnitude(a, b, c=None, *, alpha=1.0, beta=0.0, bias=None) -> np.ndarra
     return mag
 
 
+def bf16_subnormals(x) -> np.ndarray | None:
+    """|x| where x is a bf16 subnormal (the inputs DAZ hardware reads as zero), 0 elsewhere, in
+    float64; None when x is not bf16 or has no subnormal (the common case: no extra term)."""
+    x = np.asarray(x)
+    if x.dtype != _dtypes.bfloat16:
+        return None
+    a = np.abs(x.astype(np.float64))
+    sub = np.where((a > 0) & (a < float(_dtypes.finfo(_dtypes.bfloat16).smallest_normal)), a, 0.0)
+    return sub if sub.any() else None
+
+
+def bf16_flush_term(a, b, product) -> np.ndarray | float:
+    """product(|A_sub|, |B|) + product(|A|, |B_sub|) when both operands are bf16 (see the module
+    docstring), else 0. `product` is the op's bilinear map on float64 magnitudes."""
+    if np.asarray(a).dtype != _dtypes.bfloat16 or np.asarray(b).dtype != _dtypes.bfloat16:
+        return 0.0
+    sa, sb = bf16_subnormals(a), bf16_subnormals(b)
+    if sa is None and sb is None:
+        return 0.0
+
+    def absf(x):
+        x = np.abs(np.asarray(x).astype(np.float64))
+        return np.where(np.isfinite(x), x, 0.0)
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        term = 0.0
+        if sa is not None:
+            term = term + product(sa, absf(b))
+        if sb is not None:
+            term = term + product(absf(a), sb)
+    return np.where(np.isfinite(term), term, 0.0)
+
+
 def check_gemm(out, ref, a, b, c=None, *, alpha=1.0, beta=0.0, bias=None, activation=None) -> Mismatch | None:
     """Compares a float GEMM result (any backend) with the reference result. a, b are op(A), op(B)."""
     mag = gemm_magnitude(a, b, c, alpha=alpha, beta=beta, bias=bias)
     bound = float_bound(np.asarray(ref).astype(np.float64), mag, a.shape[1], np.asarray(out).dtype, activation)
+    flush = bf16_flush_term(a, b, np.matmul)
+    if activation == "gelu":
+        flush = GELU_SLOPE * flush
+    bound = bound + abs(alpha) * flush
     # The f32 accumulator holds A @ B before alpha scales it: judge overflow on that sum
     # (alpha = 0 times an overflowed sum is NaN in f32 but 0 in the float64 reference).
     raw = mag if alpha == 1.0 and beta == 0.0 and bias is None else gemm_magnitude(a, b)

@@ -10,8 +10,10 @@
 
 namespace aicc::cpu::gemm_internal {
 
-void ukernel_f32_12x32_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+void ukernel_f32_12x32_avx512(int64_t kc, const void* a_words, const void* b_words, float* c, int64_t ldc,
                               int accumulate) {
+  const float* a = static_cast<const float*>(a_words);  // kF32 words
+  const float* b = static_cast<const float*>(b_words);
   __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps();
   __m512 c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
   __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps();

@@ -5,8 +5,10 @@
 
 namespace aicc::cpu::gemm_internal {
 
-void ukernel_f32_4x8_portable(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+void ukernel_f32_4x8_portable(int64_t kc, const void* a_words, const void* b_words, float* c, int64_t ldc,
                               int accumulate) {
+  const float* a = static_cast<const float*>(a_words);  // kF32 words
+  const float* b = static_cast<const float*>(b_words);
   constexpr int MR = 4, NR = 8;
   float acc[MR][NR] = {};
   for (int64_t p = 0; p < kc; ++p) {

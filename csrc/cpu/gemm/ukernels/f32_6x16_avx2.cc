@@ -9,8 +9,10 @@
 
 namespace aicc::cpu::gemm_internal {
 
-void ukernel_f32_6x16_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+void ukernel_f32_6x16_avx2(int64_t kc, const void* a_words, const void* b_words, float* c, int64_t ldc,
                            int accumulate) {
+  const float* a = static_cast<const float*>(a_words);  // kF32 words
+  const float* b = static_cast<const float*>(b_words);
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();

@@ -1,0 +1,32 @@
+// Portable (plain C++) registry entries: last in every family, requiring no CPU feature, so
+// every family always has a choice on any architecture.
+#include "cpu/config/registry.h"
+#include "cpu/gemm/float_kernels.h"
+
+namespace aicc::cpu::registry {
+namespace {
+
+namespace gi = gemm_internal;
+namespace qd = qgemm_detail;
+
+// 4x8: 8 SSE2 / NEON registers of accumulators; the f32 entries' cache reasoning, smaller tile.
+const gi::FloatGemmConfig kF32Portable = {"f32_4x8_portable", gi::PanelWord::kF32, gi::ukernel_f32_4x8_portable,
+                                          gi::epilogue_tile_portable, nullptr, nullptr,
+                                          /*mr=*/4, /*nr=*/8, /*mc=*/144, /*kc=*/256, /*nc=*/4080};
+const qd::Route kInt8Portable = {qd::kMR, qd::kNR, 2, 256, 16, 16, false, qd::ukernel_s16_6x16_portable,
+                                 qd::pack_a_s16_portable, qd::pack_b_s16_planar_portable, qd::output_portable};
+const ReduceKernels kReducePortable = {nullptr, nullptr, nullptr, nullptr};
+
+}  // namespace
+
+void register_portable(Families& f) {
+  f.f32_gemm.push_back({kF32Portable.ukernel_name, FeatureSet(), &kF32Portable});
+  f.int8_gemm.push_back({"s16_6x16_portable", FeatureSet(), &kInt8Portable});
+  f.depthwise.push_back({"depthwise_portable", FeatureSet(), depthwise_ops_portable});
+  f.depthwise_int8.push_back({"depthwise_int8_portable", FeatureSet(), depthwise_qconv2d_portable});
+  f.reduce.push_back({"reduce_portable", FeatureSet(), &kReducePortable});
+  f.peak_f32.push_back({"fp32_fma_portable", FeatureSet(), &peak::fp32_fma_loop_entry_portable()});
+  f.peak_int8.push_back({"int8_madd_portable", FeatureSet(), &peak::int8_madd_loop_entry_portable()});
+}
+
+}  // namespace aicc::cpu::registry

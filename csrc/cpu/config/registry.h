@@ -1,0 +1,87 @@
+// The kernel registry: the only place a CPU kernel is chosen.
+//
+// Per op family, one ordered list of entries {name, required CPU features, implementation};
+// the first entry whose features are all active (common/cpu_features.h: detected, capped by
+// AICC_ISA, minus AICC_CPU_FEATURES masks) wins. Models: XNNPACK src/configs/gemm-config.c,
+// BLIS config/<arch>/bli_cntx_init_<arch>.c.
+//
+// Each architecture family registers its entries in one file (config/x86_64.cc,
+// config/portable.cc; an aarch64.cc joins the same way), best first; portable entries come
+// last and require nothing, so every family always has a choice. Adding a kernel touches:
+// the kernel file (its name suffix gives its compiler flags, cmake/AiccIsa.cmake), one line in
+// its architecture's registry file, and its declaration in the family's kernel header.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "aicc/conv.h"
+#include "aicc/gemm.h"
+#include "common/cpu_features.h"
+#include "cpu/conv/depthwise_conv2d.h"
+#include "cpu/conv/depthwise_qconv2d.h"
+#include "cpu/gemm/gemm_driver.h"
+#include "cpu/gemm/qgemm_internal.h"
+#include "cpu/reduce/reduce.h"
+#include "cpu/peak/peak_probes.h"
+
+namespace aicc::cpu::registry {
+
+template <class Impl>
+struct Entry {
+  const char* name;     // what the kernel is: dtype_tile_isa ("bf16_12x32_avx512bf16")
+  FeatureSet required;  // every feature its code uses
+  Impl impl;
+};
+
+using DepthwiseOpsFor = const DepthwiseOps& (*)(DType);
+using DepthwiseQconv = void (*)(const Conv2dDesc&, const TensorView& x, const TensorView& w, const QGemmParams&,
+                                const TensorView& out);
+
+// The families. f32 GEMM serves f32 (and is the fallback of the other float families: their
+// inputs are converted exactly to f32 while packing); bf16 and f16 list their own kernels first.
+struct Families {
+  std::vector<Entry<const gemm_internal::FloatGemmConfig*>> f32_gemm, bf16_gemm, f16_gemm;
+  std::vector<Entry<const qgemm_detail::Route*>> int8_gemm;
+  std::vector<Entry<DepthwiseOpsFor>> depthwise;
+  std::vector<Entry<DepthwiseQconv>> depthwise_int8;
+  std::vector<Entry<const ReduceKernels*>> reduce;
+  std::vector<Entry<const peak::ComputeLoop*>> peak_f32, peak_int8;
+};
+
+// Registration, one function per architecture family file; called once, in priority order.
+void register_x86_64(Families& f);
+void register_portable(Families& f);
+
+const Families& families();
+
+// The first entry of `family` whose required features are in `active` (always found: the
+// portable entry requires nothing).
+template <class Impl>
+const Entry<Impl>& select(const std::vector<Entry<Impl>>& family, FeatureSet active = active_features()) {
+  for (const Entry<Impl>& e : family)
+    if (active.contains(e.required)) return e;
+  return family.back();
+}
+
+// The entry named `name` in `family` (nullptr if none): tests call one entry directly.
+template <class Impl>
+const Entry<Impl>* find(const std::vector<Entry<Impl>>& family, const std::string& name) {
+  for (const Entry<Impl>& e : family)
+    if (name == e.name) return &e;
+  return nullptr;
+}
+
+// For show_config / aicc-bench / tests: every entry of every family, with its features, whether
+// this CPU can run it (detected features) and whether it is the one chosen now.
+struct EntryInfo {
+  std::string family;
+  std::string name;
+  std::string required;  // feature names
+  bool runnable;         // the CPU has the features (masks and caps aside)
+  bool chosen;           // the family's choice under the active features
+  int mr = 0, nr = 0, k_per_word = 0;  // GEMM families only
+};
+std::vector<EntryInfo> describe();
+
+}  // namespace aicc::cpu::registry

@@ -1,0 +1,79 @@
+// x86-64 kernel registry entries, best first within each family (csrc/cpu/config/registry.h).
+// Blocking numbers and their reasons live here, next to the kernel they tune.
+#include "cpu/config/registry.h"
+
+#if defined(AICC_X86)
+#include "cpu/gemm/float_kernels.h"
+#endif
+
+namespace aicc::cpu::registry {
+
+#if defined(AICC_X86)
+namespace {
+
+using F = CpuFeature;
+using gemm_internal::FloatGemmConfig;
+using gemm_internal::PanelWord;
+namespace gi = gemm_internal;
+namespace qd = qgemm_detail;
+
+constexpr FeatureSet kAvx2{F::kAvx2, F::kFma, F::kF16c};
+constexpr FeatureSet kAvx512 = kAvx2 | FeatureSet{F::kAvx512f, F::kAvx512bw, F::kAvx512vl, F::kAvx512dq};
+
+// ---- float GEMM ------------------------------------------------------------------------
+// AVX-512 (12x32): kc = 256 keeps the B micro-panel (256 x 32 x 4 B = 32 KiB) in a 48 KiB L1d
+// next to the streamed A micro-panel (12 KiB); mc = 144 (12 panels) keeps the A block (144 KiB)
+// in L2; nc = 4064 = 127 x 32 (the shared B block, 4 MiB, in L3).
+const FloatGemmConfig kF32Avx512 = {"f32_12x32_avx512", PanelWord::kF32, gi::ukernel_f32_12x32_avx512,
+                                    gi::epilogue_tile_avx2, gi::pack_a_avx2, gi::pack_b_avx2,
+                                    /*mr=*/12, /*nr=*/32, /*mc=*/144, /*kc=*/256, /*nc=*/4064};
+// AVX2 (6x16): BLIS's Zen sgemm blocking. kc = 256: the B micro-panel (16 KiB) stays in a
+// 32-48 KiB L1 next to the A micro-panel (6 KiB); mc = 144: the A block (144 KiB) in L2;
+// nc = 4080: the shared B block (4 MiB) in L3 (docs/GEMM_DESIGN.md has the sweep).
+const FloatGemmConfig kF32Avx2 = {"f32_6x16_avx2", PanelWord::kF32, gi::ukernel_f32_6x16_avx2,
+                                  gi::epilogue_tile_avx2, gi::pack_a_avx2, gi::pack_b_avx2,
+                                  /*mr=*/6, /*nr=*/16, /*mc=*/144, /*kc=*/256, /*nc=*/4080};
+// AVX512_BF16 (12x32 of pair words): the f32 kernel's register plan with vdpbf16ps. A word is
+// 4 bytes as in f32, but holds two k: kc = 512 elements (256 words) keeps the same L1/L2
+// footprint as the f32 entry while halving the number of kc blocks.
+const FloatGemmConfig kBf16Avx512 = {"bf16_12x32_avx512bf16", PanelWord::kBF16Pair,
+                                     gi::ukernel_bf16_12x32_avx512bf16, gi::epilogue_tile_avx2,
+                                     gi::pack_a_bf16pair_avx512, gi::pack_b_bf16pair_avx512,
+                                     /*mr=*/12, /*nr=*/32, /*mc=*/144, /*kc=*/512, /*nc=*/4064};
+
+// ---- INT8 GEMM (qgemm_internal.h) -------------------------------------------------------
+// The B micro-panel slice (kc_words x nr words) stays in L1, the A block slice (mc x kc_words)
+// in L2. kc = 128..1024 and mc/nc = 4..16 panels measured within noise (docs/INT8_DESIGN.md).
+const qd::Route kInt8Vnni = {qd::kVnniMR, qd::kVnniNR, 4, 256, 8, 8, true, qd::ukernel_u8s8_12x32_avx512vnni,
+                             qd::pack_a_u8s8_avx512vnni, qd::pack_b_u8s8_avx512vnni, qd::output_avx2};
+const qd::Route kInt8Avx2 = {qd::kMR, qd::kNR, 2, 256, 16, 16, false, qd::ukernel_s16_6x16_avx2,
+                             qd::pack_a_s16_avx2, qd::pack_b_s16_avx2, qd::output_avx2};
+
+const ReduceKernels kReduceAvx2 = {detail::reduce_n_avx2, detail::convert_avx2, detail::quantize_int8_block_avx2,
+                                   detail::reduce_int8_block_avx2};
+
+}  // namespace
+
+void register_x86_64(Families& f) {
+  f.f32_gemm.push_back({kF32Avx512.ukernel_name, kAvx512, &kF32Avx512});
+  f.f32_gemm.push_back({kF32Avx2.ukernel_name, kAvx2, &kF32Avx2});
+  f.bf16_gemm.push_back({kBf16Avx512.ukernel_name, kAvx512 | FeatureSet{F::kAvx512Bf16}, &kBf16Avx512});
+
+  f.int8_gemm.push_back({"u8s8_12x32_avx512vnni", kAvx512 | FeatureSet{F::kAvx512Vnni}, &kInt8Vnni});
+  f.int8_gemm.push_back({"s16_6x16_avx2", kAvx2, &kInt8Avx2});
+
+  f.depthwise.push_back({"depthwise_avx2", kAvx2, depthwise_ops_avx2});
+  f.depthwise_int8.push_back({"depthwise_int8_avx2", kAvx2, depthwise_qconv2d_avx2});
+
+  f.reduce.push_back({"reduce_avx2", kAvx2, &kReduceAvx2});
+
+  f.peak_f32.push_back({"fp32_fma_avx512", kAvx512, &peak::fp32_fma_loop_entry_avx512()});
+  f.peak_f32.push_back({"fp32_fma_avx2", kAvx2, &peak::fp32_fma_loop_entry_avx2()});
+  f.peak_int8.push_back({"int8_vnni_avx512", kAvx512 | FeatureSet{F::kAvx512Vnni}, &peak::int8_vnni_loop_entry_avx512()});
+  f.peak_int8.push_back({"int8_madd_avx2", kAvx2, &peak::int8_madd_loop_entry_avx2()});
+}
+#else
+void register_x86_64(Families&) {}
+#endif
+
+}  // namespace aicc::cpu::registry

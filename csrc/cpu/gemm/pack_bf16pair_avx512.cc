@@ -1,0 +1,69 @@
+// AVX-512BW packers of bf16 matrices into kBF16Pair panels (layouts in gemm_driver.h) for the
+// two layouts that matter: B with unit column stride (row-major weights: two k rows are
+// interleaved 16 bits at a time with vpermt2w) and A with unit column stride (row-major
+// activations: a k pair of one row is already one 32-bit word, so packing is a word copy).
+// Bits are copied as they are. Other layouts and dtypes return false (portable packer).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "cpu/gemm/float_kernels.h"
+
+namespace aicc::cpu::gemm_internal {
+namespace {
+
+// vpermt2w indices: out word t = (row0[t], row1[t]) for t in [first, first + 16).
+inline __m512i pair_index(int first) {
+  alignas(64) uint16_t idx[32];
+  for (int t = 0; t < 16; ++t) {
+    idx[2 * t] = static_cast<uint16_t>(first + t);
+    idx[2 * t + 1] = static_cast<uint16_t>(32 + first + t);
+  }
+  return _mm512_load_si512(idx);
+}
+
+}  // namespace
+
+bool pack_b_bf16pair_avx512(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr,
+                            void* dst_words) {
+  if (b.dtype != DType::kBF16 || b.col_stride != 1 || nr != 32) return false;
+  const uint16_t* src = static_cast<const uint16_t*>(b.data);
+  const __m512i lo_idx = pair_index(0), hi_idx = pair_index(16);
+  const int64_t kw = (kc + 1) / 2;
+  __m512i* dst = static_cast<__m512i*>(dst_words);
+  for (int64_t j = 0; j < nc; j += 32) {
+    const int valid = static_cast<int>(std::min<int64_t>(32, nc - j));
+    const __mmask32 cols = valid == 32 ? ~__mmask32{0} : (__mmask32{1} << valid) - 1;
+    const uint16_t* row = src + p0 * b.row_stride + j0 + j;
+    for (int64_t q = 0; q < kw; ++q, row += 2 * b.row_stride, dst += 2) {
+      const __m512i r0 = _mm512_maskz_loadu_epi16(cols, row);
+      const __m512i r1 = 2 * q + 1 < kc ? _mm512_maskz_loadu_epi16(cols, row + b.row_stride) : _mm512_setzero_si512();
+      _mm512_store_si512(dst, _mm512_permutex2var_epi16(r0, lo_idx, r1));
+      _mm512_store_si512(dst + 1, _mm512_permutex2var_epi16(r0, hi_idx, r1));
+    }
+  }
+  return true;
+}
+
+bool pack_a_bf16pair_avx512(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr,
+                            void* dst_words) {
+  if (a.dtype != DType::kBF16 || a.col_stride != 1) return false;
+  const uint16_t* src = static_cast<const uint16_t*>(a.data);
+  const int64_t full = kc / 2, kw = (kc + 1) / 2;
+  uint32_t* dst = static_cast<uint32_t*>(dst_words);
+  for (int64_t r0 = 0; r0 < mc; r0 += mr, dst += static_cast<int64_t>(mr) * kw) {
+    const int valid = static_cast<int>(std::min<int64_t>(mr, mc - r0));
+    for (int i = 0; i < valid; ++i) {
+      const uint16_t* row = src + (i0 + r0 + i) * a.row_stride + p0;
+      uint32_t* d = dst + i;
+      for (int64_t q = 0; q < full; ++q) std::memcpy(d + q * mr, row + 2 * q, 4);  // little endian: lo = even k
+      if (kw > full) d[full * mr] = row[kc - 1];  // odd kc: the last pair's high half is +0
+    }
+    for (int i = valid; i < mr; ++i)
+      for (int64_t q = 0; q < kw; ++q) dst[q * mr + i] = 0u;
+  }
+  return true;
+}
+
+}  // namespace aicc::cpu::gemm_internal
