@@ -219,8 +219,10 @@ def test_fallback_errors_name_both_backends(registered):
     a = np.eye(2, dtype=np.float32)
     with pytest.raises(KernelNotFound, match=r"'empty-b', which does not \(nor does 'empty-a'\)"):
         ak.gemm(a, a, backend="empty-a", fallback="empty-b")
-    with pytest.raises(ValueError, match="backend: expected one of"):
+    with pytest.raises(ValueError, match="fallback: expected one of .*got 'no-such-backend'"):
         ak.gemm(a, a, backend="empty-a", fallback="no-such-backend")
+    with pytest.raises(ValueError, match="backend: expected one of .*got 'no-such-backend'"):
+        ak.gemm(a, a, backend="no-such-backend")
     with pytest.raises(TypeError, match="fallback: expected None, a backend name or a Backend"):
         ak.gemm(a, a, backend="empty-a", fallback=3)
 
@@ -268,9 +270,28 @@ def test_bad_kernel_tables_are_refused_with_clear_errors():
         ak.backends.unregister("reference")
 
 
-def test_registering_an_op_outside_the_surface_warns(registered):
-    with pytest.warns(UserWarning, match=r"ops \['gemmm'\] are not in the op surface"):
+def test_registering_an_op_outside_the_surface_is_an_error(registered):
+    with pytest.raises(ValueError, match=r"backend: expected ops from .*got \['gemmm'\] in 'typo'"):
         registered(Backend("typo", "cpu", {"gemmm": {"f32/f32/f32": print}}))
+    assert "typo" not in ak.backends.list()
+    registered(Backend("collectives-ok", "cpu", {"allreduce": {"f32/f32": print}}))  # collectives are ops too
+
+
+def test_combination_strings_are_parsed_wherever_a_combination_is_accepted():
+    def k(*args, **kwargs):
+        pass
+
+    b = Backend("strings", "cpu", {"gemm": {"bf16/bf16/f32": k, ("f16", "f16", "f16"): k}})
+    assert b.supports("gemm", "bf16/bf16/f32") and b.supports("gemm", ("bf16", "bf16", "f32"))
+    assert b.supports("gemm", " f16 / f16 / f16 ") and not b.supports("gemm", "f32/f32/f32")
+    assert not b.supports("gemm", "nonsense")
+    assert b.kernel("gemm", "f16/f16/f16") is k
+    with pytest.raises(KernelNotFound, match=r"does not implement gemm for f32/f32/f32 \(it has: bf16/bf16/f32, "
+                                             r"f16/f16/f16\)"):
+        b.kernel("gemm", "f32/f32/f32")
+    from aicc_kernels.testing.conformance import run_combo
+    from aicc_kernels.testing.cases import get_suite
+    assert run_combo(get_suite("gemm"), b, "f32/f32/f32").status == "unsupported"
 
 
 # -- entry-point discovery --------------------------------------------------------------------

@@ -94,17 +94,17 @@ def test_the_same_bug_passes_below_the_tile():
 
 
 def test_declared_and_command_line_tiles_reach_small_tiles():
-    """A 48-wide tile, fixed cases only and sizes capped at 100 (so the default 128/256
+    """A 72-wide tile, fixed cases only and sizes capped at 120 (so the default 128/256
     edges are out): the backend's declaration, or --tile, is what finds the bug."""
-    undeclared = conformance.run(sim_backend("sim48", 48), ["gemm"], max_examples=0, max_dim=100)
+    undeclared = conformance.run(sim_backend("sim72", 72), ["gemm"], max_examples=0, max_dim=120)
     assert not undeclared.failed
-    declared = conformance.run(sim_backend("sim48d", 48, tiles={"gemm": (48, 48, 48)}), ["gemm"],
-                               max_examples=0, max_dim=100)
-    by_cli = conformance.run(sim_backend("sim48c", 48), ["gemm"], max_examples=0, max_dim=100, tile=["48x48x48"])
+    declared = conformance.run(sim_backend("sim72d", 72, tiles={"gemm": (72, 72, 72)}), ["gemm"],
+                               max_examples=0, max_dim=120)
+    by_cli = conformance.run(sim_backend("sim72c", 72), ["gemm"], max_examples=0, max_dim=120, tile=["72x72x72"])
     for report in (declared, by_cli):
         f = next(r for r in report.results if r.status == "fail").failure
         n = f.case["b"]["shape"][0 if f.case["trans_b"] else 1]
-        assert n == 49 and f.index[1] == n - 1 and f.example.startswith("fixed-")
+        assert n == 73 and f.index[1] == n - 1 and f.example.startswith("fixed-")
     assert conformance.main(["--backend", "reference", "--ops", "gemm", "--tile", "bad", "--max-examples", "1"]) == 2
     with pytest.raises(ValueError, match=r"tiles\['gemm'\]: expected 1 or 3 positive sizes"):
         Backend("x", "cpu", tiles={"gemm": (128, 0, 64)})

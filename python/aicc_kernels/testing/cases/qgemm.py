@@ -6,7 +6,7 @@ Shared by tests/test_qgemm.py and the conformance runner.
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import strategies as st
+from hypothesis import assume, strategies as st
 
 from ... import _dtypes
 from .. import strategies as S
@@ -17,7 +17,7 @@ _DRAW = "draw"
 
 
 @st.composite
-def qgemm_cases(draw, max_dim=97, max_k=600, a_dtype=_DRAW, out_dtype=_DRAW, tiles=None):
+def qgemm_cases(draw, max_dim=97, max_k=600, a_dtype=_DRAW, out_dtype=_DRAW, tiles=None, at_tile=False):
     """Keyword arguments of ak.qgemm: u8/s8 activations over their full range (-128, 255
     included), scalar or per-channel zero points at the extremes, every output stage
     (s32, s8, u8, f32) with per-tensor or per-channel scales, bias and relu, [K, N] or
@@ -28,6 +28,8 @@ def qgemm_cases(draw, max_dim=97, max_k=600, a_dtype=_DRAW, out_dtype=_DRAW, til
     m = draw(S.tile_dim(S.dims(max_dim), tiles.m if tiles else ()))
     n = draw(S.tile_dim(S.dims(max_dim), tiles.n if tiles else ()))
     k = draw(S.tile_dim(st.one_of(S.dims(max_dim), st.integers(1, max_k)), tiles.k if tiles else ()))
+    if at_tile:  # at least one dimension at a tile edge (a filter, so each still shrinks on its own)
+        assume(m in tiles.m or n in tiles.n or k in tiles.k)
     trans_b = draw(st.booleans())
     a = draw(S.strided(S.int_array(draw, (m, k), a_dtype)))
     b = draw(S.strided(S.int_array(draw, (n, k) if trans_b else (k, n), np.int8)))
@@ -73,7 +75,11 @@ def _combo_dtypes(combo):
 def _strategy(combo, tiles=None):
     a_dtype, out_dtype = _combo_dtypes(combo)
     cap = tiles.max_dim if tiles else 97
-    return qgemm_cases(a_dtype=a_dtype, out_dtype=out_dtype, tiles=tiles, max_dim=min(97, cap), max_k=min(600, cap))
+    # The second branch always has a dimension at a tile edge (see cases/gemm.py).
+    return st.one_of(qgemm_cases(a_dtype=a_dtype, out_dtype=out_dtype, tiles=tiles, max_dim=min(97, cap),
+                                 max_k=min(600, cap)),
+                     *([qgemm_cases(a_dtype=a_dtype, out_dtype=out_dtype, tiles=tiles, max_dim=min(20, cap),
+                                    max_k=min(40, cap), at_tile=True)] if tiles else []))
 
 
 def _tile_fixed(combo, tiles):
