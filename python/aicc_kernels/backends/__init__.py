@@ -25,7 +25,7 @@ from .base import (Backend, BackendUnavailable, DTypeCombo, KernelNotFound, Kern
                    combo_name, parse_combo)
 
 __all__ = ["Backend", "BackendUnavailable", "KernelNotFound", "KernelUnsupported", "list", "get", "register", "unregister",
-           "select", "op_surface", "entry_point_errors", "reload_entry_points", "parse_combo"]
+           "select", "op_surface", "DeviceArray", "register_array_type", "unregister_array_type", "entry_point_errors", "reload_entry_points", "parse_combo"]
 
 ENTRY_POINT_GROUP = "aicc_kernels.backends"
 
@@ -179,6 +179,9 @@ def op_surface() -> Dict[str, tuple]:
 def default_for(arrays: Sequence) -> Backend:
     """The backend a call without backend= uses: the device the inputs live on."""
     _ensure_loaded()
+    for a in arrays:
+        if device.is_foreign(a):
+            return device.owner(a)  # a non-CUDA device array: the backend that owns its device
     if any(hasattr(a, "__cuda_array_interface__") or _is_dlpack_cuda(a) for a in arrays if a is not None):
         return get("cuda")
     cpu = _registry.get("cpu")
@@ -246,4 +249,6 @@ def _falling_back(kernel, chosen: Backend, second: Backend, op: str, dtypes):
     return call
 
 
+from . import device  # noqa: E402  (DeviceArray, register_array_type: non-CUDA device memory)
+from .device import DeviceArray, register_array_type, unregister_array_type  # noqa: E402,F401
 from . import native  # noqa: E402,F401  (ak.backends.native.load: C++ backends, aicc/backend.h)

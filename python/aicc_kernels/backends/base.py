@@ -194,8 +194,25 @@ class Backend:
 
     # -- memory --------------------------------------------------------------------------
     def accepts(self, array) -> bool:
-        """True when `array` lives where this backend's kernels can read it."""
-        return isinstance(array, np.ndarray)
+        """True when `array` lives where this backend's kernels can read it: NumPy arrays for a
+        "cpu" backend; otherwise device arrays this backend owns (backends/device.py)."""
+        if self.device == "cpu":
+            return isinstance(array, np.ndarray)
+        from . import device
+
+        try:
+            return device.is_foreign(array) and device.owner(array) is self
+        except TypeError:
+            return False
+
+    def view(self, array):
+        """A DeviceArray describing one of this backend's arrays without copying (for arrays
+        reaching the op layer through __dlpack_device__ = self.dlpack_device). The default
+        reads the DLPack capsule; a backend may override it, or register its array type with
+        ak.backends.register_array_type instead."""
+        from .device import from_dlpack_capsule
+
+        return from_dlpack_capsule(array)
 
     def empty(self, shape, dtype):
         """The output buffer of one call (the op layer allocates; kernels never do)."""
