@@ -104,7 +104,11 @@ def test_cpu_backend_passes(registered):
         pytest.skip(f"cpu backend unavailable: {cpu.unavailable_reason}")
     report = conformance.run("cpu", max_examples=15)
     assert not report.failed, conformance.format_table(report)
-    assert all(r.status == "pass" for r in report.results)
+    surface = ak.backends.op_surface()
+    assert all(r.status == "pass" for r in report.results if r.op in surface)
+    # The CPU collectives run over communicators (ak.allreduce), not through a kernel table.
+    assert all(r.status == "unsupported" for r in report.results if r.op in ak.backends.COLLECTIVE_OPS)
+    assert all(0 < r.reached_kernel <= r.cases for r in report.results if r.status == "pass")
 
 
 # -- the runner catches planted bugs -------------------------------------------------------
@@ -163,6 +167,37 @@ def test_cli_exit_status_table_and_json_report(example, registered, tmp_path, ca
     assert json.loads(good.read_text())["summary"]["fail"] == 0
     assert conformance.main(["--backend", "no-such-backend"]) == 2
     assert conformance.main(["--backend", "example-cli", "--ops", "no-such-op"]) == 2
+
+
+def test_collective_suites_pass_a_correct_backend_and_catch_a_planted_bug():
+    def allreduce(inputs, outputs, *, op):
+        full = ak.reference.allreduce(inputs, op)
+        for o in outputs:
+            o[...] = full
+
+    def reduce_scatter(inputs, outputs, *, op):
+        for o, part in zip(outputs, ak.reference.reduce_scatter(inputs, op)):
+            o[...] = part
+
+    def all_gather(inputs, outputs):
+        for o in outputs:
+            o[...] = np.concatenate(inputs)
+
+    def broadcast(inputs, outputs, *, root):
+        for o in outputs:
+            o[...] = inputs[root]
+
+    def allreduce_drops_last_rank(inputs, outputs, *, op):
+        allreduce(inputs[:4] if len(inputs) > 4 else inputs, outputs, op=op)
+
+    good = Backend("coll-good", "cpu", {k: {c: f for c in ("f32/f32", "f16/f16", "bf16/bf16")} for k, f in
+                                         (("allreduce", allreduce), ("reduce_scatter", reduce_scatter),
+                                          ("all_gather", all_gather), ("broadcast", broadcast))})
+    report = conformance.run(good, ["allreduce", "reduce_scatter", "all_gather", "broadcast"], max_examples=20)
+    assert [r.status for r in report.results] == ["pass"] * 12, conformance.format_table(report)
+    bad = Backend("coll-bad", "cpu", {"allreduce": {"f32/f32": allreduce_drops_last_rank}})
+    (failed,) = [r for r in conformance.run(bad, ["allreduce"], max_examples=40).results if r.status == "fail"]
+    assert len(failed.failure.case["inputs"]) >= 5  # the ranks the bug drops
 
 
 def test_an_unregistered_backend_object_can_be_checked():

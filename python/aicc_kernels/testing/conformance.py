@@ -363,6 +363,8 @@ def run(backend, ops: Optional[Sequence[str]] = None, *, max_examples: int = 50,
 # -- printing -----------------------------------------------------------------------------
 
 def _short(v) -> str:
+    if isinstance(v, list) and v and all(isinstance(x, dict) and "shape" in x for x in v):
+        return f"[{len(v)} x {_short(v[0])}]"
     if isinstance(v, dict) and "shape" in v:
         s = f"{v['dtype']}{list(v['shape'])}"
         if v.get("layout", "C") != "C":

@@ -156,6 +156,8 @@ def describe_value(v, limit: int = 16) -> Any:
         elif v.size:
             d["range"] = [int(v.min()), int(v.max())]
         return d
+    if isinstance(v, (list, tuple)) and any(isinstance(x, np.ndarray) for x in v):
+        return [describe_value(x, limit) for x in v]  # e.g. a collective's per-rank inputs
     if isinstance(v, (np.dtype, type)):
         return _dtypes.short_name(v)
     if isinstance(v, np.generic):
