@@ -104,7 +104,11 @@ def test_cpu_backend_passes(registered):
         pytest.skip(f"cpu backend unavailable: {cpu.unavailable_reason}")
     report = conformance.run("cpu", max_examples=15)
     assert not report.failed, conformance.format_table(report)
-    assert all(r.status == "pass" for r in report.results)
+    surface = ak.backends.op_surface()
+    assert all(r.status == "pass" for r in report.results if r.op in surface)
+    # The CPU collectives run over communicators (ak.allreduce), not through a kernel table.
+    assert all(r.status == "unsupported" for r in report.results if r.op in ak.backends.COLLECTIVE_OPS)
+    assert all(0 < r.reached_kernel <= r.cases for r in report.results if r.status == "pass")
 
 
 # -- the runner catches planted bugs -------------------------------------------------------
@@ -165,6 +169,37 @@ def test_cli_exit_status_table_and_json_report(example, registered, tmp_path, ca
     assert conformance.main(["--backend", "example-cli", "--ops", "no-such-op"]) == 2
 
 
+def test_collective_suites_pass_a_correct_backend_and_catch_a_planted_bug():
+    def allreduce(inputs, outputs, *, op):
+        full = ak.reference.allreduce(inputs, op)
+        for o in outputs:
+            o[...] = full
+
+    def reduce_scatter(inputs, outputs, *, op):
+        for o, part in zip(outputs, ak.reference.reduce_scatter(inputs, op)):
+            o[...] = part
+
+    def all_gather(inputs, outputs):
+        for o in outputs:
+            o[...] = np.concatenate(inputs)
+
+    def broadcast(inputs, outputs, *, root):
+        for o in outputs:
+            o[...] = inputs[root]
+
+    def allreduce_drops_last_rank(inputs, outputs, *, op):
+        allreduce(inputs[:4] if len(inputs) > 4 else inputs, outputs, op=op)
+
+    good = Backend("coll-good", "cpu", {k: {c: f for c in ("f32/f32", "f16/f16", "bf16/bf16")} for k, f in
+                                         (("allreduce", allreduce), ("reduce_scatter", reduce_scatter),
+                                          ("all_gather", all_gather), ("broadcast", broadcast))})
+    report = conformance.run(good, ["allreduce", "reduce_scatter", "all_gather", "broadcast"], max_examples=20)
+    assert [r.status for r in report.results] == ["pass"] * 12, conformance.format_table(report)
+    bad = Backend("coll-bad", "cpu", {"allreduce": {"f32/f32": allreduce_drops_last_rank}})
+    (failed,) = [r for r in conformance.run(bad, ["allreduce"], max_examples=40).results if r.status == "fail"]
+    assert len(failed.failure.case["inputs"]) >= 5  # the ranks the bug drops
+
+
 def test_an_unregistered_backend_object_can_be_checked():
     def exact(a, b, c, out, **kw):
         out[...] = ak.reference.gemm(a, b, c, **kw)
@@ -219,8 +254,10 @@ def test_fallback_errors_name_both_backends(registered):
     a = np.eye(2, dtype=np.float32)
     with pytest.raises(KernelNotFound, match=r"'empty-b', which does not \(nor does 'empty-a'\)"):
         ak.gemm(a, a, backend="empty-a", fallback="empty-b")
-    with pytest.raises(ValueError, match="backend: expected one of"):
+    with pytest.raises(ValueError, match="fallback: expected one of .*got 'no-such-backend'"):
         ak.gemm(a, a, backend="empty-a", fallback="no-such-backend")
+    with pytest.raises(ValueError, match="backend: expected one of .*got 'no-such-backend'"):
+        ak.gemm(a, a, backend="no-such-backend")
     with pytest.raises(TypeError, match="fallback: expected None, a backend name or a Backend"):
         ak.gemm(a, a, backend="empty-a", fallback=3)
 
@@ -268,9 +305,28 @@ def test_bad_kernel_tables_are_refused_with_clear_errors():
         ak.backends.unregister("reference")
 
 
-def test_registering_an_op_outside_the_surface_warns(registered):
-    with pytest.warns(UserWarning, match=r"ops \['gemmm'\] are not in the op surface"):
+def test_registering_an_op_outside_the_surface_is_an_error(registered):
+    with pytest.raises(ValueError, match=r"backend: expected ops from .*got \['gemmm'\] in 'typo'"):
         registered(Backend("typo", "cpu", {"gemmm": {"f32/f32/f32": print}}))
+    assert "typo" not in ak.backends.list()
+    registered(Backend("collectives-ok", "cpu", {"allreduce": {"f32/f32": print}}))  # collectives are ops too
+
+
+def test_combination_strings_are_parsed_wherever_a_combination_is_accepted():
+    def k(*args, **kwargs):
+        pass
+
+    b = Backend("strings", "cpu", {"gemm": {"bf16/bf16/f32": k, ("f16", "f16", "f16"): k}})
+    assert b.supports("gemm", "bf16/bf16/f32") and b.supports("gemm", ("bf16", "bf16", "f32"))
+    assert b.supports("gemm", " f16 / f16 / f16 ") and not b.supports("gemm", "f32/f32/f32")
+    assert not b.supports("gemm", "nonsense")
+    assert b.kernel("gemm", "f16/f16/f16") is k
+    with pytest.raises(KernelNotFound, match=r"does not implement gemm for f32/f32/f32 \(it has: bf16/bf16/f32, "
+                                             r"f16/f16/f16\)"):
+        b.kernel("gemm", "f32/f32/f32")
+    from aicc_kernels.testing.conformance import run_combo
+    from aicc_kernels.testing.cases import get_suite
+    assert run_combo(get_suite("gemm"), b, "f32/f32/f32").status == "unsupported"
 
 
 # -- entry-point discovery --------------------------------------------------------------------

@@ -24,8 +24,8 @@ def as_array(x, name: str) -> np.ndarray:
         arr = x
     elif _device.is_device_array(x):
         try:
-            arr = _device.as_device_array(x)  # CuPy view, zero copy; the cuda backend reads it
-        except ImportError:
+            arr = _device.as_device_array(x)  # CuPy or DeviceArray view, zero copy
+        except (ImportError, TypeError):
             raise
         except Exception as exc:  # noqa: BLE001 - e.g. a bfloat16 DLPack tensor (CuPy has no bf16)
             raise TypeError(f"{name}: expected a CUDA array CuPy can view, got {type(x).__name__} ({exc})") from None
@@ -87,7 +87,7 @@ def check_out(out, name: str, shape, dtype, inputs=()) -> np.ndarray:
     if device:
         out = _device.as_device_array(out)
     elif not isinstance(out, np.ndarray):
-        raise TypeError(f"{name}: expected a numpy.ndarray or a CUDA array, got {type(out).__name__}")
+        raise TypeError(f"{name}: expected a numpy.ndarray or a device array, got {type(out).__name__}")
     if out.shape != tuple(shape):
         raise ValueError(f"{name}: expected shape {tuple(shape)}, got {out.shape}")
     if out.dtype != np.dtype(dtype):

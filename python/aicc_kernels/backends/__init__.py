@@ -21,11 +21,11 @@ import builtins
 import threading
 from typing import Dict, List, Sequence
 
-from .base import (Backend, BackendUnavailable, DTypeCombo, KernelNotFound, combo_name,  # noqa: F401
-                   parse_combo)
+from .base import (Backend, BackendUnavailable, DTypeCombo, KernelNotFound, KernelUnsupported,  # noqa: F401
+                   combo_name, parse_combo)
 
-__all__ = ["Backend", "BackendUnavailable", "KernelNotFound", "list", "get", "register", "unregister",
-           "select", "op_surface", "entry_point_errors", "reload_entry_points", "parse_combo"]
+__all__ = ["Backend", "BackendUnavailable", "KernelNotFound", "KernelUnsupported", "list", "get", "register", "unregister",
+           "select", "op_surface", "DeviceArray", "register_array_type", "unregister_array_type", "entry_point_errors", "reload_entry_points", "parse_combo"]
 
 ENTRY_POINT_GROUP = "aicc_kernels.backends"
 
@@ -117,13 +117,25 @@ def register(backend: Backend, *, replace: bool = False) -> Backend:
         _registry[backend.name] = backend
         reference = _registry.get("reference")
     if reference is not None and backend is not reference:
-        unknown = sorted(set(backend.capabilities()) - set(reference.capabilities()))
+        known = known_ops()
+        unknown = sorted(set(backend.capabilities()) - set(known))
         if unknown:
-            import warnings
-
-            warnings.warn(f"backend {backend.name!r}: ops {unknown} are not in the op surface "
-                          f"{sorted(reference.capabilities())}; nothing will call them (a typo?)", stacklevel=2)
+            with _lock:
+                if _registry.get(backend.name) is backend:
+                    del _registry[backend.name]
+            raise ValueError(f"backend: expected ops from {sorted(known)}, got {unknown} in {backend.name!r}'s "
+                             "kernel table (nothing would ever call them: a typo?); it was not registered")
     return backend
+
+
+#: Ops dispatched through communicators rather than kernel tables, which a backend (the C ABI
+#: v2, docs/PORTING.md) may still implement; the conformance runner tests them.
+COLLECTIVE_OPS = ("allreduce", "reduce_scatter", "all_gather", "broadcast")
+
+
+def known_ops() -> List[str]:
+    """Op names a kernel table may use: the op surface and the collectives."""
+    return sorted(set(op_surface()) | set(COLLECTIVE_OPS))
 
 
 def unregister(name: str) -> None:
@@ -147,7 +159,7 @@ def entry_point_errors() -> Dict[str, str]:
     return dict(_entry_point_errors)
 
 
-def get(name: str) -> Backend:
+def get(name: str, *, argument: str = "backend") -> Backend:
     _ensure_loaded()
     try:
         return _registry[name]
@@ -155,7 +167,7 @@ def get(name: str) -> Backend:
         hint = ""
         if name in _entry_point_errors:
             hint = f" (the plugin {name!r} failed to load: {_entry_point_errors[name]})"
-        raise ValueError(f"backend: expected one of {sorted(_registry)}, got {name!r}{hint}") from None
+        raise ValueError(f"{argument}: expected one of {sorted(_registry)}, got {name!r}{hint}") from None
 
 
 def op_surface() -> Dict[str, tuple]:
@@ -167,6 +179,9 @@ def op_surface() -> Dict[str, tuple]:
 def default_for(arrays: Sequence) -> Backend:
     """The backend a call without backend= uses: the device the inputs live on."""
     _ensure_loaded()
+    for a in arrays:
+        if device.is_foreign(a):
+            return device.owner(a)  # a non-CUDA device array: the backend that owns its device
     if any(hasattr(a, "__cuda_array_interface__") or _is_dlpack_cuda(a) for a in arrays if a is not None):
         return get("cuda")
     cpu = _registry.get("cpu")
@@ -189,7 +204,7 @@ def _resolve(backend, argument: str) -> Backend:
     if isinstance(backend, Backend):
         return backend
     if isinstance(backend, str):
-        return get(backend)
+        return get(backend, argument=argument)
     raise TypeError(f"{argument}: expected None, a backend name or a Backend, got {type(backend).__name__}")
 
 
@@ -201,6 +216,7 @@ def select(backend, op: str, dtypes: DTypeCombo, arrays: Sequence, fallback=None
               Backend to use when the chosen one lacks (op, dtypes) or is unavailable here.
               Only used when the user passes it; the op layer never picks one itself.
     """
+    dtypes = parse_combo(dtypes)
     chosen = default_for(arrays) if backend is None else _resolve(backend, "backend")
     if fallback is not None:
         second = _resolve(fallback, "fallback")
@@ -211,9 +227,28 @@ def select(backend, op: str, dtypes: DTypeCombo, arrays: Sequence, fallback=None
                     f"{second.name!r}, which does not (nor does {chosen.name!r})")
             chosen = second
     kernel = chosen.kernel(op, dtypes)
+    if fallback is not None and chosen is not second and second.supports(op, dtypes):
+        kernel = _falling_back(kernel, chosen, second, op, dtypes)
     for a in arrays:
         if a is not None and not chosen.accepts(a):
             raise TypeError(f"backend: {chosen.name!r} cannot read a {type(a).__module__}.{type(a).__name__} "
                             f"(its device is {chosen.device!r}); move the array or pick another backend")
     return chosen, kernel
+def _falling_back(kernel, chosen: Backend, second: Backend, op: str, dtypes):
+    """`kernel`, rerun on `second` when it declares this call unsupported (KernelUnsupported,
+    e.g. a C kernel's kUnsupported for an epilogue it lacks): the user asked for fallback=,
+    and both backends read the same (host) arrays."""
+    def call(*args, **kwargs):
+        try:
+            return kernel(*args, **kwargs)
+        except KernelUnsupported:
+            if chosen.device != second.device:
+                raise
+            return second.kernel(op, dtypes)(*args, **kwargs)
+
+    return call
+
+
+from . import device  # noqa: E402  (DeviceArray, register_array_type: non-CUDA device memory)
+from .device import DeviceArray, register_array_type, unregister_array_type  # noqa: E402,F401
 from . import native  # noqa: E402,F401  (ak.backends.native.load: C++ backends, aicc/backend.h)

@@ -40,6 +40,12 @@ class KernelNotFound(NotImplementedError):
     """The backend has no kernel for (op, dtypes) and no fallback was requested."""
 
 
+class KernelUnsupported(KernelNotFound):
+    """A kernel declined this particular call ("this epilogue is not supported": a C kernel's
+    kUnsupported). Not a wrong result: fallback= reruns the call elsewhere, and the
+    conformance runner reports the case as unsupported, not failed."""
+
+
 def parse_combo(combo: Union[str, Iterable[str]], *, argument: str = "dtypes") -> DTypeCombo:
     """("f32", "f32", "f32") from that tuple or from "f32/f32/f32"; ValueError on unknown names."""
     if isinstance(combo, str):
@@ -73,10 +79,18 @@ class Backend:
               Combos may also be written "f32/f32/f32".
     unavailable_reason: None when the backend can run here; otherwise why not (no device,
               driver missing): the backend stays listed, and calls raise BackendUnavailable.
+    tiles:    {op: (M, N, K)} (or a list of such triples, or one int for every dimension):
+              the tile sizes the kernels split each dimension into. The conformance runner
+              then adds cases at T-1, T, T+1, 2T+1 and a prime above 2T in every dimension
+              (for the conv ops: output positions, output channels, input channels).
+    dlpack_device: (device type, device id) of the DLPack device this backend owns, for
+              backends whose device is not "cpu": arrays reporting it through
+              __dlpack_device__ are dispatched here (see register_array_type).
     """
 
     def __init__(self, name: str, device: str, kernels: Optional[KernelTable] = None, *,
-                 unavailable_reason: Optional[str] = None, description: str = ""):
+                 unavailable_reason: Optional[str] = None, description: str = "",
+                 tiles: Optional[Mapping] = None, dlpack_device: Optional[Tuple[int, int]] = None):
         if not isinstance(name, str) or not name or any(ch.isspace() for ch in name):
             raise ValueError(f"name: expected a non-empty backend name without spaces, got {name!r}")
         if not isinstance(device, str) or not device:
@@ -85,6 +99,16 @@ class Backend:
         self.device = device
         self.description = description
         self.unavailable_reason = unavailable_reason
+        from ..testing.tiles import check_tiles  # no hypothesis import: tiles.py is plain Python
+
+        self.tiles = check_tiles(tiles)
+        if dlpack_device is not None:
+            try:
+                dlpack_device = (int(dlpack_device[0]), int(dlpack_device[1]))
+            except (TypeError, ValueError, IndexError):
+                raise TypeError("dlpack_device: expected (device type, device id) ints, "
+                                f"got {dlpack_device!r}") from None
+        self.dlpack_device = dlpack_device
         self._kernels: Dict[str, Dict[DTypeCombo, Callable]] = {}
         for op, table in (kernels or {}).items():
             if not isinstance(table, Mapping):
@@ -120,15 +144,21 @@ class Backend:
                 table.setdefault(op, {})[combo_name(c)] = True
         return table
 
-    def supports(self, op: str, dtypes: DTypeCombo) -> bool:
-        return tuple(dtypes) in self._kernels.get(op, {})
+    def supports(self, op: str, dtypes: Union[str, DTypeCombo]) -> bool:
+        """True when (op, dtypes) has a kernel; dtypes as ("f32", "f32", "f32") or "f32/f32/f32"."""
+        try:
+            combo = parse_combo(dtypes)
+        except (TypeError, ValueError):
+            return False
+        return combo in self._kernels.get(op, {})
 
-    def kernel(self, op: str, dtypes: DTypeCombo) -> Callable:
+    def kernel(self, op: str, dtypes: Union[str, DTypeCombo]) -> Callable:
         """The kernel for (op, dtypes); KernelNotFound (a NotImplementedError) when absent."""
+        dtypes = parse_combo(dtypes)
         if not self.available:
             raise BackendUnavailable(f"backend: {self.name!r} is unavailable here: {self.unavailable_reason}")
         try:
-            return self._kernels[op][tuple(dtypes)]
+            return self._kernels[op][dtypes]
         except KeyError:
             have = ", ".join(combo_name(c) for c in sorted(self._kernels.get(op, {}))) or "none"
             raise KernelNotFound(
@@ -164,8 +194,25 @@ class Backend:
 
     # -- memory --------------------------------------------------------------------------
     def accepts(self, array) -> bool:
-        """True when `array` lives where this backend's kernels can read it."""
-        return isinstance(array, np.ndarray)
+        """True when `array` lives where this backend's kernels can read it: NumPy arrays for a
+        "cpu" backend; otherwise device arrays this backend owns (backends/device.py)."""
+        if self.device == "cpu":
+            return isinstance(array, np.ndarray)
+        from . import device
+
+        try:
+            return device.is_foreign(array) and device.owner(array) is self
+        except TypeError:
+            return False
+
+    def view(self, array):
+        """A DeviceArray describing one of this backend's arrays without copying (for arrays
+        reaching the op layer through __dlpack_device__ = self.dlpack_device). The default
+        reads the DLPack capsule; a backend may override it, or register its array type with
+        ak.backends.register_array_type instead."""
+        from .device import from_dlpack_capsule
+
+        return from_dlpack_capsule(array)
 
     def empty(self, shape, dtype):
         """The output buffer of one call (the op layer allocates; kernels never do)."""

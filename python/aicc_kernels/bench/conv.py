@@ -23,6 +23,7 @@ import numpy as np
 
 import aicc_kernels as ak
 from aicc_kernels import _dtypes
+from aicc_kernels.bench import plugin
 from aicc_kernels.bench.record import Result, bench_threads, make_result, time_call
 from aicc_kernels.testing.tolerance import float_bound
 
@@ -103,7 +104,17 @@ def workspace_bytes(layer: Layer, batch: int, layout: str, dtype: str) -> int:
     return int(_aicc_cpu.conv2d_workspace_bytes(sizes, geo, dtype))
 
 
-def _float_rows(layer, batch, layout, dtype, threads, repeats, baselines, check, rng, f32_seconds):
+def _plugin_rows(backend, op, combo, ours, kw, tensors, out, layer, batch, layout, threads, repeats):
+    """The plugin backend's row for this layer (bench/plugin.py), or [] when it has no kernel."""
+    if backend is None:
+        return []
+    return plugin.row(backend, op, combo, lambda **a: getattr(ak, op)(**a, **kw), tensors, out.shape, out.dtype,
+                      dtype_label=ours.dtype, shape=ours.shape, threads=threads, work=ours.work, unit=ours.unit,
+                      ours=ours, timing=dict(repeats=repeats), layer=layer.name, layout=layout, batch=batch)
+
+
+def _float_rows(layer, batch, layout, dtype, threads, repeats, baselines, check, rng, f32_seconds,
+                plugin_backend=None):
     torch, F = _torch()
     dt = _dtypes.from_short_name(dtype)
     x, w, x32, w32 = _arrays(layer, batch, layout, dt, rng)
@@ -143,7 +154,8 @@ def _float_rows(layer, batch, layout, dtype, threads, repeats, baselines, check,
                  workspace_bytes=workspace_bytes(layer, batch, layout, dtype),
                  output_bytes=int(out.nbytes))
     ours = make_result("conv2d", "aicc", dtype, shape, threads, samples, work, "GFLOPS", wrong, **extra)
-    rows = [ours]
+    rows = [ours] + _plugin_rows(plugin_backend, "conv2d", (dtype,) * 3, ours, kw, {"x": x, "w": w}, out, layer,
+                                 batch, layout, threads, repeats)
     if dtype == "f32":
         f32_seconds[(layer.name, batch, layout)] = ours.seconds
     elif (layer.name, batch, layout) in f32_seconds:
@@ -156,7 +168,7 @@ def _float_rows(layer, batch, layout, dtype, threads, repeats, baselines, check,
     return rows
 
 
-def _int8_rows(layer, batch, layout, threads, repeats, baselines, check, rng):
+def _int8_rows(layer, batch, layout, threads, repeats, baselines, check, rng, plugin_backend=None):
     torch, F = _torch()
     cg = layer.c // layer.groups
     x = rng.integers(0, 256, (batch, layer.c, layer.hw, layer.hw)).astype(np.uint8)
@@ -213,7 +225,9 @@ def _int8_rows(layer, batch, layout, threads, repeats, baselines, check, rng):
                        workspace_bytes=workspace_bytes(layer, batch, layout, "u8"), output_bytes=int(out.nbytes))
     if peer_error:
         ours.extra["peer_error"] = peer_error
-    rows = [ours]
+    plugin_rows = _plugin_rows(plugin_backend, "qconv2d", ("u8", "s8", "u8"), ours, kw, {"x": xo, "w": wo}, out,
+                               layer, batch, layout, threads, repeats)
+    rows = [ours] + plugin_rows
     if peer is not None:
         peer_row = make_result("qconv2d", "torch", "u8s8u8", shape, threads, ps, work, "GOPS", None,
                                layer=layer.name, layout=layout, batch=batch, engine="fbgemm")
@@ -268,8 +282,9 @@ def run(dtypes: Optional[Sequence[str]] = None, threads: Optional[Sequence[int]]
         baselines: Sequence[str] = ("torch",), check: bool = True, quick: bool = False,
         batches: Optional[Sequence[int]] = None, layouts: Sequence[str] = ("NCHW", "NHWC"),
         layers: Optional[Sequence[str]] = None, repeats: Optional[int] = None, backward: bool = False,
-        progress: Optional[Callable] = None) -> List[Result]:
+        progress: Optional[Callable] = None, backend: Optional[str] = None) -> List[Result]:
     """Results for every (threads, batch, layout, dtype, layer). quick: batch 1, 3 repeats.
+    backend: a plugin backend's name, measured beside the built-in kernels (bench/plugin.py).
     dtypes: from f32, f16, bf16, int8 (default all); layers: names from LAYERS (default all);
     backward: also f32 conv2d_backward_data / _weight against torch's convolution_backward."""
     aliases = {"fp32": "f32", "float32": "f32", "fp16": "f16", "float16": "f16", "bfloat16": "bf16",
@@ -284,6 +299,8 @@ def run(dtypes: Optional[Sequence[str]] = None, threads: Optional[Sequence[int]]
     repeats = repeats or (3 if quick else 5)
     chosen = [l for l in LAYERS if layers is None or l.name in layers]
     torch, _ = _torch()
+    plugin_backend = plugin.resolve(backend)
+    plugin.notes.clear()
     results: List[Result] = []
     for t in threads:
         with bench_threads(t, torch):
@@ -296,10 +313,11 @@ def run(dtypes: Optional[Sequence[str]] = None, threads: Optional[Sequence[int]]
                             if progress:
                                 progress(f"{layer.name} {dtype} N={batch} {layout} t={t}")
                             if dtype == "int8":
-                                results += _int8_rows(layer, batch, layout, t, repeats, baselines, check, rng)
+                                results += _int8_rows(layer, batch, layout, t, repeats, baselines, check, rng,
+                                                      plugin_backend)
                             else:
                                 results += _float_rows(layer, batch, layout, dtype, t, repeats, baselines, check,
-                                                       rng, f32_seconds)
+                                                       rng, f32_seconds, plugin_backend)
                     if backward:
                         for layer in chosen:
                             if progress:

@@ -33,6 +33,7 @@ import numpy as np
 
 import aicc_kernels as ak
 from aicc_kernels import _dtypes
+from aicc_kernels.bench import plugin
 from aicc_kernels.bench.record import Result, openblas_setter, bench_threads, make_result, time_call
 from aicc_kernels.testing.tolerance import check_gemm
 
@@ -291,7 +292,7 @@ def peak_gflops(threads: int, seconds: float = 0.3) -> Optional[float]:
     return float(table[threads])
 
 
-def _bench_float(rng, m, k, n, dtype_name, t, baselines, check, quick, peak) -> List[Result]:
+def _bench_float(rng, m, k, n, dtype_name, t, baselines, check, quick, peak, plugin_backend=None) -> List[Result]:
     dtype = {"f32": np.float32, "f16": np.float16, "bf16": _dtypes.bfloat16}[dtype_name]
     a, b = _float_inputs(rng, m, k, n, dtype)
     work = 2.0 * m * n * k
@@ -305,6 +306,10 @@ def _bench_float(rng, m, k, n, dtype_name, t, baselines, check, quick, peak) -> 
     wrong = _wrong_float(out, a, b, rows) if check else None
     results.append(_row("gemm", "aicc", dtype_name, shape, t, samples, work, "GFLOPS", wrong, peak,
                         isa=ak.config().get("isa"), kernel=_kernel(f"{dtype_name}_gemm")))
+    if plugin_backend is not None:
+        results += plugin.row(plugin_backend, "gemm", (dtype_name,) * 3, ak.gemm, {"a": a, "b": b}, (m, n), dtype,
+                              dtype_label=dtype_name, shape=shape, threads=t, work=work, unit="GFLOPS",
+                              ours=results[0], timing=timing)
 
     if "numpy" in baselines and dtype_name == "f32":
         o = np.empty((m, n), np.float32)
@@ -344,7 +349,7 @@ def _bench_float(rng, m, k, n, dtype_name, t, baselines, check, quick, peak) -> 
     return results
 
 
-def _bench_int(rng, m, k, n, dtype_name, t, baselines, check, quick) -> List[Result]:
+def _bench_int(rng, m, k, n, dtype_name, t, baselines, check, quick, plugin_backend=None) -> List[Result]:
     a_dtype = np.uint8 if dtype_name == "u8s8" else np.int8
     info = np.iinfo(a_dtype)
     a = rng.integers(info.min, int(info.max) + 1, (m, k)).astype(a_dtype)
@@ -362,6 +367,11 @@ def _bench_int(rng, m, k, n, dtype_name, t, baselines, check, quick) -> List[Res
     results.append(_row("qgemm", "aicc", label, shape, t, samples, work, "GOPS",
                         _wrong_int(out, exact, rows) if check else None, None, isa=ak.config().get("isa"),
                         kernel=_kernel("int8_gemm")))
+    if plugin_backend is not None:
+        combo = ("u8" if a_dtype == np.uint8 else "s8", "s8", "s32")
+        results += plugin.row(plugin_backend, "qgemm", combo, ak.qgemm, {"a": a, "b": b}, (m, n), np.int32,
+                              dtype_label=label, shape=shape, threads=t, work=work, unit="GOPS", ours=results[0],
+                              timing=timing)
 
     if "onnxruntime" in baselines:
         try:
@@ -411,9 +421,13 @@ def _normalize_shapes(sizes) -> List[Tuple[int, int, int]]:
 
 
 def run(sizes=None, dtypes=None, threads=(1, 2), baselines=("numpy", "torch", "onnxruntime"),
-        check=True, quick=False, clock="wall") -> List[Result]:
+        check=True, quick=False, clock="wall", backend=None) -> List[Result]:
     """Measures every (shape, dtype, thread count). sizes: ints (square) or (M, K, N) tuples.
-    clock: "wall" (default) or "cpu" (process CPU time; single-threaded runs only)."""
+    clock: "wall" (default) or "cpu" (process CPU time; single-threaded runs only).
+    backend: a plugin backend's name: its rows (impl = the name) are measured beside the
+    built-in kernels' ("aicc"), with the ratio in extra["vs_cpu"] (bench/plugin.py)."""
+    plugin_backend = plugin.resolve(backend)
+    plugin.notes.clear()
     if clock not in ("wall", "cpu"):
         raise ValueError(f"clock: expected 'wall' or 'cpu', got {clock!r}")
     if clock == "cpu" and any(t != 1 for t in threads):
@@ -447,9 +461,10 @@ def run(sizes=None, dtypes=None, threads=(1, 2), baselines=("numpy", "torch", "o
             for (m, k, n) in shapes:
                 for d in dtypes:
                     if d in FLOAT_DTYPES:
-                        results += _bench_float(rng, m, k, n, d, t, baselines, check, quick, peak)
+                        results += _bench_float(rng, m, k, n, d, t, baselines, check, quick, peak, plugin_backend)
                     else:
-                        results += _bench_int(rng, m, k, n, d, t, baselines, check, quick)
+                        results += _bench_int(rng, m, k, n, d, t, baselines, check, quick, plugin_backend)
+    _absent.update(plugin.notes)
     return results
 
 

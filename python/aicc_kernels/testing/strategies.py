@@ -21,6 +21,18 @@ def dims(max_size: int = 97, *, allow_zero: bool = True) -> st.SearchStrategy[in
     return st.one_of(st.sampled_from(edges), st.integers(1 if not allow_zero else 0, max_size))
 
 
+def tile_dim(small: st.SearchStrategy[int], edges=()) -> st.SearchStrategy[int]:
+    """`small` or a tile-edge size (testing/tiles.py), half the time each.
+
+    one_of shrinks towards its first branch: a failing case goes back to a small size in
+    every dimension where the bug does not need a tile edge, and to the smallest failing
+    edge where it does."""
+    if not edges:
+        return small
+    edges = tuple(edges)
+    return st.one_of(small, st.sampled_from(edges))
+
+
 def float_array(draw, shape, dtype, *, kind=None, nonfinite=False) -> np.ndarray:
     """A float array of `dtype`. kind: 'int' (small exact integers), 'normal', 'extreme',
     or None to let hypothesis choose."""

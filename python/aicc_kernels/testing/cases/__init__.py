@@ -30,11 +30,14 @@ class Suite:
     """The conformance suite of one op.
 
     op:        the op's name, as in backend kernel tables ("gemm").
-    strategy:  combo -> hypothesis strategy of cases (keyword arguments of the public op).
+    strategy:  (combo, tiles=None) -> hypothesis strategy of cases (keyword arguments of the
+               public op); tiles is a testing.tiles.TilePlan whose edge sizes the cases should
+               reach (a one-argument callable is accepted too and gets no tiles).
     check:     (case, out, ref) -> Verdict, comparing a backend's result with the reference
                result `ref` (computed by `reference` when None).
     call:      (case, Backend) -> out; by default the public op `aicc_kernels.<op>(**case, backend=...)`.
-    fixed:     combo -> deterministic edge cases run before the generated ones.
+    fixed:     (combo, tiles=None) -> deterministic edge cases run before the generated ones
+               (with a TilePlan: one case per tile edge per dimension).
     combos:    the dtype combos to test; by default those of the reference backend.
     tensors:   the case keys holding device tensors (moved with backend.asarray for
                backends whose device is not "cpu").
@@ -50,6 +53,13 @@ class Suite:
     combos: Optional[Sequence[Combo]] = None
     tensors: Tuple[str, ...] = ("a", "b", "c")
     poison: bool = True
+
+    def cases(self, combo: Combo, tiles=None):
+        """The hypothesis strategy of this combo's cases, reaching `tiles`' edges when given."""
+        return _with_tiles(self.strategy, combo, tiles)
+
+    def fixed_cases(self, combo: Combo, tiles=None) -> List[Case]:
+        return list(_with_tiles(self.fixed, combo, tiles))
 
     def reference(self, case: Case) -> Any:
         from ... import reference
@@ -75,6 +85,20 @@ class Suite:
             import aicc_kernels as ak
             out = getattr(ak, self.op)(**case, backend=backend)
         return backend.to_numpy(out)
+
+
+def _with_tiles(fn, combo, tiles):
+    """fn(combo, tiles=tiles) when fn takes a tiles argument (suites written before tile
+    plans existed take only the combo)."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "tiles" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return fn(combo, tiles=tiles)
+    return fn(combo)
 
 
 _suites: Dict[str, Suite] = {}
@@ -115,11 +139,12 @@ def _layout(x: np.ndarray) -> str:
     return "strided " + str(tuple(s // x.itemsize for s in x.strides))
 
 
-def describe_value(v) -> Any:
-    """A JSON-friendly summary: arrays by shape/dtype/layout (values too when tiny)."""
+def describe_value(v, limit: int = 16) -> Any:
+    """A JSON-friendly summary: arrays by shape/dtype/layout (their values too when they
+    have at most `limit` elements)."""
     if isinstance(v, np.ndarray):
         d = {"shape": list(v.shape), "dtype": _dtypes.short_name(v.dtype), "layout": _layout(v)}
-        if v.size <= 8:
+        if v.size <= limit:
             d["values"] = v.astype(np.float64).tolist() if _dtypes.is_float(v.dtype) else v.tolist()
         elif v.size and _dtypes.is_float(v.dtype):
             with np.errstate(invalid="ignore"):
@@ -131,6 +156,8 @@ def describe_value(v) -> Any:
         elif v.size:
             d["range"] = [int(v.min()), int(v.max())]
         return d
+    if isinstance(v, (list, tuple)) and any(isinstance(x, np.ndarray) for x in v):
+        return [describe_value(x, limit) for x in v]  # e.g. a collective's per-rank inputs
     if isinstance(v, (np.dtype, type)):
         return _dtypes.short_name(v)
     if isinstance(v, np.generic):

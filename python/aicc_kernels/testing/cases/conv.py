@@ -22,10 +22,37 @@ except ImportError:  # a version without convolutions: no suites
     _Geometry = None
 
 
+def tile_geometry(dim, e, layout):
+    """A convolution with one implicit-GEMM dimension at size e: output positions (dim "m":
+    a 1-row image of width e, a 1x3 kernel, padding 1), output channels ("n") or input
+    channels ("k": C * R * S with a 1x1 kernel); the others small."""
+    n, c, k, h, w, r, s, pad = 1, 3, 4, 2, 2, 1, 1, 0
+    if dim == "m":
+        h, w, r, s, pad = 1, e, 1, 3, ((0, 0), (1, 1))
+    elif dim == "n":
+        k = e
+    else:
+        c = e
+    x_shape = (n, c, h, w) if layout == "NCHW" else (n, h, w, c)
+    w_shape = (k, c, r, s) if layout == "NCHW" else (k, r, s, c)
+    kw = dict(stride=1, padding=pad, dilation=1, groups=1, layout=layout)
+    return x_shape, w_shape, kw, _Geometry(x_shape, w_shape, **kw)
+
+
+def tile_geometries(tiles):
+    """Every tile edge of `tiles` (a TilePlan) in each implicit-GEMM dimension, layouts alternating."""
+    edges = [(dim, e) for dim in "mnk" for e in tiles.edges(dim)]
+    return [tile_geometry(dim, e, ("NCHW", "NHWC")[i % 2]) for i, (dim, e) in enumerate(edges)]
+
+
 @st.composite
-def conv_geometry(draw, max_hw=9):
-    """(x_shape, w_shape, options, geometry) of a valid convolution."""
+def conv_geometry(draw, max_hw=9, tiles=None):
+    """(x_shape, w_shape, options, geometry) of a valid convolution; with a TilePlan, one
+    case in four puts one implicit-GEMM dimension at a tile edge."""
     layout = draw(st.sampled_from(["NCHW", "NHWC"]))
+    if tiles is not None and draw(st.sampled_from((False, False, False, True))):
+        dim = draw(st.sampled_from([d for d in "mnk" if tiles.edges(d)]))
+        return tile_geometry(dim, draw(st.sampled_from(tiles.edges(dim))), layout)
     n = draw(st.sampled_from([0, 1, 1, 2, 3]))
     kind = draw(st.sampled_from(["dense", "dense", "grouped", "depthwise"]))
     if kind == "dense":
@@ -91,8 +118,8 @@ def _float_verdict(out, ref, magnitude, depth, activation=None, flush=0.0) -> Ve
 # -- conv2d ---------------------------------------------------------------------------------
 
 @st.composite
-def conv2d_cases(draw, dtype, out_dtype="draw"):
-    x_shape, w_shape, kw, geo = draw(conv_geometry())
+def conv2d_cases(draw, dtype, out_dtype="draw", tiles=None):
+    x_shape, w_shape, kw, geo = draw(conv_geometry(tiles=tiles))
     nonfinite = draw(st.booleans()) and draw(st.booleans())
     x = S.float_array(draw, x_shape, dtype, nonfinite=nonfinite)
     w = S.float_array(draw, w_shape, dtype)
@@ -120,8 +147,8 @@ def check_conv2d_case(case, out, ref=None) -> Verdict:
 # -- qconv2d --------------------------------------------------------------------------------
 
 @st.composite
-def qconv2d_cases(draw, x_dtype="draw", out_dtype="draw"):
-    x_shape, w_shape, kw, geo = draw(conv_geometry())
+def qconv2d_cases(draw, x_dtype="draw", out_dtype="draw", tiles=None):
+    x_shape, w_shape, kw, geo = draw(conv_geometry(tiles=tiles))
     if isinstance(x_dtype, str) and x_dtype == "draw":
         x_dtype = draw(st.sampled_from([np.uint8, np.int8]))
     x = S.int_array(draw, x_shape, x_dtype)
@@ -157,8 +184,8 @@ def check_qconv2d_case(case, out, ref=None) -> Verdict:
 # -- backward -------------------------------------------------------------------------------
 
 @st.composite
-def conv2d_backward_data_cases(draw, dtype):
-    x_shape, w_shape, kw, geo = draw(conv_geometry())
+def conv2d_backward_data_cases(draw, dtype, tiles=None):
+    x_shape, w_shape, kw, geo = draw(conv_geometry(tiles=tiles))
     w = S.float_array(draw, w_shape, dtype, kind="normal")
     g = S.float_array(draw, geo.out_shape, dtype, kind=draw(st.sampled_from(["int", "normal"])))
     return dict(grad_out=g, w=w, input_shape=x_shape, **kw)
@@ -178,8 +205,8 @@ def check_conv2d_backward_data_case(case, out, ref=None) -> Verdict:
 
 
 @st.composite
-def conv2d_backward_weight_cases(draw, dtype):
-    x_shape, w_shape, kw, geo = draw(conv_geometry())
+def conv2d_backward_weight_cases(draw, dtype, tiles=None):
+    x_shape, w_shape, kw, geo = draw(conv_geometry(tiles=tiles))
     x = S.float_array(draw, x_shape, dtype, kind=draw(st.sampled_from(["int", "normal"])))
     g = S.float_array(draw, geo.out_shape, dtype, kind=draw(st.sampled_from(["int", "normal"])))
     return dict(x=x, grad_out=g, weight_shape=w_shape, **kw)
@@ -203,36 +230,64 @@ def _float_combo(combo):
     return dtype, (None if _dtypes.from_short_name(combo[-1]) == dtype else np.float32)
 
 
-def _fixed_conv2d(combo):
-    """A 3x3 'same' convolution one channel past common vector widths, with bias and relu."""
+def _fixed_conv2d(combo, tiles=None):
+    """A 3x3 'same' convolution one channel past common vector widths, with bias and relu;
+    then one case per tile edge (tile_geometries)."""
     dtype, out_dtype = _float_combo(combo)
     rng = np.random.default_rng(11)
+    tile_cases = [dict(x=rng.integers(-3, 4, xs).astype(dtype), w=rng.integers(-3, 4, ws).astype(dtype),
+                       bias=rng.integers(-3, 4, geo.k).astype(np.float32), activation="relu", out_dtype=out_dtype,
+                       **kw) for xs, ws, kw, geo in (tile_geometries(tiles) if tiles else [])]
     return [dict(x=rng.integers(-3, 4, (2, 17, 9, 7)).astype(dtype), w=rng.integers(-3, 4, (9, 17, 3, 3)).astype(dtype),
                  bias=rng.integers(-3, 4, 9).astype(np.float32), activation="relu", out_dtype=out_dtype,
-                 stride=1, padding="same", dilation=1, groups=1, layout="NCHW")]
+                 stride=1, padding="same", dilation=1, groups=1, layout="NCHW")] + tile_cases
 
 
-def _fixed_qconv2d(combo):
-    """Full-range products (255 or -128 times -128) over 3x3x64 taps: saturating int16 sums fail."""
+def _fixed_qconv2d(combo, tiles=None):
+    """Full-range products (255 or -128 times -128) over 3x3x64 taps: saturating int16 sums
+    fail; then one full-range case per tile edge (tile_geometries), padded taps included."""
     x_dtype, out_dtype = _dtypes.from_short_name(combo[0]).type, _dtypes.from_short_name(combo[-1]).type
     info = np.iinfo(x_dtype)
+    rng = np.random.default_rng(19)
+    tile_cases = [dict(x=rng.integers(int(info.min), int(info.max) + 1, xs).astype(x_dtype),
+                       w=rng.integers(-128, 128, ws).astype(np.int8), bias=rng.integers(-999, 999, geo.k).astype(np.int32),
+                       x_zero_point=int(info.min) + 3, w_zero_point=-5,
+                       scale=None if out_dtype == np.int32 else 1e-4, out_zero_point=0, out_dtype=out_dtype,
+                       activation=None, **kw) for xs, ws, kw, geo in (tile_geometries(tiles) if tiles else [])]
     x = np.full((1, 6, 6, 64), info.max if x_dtype == np.uint8 else info.min, x_dtype)
     w = np.full((5, 3, 3, 64), -128, np.int8)
     return [dict(x=x, w=w, bias=None, x_zero_point=0, w_zero_point=0,
                  scale=None if out_dtype == np.int32 else 1e-7, out_zero_point=0, out_dtype=out_dtype,
-                 activation=None, stride=1, padding=0, dilation=1, groups=1, layout="NHWC")]
+                 activation=None, stride=1, padding=0, dilation=1, groups=1, layout="NHWC")] + tile_cases
+
+
+def _fixed_backward_data(combo, tiles=None):
+    dtype = _dtypes.from_short_name(combo[0])
+    rng = np.random.default_rng(23)
+    return [dict(grad_out=rng.integers(-3, 4, geo.out_shape).astype(dtype), w=rng.integers(-3, 4, ws).astype(dtype),
+                 input_shape=xs, **kw) for xs, ws, kw, geo in (tile_geometries(tiles) if tiles else [])]
+
+
+def _fixed_backward_weight(combo, tiles=None):
+    dtype = _dtypes.from_short_name(combo[0])
+    rng = np.random.default_rng(29)
+    return [dict(x=rng.integers(-3, 4, xs).astype(dtype), grad_out=rng.integers(-3, 4, geo.out_shape).astype(dtype),
+                 weight_shape=ws, **kw) for xs, ws, kw, geo in (tile_geometries(tiles) if tiles else [])]
 
 
 if _Geometry is not None:
-    register_suite(Suite(op="conv2d", strategy=lambda combo: conv2d_cases(*_float_combo(combo)),
+    register_suite(Suite(op="conv2d", strategy=lambda combo, tiles=None: conv2d_cases(*_float_combo(combo), tiles=tiles),
                          check=check_conv2d_case, fixed=_fixed_conv2d, tensors=("x", "w")))
     register_suite(Suite(op="qconv2d",
-                         strategy=lambda combo: qconv2d_cases(_dtypes.from_short_name(combo[0]).type,
-                                                              _dtypes.from_short_name(combo[-1]).type),
+                         strategy=lambda combo, tiles=None: qconv2d_cases(
+                             _dtypes.from_short_name(combo[0]).type, _dtypes.from_short_name(combo[-1]).type, tiles=tiles),
                          check=check_qconv2d_case, fixed=_fixed_qconv2d, tensors=("x", "w")))
     register_suite(Suite(op="conv2d_backward_data",
-                         strategy=lambda combo: conv2d_backward_data_cases(_dtypes.from_short_name(combo[0])),
-                         check=check_conv2d_backward_data_case, tensors=("grad_out", "w")))
+                         strategy=lambda combo, tiles=None: conv2d_backward_data_cases(
+                             _dtypes.from_short_name(combo[0]), tiles=tiles),
+                         check=check_conv2d_backward_data_case, fixed=_fixed_backward_data, tensors=("grad_out", "w")))
     register_suite(Suite(op="conv2d_backward_weight",
-                         strategy=lambda combo: conv2d_backward_weight_cases(_dtypes.from_short_name(combo[0])),
-                         check=check_conv2d_backward_weight_case, tensors=("x", "grad_out")))
+                         strategy=lambda combo, tiles=None: conv2d_backward_weight_cases(
+                             _dtypes.from_short_name(combo[0]), tiles=tiles),
+                         check=check_conv2d_backward_weight_case, fixed=_fixed_backward_weight,
+                         tensors=("x", "grad_out")))

@@ -6,7 +6,7 @@ Shared by tests/test_qgemm.py and the conformance runner.
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import strategies as st
+from hypothesis import assume, strategies as st
 
 from ... import _dtypes
 from .. import strategies as S
@@ -17,15 +17,19 @@ _DRAW = "draw"
 
 
 @st.composite
-def qgemm_cases(draw, max_dim=97, max_k=600, a_dtype=_DRAW, out_dtype=_DRAW):
+def qgemm_cases(draw, max_dim=97, max_k=600, a_dtype=_DRAW, out_dtype=_DRAW, tiles=None, at_tile=False):
     """Keyword arguments of ak.qgemm: u8/s8 activations over their full range (-128, 255
     included), scalar or per-channel zero points at the extremes, every output stage
     (s32, s8, u8, f32) with per-tensor or per-channel scales, bias and relu, [K, N] or
-    [N, K] weights, strided views. a_dtype / out_dtype fix the combo when given."""
+    [N, K] weights, strided views. a_dtype / out_dtype fix the combo when given; tiles
+    (a testing.tiles.TilePlan) adds its tile-edge sizes to every dimension."""
     if isinstance(a_dtype, str) and a_dtype == _DRAW:
         a_dtype = draw(st.sampled_from([np.uint8, np.int8]))
-    m, n = draw(S.dims(max_dim)), draw(S.dims(max_dim))
-    k = draw(st.one_of(S.dims(max_dim), st.integers(1, max_k)))
+    m = draw(S.tile_dim(S.dims(max_dim), tiles.m if tiles else ()))
+    n = draw(S.tile_dim(S.dims(max_dim), tiles.n if tiles else ()))
+    k = draw(S.tile_dim(st.one_of(S.dims(max_dim), st.integers(1, max_k)), tiles.k if tiles else ()))
+    if at_tile:  # at least one dimension at a tile edge (a filter, so each still shrinks on its own)
+        assume(m in tiles.m or n in tiles.n or k in tiles.k)
     trans_b = draw(st.booleans())
     a = draw(S.strided(S.int_array(draw, (m, k), a_dtype)))
     b = draw(S.strided(S.int_array(draw, (n, k) if trans_b else (k, n), np.int8)))
@@ -68,12 +72,36 @@ def _combo_dtypes(combo):
     return _dtypes.from_short_name(combo[0]).type, _dtypes.from_short_name(combo[-1]).type
 
 
-def _strategy(combo):
+def _strategy(combo, tiles=None):
     a_dtype, out_dtype = _combo_dtypes(combo)
-    return qgemm_cases(a_dtype=a_dtype, out_dtype=out_dtype)
+    cap = tiles.max_dim if tiles else 97
+    # The second branch always has a dimension at a tile edge (see cases/gemm.py).
+    return st.one_of(qgemm_cases(a_dtype=a_dtype, out_dtype=out_dtype, tiles=tiles, max_dim=min(97, cap),
+                                 max_k=min(600, cap)),
+                     *([qgemm_cases(a_dtype=a_dtype, out_dtype=out_dtype, tiles=tiles, max_dim=min(20, cap),
+                                    max_k=min(40, cap), at_tile=True)] if tiles else []))
 
 
-def _fixed(combo):
+def _tile_fixed(combo, tiles):
+    """One case per tile edge per dimension: full-range values, per-channel zero points and
+    bias, so a wrong or unwritten element of the last tile cannot hide."""
+    from .gemm import tile_shapes
+
+    a_dtype, out_dtype = _combo_dtypes(combo)
+    info = np.iinfo(a_dtype)
+    rng = np.random.default_rng(17)
+    cases = []
+    for m, n, k in tile_shapes(tiles):
+        cases.append(dict(a=rng.integers(int(info.min), int(info.max) + 1, (m, k)).astype(a_dtype),
+                          b=rng.integers(-128, 128, (k, n)).astype(np.int8), a_zero_point=int(info.min) + 3,
+                          b_zero_point=rng.integers(-128, 128, n).astype(np.int32),
+                          scale=None if out_dtype == np.int32 else np.float32(1e-4),
+                          bias=rng.integers(-1000, 1000, n).astype(np.int32), out_zero_point=0,
+                          out_dtype=out_dtype, activation=None, trans_b=False))
+    return cases
+
+
+def _fixed(combo, tiles=None):
     """The vpmaddubsw trap: with a = 255 (u8) or -128 (s8) and b = -128, every pair of
     products overflows int16; an exact kernel gets 1024 * 255 * -128 per element."""
     a_dtype, out_dtype = _combo_dtypes(combo)
@@ -83,7 +111,7 @@ def _fixed(combo):
     b = np.full((k, 19), -128, np.int8)
     scale = None if out_dtype == np.int32 else 1e-7
     return [dict(a=a, b=b, a_zero_point=0, b_zero_point=0, scale=scale, bias=None, out_zero_point=0,
-                 out_dtype=out_dtype, activation=None, trans_b=False)]
+                 out_dtype=out_dtype, activation=None, trans_b=False)] + (_tile_fixed(combo, tiles) if tiles else [])
 
 
 SUITE = register_suite(Suite(op="qgemm", strategy=_strategy, check=check_qgemm_case, fixed=_fixed))
