@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 import aicc_kernels as ak
 from aicc_kernels import _dtypes
@@ -352,3 +352,61 @@ def test_threads_identical_results(backend, shape, dtype, rng):
         ak.set_num_threads(previous)
     np.testing.assert_array_equal(results[0].view(np.uint16 if dtype == np.float16 else np.uint32),
                                   results[1].view(np.uint16 if dtype == np.float16 else np.uint32))
+
+
+# ------------------------------------------------------------------------- the common-call fast path
+
+_FAST_DTYPES = [np.float32, np.float16, _dtypes.bfloat16]
+
+
+@settings(max_examples=60)
+@given(m=st.integers(0, 40), n=st.integers(0, 40), k=st.integers(0, 40), dtype=st.sampled_from(_FAST_DTYPES),
+       layout=st.sampled_from(["c", "f", "reversed", "sliced"]), with_out=st.sampled_from([None, "same", "f32"]),
+       alpha=st.sampled_from([1.0, -0.5, 2]))
+def test_plain_numpy_calls_match_the_generic_path_bit_for_bit(m, n, k, dtype, layout, with_out, alpha):
+    """ak.gemm / ak.matmul on plain NumPy arrays skip the generic dispatch (ops/gemm.py): same bits,
+    same output dtype, as the same call through backend='cpu' (the generic path)."""
+    rng = np.random.default_rng(m * 1681 + n * 41 + k)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    if layout == "f":
+        a, b = np.asfortranarray(a), np.asfortranarray(b)
+    elif layout == "reversed":
+        a, b = a[::-1], b[:, ::-1]
+    elif layout == "sliced":
+        a = np.repeat(a, 2, axis=1)[:, ::2] if k else a
+    out = None if with_out is None else np.empty((m, n), dtype if with_out == "same" else np.float32)
+    got = ak.gemm(a, b, alpha=alpha, out=out)
+    want = ak.gemm(a, b, alpha=alpha, out=None if out is None else np.empty_like(out), backend="cpu")
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+    if out is not None:
+        assert got is out
+    if alpha == 1.0 and out is None:
+        np.testing.assert_array_equal(ak.matmul(a, b).view(np.uint8), want.view(np.uint8))
+
+
+def test_plain_integer_matmul_and_qgemm_match_the_reference():
+    rng = np.random.default_rng(3)
+    for a_dtype in (np.uint8, np.int8):
+        info = np.iinfo(a_dtype)
+        a = rng.integers(info.min, info.max + 1, (37, 129)).astype(a_dtype)
+        b = rng.integers(-128, 128, (129, 33)).astype(np.int8)
+        ref = ak.reference.qgemm(a, b)
+        np.testing.assert_array_equal(ak.qgemm(a, b), ref)
+        np.testing.assert_array_equal(ak.matmul(a, b), ref)
+
+
+def test_fast_path_leaves_bad_calls_to_the_generic_checks():
+    a32 = np.ones((3, 4), np.float32)
+    with pytest.raises(TypeError, match="b: expected dtype f32"):
+        ak.gemm(a32, np.ones((4, 2), np.float16))
+    with pytest.raises(ValueError, match="b: expected 4 rows"):
+        ak.gemm(a32, np.ones((5, 2), np.float32))
+    with pytest.raises(ValueError, match="out"):
+        ak.gemm(a32, np.ones((4, 2), np.float32), out=np.empty((3, 3), np.float32))
+    with pytest.raises(ValueError, match="out"):  # out overlapping an input: refused, not computed
+        buf = np.ones((4, 4), np.float32)
+        ak.gemm(buf, buf, out=buf)
+    with pytest.raises(ValueError, match="a: expected K"):  # int32 overflow guard still applies
+        ak.matmul(np.zeros((1, 70000), np.uint8), np.zeros((70000, 1), np.int8))

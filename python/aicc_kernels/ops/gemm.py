@@ -20,8 +20,57 @@ def _kernel_view(x: np.ndarray) -> np.ndarray:
     strides); negative or non-element-multiple strides are copied once (documented in
     SEMANTICS.md, "Layouts")."""
     if any(s < 0 or s % x.itemsize for s in x.strides):
-        return np.ascontiguousarray(x)
+        # A fresh copy, not np.ascontiguousarray: that returns a size-1 reversed view as it is
+        # (NumPy calls it contiguous), negative stride and all.
+        return x.copy(order="C")
     return x
+
+
+# The common call — plain NumPy operands, no backend= / fallback=, a fresh output — goes straight
+# to the CPU extension: the generic dispatch (device lookup, combo parsing, backend tables) costs
+# 10-50 us per call, as much as a 128^3 GEMM. Only calls the generic path would send to the cpu
+# backend with exactly these arguments take it, and every check it skips is one those calls
+# cannot fail (the dtypes, ranks and shapes are checked here first).
+_FAST_FLOAT = frozenset(np.dtype(d) for d in (np.float32, np.float16, _dtypes.bfloat16))
+_FAST_QUANT = frozenset(np.dtype(d) for d in (np.uint8, np.int8))
+
+
+_CPU_MODULE = []
+
+
+def _fast_ext():
+    """The extension module when the cpu backend is what a NumPy call gets, else None."""
+    cpu = backends._registry.get("cpu")
+    if cpu is None or not cpu.available:
+        return None
+    if not _CPU_MODULE:
+        from ..backends import cpu as cpu_module
+
+        _CPU_MODULE.append(cpu_module)
+    return _CPU_MODULE[0]._ext if cpu is _CPU_MODULE[0].backend else None
+
+
+def _fast_float(a, b, alpha, out=None):
+    """alpha * a @ b for 2-D same-dtype float ndarrays, into `out` (a C-contiguous, writeable
+    ndarray of the result's shape, a's dtype or f32, apart from a and b) or a new array; None
+    when the call is not the common one."""
+    if (type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2
+            or a.dtype != b.dtype or a.dtype not in _FAST_FLOAT or a.shape[1] != b.shape[0]
+            or type(alpha) not in (float, int)):
+        return None
+    if out is not None and (type(out) is not np.ndarray or out.shape != (a.shape[0], b.shape[1])
+                            or (out.dtype != a.dtype and out.dtype != np.float32)
+                            or not out.flags.c_contiguous or not out.flags.writeable
+                            or np.may_share_memory(out, a) or np.may_share_memory(out, b)):
+        return None
+    ext = _fast_ext()
+    if ext is None:
+        return None
+    if out is None:
+        out = np.empty((a.shape[0], b.shape[1]), a.dtype)
+    if out.size:
+        ext.gemm(_kernel_view(a), _kernel_view(b), None, out, float(alpha), 0.0, None, 0)
+    return out
 
 
 def _float_out_dtype(in_dtype, out_dtype, name="out_dtype"):
@@ -49,6 +98,12 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bia
     c:    broadcastable to (M, N); read only when beta != 0.
     bias: shape (N,), any float dtype (used in f32).
     """
+    if (c is None and bias is None and activation is None and out_dtype is None
+            and backend is None and fallback is None and not trans_a and not trans_b
+            and (beta == 0.0 if type(beta) in (float, int) else False)):
+        result = _fast_float(a, b, alpha, out)
+        if result is not None:
+            return result
     a = as_array(a, "a")
     b = as_array(b, "b")
     check_ndim(a, "a", 2)
@@ -117,6 +172,12 @@ def matmul(a, b, *, out=None, out_dtype=None, backend=None, fallback=None):
     f32/f16/bf16 pairs go to gemm (f32 accumulation; out_dtype = input dtype or f32);
     u8 x s8 and s8 x s8 go to qgemm with an exact int32 result.
     """
+    if out is None and out_dtype is None and backend is None and fallback is None:
+        result = _fast_float(a, b, 1.0)
+        if result is None:
+            result = _fast_quant(a, b)
+        if result is not None:
+            return result
     a = as_array(a, "a")
     b = as_array(b, "b")
     if a.ndim == 0 or b.ndim == 0:
@@ -236,6 +297,22 @@ def quant_output_stage(out_dtype, scale, out_zero_point, bias, channels: int):
     return odt, scale32, ozp, bias32, max_bias
 
 
+def _fast_quant(a, b):
+    """Exact int32 a @ b for 2-D u8/s8 x s8 ndarrays with no zero points, or None when the call
+    is not the common one (or K could overflow int32: the generic path then raises)."""
+    if (type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2
+            or a.dtype not in _FAST_QUANT or b.dtype != np.int8 or a.shape[1] != b.shape[0]
+            or a.shape[1] * (255 if a.dtype == np.uint8 else 128) * 128 > INT32_MAX):
+        return None
+    ext = _fast_ext()
+    if ext is None:
+        return None
+    out = np.empty((a.shape[0], b.shape[1]), np.int32)
+    if out.size:
+        ext.qgemm(_kernel_view(a), _kernel_view(b), out, 0, 0, None, None, 0, 0)
+    return out
+
+
 def _max_abs_offset(dtype, zero_point) -> int:
     info = np.iinfo(dtype)
     zp = np.asarray(zero_point, dtype=np.int64)
@@ -254,6 +331,13 @@ def qgemm(a, b, *, a_zero_point=0, b_zero_point=0, scale=None, bias=None, out_ze
     b_zero_point, scale: scalar (per tensor) or shape (N,) (per output channel).
     bias: int32, shape (N,), added to the accumulator.
     """
+    if (out is None and backend is None and fallback is None and not trans_a and not trans_b and scale is None
+            and bias is None and activation is None and out_dtype is np.int32
+            and type(a_zero_point) is int and a_zero_point == 0 and type(b_zero_point) is int and b_zero_point == 0
+            and type(out_zero_point) is int and out_zero_point == 0):
+        result = _fast_quant(a, b)
+        if result is not None:
+            return result
     a = as_array(a, "a")
     b = as_array(b, "b")
     check_ndim(a, "a", 2)
