@@ -10,6 +10,7 @@
 //      last K slice the output stage writes the tile straight from the int32 accumulators.
 #include <algorithm>
 #include <atomic>
+#include <thread>
 #include <vector>
 
 #if defined(AICC_X86)
@@ -37,8 +38,9 @@ inline void cpu_relax() {
 }
 
 // Below this many multiply-adds a call runs on the calling thread only (thread hand-off
-// would cost more than it saves).
-constexpr int64_t kSerialMacs = int64_t{1} << 22;
+// would cost more than it saves). 128^3 (2 M) already gains from the second core: the pool's
+// workers still spin from the previous call in a loop of GEMMs (thread_pool.cc).
+constexpr int64_t kSerialMacs = int64_t{1} << 20;
 
 // Per calling thread: the packed operands and the accumulator scratch of every worker.
 // Kept between calls (no page faults on repeated calls of one size); dropped when large.
@@ -119,11 +121,22 @@ void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, co
   o.out_zero_point = p.out_zero_point;
   o.relu = p.activation == Activation::kRelu;
 
-  const int64_t m_blocks = (m_panels + rt.mc_panels - 1) / rt.mc_panels;
-  const int64_t n_blocks = (n_panels + rt.nc_panels - 1) / rt.nc_panels;
   const bool sliced = kw > rt.kc_words;  // several K slices: accumulators live in scratch between them
   const int threads = serial ? 1 : get_num_threads();
-  const size_t block_elems = static_cast<size_t>(rt.mc_panels * rt.nc_panels * mr * nr);
+  // Compute blocks of at most mc_panels x nc_panels tiles, evened out and made a multiple of the
+  // thread count where the problem allows: with the route's blocks as they are, M = 128 on 2
+  // threads is one block of 8 row panels and one of 3 (one thread idle 5/11 of the time).
+  int64_t m_blocks = (m_panels + rt.mc_panels - 1) / rt.mc_panels;
+  int64_t n_blocks = (n_panels + rt.nc_panels - 1) / rt.nc_panels;
+  if (threads > 1) {
+    while ((m_blocks * n_blocks) % threads != 0 && n_blocks < n_panels) ++n_blocks;
+    while ((m_blocks * n_blocks) % threads != 0 && m_blocks < m_panels) ++m_blocks;
+  }
+  const int64_t mc_panels = (m_panels + m_blocks - 1) / m_blocks;
+  const int64_t nc_panels = (n_panels + n_blocks - 1) / n_blocks;
+  m_blocks = (m_panels + mc_panels - 1) / mc_panels;
+  n_blocks = (n_panels + nc_panels - 1) / nc_panels;
+  const size_t block_elems = static_cast<size_t>(mc_panels * nc_panels * mr * nr);
   int32_t* scratch = sliced ? static_cast<int32_t*>(ws.scratch.grow(block_elems * threads * sizeof(int32_t)))
                             : nullptr;
 
@@ -160,12 +173,17 @@ void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, co
           }
           return;
         }
-        while (packed.load(std::memory_order_acquire) < pack_tasks) cpu_relax();
+        // Spin briefly, then yield: on an oversubscribed machine the thread still packing may
+        // be waiting for this very core (pure spinning measured 100x slower at 128^3 there).
+        for (int spin = 0; packed.load(std::memory_order_acquire) < pack_tasks; ++spin) {
+          if (spin < 4096) cpu_relax();
+          else std::this_thread::yield();
+        }
         const int64_t task = t - pack_tasks;
         // Consecutive tasks share a B block (same column block, next row block).
         const int64_t nb = task / m_blocks, mb = task % m_blocks;
-        const int64_t ip0 = mb * rt.mc_panels, ip1 = std::min(m_panels, ip0 + rt.mc_panels);
-        const int64_t jp0 = nb * rt.nc_panels, jp1 = std::min(n_panels, jp0 + rt.nc_panels);
+        const int64_t ip0 = mb * mc_panels, ip1 = std::min(m_panels, ip0 + mc_panels);
+        const int64_t jp0 = nb * nc_panels, jp1 = std::min(n_panels, jp0 + nc_panels);
         alignas(64) int32_t local[kVnniMR * kVnniNR];
         int32_t* block = sliced ? scratch + block_elems * thread : nullptr;
         int64_t pc = 0;
@@ -177,7 +195,7 @@ void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, co
             const int64_t j0 = jp * nr;
             const int nr_valid = static_cast<int>(std::min(nr, n - j0));
             for (int64_t ip = ip0; ip < ip1; ++ip) {
-              int32_t* tile = sliced ? block + ((jp - jp0) * rt.mc_panels + (ip - ip0)) * mr * nr : local;
+              int32_t* tile = sliced ? block + ((jp - jp0) * mc_panels + (ip - ip0)) * mr * nr : local;
               rt.ukernel(kc, packed_a + ip * a_panel + pc * mr * 4, bp, tile, pc > 0);
               if (!last) continue;
               const int64_t i0 = ip * mr;
