@@ -21,7 +21,10 @@ import inspect
 import sys
 from typing import List, Optional, Sequence
 
-EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_BELOW_MIN, EXIT_UNAVAILABLE, EXIT_ERROR = 0, 1, 2, 3, 4, 5
+# The exit codes, errors and the common tail live in bench/common.py (cluster.py uses them
+# too, and must not import this module back); re-exported because callers use cli.EXIT_*.
+from .common import (EXIT_BELOW_MIN, EXIT_ERROR, EXIT_MISMATCH, EXIT_OK, EXIT_UNAVAILABLE,  # noqa: F401
+                     EXIT_USAGE, Unavailable, UsageError, finish, measure_peak, report_error)
 
 #: Subcommand -> (module to import lazily, what it is). The module provides run(...) -> list[Result].
 MODULES = {
@@ -60,14 +63,6 @@ def map_dtypes(command: str, names: Optional[List[str]]) -> Optional[List[str]]:
 _COMMON_DEFAULTS = {"dtype": None, "sizes": None, "threads": None, "backend": None, "baselines": None,
                     "json": None, "csv": None, "plot": None, "min_efficiency": None, "quick": False,
                     "no_check": False, "peak_seconds": 0.15}
-
-
-class UsageError(Exception):
-    pass
-
-
-class Unavailable(Exception):
-    pass
 
 
 # ---------------------------------------------------------------------------------------
@@ -287,59 +282,6 @@ def call_run(module, args, con, available_baselines: Sequence[str], extra_kwargs
     return list(run(**kwargs))
 
 
-def measure_peak(con, kinds, threads: Optional[Sequence[int]], seconds: float, membw_mib: Optional[int] = None):
-    from . import peak as peak_mod
-    from . import report
-
-    threads = list(threads) if threads else peak_mod.default_threads()
-    steps = len(threads) * (sum(k in kinds for k in ("fp32", "int8")) + ("membw" in kinds))
-    try:
-        with report.Progress(con, steps, "peak probes") as bar:
-            return peak_mod.measure(threads=threads, seconds=seconds, repeats=3,
-                                    membw_mib=membw_mib or peak_mod.DEFAULT_MEMBW_MIB,
-                                    progress=lambda d: bar.step(d), kinds=kinds)
-    except RuntimeError as e:
-        report.say(con, f"peak not measured: {e}", "yellow")
-        return None
-
-
-def finish(con, command: str, argv, rows, peak, baseline_status, unavailable, args, title: str,
-           mismatch_ops=None, extra_doc=None) -> int:
-    """Table, files, gate and exit code: the common tail of every subcommand."""
-    from . import report
-
-    if rows:
-        report.render_table(con, title, rows, args.baseline_list, baseline_status)
-    for u in unavailable:
-        report.say(con, f"aicc-bench {u['op']}: {u['reason']}", "bold yellow")
-    wrong = [r for r in rows if r.r.impl == report.OURS and r.r.wrong]
-    code = EXIT_MISMATCH if wrong else EXIT_OK
-    for r in wrong:
-        report.say(con, f"MISMATCH {r.r.op} {r.r.dtype} {r.r.shape}: {r.r.wrong} elements differ from the reference",
-                   "bold red")
-    gate = report.check_min_efficiency(rows, args.min_efficiency)
-    if gate is not None:
-        for f in gate["failed"]:
-            report.say(con, f"below --min-efficiency {gate['threshold_pct']:g}%: {f['op']} {f['dtype']} {f['shape']} "
-                            f"threads={f['threads']} at {f['pct_of_peak']:.1f}% of peak", "bold red")
-        if gate["no_peak"]:
-            report.say(con, f"--min-efficiency: {len(gate['no_peak'])} row(s) have no measured peak and are not gated",
-                       "yellow")
-        if gate["failed"] and code == EXIT_OK:
-            code = EXIT_BELOW_MIN
-    if args.json:
-        report.write_json(args.json, report.document(command, argv, rows, peak, baseline_status, unavailable, gate,
-                                                     code, extra_doc))
-        report.say(con, f"wrote {args.json}")
-    if args.csv:
-        report.write_csv(args.csv, rows, args.baseline_list)
-        report.say(con, f"wrote {args.csv}")
-    if args.plot:
-        report.write_plot(args.plot, rows, peak)
-        report.say(con, f"wrote {args.plot}")
-    return code
-
-
 # ---------------------------------------------------------------------------------------
 # Subcommands
 # ---------------------------------------------------------------------------------------
@@ -370,7 +312,7 @@ def cmd_sweep(args, argv, con) -> int:
     try:
         results = call_run(module, args, con, available, extra_kwargs)
     except Exception as e:  # a failing module is reported with its message, not a traceback
-        _report_error(con, f"aicc-bench {args.command}: {module.__name__}.run() raised", e)
+        report_error(con, f"aicc-bench {args.command}: {module.__name__}.run() raised", e)
         return EXIT_ERROR
     rows = report.derive(results, peak, args.baseline_list)
     impls = {r.r.impl for r in rows}
@@ -386,19 +328,6 @@ def cmd_sweep(args, argv, con) -> int:
             s["available"] = False
             s["reason"] = f"installed, but {args.command} measured no {b} rows (the module does not compare with it)"
     return finish(con, args.command, argv, rows, peak, status, unavailable, args, f"aicc-bench {args.command}")
-
-
-def _report_error(con, what: str, e: BaseException) -> None:
-    import os
-    import traceback
-
-    from . import report
-
-    report.say(con, f"{what} {type(e).__name__}: {e}", "bold red")
-    if os.environ.get("AICC_BENCH_TRACEBACK"):
-        traceback.print_exc()
-    else:
-        report.say(con, "(AICC_BENCH_TRACEBACK=1 prints the traceback)")
 
 
 def cmd_allreduce(args, argv, con, status, module_reason: str) -> int:

@@ -27,6 +27,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from .common import EXIT_OK, EXIT_UNAVAILABLE, UsageError, finish, measure_peak
 from .record import Result, make_result, time_call
 
 STEP_GEMMS = 4
@@ -99,18 +100,18 @@ def run_cluster(args, argv, con) -> int:
     import aicc_kernels as ak
 
     from . import baselines as baselines_mod
-    from . import cli, peak as peak_mod, report
+    from . import peak as peak_mod, report
 
     reason = _unavailable(ak)
     if reason:
         report.say(con, f"aicc-bench cluster: not available in this build: {reason}", "bold yellow")
-        return cli.EXIT_UNAVAILABLE
+        return EXIT_UNAVAILABLE
     compressions = _compressions(args.compression)
     params = int(args.params)
     if params < 1:
-        raise cli.UsageError(f"--params: expected a positive element count, got {args.params}")
+        raise UsageError(f"--params: expected a positive element count, got {args.params}")
     if args.steps < 1:
-        raise cli.UsageError(f"--steps: expected >= 1, got {args.steps}")
+        raise UsageError(f"--steps: expected >= 1, got {args.steps}")
     comm = ak.collective.init(kind=args.kind)
     rank, size = comm.rank, comm.size
     if rank != 0:
@@ -137,7 +138,7 @@ def run_cluster(args, argv, con) -> int:
     _barrier(ak, comm)
     if rank == 0:
         threads_needed = sorted({tpr, min(cores, tpr * size)})
-        peak = cli.measure_peak(con, ("fp32",), threads_needed, args.peak_seconds)
+        peak = measure_peak(con, ("fp32",), threads_needed, args.peak_seconds)
     _barrier(ak, comm)
 
     # 1. solo: rank 0 alone runs the step's compute (STEP_GEMMS GEMMs), timed like the step.
@@ -215,7 +216,7 @@ def run_cluster(args, argv, con) -> int:
                                     busbw_gbs=algbw * 2 * (size - 1) / size if size > 1 else 0.0, bytes=nbytes))
     if rank != 0:
         _barrier(ak, comm)
-        return cli.EXIT_OK
+        return EXIT_OK
     impls = {r.impl for r in rows}
     for b, s in status.items():
         s["measured"] = b in impls
@@ -240,7 +241,7 @@ def run_cluster(args, argv, con) -> int:
                                     "step_s": s.seconds, "compute_s": s.extra["compute_s"],
                                     "comm_s": s.extra["comm_s"], "busbw_gbs": s.extra["busbw_gbs"],
                                     "scaling_efficiency": s.extra["scaling_efficiency"]} for s in step_rows]}}
-    code = cli.finish(con, "cluster", argv, derived, peak, status, [], args, "aicc-bench cluster: rows",
+    code = finish(con, "cluster", argv, derived, peak, status, [], args, "aicc-bench cluster: rows",
                       extra_doc=extra)
     _barrier(ak, comm)
     return code
