@@ -309,14 +309,24 @@ def test_cluster_two_ranks(tmp_path):
     j = tmp_path / "c.json"
     cmd = [sys.executable, "-m", "aicc_kernels.launch", "-n", "2", "-m", "aicc_kernels.bench", "cluster",
            "--quick", "--params", "20000", "--gemm-size", "48", "--steps", "2", "--compression", "none,bf16,int8",
-           "--baselines", "none", "--peak-seconds", "0.02", "--json", str(j)]
+           "--baselines", "none", "--peak-seconds", "0.02", "--overlap", "--json", str(j)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     doc = json.loads(j.read_text())
     cl = doc["cluster"]
     assert cl["ranks"] == 2 and len(cl["per_rank_gflops"]) == 2
     assert [s["compression"] for s in cl["steps"]] == ["none", "bf16", "int8"]
-    assert all(s["compute_s"] > 0 and s["comm_s"] > 0 for s in cl["steps"])
+    assert all(s["compute_s"] > 0 and s["comm_s"] > 0 and s["wait_s"] >= 0 for s in cl["steps"])
+    for s in cl["steps"]:
+        assert len(s["per_rank"]) == 2 and all(len(ranks) == 2 for ranks in s["per_rank"])
+        for one in s["per_step"]:  # the parts of every step add up to it
+            assert one["step"] == pytest.approx(one["compute"] + one["sync"] + one["comm"], rel=1e-9)
+    assert [o["buckets"] for o in cl["overlap"]] == [4, 4, 4]
+    assert all(o["step_s"] >= o["compute_s"] > 0 and o["exposed_comm_s"] >= 0 for o in cl["overlap"])
+    # % of peak: the aggregate against the peak of both ranks probed at once, never above 100.
+    agg = next(x for x in doc["results"] if x["extra"].get("phase") == "concurrent")
+    assert agg["pct_of_peak"] == pytest.approx(100 * agg["throughput"] / cl["peak"]["aggregate_fp32_gflops"])
+    assert all(x["pct_of_peak"] is None or x["pct_of_peak"] <= 100 for x in doc["results"])
 
 
 def test_gpu_properties_through_cupy(monkeypatch):

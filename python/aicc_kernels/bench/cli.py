@@ -171,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--gemm-size", type=int, default=None, help="per-rank GEMM size (default 1024, 512 with --quick)")
             sp.add_argument("--steps", type=int, default=5, help="timed simulated steps per compression")
             sp.add_argument("--kind", default="auto", help="communicator kind for ak.collective.init")
+            sp.add_argument("--overlap", action="store_true",
+                            help="also run the step with the gradient allreduce in buckets on a thread per rank, "
+                                 "overlapped with the later GEMMs (DDP-style); reports the exposed communication")
+            sp.add_argument("--buckets", type=int, default=None,
+                            help="gradient buckets with --overlap (default 4: one per GEMM of the step)")
     return parser
 
 
