@@ -5,7 +5,8 @@
   aicc-bench gemm|conv|resnet50    throughput sweeps against the reference and the baselines
   aicc-bench allreduce             algbw / busbw of the allreduce (nccl-tests style)
   aicc-bench cluster               under mpirun or `python -m aicc_kernels.launch`: per-rank GEMM and a
-                                   simulated data-parallel step (ResNet-50-sized gradient allreduce)
+                                   simulated data-parallel step (ResNet-50-sized gradient allreduce):
+                                   step = compute + comm, load-imbalance wait apart; --overlap buckets it
 
 Exit status: 0 ok; 1 a kernel disagrees with the reference; 2 usage error; 3 a row is below
 --min-efficiency; 4 the requested benchmark is not available in this build; 5 the benchmark
