@@ -21,41 +21,65 @@ from aicc_kernels.bench.record import make_result
 
 
 class FakeGroup:
-    """One rank of an in-process group. barrier/gather rendezvous on the main threads; the
-    allreduce rendezvous on its own barrier (the overlap runs it on a second thread per rank),
-    then takes `comm_seconds`: a collective cannot finish before its last rank arrived."""
+    """One rank of an in-process group whose ranks are threads.
 
-    def __init__(self, shared, rank, comm_seconds):
+    Time is virtual (`clock`, `work`), so the injected delays are exact whatever the load of
+    the machine: `work(s)` is s seconds of this rank's compute; a barrier ends for every rank
+    at the last arrival + `latency`; a collective cannot finish before its last rank arrived,
+    and ends `comm_seconds` after that. The overlap test uses real time instead (`real=True`:
+    sleeps), because there the collective runs on a second thread of the rank."""
+
+    def __init__(self, shared, rank, comm_seconds, latency=0.0, real=False):
         self.rank, self.size = rank, shared["size"]
         self._s = shared
-        self.comm_seconds = comm_seconds
+        self.comm_seconds, self.latency, self.real = comm_seconds, latency, real
+        self.now = 0.0
+
+    def clock(self):
+        return self.now
+
+    def work(self, seconds):
+        self.now += seconds
+
+    def _meet(self, barrier, cost):
+        """Every rank resumes at the last arrival + cost (virtual time)."""
+        self._s["posted"][self.rank] = self.now
+        barrier.wait(timeout=30)
+        self.now = max(self._s["posted"]) + cost
+        barrier.wait(timeout=30)  # nobody posts again before every rank has read
 
     def barrier(self):
-        self._s["main"].wait(timeout=30)
+        if self.real:
+            self._s["main"].wait(timeout=30)
+        else:
+            self._meet(self._s["main"], self.latency)
 
     def allreduce(self, x, out, compression):
-        self._s["coll"].wait(timeout=30)
         self._s["log"][self.rank].append(int(x.size))
-        time.sleep(self.comm_seconds)
+        if self.real:
+            self._s["coll"].wait(timeout=30)
+            time.sleep(self.comm_seconds)
+        else:
+            self._meet(self._s["coll"], self.comm_seconds)
         out[...] = x * self.size
 
     def gather(self, values):
         self._s["slots"][self.rank] = list(values)
-        self.barrier()
+        self._s["main"].wait(timeout=30)
         result = np.array(self._s["slots"], np.float64)
-        self.barrier()  # nobody overwrites a slot before every rank has read them all
+        self._s["main"].wait(timeout=30)  # nobody overwrites a slot before every rank has read them all
         return result
 
 
-def run_ranks(size, fn, comm_seconds):
+def run_ranks(size, fn, comm_seconds, **kw):
     """fn(group) on `size` thread ranks; returns each rank's result and the allreduce log."""
     shared = {"size": size, "main": threading.Barrier(size), "coll": threading.Barrier(size),
-              "slots": [None] * size, "log": [[] for _ in range(size)]}
+              "slots": [None] * size, "posted": [0.0] * size, "log": [[] for _ in range(size)]}
     results, errors = [None] * size, []
 
     def body(r):
         try:
-            results[r] = fn(FakeGroup(shared, r, comm_seconds))
+            results[r] = fn(FakeGroup(shared, r, comm_seconds, **kw))
         except BaseException as e:  # surfaced below; the barriers are broken so nobody hangs
             errors.append(e)
             shared["main"].abort()
@@ -71,19 +95,18 @@ def run_ranks(size, fn, comm_seconds):
     return results, shared["log"]
 
 
-BASE, SLOW, COMM = 0.03, 0.08, 0.02   # seconds: every rank's compute, rank 1's extra, the collective
-SLACK = 0.03                          # sleep overshoot on a loaded 2-core machine
+BASE, SLOW, COMM, LAT = 0.030, 0.080, 0.020, 0.001   # seconds: compute, the slow rank's extra, collective, barrier
 
 
-def _steps(size, slow_rank_extra, steps=3):
+def _steps(size, slow_rank, extra, steps=3):
     grads = np.ones(1000, np.float32)
 
     def fn(group):
         out = np.empty_like(grads)
-        extra = slow_rank_extra if group.rank == 1 else 0.0
-        return cluster.time_steps(group, lambda: time.sleep(BASE + extra), grads, out, None, steps)
+        mine = BASE + (extra if group.rank == slow_rank else 0.0)
+        return cluster.time_steps(group, lambda: group.work(mine), grads, out, None, steps, clock=group.clock)
 
-    results, log = run_ranks(size, fn, COMM)
+    results, log = run_ranks(size, fn, COMM, latency=LAT)
     assert all(len(entries) == steps for entries in log)
     # Every rank gathered the same per-rank parts.
     for r in results[1:]:
@@ -91,33 +114,32 @@ def _steps(size, slow_rank_extra, steps=3):
     return results[0]
 
 
-@pytest.mark.parametrize("size", [2, 3])
-def test_imbalance_lands_in_wait_not_in_comm(size):
-    for parts in _steps(size, SLOW):
+@pytest.mark.parametrize("size, slow_rank", [(2, 1), (2, 0), (3, 1), (5, 4)])
+def test_imbalance_lands_in_wait_not_in_comm(size, slow_rank):
+    for parts in _steps(size, slow_rank, SLOW):
         s = cluster.breakdown(parts)
-        assert BASE + SLOW <= s["compute"] <= BASE + SLOW + SLACK      # the slowest rank's compute
-        assert SLOW - 0.01 <= s["wait"] <= SLOW + SLACK                # the fastest rank waited for it
-        assert COMM <= s["comm"] <= COMM + SLACK                       # the collective alone, no imbalance
-        assert s["comm"] < SLOW / 2
-        assert 0 <= s["sync"] <= SLACK
+        assert s["compute"] == pytest.approx(BASE + SLOW)   # the slowest rank's compute
+        assert s["wait"] == pytest.approx(SLOW + LAT)        # the fastest rank waited for it (+ the barrier)
+        assert s["sync"] == pytest.approx(LAT)
+        assert s["comm"] == pytest.approx(COMM)              # the collective alone: no imbalance in it
+        assert s["step"] == pytest.approx(BASE + SLOW + LAT + COMM)
         assert s["step"] == pytest.approx(s["compute"] + s["sync"] + s["comm"], abs=1e-12)
-        # Each rank's own three parts add up to its step, and every rank's step is the step
-        # (they leave the collective together); for the fastest rank that is compute + wait + comm.
-        sums = parts.sum(axis=1)
-        assert np.all(sums <= s["step"] + 1e-12) and np.all(sums >= s["step"] - SLACK)
-        fastest = int(np.argmin(parts[:, 0]))
-        assert parts[fastest, 0] + s["wait"] + s["comm"] == pytest.approx(s["step"], abs=SLACK)
-        # busbw from comm proper is the collective's; timing from the end of each rank's
-        # compute (the old figure) would have divided the bytes by SLOW + COMM on the fast rank.
+        # Each rank's own three parts add up to the step (the ranks leave the collective
+        # together); for a fast rank they are its compute + wait + comm.
+        assert parts.sum(axis=1) == pytest.approx([s["step"]] * size)
+        fast = [r for r in range(size) if r != slow_rank]
+        assert parts[fast, 0] + s["wait"] + s["comm"] == pytest.approx([s["step"]] * len(fast))
+        # busbw from comm is the collective's; timing from the end of each rank's compute
+        # (the old figure) divided the bytes by SLOW + COMM on a fast rank: 5x too low here.
         nbytes = 8e6
-        assert cluster.busbw(nbytes, s["comm"], size) >= 0.5 * cluster.busbw(nbytes, COMM, size)
-        old = parts[fastest, 1] + parts[fastest, 2]
-        assert cluster.busbw(nbytes, old, size) < 0.5 * cluster.busbw(nbytes, s["comm"], size)
+        assert cluster.busbw(nbytes, s["comm"], size) == pytest.approx(nbytes / COMM / 1e9 * 2 * (size - 1) / size)
+        old = parts[fast[0], 1] + parts[fast[0], 2]
+        assert cluster.busbw(nbytes, old, size) < 0.25 * cluster.busbw(nbytes, s["comm"], size)
 
 
 def test_balanced_ranks_wait_only_the_barrier():
-    med = cluster.medians([cluster.breakdown(p) for p in _steps(2, 0.0)])
-    assert med["wait"] < 0.02 and BASE <= med["compute"] <= BASE + SLACK and COMM <= med["comm"] <= COMM + SLACK
+    med = cluster.medians([cluster.breakdown(p) for p in _steps(2, 1, 0.0)])
+    assert med == pytest.approx({"step": BASE + LAT + COMM, "compute": BASE, "wait": LAT, "sync": LAT, "comm": COMM})
 
 
 def test_breakdown_exact_on_known_parts():
@@ -128,7 +150,10 @@ def test_breakdown_exact_on_known_parts():
 
 
 def test_overlap_hides_all_buckets_but_the_last():
-    gemm_s, bucket_s, nb = 0.04, 0.02, 4
+    """Real threads and sleeps: GEMM stand-ins of 0.1 s, four bucket allreduces of 0.05 s.
+    Without overlap the allreduce adds 0.2 s after the compute; with it, only the last
+    bucket's 0.05 s is left (the margins allow for a loaded machine's late wake-ups)."""
+    gemm_s, bucket_s, nb = 0.1, 0.05, 4
     grads = np.arange(1001, dtype=np.float32)
 
     def fn(group):
@@ -137,15 +162,14 @@ def test_overlap_hides_all_buckets_but_the_last():
         parts = cluster.time_overlap_steps(group, [lambda: time.sleep(gemm_s)] * 4, buckets, None, 2)
         return parts, out
 
-    results, log = run_ranks(2, fn, bucket_s)
+    results, log = run_ranks(2, fn, bucket_s, real=True)
     # Every bucket reduced once, in the same order on both ranks, the whole gradient covered.
     assert log[0] == log[1] == [250, 250, 250, 251] * 2
     assert np.array_equal(results[0][1], grads * 2)
     for parts in results[0][0]:
         s = cluster.overlap_breakdown(parts)
-        assert 4 * gemm_s <= s["compute"] <= 4 * gemm_s + SLACK
-        # Only the last bucket's collective is left after the compute (4 x 0.02 s without overlap).
-        assert bucket_s <= s["exposed"] <= bucket_s + SLACK
+        assert s["compute"] >= 4 * gemm_s
+        assert bucket_s <= s["exposed"] < bucket_s + 0.075   # vs 4 x 0.05 s not overlapped
         assert s["step"] == pytest.approx(s["compute"] + s["exposed"], abs=1e-12)
 
 

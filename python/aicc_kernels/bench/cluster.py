@@ -212,13 +212,18 @@ def apply_peaks(rows, solo_peak: Optional[float], aggregate_peak: Optional[float
 
 
 def _probe_fp32(tpr: int, seconds: float) -> float:
-    """This rank's f32 FMA peak at tpr threads (0.0 when the probes are not in this build)."""
+    """This rank's f32 FMA peak at tpr threads (0.0 when the probes are not in this build):
+    the rate while the probe's threads ran (work / their CPU time, peak.py's
+    `throughput_unshared`; the wall-clock rate on a quiet machine). A wall-clock probe taken
+    while other processes held the cores reads low, and a GEMM timed in a quieter moment
+    would then pass 100 %; no wall-clock GEMM figure can pass this one."""
     from . import peak as peak_mod
 
     try:
-        return float(peak_mod.measure(threads=[tpr], seconds=seconds, repeats=3, kinds=("fp32",))["fp32_gflops"][tpr])
+        (row,) = peak_mod.measure(threads=[tpr], seconds=seconds, repeats=3, kinds=("fp32",))["rows"]
     except RuntimeError:
         return 0.0
+    return float(row.extra.get("throughput_unshared") or row.throughput)
 
 
 # ---------------------------------------------------------------------------------------
