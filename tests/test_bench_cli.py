@@ -423,3 +423,23 @@ def test_pct_of_peak_only_for_matching_units():
             make_result("allreduce", "aicc", "f32", "4MiB x2 ranks", 2, [1.0], 5e9, "GB/s")]
     pct = [r.pct_of_peak for r in report.derive(rows, peak, [])]
     assert pct == [pytest.approx(50.0), None, pytest.approx(50.0), pytest.approx(50.0)]
+
+
+def test_bf16_rows_divide_by_the_bf16_peak():
+    """A vdpbf16ps GEMM does twice the f32 FMA rate: its % is of the bf16 peak, never > 100 %
+    of the f32 one by construction."""
+    peak = {"fp32_gflops": {1: 100.0}, "bf16_gflops": {1: 200.0}, "int8_gops": {1: 400.0}, "copy_gbs": {1: 10.0}}
+    rows = [make_result("gemm", "aicc", "bf16", "M=N=K=8", 1, [1.0], 150e9, "GFLOPS"),
+            make_result("gemm", "aicc", "f16", "M=N=K=8", 1, [1.0], 50e9, "GFLOPS")]
+    derived = report.derive(rows, peak, [])
+    assert [r.pct_of_peak for r in derived] == [pytest.approx(75.0), pytest.approx(50.0)]
+    assert [r.peak_kind for r in derived] == ["bf16_gflops", "fp32_gflops"]
+
+
+def test_bf16_peak_probe_follows_the_bf16_kernel():
+    from aicc_kernels import _aicc_cpu
+
+    r = _aicc_cpu.peak_probe_bf16_dot(1, 0.01, 1)
+    chosen = ak._config.kernels()["peak_bf16"]
+    assert r["work"] > 0
+    assert r["path"] == ("avx512bf16" if chosen == "bf16_dot_avx512bf16" else _aicc_cpu.peak_probe_fp32_fma(1, 0.01, 1)["path"])

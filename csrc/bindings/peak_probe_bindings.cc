@@ -34,6 +34,18 @@ void bind_peak_probes(py::module_& m) {
       py::arg("threads"), py::arg("seconds"), py::arg("repeats"),
       "f32 FMA peak: FLOPs per run ('work') and the wall time of each run");
   m.def(
+      "peak_probe_bf16_dot",
+      [](int threads, double seconds, int repeats) {
+        peak::ProbeResult r;
+        {
+          py::gil_scoped_release release;
+          r = peak::bf16_dot(threads, seconds, repeats);
+        }
+        return to_dict(r);
+      },
+      py::arg("threads"), py::arg("seconds"), py::arg("repeats"),
+      "bf16 peak of the kernel bf16 GEMMs use now (vdpbf16ps, else the f32 FMA loop): FLOPs per run and run times");
+  m.def(
       "peak_probe_int8_madd",
       [](int threads, double seconds, int repeats) {
         peak::ProbeResult r;

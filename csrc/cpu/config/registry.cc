@@ -14,6 +14,7 @@ Families build() {
   // kernel exists (f16 inputs are never rounded to bf16).
   f.bf16_gemm.insert(f.bf16_gemm.end(), f.f32_gemm.begin(), f.f32_gemm.end());
   f.f16_gemm.insert(f.f16_gemm.end(), f.f32_gemm.begin(), f.f32_gemm.end());
+  f.peak_bf16.insert(f.peak_bf16.end(), f.peak_f32.begin(), f.peak_f32.end());
   return f;
 }
 
@@ -59,6 +60,7 @@ std::vector<EntryInfo> describe() {
   add(out, "depthwise_int8", f.depthwise_int8);
   add(out, "reduce", f.reduce);
   add(out, "peak_f32", f.peak_f32);
+  add(out, "peak_bf16", f.peak_bf16);
   add(out, "peak_int8", f.peak_int8);
   return out;
 }

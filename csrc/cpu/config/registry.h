@@ -46,7 +46,8 @@ struct Families {
   std::vector<Entry<DepthwiseOpsFor>> depthwise;
   std::vector<Entry<DepthwiseQconv>> depthwise_int8;
   std::vector<Entry<const ReduceKernels*>> reduce;
-  std::vector<Entry<const peak::ComputeLoop*>> peak_f32, peak_int8;
+  // peak_bf16 falls back on peak_f32 (bf16 then runs on the f32 kernels).
+  std::vector<Entry<const peak::ComputeLoop*>> peak_f32, peak_bf16, peak_int8;
 };
 
 // Registration, one function per architecture family file; called once, in priority order.

@@ -69,6 +69,8 @@ void register_x86_64(Families& f) {
 
   f.peak_f32.push_back({"fp32_fma_avx512", kAvx512, &peak::fp32_fma_loop_entry_avx512()});
   f.peak_f32.push_back({"fp32_fma_avx2", kAvx2, &peak::fp32_fma_loop_entry_avx2()});
+  f.peak_bf16.push_back({"bf16_dot_avx512bf16", kAvx512 | FeatureSet{F::kAvx512Bf16},
+                         &peak::bf16_dot_loop_entry_avx512()});
   f.peak_int8.push_back({"int8_vnni_avx512", kAvx512 | FeatureSet{F::kAvx512Vnni}, &peak::int8_vnni_loop_entry_avx512()});
   f.peak_int8.push_back({"int8_madd_avx2", kAvx2, &peak::int8_madd_loop_entry_avx2()});
 }

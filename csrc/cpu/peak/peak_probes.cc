@@ -105,6 +105,7 @@ double fma_avx2(int64_t iters, int seed) { return fp32_fma_loop_avx2(iters, stat
 double madd_avx2(int64_t iters, int seed) { return int8_madd_loop_avx2(iters, seed); }
 double vnni_avx512(int64_t iters, int seed) { return int8_vnni_loop_avx512(iters, seed); }
 double fma_avx512(int64_t iters, int seed) { return fp32_fma_loop_avx512(iters, static_cast<float>(seed)); }
+double bf16_avx512(int64_t iters, int seed) { return bf16_dot_loop_avx512(iters, seed); }
 #endif
 
 }  // namespace
@@ -135,11 +136,20 @@ const ComputeLoop& int8_vnni_loop_entry_avx512() {
   static const ComputeLoop e{&vnni_avx512, &int8_vnni_ops_per_iter_avx512, "avx512vnni"};
   return e;
 }
+const ComputeLoop& bf16_dot_loop_entry_avx512() {
+  static const ComputeLoop e{&bf16_avx512, &bf16_dot_flops_per_iter_avx512, "avx512bf16"};
+  return e;
+}
 #endif
 
 // The probe of the kernel path the GEMMs take now: the registry's choice.
 ProbeResult fp32_fma(int threads, double seconds, int repeats) {
   return run_compute_probe(*cpu::registry::select(cpu::registry::families().peak_f32).impl, threads, seconds,
+                           repeats);
+}
+
+ProbeResult bf16_dot(int threads, double seconds, int repeats) {
+  return run_compute_probe(*cpu::registry::select(cpu::registry::families().peak_bf16).impl, threads, seconds,
                            repeats);
 }
 

@@ -30,6 +30,11 @@ ProbeResult fp32_fma(int threads, double seconds, int repeats);
 // ops per pair of instructions. Counted like 2*M*N*K.
 ProbeResult int8_madd(int threads, double seconds, int repeats);
 
+// The bf16 peak of the kernel the bf16 GEMM uses now: vdpbf16ps (2 FLOPs per lane per k pair,
+// path "avx512bf16") where the registry picks a bf16 dot-product kernel, else the f32 FMA loop
+// of the f32 kernel bf16 then runs on (its path label).
+ProbeResult bf16_dot(int threads, double seconds, int repeats);
+
 // STREAM-style copy (c = a: 16 bytes per double element) and triad (a = b + s*c: 24 bytes).
 // Three arrays of `bytes_per_array`, first touched by the thread that streams them.
 struct MemBwResult {
@@ -54,6 +59,7 @@ const ComputeLoop& fp32_fma_loop_entry_avx2();
 const ComputeLoop& fp32_fma_loop_entry_avx512();
 const ComputeLoop& int8_madd_loop_entry_avx2();
 const ComputeLoop& int8_vnni_loop_entry_avx512();
+const ComputeLoop& bf16_dot_loop_entry_avx512();
 #endif
 
 // Per-ISA inner loops (one file each). Each returns a value derived from every
@@ -71,6 +77,8 @@ double fp32_fma_loop_avx512(int64_t iters, float seed);
 int fp32_fma_flops_per_iter_avx512();
 double int8_vnni_loop_avx512(int64_t iters, int seed);
 int int8_vnni_ops_per_iter_avx512();
+double bf16_dot_loop_avx512(int64_t iters, int seed);
+int bf16_dot_flops_per_iter_avx512();
 #endif
 
 }  // namespace aicc::peak

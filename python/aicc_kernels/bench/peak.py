@@ -21,8 +21,9 @@ from typing import Dict, Iterable, List, Optional
 
 from .record import Result, make_result
 
-#: Which peak a row's throughput is compared with, by op. f16/bf16 are computed in f32 on
-#: the CPU (converted while packing), so they share the f32 FMA peak.
+#: Which peak a row's throughput is compared with, by op. f32 and f16 (converted to f32 while
+#: packing) rows use the f32 FMA peak; bf16 rows the bf16 peak, which is the vdpbf16ps rate where
+#: the bf16 GEMM runs on a bf16 dot-product kernel and the f32 FMA rate where it does not.
 _FLOAT_OPS = {"gemm", "matmul", "conv2d", "conv2d_backward_data", "conv2d_backward_weight", "resnet50"}
 _INT8_OPS = {"qgemm", "qconv2d"}
 _BANDWIDTH_OPS = {"allreduce", "reduce_scatter", "all_gather", "broadcast"}
@@ -89,7 +90,7 @@ def gpu_properties() -> Dict[str, object]:
     return {"present": True, "count": count, "devices": devices}
 
 
-KINDS = ("fp32", "int8", "membw")
+KINDS = ("fp32", "bf16", "int8", "membw")
 
 
 def _torch_gpu_properties() -> Optional[Dict[str, object]]:
@@ -113,8 +114,9 @@ def measure(threads: Optional[Iterable[int]] = None, seconds: float = 0.2, repea
             membw_mib: int = DEFAULT_MEMBW_MIB, progress=None, kinds: Iterable[str] = KINDS) -> Dict[str, object]:
     """Measures every peak for each thread count; returns a dict (see `results()` for rows).
 
-    Keys: 'threads' (list), 'fp32_gflops', 'int8_gops', 'copy_gbs', 'triad_gbs' (each
-    {threads: best value}), 'path' / 'int8_path' (code path of the f32 / INT8 probe), 'membw_mib', 'gpu',
+    Keys: 'threads' (list), 'fp32_gflops', 'bf16_gflops', 'int8_gops', 'copy_gbs', 'triad_gbs' (each
+    {threads: best value}), 'path' / 'bf16_path' / 'int8_path' (code path of the f32 / bf16 / INT8
+    probe), 'membw_mib', 'gpu',
     'rows' (list of Result, one per probe and thread count).
     `progress`, when given, is called with a description before each probe; `kinds` picks
     the probes ('fp32', 'int8', 'membw'; the tables of the others stay empty).
@@ -134,7 +136,8 @@ def measure(threads: Optional[Iterable[int]] = None, seconds: float = 0.2, repea
     from .. import _config
 
     previous = _config.get_num_threads()
-    out: Dict[str, object] = {"threads": thread_list, "fp32_gflops": {}, "int8_gops": {}, "copy_gbs": {},
+    out: Dict[str, object] = {"threads": thread_list, "fp32_gflops": {}, "bf16_gflops": {}, "int8_gops": {},
+                              "copy_gbs": {},
                               "triad_gbs": {}, "membw_mib": membw_mib, "rows": []}
     rows: List[Result] = out["rows"]  # type: ignore[assignment]
     try:
@@ -143,6 +146,7 @@ def measure(threads: Optional[Iterable[int]] = None, seconds: float = 0.2, repea
             _config.set_num_threads(max(t, previous))
             for kind, name, key, fn, unit, label in (
                     ("fp32", "fp32_fma", "fp32_gflops", ext.peak_probe_fp32_fma, "GFLOPS", "f32"),
+                    ("bf16", "bf16_dot", "bf16_gflops", ext.peak_probe_bf16_dot, "GFLOPS", "bf16"),
                     ("int8", "int8_madd", "int8_gops", ext.peak_probe_int8_madd, "GOPS", "s16s16s32")):
                 if kind not in kinds:
                     continue
@@ -158,7 +162,7 @@ def measure(threads: Optional[Iterable[int]] = None, seconds: float = 0.2, repea
                 _add_unshared(row, r, t)
                 rows.append(row)
                 out[key][t] = row.throughput
-                out["path" if kind == "fp32" else "int8_path"] = r["path"]
+                out[{"fp32": "path", "bf16": "bf16_path", "int8": "int8_path"}[kind]] = r["path"]
             if "membw" not in kinds:
                 continue
             if progress:
@@ -224,13 +228,16 @@ def _at(table: Dict[int, float], threads: int) -> Optional[float]:
 def peak_for(peak: Optional[Dict[str, object]], op: str, dtype: str, threads: int):
     """(peak throughput in the row's unit, what it is) for a row, or (None, reason).
 
-    gemm/conv (f32/f16/bf16) -> f32 FMA GFLOPS; qgemm/qconv2d -> INT8 GOPS; collectives ->
+    gemm/conv f32/f16 -> f32 FMA GFLOPS, bf16 -> the bf16 peak (where measured; else f32);
+    qgemm/qconv2d -> INT8 GOPS; collectives ->
     STREAM copy GB/s (a shared-memory allreduce is a memory-bound copy+reduce)."""
     if not peak:
         return None, "peak not measured"
     if op in _INT8_OPS:
         return _at(peak["int8_gops"], threads), "int8_gops"
     if op in _FLOAT_OPS:
+        if dtype == "bf16" and peak.get("bf16_gflops"):
+            return _at(peak["bf16_gflops"], threads), "bf16_gflops"
         return _at(peak["fp32_gflops"], threads), "fp32_gflops"
     if op in _BANDWIDTH_OPS:
         return _at(peak["copy_gbs"], threads), "copy_gbs"

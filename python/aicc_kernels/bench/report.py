@@ -63,7 +63,8 @@ def derive(results: Iterable[Result], peak: Optional[dict], baselines: Sequence[
         if row.r.op != "peak":
             value, kind = _peak.peak_for(peak, row.r.op, row.r.dtype, row.r.threads)
             # Only a rate in the peak's own unit has a % of it (img/s has none).
-            compatible = {"fp32_gflops": ("GFLOPS",), "int8_gops": ("GOPS",), "copy_gbs": ("GB/s",)}
+            compatible = {"fp32_gflops": ("GFLOPS",), "bf16_gflops": ("GFLOPS",), "int8_gops": ("GOPS",),
+                          "copy_gbs": ("GB/s",)}
             if value and row.r.unit in compatible.get(kind, ()):
                 row.pct_of_peak = 100.0 * row.r.throughput / value
                 row.peak_kind = kind
