@@ -17,8 +17,10 @@ import time
 
 import pytest
 
-torch = pytest.importorskip("torch", reason="torch is not installed (pip install 'aicc-kernels[torch]')") \
-    if __name__ != "__main__" else __import__("torch")
+if __name__ == "__main__":  # a rank of a job the tests start
+    import torch
+else:
+    torch = pytest.importorskip("torch", reason="torch is not installed (pip install 'aicc-kernels[torch]')")
 
 HERE = os.path.abspath(__file__)
 TIMEOUT_S = 10.0  # the collective deadline these jobs use
@@ -143,13 +145,47 @@ def _scenario_dead_rank(out):
     _write(out, rank, res)
 
 
+def _scenario_dead_rank_ddp(out):
+    import datetime
+
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    import aicc_kernels.torch  # noqa: F401
+
+    dist.init_process_group("aicc", timeout=datetime.timedelta(seconds=TIMEOUT_S))
+    rank = dist.get_rank()
+    # broadcast_buffers=False and two good steps (the second forward broadcasts the rebuilt
+    # bucket order): the next forward has no collective, so the failure must come from the
+    # gradient allreduce that DDP's reducer issues inside backward.
+    ddp = DDP(_small_model(), broadcast_buffers=False)
+    for _ in range(2):
+        ddp(torch.randn(2, 3, 6, 6)).sum().backward()
+    if rank == 1:
+        os.kill(os.getpid(), 9)
+    t0 = time.monotonic()
+    res = {"phase": "forward"}
+    try:
+        loss = ddp(torch.randn(2, 3, 6, 6)).sum()
+        res["phase"] = "backward"
+        loss.backward()
+        res["raised"] = False
+    except Exception as exc:  # noqa: BLE001 - the reducer re-raises our CollectiveError's message
+        res["raised"] = True
+        res["type"] = type(exc).__name__
+        res["message"] = str(exc)
+    res["seconds"] = time.monotonic() - t0
+    _write(out, rank, res)
+
+
 def _write(out, rank, res):
     with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
         json.dump(res, f)
 
 
 if __name__ == "__main__":
-    {"collectives": _scenario_collectives, "dead_rank": _scenario_dead_rank}[sys.argv[1]](sys.argv[2])
+    {"collectives": _scenario_collectives, "dead_rank": _scenario_dead_rank,
+     "dead_rank_ddp": _scenario_dead_rank_ddp}[sys.argv[1]](sys.argv[2])
     sys.exit(0)
 
 
@@ -230,6 +266,16 @@ def test_killed_rank_raises_within_the_timeout(tmp_path):
     r = _results(tmp_path, ranks=(0,))[0]
     assert r["raised"], r
     assert r["type"] == "CollectiveError", r
+    assert "rank 1" in r["message"] and "died" in r["message"], r
+    assert r["seconds"] < TIMEOUT_S, r
+
+
+def test_killed_rank_fails_ddp_backward_within_the_timeout(tmp_path):
+    codes, outputs = _run_torchrun_style("dead_rank_ddp", tmp_path)
+    assert codes[1] == -9, outputs[1]
+    assert codes[0] == 0, outputs[0]
+    r = _results(tmp_path, ranks=(0,))[0]
+    assert r["raised"] and r["phase"] == "backward", r
     assert "rank 1" in r["message"] and "died" in r["message"], r
     assert r["seconds"] < TIMEOUT_S, r
 

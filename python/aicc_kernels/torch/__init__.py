@@ -13,7 +13,7 @@ docs/PYTORCH.md is the guide.
 from __future__ import annotations
 
 try:
-    import torch as _torch
+    import torch  # noqa: F401  (fails here, with the message below, when torch is absent)
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("aicc_kernels.torch needs PyTorch: pip install 'aicc-kernels[torch]' "
                       f"(torch==2.13.0), got ImportError: {exc}") from None

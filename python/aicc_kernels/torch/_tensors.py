@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 
-import numpy as np
 import torch
 
 from .. import _dtypes

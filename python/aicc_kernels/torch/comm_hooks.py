@@ -40,13 +40,10 @@ def compression_hook(compression: str = "bf16"):
         pg = _group(state)
         buf = bucket.buffer()
         fut = Future()
-        if buf.dtype != torch.float32:
-            # Compression is defined for f32 gradients; other dtypes are averaged as they are.
-            x = T.as_array(buf)
-            _ak_ops.allreduce(x, "avg", comm=pg.comm, out=x)
-        else:
-            x = T.as_array(buf)
-            _ak_ops.allreduce(x, "avg", comm=pg.comm, compression=compression, out=x)
+        x = T.as_array(buf)
+        # Compression is defined for f32 gradients; other dtypes are averaged as they are.
+        _ak_ops.allreduce(x, "avg", comm=pg.comm, compression=compression if buf.dtype == torch.float32 else None,
+                          out=x)
         fut.set_result(buf)
         return fut
 
