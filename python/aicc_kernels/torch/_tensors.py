@@ -47,7 +47,7 @@ def check_tensor(t, name: str, device=None) -> None:
 def as_array(t: torch.Tensor):
     """The array our op layer reads for tensor t: a zero-copy NumPy view on the CPU (any
     strides), the tensor itself on CUDA (the op layer takes it through DLPack)."""
-    if t.device.type != "cpu":
+    if not t.is_cpu:
         return t
     if t.requires_grad:
         t = t.detach()  # same storage; numpy() refuses tensors that require grad

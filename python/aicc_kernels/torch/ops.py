@@ -98,16 +98,20 @@ def _matmul_dtype(a, out_dtype):
     return a.dtype if out_dtype is None else out_dtype
 
 
+_FLOAT_SET = frozenset(T.FLOAT_DTYPES)
+
+
 @torch.library.impl(_lib, "matmul", "CPU")
 def _matmul_cpu(a, b, *, out_dtype=None):
+    if (out_dtype is None and a.dim() == 2 and b.dim() == 2 and a.dtype in _FLOAT_SET and a.is_cpu and b.is_cpu
+            and a.layout == torch.strided and b.layout == torch.strided):
+        # The common call (2-D, CPU, float) goes straight to ak.gemm, matmul's 2-D path, which
+        # validates it once (a wrong dtype or shape of b raises there, naming b).
+        out = torch.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
+        _ops.gemm(T.as_array(a), T.as_array(b), out=T.as_array(out))
+        return out
     device = _device_of(a, a=a, b=b)
     odt = _matmul_dtype(a, out_dtype)
-    if a.dim() == 2 and b.dim() == 2 and a.dtype in T.FLOAT_DTYPES:
-        # The common case goes straight to gemm (matmul's 2-D path) and validates once there.
-        out = torch.empty((a.shape[0], b.shape[1]), dtype=odt, device=device)
-        with T.kernel_stream(device):
-            _ops.gemm(T.as_array(a), T.as_array(b), out_dtype=T.np_dtype(out_dtype), out=T.as_array(out))
-        return out
     out = torch.empty(_matmul_shape(a.shape, b.shape), dtype=odt, device=device)
     with T.kernel_stream(device):
         _ops.matmul(T.as_array(a), T.as_array(b), out_dtype=T.np_dtype(out_dtype), out=T.as_array(out))
@@ -355,7 +359,7 @@ def _activation_grad(grad, out, activation, pre_activation):
 
 
 def _gemm_setup(ctx, inputs, keyword_only_inputs, output):
-    a, b, c, bias = inputs
+    a, b, c, bias = (tuple(inputs) + (None, None))[:4]  # trailing defaults may be left out
     ctx.kw = keyword_only_inputs
     ctx.has_c, ctx.has_bias = c is not None, bias is not None
     ctx.c_shape = None if c is None else c.shape
@@ -376,17 +380,17 @@ def _gemm_backward(ctx, grad):
     opa = a.t() if trans_a else a
     opb = b.t() if trans_b else b
     grad_a = grad_b = grad_c = grad_bias = None
-    if ctx.needs_input_grad[0]:
+    if ctx.input_grad[0]:
         # d op(a) = alpha g op(b)^T; with trans_a the gradient of a is its transpose, computed
         # directly as alpha op(b) g^T (our gemm reads the transposed views in place).
         grad_a = (torch.ops.aicc.gemm(opb, g, trans_b=True, alpha=alpha) if trans_a
                   else torch.ops.aicc.gemm(g, opb, trans_b=True, alpha=alpha))
-    if ctx.needs_input_grad[1]:
+    if ctx.input_grad[1]:
         grad_b = (torch.ops.aicc.gemm(g, opa, trans_a=True, alpha=alpha) if trans_b
                   else torch.ops.aicc.gemm(opa, g, trans_a=True, alpha=alpha))
-    if ctx.has_c and ctx.needs_input_grad[2]:
+    if ctx.has_c and ctx.input_grad[2]:
         grad_c = (g.float() * beta).sum_to_size(ctx.c_shape).to(ctx.c_dtype)
-    if ctx.has_bias and ctx.needs_input_grad[3]:
+    if ctx.has_bias and ctx.input_grad[3]:
         grad_bias = g.float().sum(0).to(ctx.bias_dtype)
     return grad_a, grad_b, grad_c, grad_bias
 
@@ -408,9 +412,9 @@ def _matmul_backward(ctx, grad):
     if b.dim() == 1:
         g = g.unsqueeze(-1)
     grad_a = grad_b = None
-    if ctx.needs_input_grad[0]:
+    if ctx.input_grad[0]:
         grad_a = torch.ops.aicc.matmul(g, b2.transpose(-1, -2)).sum_to_size(a2.shape).reshape(a.shape)
-    if ctx.needs_input_grad[1]:
+    if ctx.input_grad[1]:
         grad_b = torch.ops.aicc.matmul(a2.transpose(-1, -2), g).sum_to_size(b2.shape).reshape(b.shape)
     return grad_a, grad_b
 
@@ -435,18 +439,68 @@ def _conv_backward(ctx, grad):
         # The backward kernels read grad_out in x's layout (one copy, only when they differ).
         g = g.contiguous(memory_format=torch.channels_last if T.is_channels_last(x) else torch.contiguous_format)
     grad_x = grad_w = grad_bias = None
-    if ctx.needs_input_grad[0]:
+    if ctx.input_grad[0]:
         grad_x = torch.ops.aicc.conv2d_backward_data(g, w, list(x.shape), stride, padding, dilation, groups)
-    if ctx.needs_input_grad[1]:
+    if ctx.input_grad[1]:
         grad_w = torch.ops.aicc.conv2d_backward_weight(x, g, list(w.shape), stride, padding, dilation, groups)
-    if ctx.has_bias and ctx.needs_input_grad[2]:
+    if ctx.has_bias and ctx.input_grad[2]:
         grad_bias = g.float().sum((0, 2, 3)).to(ctx.bias_dtype)
     return (grad_x, grad_w, grad_bias) + (None,) * 4
 
 
-torch.library.register_autograd(f"{NAMESPACE}::matmul", _matmul_backward, setup_context=_matmul_setup, lib=_lib)
-torch.library.register_autograd(f"{NAMESPACE}::gemm", _gemm_backward, setup_context=_gemm_setup, lib=_lib)
-torch.library.register_autograd(f"{NAMESPACE}::conv2d", _conv_backward, setup_context=_conv_setup, lib=_lib)
+_AFTER_AUTOGRAD = torch._C._after_autograd_keyset
+_CPU_KEY = torch._C.DispatchKey.CPU
+
+
+def _register_autograd(name, cpu_kernel, setup_context, backward):
+    """The Autograd kernel of aicc::<name>: an autograd.Function when an input requires grad,
+    else straight on to the kernel below.
+
+    torch.library.register_autograd does the same with a generic wrapper that costs ~10-20 us
+    per call here (a pytree walk, a Metadata object and one more trip through the dispatcher
+    even when no gradient is needed), as much as a 64x64 GEMM. Here a call whose tensors are
+    plain CPU tensors (nothing below autograd but the CPU key: no fake / functional tensors,
+    no modes) calls the CPU kernel directly; anything else is redispatched as torch's wrapper
+    does, so tracing, meta and CUDA tensors take their own kernels.
+    """
+    op = getattr(torch.ops.aicc, name).default
+
+    def run_below(keyset, args, kwargs):
+        below = keyset & _AFTER_AUTOGRAD
+        if below.highestPriorityTypeId() == _CPU_KEY:
+            return cpu_kernel(*args, **kwargs)
+        return op.redispatch(below, *args, **kwargs)
+
+    class Function(torch.autograd.Function):
+        @staticmethod
+        def forward(keyset, kwargs, *args):
+            with torch._C._AutoDispatchBelowAutograd():
+                return run_below(keyset, args, kwargs)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            _, kwargs, *args = inputs
+            ctx.n_args = len(args)  # the dispatcher may leave trailing defaults out
+            setup_context(ctx, tuple(args), kwargs, output)
+
+        @staticmethod
+        def backward(ctx, grad):
+            ctx.input_grad = tuple(ctx.needs_input_grad[2:]) + (False,) * 8  # past (keyset, kwargs)
+            return (None, None) + tuple(backward(ctx, grad))[:ctx.n_args]
+
+    Function.__name__ = Function.__qualname__ = f"aicc_{name}_autograd"
+
+    def autograd_kernel(keyset, *args, **kwargs):
+        if torch.is_grad_enabled() and torch._C._any_requires_grad(*args):
+            return Function.apply(keyset, kwargs, *args)
+        return run_below(keyset, args, kwargs)
+
+    _lib.impl(name, autograd_kernel, "Autograd", with_keyset=True)
+
+
+_register_autograd("matmul", _matmul_cpu, _matmul_setup, _matmul_backward)
+_register_autograd("gemm", _gemm_cpu, _gemm_setup, _gemm_backward)
+_register_autograd("conv2d", _conv2d_cpu, _conv_setup, _conv_backward)
 
 OPERATORS = tuple(SCHEMAS)
 
