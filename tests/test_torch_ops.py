@@ -4,8 +4,6 @@ against PyTorch's own; torch.compile(fullgraph=True); bad input."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -464,25 +462,3 @@ def test_meta_tensors_give_shapes_only():
     y = torch.ops.aicc.conv2d(torch.empty(2, 3, 9, 9, device="meta"), torch.empty(4, 3, 3, 3, device="meta"),
                               None, [2, 2], [1, 1])
     assert y.device.type == "meta" and y.shape == (2, 4, 5, 5)
-
-
-def test_operator_overhead_is_small():
-    """The issue's target is 1.5x ak.matmul at 64x64 (benchmarks/torch_ops.py measures it);
-    here only a loose bound, so a noisy shared CI machine does not fail the suite."""
-    a, b = torch.randn(64, 64), torch.randn(64, 64)
-    an, bn = a.numpy(), b.numpy()
-
-    def best(fn, n=200):
-        for _ in range(20):
-            fn()
-        times = []
-        for _ in range(5):
-            t = time.perf_counter()
-            for _ in range(n):
-                fn()
-            times.append(time.perf_counter() - t)
-        return min(times)
-
-    ours = best(lambda: torch.ops.aicc.matmul(a, b))
-    base = best(lambda: ak.matmul(an, bn))
-    assert ours <= 3.0 * base, (ours, base)
