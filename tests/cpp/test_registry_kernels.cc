@@ -345,14 +345,16 @@ void test_choices(FeatureSet detected) {
   check(std::string(chosen(f.bf16_gemm)) == (neon ? "f32_8x12_neon" : "f32_4x8_portable"),
         "masking arm_bf16 falls back to the f32 entry");
   set_feature_mask("");
-  // Requiring a feature of another architecture is an error naming the variable's argument.
-  bool threw = false;
-  try {
-    set_feature_mask("+avx2");
-  } catch (const InvalidArgument& e) {
-    threw = std::string(e.what()).find("avx2") != std::string::npos;
+  // A feature of another architecture, masked or required, is an error naming it.
+  for (const char* spec : {"-avx2", "+avx512_vnni", "-neon,-amx"}) {
+    bool threw = false;
+    try {
+      set_feature_mask(spec);
+    } catch (const InvalidArgument& e) {
+      threw = std::string(e.what()).find("x86-64 feature") != std::string::npos;
+    }
+    check(threw, std::string("set_feature_mask(\"") + spec + "\") on aarch64 is an InvalidArgument naming an x86-64 feature");
   }
-  check(threw, "requiring avx2 on aarch64 is an InvalidArgument naming it");
   set_feature_mask("");
   check(chosen(f.int8_gemm) == want_int8, "clearing the mask restores the choice");
 #endif
