@@ -6,6 +6,7 @@ the AICC_ISA / AICC_CPU_FEATURES controls fail loudly on bad values."""
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 
@@ -241,6 +242,19 @@ def test_requiring_a_feature_the_cpu_lacks_is_an_error():
         pytest.skip("this CPU has every feature tried")
     r = _import_with({"AICC_CPU_FEATURES": f"+{missing[0]}"})
     assert r.returncode != 0 and "AICC_CPU_FEATURES" in r.stderr and "lacks" in r.stderr
+
+
+def test_a_feature_of_another_architecture_is_an_error():
+    """An aarch64 feature on x86-64 (or the reverse), even as a mask: a clear error, not a no-op."""
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64"):
+        spec, needle = "-dotprod", "an aarch64 feature"
+    elif machine in ("aarch64", "arm64"):
+        spec, needle = "-avx2", "an x86-64 feature"
+    else:
+        pytest.skip(f"no kernels for another architecture than {machine}")
+    r = _import_with({"AICC_CPU_FEATURES": spec})
+    assert r.returncode != 0 and "AICC_CPU_FEATURES" in r.stderr and needle in r.stderr, r.stderr
 
 
 def test_isa_cap_above_the_cpu_is_an_error():

@@ -183,6 +183,17 @@ FeatureSet parse_feature_spec(const std::string& spec, const char* what) {
       throw_invalid(what, "comma-separated feature names, each optionally prefixed by '-' (mask) or '+' (require): " +
                               accepted_feature_names(),
                     "'" + item + "'");
+    // A feature of the other architecture is a mistake even as a mask (it would silently
+    // mask nothing): most likely a setting copied from another machine.
+#if defined(AICC_X86)
+    if (kArmLevel.contains(named))
+      throw_invalid(what, "features of this CPU architecture (x86-64: avx2, fma, ..., amx_int8)",
+                    "'" + item + "', an aarch64 feature");
+#elif defined(__aarch64__)
+    if (!kArmLevel.contains(named))
+      throw_invalid(what, "features of this CPU architecture (aarch64: neon, dotprod, i8mm, arm_bf16)",
+                    "'" + item + "', an x86-64 feature");
+#endif
     if (mask) {
       masked = masked | named;
     } else if (!cpu_info().features.contains(named)) {

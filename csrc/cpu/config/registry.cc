@@ -8,6 +8,7 @@ namespace {
 Families build() {
   Families f;
   register_x86_64(f);
+  register_aarch64(f);
   register_portable(f);
   // The float families fall back on the f32 kernels (inputs converted exactly while packing):
   // bf16 where the CPU has no bf16 dot product, f16 everywhere until an f16-accumulating-in-f32

@@ -6,7 +6,7 @@
 // BLIS config/<arch>/bli_cntx_init_<arch>.c.
 //
 // Each architecture family registers its entries in one file (config/x86_64.cc,
-// config/portable.cc; an aarch64.cc joins the same way), best first; portable entries come
+// config/aarch64.cc, config/portable.cc), best first; portable entries come
 // last and require nothing, so every family always has a choice. Adding a kernel touches:
 // the kernel file (its name suffix gives its compiler flags, cmake/AiccIsa.cmake), one line in
 // its architecture's registry file, and its declaration in the family's kernel header.
@@ -51,7 +51,8 @@ struct Families {
 };
 
 // Registration, one function per architecture family file; called once, in priority order.
-void register_x86_64(Families& f);
+void register_x86_64(Families& f);   // empty unless built for x86-64
+void register_aarch64(Families& f);  // empty unless built for aarch64
 void register_portable(Families& f);
 
 const Families& families();

@@ -17,15 +17,14 @@ void ukernel_f32_4x8_portable(int64_t kc, const void* a, const void* b, float* c
 #if defined(AICC_X86)
 void ukernel_f32_6x16_avx2(int64_t kc, const void* a, const void* b, float* c, int64_t ldc, int accumulate);
 void ukernel_f32_12x32_avx512(int64_t kc, const void* a, const void* b, float* c, int64_t ldc, int accumulate);
+void ukernel_bf16_12x32_avx512bf16(int64_t kw, const void* a, const void* b, float* c, int64_t ldc,
+                                   int accumulate);
+#endif
 
-// Tile epilogues.
+// Tile epilogues (the portable one on every architecture).
 void epilogue_tile_portable(const Epilogue& ep, const float* tile, int64_t ldt, int64_t i0, int64_t j0, int mr, int nr);
 #if defined(AICC_X86)
 void epilogue_tile_avx2(const Epilogue& ep, const float* tile, int64_t ldt, int64_t i0, int64_t j0, int mr, int nr);
-#endif
-
-void ukernel_bf16_12x32_avx512bf16(int64_t kw, const void* a, const void* b, float* c, int64_t ldc,
-                                   int accumulate);
 #endif
 
 // Packers of a strided matrix (layouts in gemm_driver.h). The portable ones handle every

@@ -100,7 +100,9 @@ void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, co
   // computed modulo 2^32 (unsigned): the raw sums may wrap, the final value fits int32. The
   // column terms are added to col_add by the task that packs those columns; the row term is
   // applied in the output stage.
-  const uint32_t za_u = static_cast<uint32_t>(p.a_zero_point + (a.dtype == DType::kS8 ? 128 : 0));
+  // (An s8-domain route, a_packed_signed, has a' = a for s8 and a - 128 for u8, za' likewise.)
+  const int32_t a_shift = rt.a_packed_signed ? (a.dtype == DType::kU8 ? -128 : 0) : (a.dtype == DType::kS8 ? 128 : 0);
+  const uint32_t za_u = static_cast<uint32_t>(p.a_zero_point + a_shift);
   auto fold_columns = [&](int64_t j0, int64_t j1) {
     for (int64_t j = j0; j < j1; ++j) {
       const uint32_t term = static_cast<uint32_t>(col_add[j]) - za_u * static_cast<uint32_t>(colsum[j]) +

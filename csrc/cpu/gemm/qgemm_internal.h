@@ -73,6 +73,10 @@ struct Route {
   // Applies bias + output stage to rows [0, mr) x columns [0, nr) of the tile c (row pitch
   // ldc int32) and writes them to out(i0 + r, j0 + s). Never touches other elements.
   void (*output)(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o);
+  // folds_zero_points routes only: the domain of the packed A bytes. false: u8 (u8 a as is, s8
+  // a + 128; vpdpbusd, usmmla). true: s8 (s8 a as is, u8 a - 128; aarch64 sdot, which has no
+  // mixed-sign form without i8mm). The driver shifts the A zero point into the same domain.
+  bool a_packed_signed = false;
 };
 
 // The implementations, one set per ISA path; the registry (csrc/cpu/config/) lists the routes.

@@ -1,0 +1,69 @@
+// aarch64 kernel registry entries, best first within each family (csrc/cpu/config/registry.h).
+// Features are read from getauxval(AT_HWCAP / AT_HWCAP2) (common/cpu_features.cc); families
+// without an entry here (depthwise, reduce, peak probes) use the portable entries, which the
+// compiler vectorizes for NEON at the armv8-a baseline.
+#include "cpu/config/registry.h"
+
+#if defined(__aarch64__)
+#include "cpu/gemm/aarch64_kernels.h"
+#include "cpu/gemm/float_kernels.h"
+#endif
+
+namespace aicc::cpu::registry {
+
+#if defined(__aarch64__)
+namespace {
+
+using F = CpuFeature;
+using gemm_internal::FloatGemmConfig;
+using gemm_internal::PanelWord;
+namespace gi = gemm_internal;
+namespace qd = qgemm_detail;
+
+constexpr FeatureSet kNeon{F::kNeon};
+
+// ---- float GEMM ------------------------------------------------------------------------
+// NEON 8x12: kc = 256 keeps the B micro-panel (256 x 12 x 4 B = 12 KiB) in a 64 KiB L1d
+// (Neoverse N1/V1/V2, Cortex-A7x) next to the A micro-panel (8 KiB); mc = 128 (16 panels) keeps
+// the A block (128 KiB) in a 512 KiB-1 MiB L2; nc = 4080 = 340 x 12 (the shared B block, 4 MiB,
+// in the SLC / L3). The portable packers serve these entries (nothing to vectorize-pack yet).
+const FloatGemmConfig kF32Neon = {"f32_8x12_neon", PanelWord::kF32, gi::ukernel_f32_8x12_neon,
+                                  gi::epilogue_tile_portable, nullptr, nullptr,
+                                  /*mr=*/8, /*nr=*/12, /*mc=*/128, /*kc=*/256, /*nc=*/4080};
+// BF16 (bfdot, pair words): the f32 register plan; a word holds two k, so kc = 512 elements
+// (256 words) keeps the f32 entry's cache footprint.
+const FloatGemmConfig kBf16ArmBf16 = {"bf16_8x12_armbf16", PanelWord::kBF16Pair, gi::ukernel_bf16_8x12_armbf16,
+                                      gi::epilogue_tile_portable, nullptr, nullptr,
+                                      /*mr=*/8, /*nr=*/12, /*mc=*/128, /*kc=*/512, /*nc=*/4080};
+
+// ---- INT8 GEMM (qgemm_internal.h; layouts in aarch64_kernels.h) --------------------------
+// Both routes fold the zero points after the product (raw bytes packed). kc = 256 words
+// (1024 k) keeps the B slice (12 KiB) in L1; mc = 16 panels (128 rows), nc = 8 panels (96
+// columns) per task. kc_words must stay even: the pair route's words come in pairs, and only
+// the last slice may end on an odd word.
+constexpr int64_t kInt8KcWords = 256;
+static_assert(kInt8KcWords % 2 == 0, "the pair route's K slices must start on a word pair");
+// i8mm: usmmla, u8 x s8 directly (A in the u8 domain, as VNNI).
+const qd::Route kInt8I8mm = {qd::kMmlaMR, qd::kMmlaNR, 4, kInt8KcWords, 16, 8, true, qd::ukernel_u8s8_8x12_i8mm,
+                             qd::pack_a_u8_pairs_neon, qd::pack_b_s8_pairs_neon, qd::output_portable,
+                             /*a_packed_signed=*/false};
+// dotprod: sdot is s8 x s8 only, so u8 activations are moved to s8 (a - 128) and the driver
+// corrects with the row/column sums: exact for every input.
+const qd::Route kInt8Dotprod = {qd::kDotMR, qd::kDotNR, 4, kInt8KcWords, 16, 8, true, qd::ukernel_s8s8_8x12_dotprod,
+                                qd::pack_a_s8_quads_neon, qd::pack_b_s8_quads_neon, qd::output_portable,
+                                /*a_packed_signed=*/true};
+
+}  // namespace
+
+void register_aarch64(Families& f) {
+  f.f32_gemm.push_back({kF32Neon.ukernel_name, kNeon, &kF32Neon});
+  f.bf16_gemm.push_back({kBf16ArmBf16.ukernel_name, kNeon | FeatureSet{F::kArmBf16}, &kBf16ArmBf16});
+
+  f.int8_gemm.push_back({"u8s8_8x12_i8mm", kNeon | FeatureSet{F::kI8mm}, &kInt8I8mm});
+  f.int8_gemm.push_back({"s8s8_8x12_dotprod", kNeon | FeatureSet{F::kDotprod}, &kInt8Dotprod});
+}
+#else
+void register_aarch64(Families&) {}
+#endif
+
+}  // namespace aicc::cpu::registry

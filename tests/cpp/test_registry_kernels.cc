@@ -1,0 +1,416 @@
+// Every GEMM entry of the kernel registry that this CPU can run, against a scalar reference, on
+// edge cases derived from the entry itself (its mr, nr, k per word and kc): m, n and k at
+// 1, tile - 1, tile, tile + 1, 2 tile + 1; k also around one and two kc blocks / K slices;
+// strided and column-major operands, an output that is a window of a wider buffer (the
+// elements around it must stay untouched), the fused epilogue. INT8 is compared bit-exactly.
+// Then the registry's choices: under the detected features, and with features masked.
+//
+// Architecture-neutral C++: tools/test-aarch64.sh cross-compiles it for aarch64 and runs it
+// under qemu-aarch64 with CPU models that have and lack dotprod / i8mm / bf16; it builds and
+// runs natively on x86-64 too. Prints one line per check group and "N passed, N failed".
+//
+//   test_registry_kernels [--expect-features=neon,dotprod,...] [--quick]
+//     --expect-features: the detected feature set must be exactly this (proves which CPU model
+//     the emulator presented, so a fallback run really ran without the masked instructions).
+//   test_registry_kernels --run-unsupported=NAME
+//     runs INT8 entry NAME once although the CPU lacks its features: on such a CPU it must die
+//     of SIGILL (the script checks), which proves the emulated CPU model really lacks them.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "aicc/gemm.h"
+#include "aicc/status.h"
+#include "common/cpu_features.h"
+#include "common/half.h"
+#include "common/thread_pool.h"
+#include "cpu/config/registry.h"
+#include "cpu/gemm/gemm_driver.h"
+#include "cpu/gemm/qgemm_internal.h"
+
+namespace {
+
+using namespace aicc;
+namespace reg = aicc::cpu::registry;
+namespace gi = aicc::cpu::gemm_internal;
+namespace qd = aicc::cpu::qgemm_detail;
+
+int g_passed = 0, g_failed = 0;
+
+void check(bool ok, const std::string& what) {
+  if (ok) {
+    ++g_passed;
+    return;
+  }
+  // The first failures say what broke; thousands of lines would hide it.
+  if (++g_failed <= 20) std::printf("FAIL %s\n", what.c_str());
+  if (g_failed == 20) std::printf("(further failures are counted, not printed)\n");
+}
+
+std::vector<int64_t> around(int64_t t) {
+  std::set<int64_t> s{1, t - 1, t, t + 1, 2 * t + 1};
+  s.erase(0);
+  return {s.begin(), s.end()};
+}
+
+// ---------------------------------------------------------------------------- float entries
+
+struct FloatMatrix {
+  DType dtype;
+  std::vector<uint16_t> h;  // bf16 / f16 storage
+  std::vector<float> f;     // f32 storage, or the exact f32 values of h
+  int64_t rows, cols;
+  bool col_major;
+  MatrixView view() {
+    MatrixView v;
+    v.dtype = dtype;
+    v.data = dtype == DType::kF32 ? static_cast<void*>(f.data()) : static_cast<void*>(h.data());
+    v.rows = rows;
+    v.cols = cols;
+    v.row_stride = col_major ? 1 : cols;
+    v.col_stride = col_major ? rows : 1;
+    return v;
+  }
+  float at(int64_t i, int64_t j) const { return f[col_major ? j * rows + i : i * cols + j]; }
+};
+
+FloatMatrix random_float(std::mt19937& rng, DType t, int64_t rows, int64_t cols, bool col_major) {
+  std::normal_distribution<float> d;
+  FloatMatrix m{t, {}, {}, rows, cols, col_major};
+  m.f.resize(static_cast<size_t>(rows * cols));
+  if (t != DType::kF32) m.h.resize(m.f.size());
+  for (size_t i = 0; i < m.f.size(); ++i) {
+    const float x = d(rng);
+    if (t == DType::kBF16) {
+      m.h[i] = f32_to_bf16(x);
+      m.f[i] = bf16_to_f32(m.h[i]);
+    } else if (t == DType::kF16) {
+      m.h[i] = f32_to_f16(x);
+      m.f[i] = f16_to_f32(m.h[i]);
+    } else {
+      m.f[i] = x;
+    }
+  }
+  return m;
+}
+
+// One float GEMM through `cfg`; out is a window of a wider buffer. Returns "" or the failure.
+std::string run_float_case(std::mt19937& rng, const gi::FloatGemmConfig& cfg, DType t, int64_t m, int64_t n,
+                           int64_t k, bool col_major, bool bias_relu, int threads) {
+  FloatMatrix a = random_float(rng, t, m, k, col_major), b = random_float(rng, t, k, n, col_major);
+  const int64_t ld = n + 5;
+  const float sentinel = 7.25f;
+  std::vector<float> buf(static_cast<size_t>(m * ld), sentinel), bias(static_cast<size_t>(n));
+  for (float& x : bias) x = std::normal_distribution<float>()(rng);
+  gi::Epilogue ep;
+  ep.out.data = buf.data() + 2;
+  ep.out.dtype = DType::kF32;
+  ep.out.rows = m;
+  ep.out.cols = n;
+  ep.out.row_stride = ld;
+  ep.out.col_stride = 1;
+  if (bias_relu) {
+    ep.bias = bias.data();
+    ep.activation = Activation::kRelu;
+  }
+  gi::MatrixAPacker ap(a.view());
+  gi::MatrixBPacker bp(b.view());
+  gi::run_float_gemm(m, n, k, ap, bp, ep, threads, &cfg);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < ld; ++j) {
+      const float got = buf[i * ld + j];
+      if (j < 2 || j >= 2 + n) {
+        if (got != sentinel) return "wrote outside out at row " + std::to_string(i) + " col " + std::to_string(j);
+        continue;
+      }
+      double ref = 0, mag = 0;
+      for (int64_t p = 0; p < k; ++p) {
+        ref += static_cast<double>(a.at(i, p)) * b.at(p, j - 2);
+        mag += std::fabs(static_cast<double>(a.at(i, p)) * b.at(p, j - 2));
+      }
+      if (bias_relu) {
+        ref += bias[j - 2];
+        mag += std::fabs(bias[j - 2]);
+        ref = ref > 0 ? ref : 0;
+      }
+      // docs/SEMANTICS.md: |C - C_ref| <= c K eps(f32) (|A| @ |B|), c = 4 (+ the bias add).
+      const double tol = 4.0 * (k + 2) * 1.1920929e-7 * mag + 1e-30;
+      if (!(std::fabs(got - ref) <= tol))
+        return "(" + std::to_string(i) + "," + std::to_string(j - 2) + ") got " + std::to_string(got) + " want " +
+               std::to_string(ref) + " tol " + std::to_string(tol);
+    }
+  }
+  return "";
+}
+
+void test_float_family(const char* family, const std::vector<reg::Entry<const gi::FloatGemmConfig*>>& entries,
+                       DType t, FeatureSet detected, bool quick) {
+  std::set<const gi::FloatGemmConfig*> seen;
+  for (const auto& e : entries) {
+    const gi::FloatGemmConfig& cfg = *e.impl;
+    // bf16-pair entries take bf16 operands only (the driver converts nothing into pairs).
+    if (cfg.word == gi::PanelWord::kBF16Pair && t != DType::kBF16) continue;
+    if (!seen.insert(&cfg).second) continue;
+    if (!detected.contains(e.required)) {
+      std::printf("skip %s %s: the CPU lacks %s\n", family, e.name, feature_names(e.required.without(detected)).c_str());
+      continue;
+    }
+    std::mt19937 rng(1234);
+    const int kpw = gi::k_per_word(cfg.word);
+    const std::vector<int64_t> ms = around(cfg.mr), ns = around(cfg.nr);
+    std::vector<int64_t> ks = {1, kpw, kpw + 1, 2 * kpw + 1, cfg.kc - 1, cfg.kc, cfg.kc + 1};
+    if (!quick) ks.push_back(2 * cfg.kc + 1);
+    std::set<int64_t> kset(ks.begin(), ks.end());
+    const int64_t kmid = 37;
+    int cases = 0, fails = 0;
+    auto one = [&](int64_t m, int64_t n, int64_t k, bool cm, bool br, int threads) {
+      std::string err;
+      try {
+        err = run_float_case(rng, cfg, t, m, n, k, cm, br, threads);
+      } catch (const std::exception& ex) {
+        err = std::string("exception: ") + ex.what();
+      }
+      ++cases;
+      if (!err.empty()) {
+        ++fails;
+        check(false, std::string(family) + " " + e.name + " m=" + std::to_string(m) + " n=" + std::to_string(n) +
+                         " k=" + std::to_string(k) + (cm ? " col-major" : "") + (br ? " bias+relu" : "") + ": " + err);
+      } else {
+        check(true, "");
+      }
+    };
+    for (int64_t m : ms)
+      for (int64_t n : ns) one(m, n, kmid, false, false, 1);
+    for (int64_t k : kset) one(ms.back(), ns.back(), k, false, false, 1);
+    // Column-major operands, the fused epilogue, several threads and several row/column blocks.
+    one(ms.back(), ns.back(), cfg.kc + 1, true, true, 1);
+    one(2 * cfg.mc + cfg.mr + 3, 3 * cfg.nr + 1, 19, false, true, 0);
+    std::printf("%-9s %-24s %3d cases, %d failed (mr=%d nr=%d k/word=%d kc=%d)\n", family, e.name, cases, fails,
+                cfg.mr, cfg.nr, kpw, cfg.kc);
+  }
+}
+
+// ---------------------------------------------------------------------------- INT8 entries
+
+// out = (a - za) @ (b - zb[j]) through `route`, compared exactly; out is a window of a wider
+// int32 buffer (col_stride 1 or 2).
+std::string run_int8_case(std::mt19937& rng, const qd::Route& route, DType at, int32_t za, int32_t zb_base,
+                          bool per_channel, int64_t m, int64_t n, int64_t k, bool extremes, int64_t out_col_stride,
+                          bool a_col_major) {
+  std::vector<uint8_t> a(static_cast<size_t>(m * k));
+  std::vector<int8_t> b(static_cast<size_t>(k * n));
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (auto& x : a) x = static_cast<uint8_t>(byte(rng));
+  for (auto& x : b) x = static_cast<int8_t>(byte(rng) - 128);
+  if (extremes) {  // every A at its minimum or maximum, B at -128 or 127
+    for (size_t i = 0; i < a.size(); ++i) a[i] = (i % 3) ? (at == DType::kU8 ? 255 : 0x80) : (at == DType::kU8 ? 0 : 0x7f);
+    for (size_t i = 0; i < b.size(); ++i) b[i] = (i % 5) ? -128 : 127;
+  }
+  a[0] = at == DType::kU8 ? 0 : 0x80;  // the extremes, every time
+  b[0] = -128;
+  std::vector<int32_t> zb(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) zb[j] = per_channel ? static_cast<int32_t>(((zb_base + 37 * j) % 256 + 256) % 256 - 128) : zb_base;
+  MatrixView av{a.data(), at, m, k, a_col_major ? 1 : k, a_col_major ? m : 1};
+  MatrixView bv{b.data(), DType::kS8, k, n, n, 1};
+  const int64_t ld = n * out_col_stride + 3;
+  const int32_t sentinel = 0x5a5a5a5a;
+  std::vector<int32_t> buf(static_cast<size_t>(m * ld), sentinel);
+  MatrixView ov{buf.data() + 1, DType::kS32, m, n, ld, out_col_stride};
+  QGemmParams p;
+  p.a_zero_point = za;
+  p.b_zero_point = zb.data();
+  p.b_zero_point_len = per_channel ? n : 1;
+  qd::qgemm_with_route(av, bv, ov, p, route);
+  auto a_at = [&](int64_t i, int64_t q) -> int64_t {
+    const uint8_t v = a[a_col_major ? q * m + i : i * k + q];
+    return at == DType::kU8 ? v : static_cast<int8_t>(v);
+  };
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t x = 0; x < ld; ++x) {
+      const int32_t got = buf[i * ld + x];
+      const int64_t rel = x - 1;
+      const bool inside = rel >= 0 && rel % out_col_stride == 0 && rel / out_col_stride < n;
+      if (!inside) {
+        if (got != sentinel) return "wrote outside out at row " + std::to_string(i) + " offset " + std::to_string(x);
+        continue;
+      }
+      const int64_t j = rel / out_col_stride;
+      int64_t ref = 0;
+      for (int64_t q = 0; q < k; ++q) ref += (a_at(i, q) - za) * (static_cast<int64_t>(b[q * n + j]) - zb[j]);
+      if (got != ref)
+        return "(" + std::to_string(i) + "," + std::to_string(j) + ") got " + std::to_string(got) + " want " +
+               std::to_string(ref);
+    }
+  }
+  return "";
+}
+
+void test_int8_family(const std::vector<reg::Entry<const qd::Route*>>& entries, FeatureSet detected, bool quick) {
+  for (const auto& e : entries) {
+    const qd::Route& rt = *e.impl;
+    if (!detected.contains(e.required)) {
+      std::printf("skip int8_gemm %s: the CPU lacks %s\n", e.name, feature_names(e.required.without(detected)).c_str());
+      continue;
+    }
+    std::mt19937 rng(99);
+    const int kpw = rt.k_per_word;
+    const int64_t slice = rt.kc_words * kpw;  // K per slice
+    const std::vector<int64_t> ms = around(rt.mr), ns = around(rt.nr);
+    std::set<int64_t> ks{1, kpw - 1, kpw, kpw + 1, 2 * kpw - 1, 2 * kpw, 2 * kpw + 1, 3 * kpw, slice + 3};
+    if (!quick) ks.insert({slice, slice + kpw, 2 * slice + kpw + 1});
+    ks.erase(0);
+    struct Z {
+      DType t;
+      int32_t za, zb;
+      bool per_channel;
+    };
+    const Z zs[] = {{DType::kU8, 128, 0, false}, {DType::kS8, 0, 0, false}, {DType::kU8, 255, -128, false},
+                    {DType::kS8, -128, 127, false}, {DType::kU8, 3, 5, true}, {DType::kS8, 7, -9, true}};
+    int cases = 0, fails = 0;
+    auto one = [&](const Z& z, int64_t m, int64_t n, int64_t k, bool extremes, int64_t ocs, bool acm) {
+      std::string err;
+      try {
+        err = run_int8_case(rng, rt, z.t, z.za, z.zb, z.per_channel, m, n, k, extremes, ocs, acm);
+      } catch (const std::exception& ex) {
+        err = std::string("exception: ") + ex.what();
+      }
+      ++cases;
+      if (!err.empty()) ++fails;
+      check(err.empty(), std::string("int8_gemm ") + e.name + (z.t == DType::kU8 ? " u8" : " s8") +
+                             " za=" + std::to_string(z.za) + " zb=" + std::to_string(z.zb) +
+                             (z.per_channel ? "+37j" : "") + " m=" + std::to_string(m) + " n=" + std::to_string(n) +
+                             " k=" + std::to_string(k) + (extremes ? " extremes" : "") +
+                             (ocs > 1 ? " strided-out" : "") + (acm ? " a-col-major" : "") + ": " + err);
+    };
+    for (const Z& z : zs) {
+      for (int64_t m : ms)
+        for (int64_t n : ns) one(z, m, n, 37, false, 1, false);
+      for (int64_t k : ks) one(z, ms.back(), ns.back(), k, false, 1, false);
+      one(z, ms.back(), ns.back(), 2 * kpw + 1, true, 2, true);
+    }
+    // Extremes over several K slices, several threads and blocks (K check: 2053 * 255 * 255 fits).
+    one(zs[2], 2 * rt.mc_panels * rt.mr + 5, rt.nc_panels * rt.nr + 7, quick ? 67 : slice * 2 + 5, true, 1, false);
+    std::printf("int8_gemm %-24s %3d cases, %d failed (mr=%d nr=%d k/word=%d kc_words=%lld)\n", e.name, cases, fails,
+                rt.mr, rt.nr, kpw, static_cast<long long>(rt.kc_words));
+  }
+}
+
+// ---------------------------------------------------------------------------- registry choices
+
+template <class Impl>
+const char* chosen(const std::vector<reg::Entry<Impl>>& family) {
+  return reg::select(family).name;
+}
+
+void test_choices(FeatureSet detected) {
+  const reg::Families& f = reg::families();
+  // Every family ends in a portable entry that requires nothing.
+  auto ends_portable = [](const char* fam, FeatureSet last) { check(last.empty(), std::string(fam) + " ends in a portable entry"); };
+  ends_portable("f32_gemm", f.f32_gemm.back().required);
+  ends_portable("int8_gemm", f.int8_gemm.back().required);
+  ends_portable("depthwise", f.depthwise.back().required);
+  ends_portable("reduce", f.reduce.back().required);
+  // The chosen entry is the first whose features are active, and the CPU can run it.
+  const FeatureSet active = active_features();
+  for (const auto& info : reg::describe())
+    if (info.chosen) check(info.runnable, info.family + " chose " + info.name + ", which the CPU cannot run");
+  std::printf("chosen:   f32=%s bf16=%s int8=%s depthwise=%s reduce=%s\n", chosen(f.f32_gemm), chosen(f.bf16_gemm),
+              chosen(f.int8_gemm), chosen(f.depthwise), chosen(f.reduce));
+  (void)active;
+
+#if defined(__aarch64__)
+  using F = CpuFeature;
+  // The aarch64 choices, feature by feature: what the CPU has decides, masks move the choice
+  // down to the fallbacks (the same the registry does on a CPU without those features).
+  const bool neon = detected.has(F::kNeon), dot = detected.has(F::kDotprod), mm = detected.has(F::kI8mm),
+             bf = detected.has(F::kArmBf16);
+  const std::string want_int8 = mm ? "u8s8_8x12_i8mm" : dot ? "s8s8_8x12_dotprod" : "s16_6x16_portable";
+  check(chosen(f.int8_gemm) == want_int8, std::string("int8 chose ") + chosen(f.int8_gemm) + ", want " + want_int8);
+  check(std::string(chosen(f.f32_gemm)) == (neon ? "f32_8x12_neon" : "f32_4x8_portable"), "f32 choice");
+  check(std::string(chosen(f.bf16_gemm)) == (bf ? "bf16_8x12_armbf16" : neon ? "f32_8x12_neon" : "f32_4x8_portable"),
+        std::string("bf16 chose ") + chosen(f.bf16_gemm));
+  if (mm) {
+    set_feature_mask("-i8mm");
+    check(std::string(chosen(f.int8_gemm)) == (dot ? "s8s8_8x12_dotprod" : "s16_6x16_portable"),
+          "masking i8mm falls back to dotprod");
+  }
+  set_feature_mask("-i8mm,-dotprod,-arm_bf16");
+  check(std::string(chosen(f.int8_gemm)) == "s16_6x16_portable", "masking i8mm and dotprod falls back to portable");
+  check(std::string(chosen(f.bf16_gemm)) == (neon ? "f32_8x12_neon" : "f32_4x8_portable"),
+        "masking arm_bf16 falls back to the f32 entry");
+  set_feature_mask("");
+  // A feature of another architecture, masked or required, is an error naming it.
+  for (const char* spec : {"-avx2", "+avx512_vnni", "-neon,-amx"}) {
+    bool threw = false;
+    try {
+      set_feature_mask(spec);
+    } catch (const InvalidArgument& e) {
+      threw = std::string(e.what()).find("x86-64 feature") != std::string::npos;
+    }
+    check(threw, std::string("set_feature_mask(\"") + spec + "\") on aarch64 is an InvalidArgument naming an x86-64 feature");
+  }
+  set_feature_mask("");
+  check(chosen(f.int8_gemm) == want_int8, "clearing the mask restores the choice");
+#endif
+  (void)detected;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string expect, unsupported;
+  bool quick = false, have_expect = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--expect-features=", 0) == 0) {
+      expect = arg.substr(18);
+      have_expect = true;
+    } else if (arg.rfind("--run-unsupported=", 0) == 0) {
+      unsupported = arg.substr(18);
+    } else if (arg == "--quick") {
+      quick = true;
+    } else {
+      std::fprintf(stderr, "usage: %s [--expect-features=a,b,...] [--quick] [--run-unsupported=NAME]\n", argv[0]);
+      return 2;
+    }
+  }
+  const FeatureSet detected = cpu_info().features;
+  std::printf("detected: %s\n", feature_names(detected).c_str());
+  if (!unsupported.empty()) {
+    const auto* e = reg::find(reg::families().int8_gemm, unsupported);
+    if (e == nullptr) {
+      std::printf("no int8_gemm entry named %s\n", unsupported.c_str());
+      return 2;
+    }
+    std::mt19937 rng(5);
+    std::fflush(stdout);
+    const std::string err = run_int8_case(rng, *e->impl, DType::kU8, 1, 2, false, 9, 13, 37, false, 1, false);
+    std::printf("%s ran: %s\n", e->name, err.empty() ? "correct" : err.c_str());
+    return 0;
+  }
+  if (have_expect) {
+    std::string spaced = expect;
+    for (char& ch : spaced)
+      if (ch == ',') ch = ' ';
+    check(feature_names(detected) == spaced,
+          "detected features '" + feature_names(detected) + "' are not the expected '" + spaced + "'");
+  }
+  try {
+    const reg::Families& f = reg::families();
+    test_float_family("f32_gemm", f.f32_gemm, DType::kF32, detected, quick);
+    test_float_family("bf16_gemm", f.bf16_gemm, DType::kBF16, detected, quick);
+    test_float_family("f16_gemm", f.f16_gemm, DType::kF16, detected, /*quick=*/true);
+    test_int8_family(f.int8_gemm, detected, quick);
+    test_choices(detected);
+  } catch (const std::exception& e) {
+    check(false, std::string("exception: ") + e.what());
+  }
+  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}
