@@ -1,7 +1,12 @@
 // conv2d backward (data and weight) on the GEMM driver.
 //
-//   backward_data:   col = G_chunk x W_g (f32), then col2im adds col into an f32 grad_in;
-//                    1x1 stride-1 unpadded convs write one GEMM straight into grad_in.
+//   backward_data:   stride 1 (and padding no larger than the kernel's reach): a forward
+//                    conv of grad_out with the weights OC/IC-swapped and flipped, padded by
+//                    (R-1)*dil - pad, so it runs as the forward implicit GEMM (no column
+//                    buffer, no col2im); 1x1 stride-1 unpadded convs write one GEMM straight
+//                    into grad_in; otherwise col = G_chunk x W_g (f32), then col2im adds col
+//                    into an f32 grad_in.
+//   depthwise:       direct kernels (depthwise_conv2d_backward.cc).
 //   backward_weight: dW_g += G_chunk^T x col_chunk, chunk after chunk (beta = 1), into an
 //                    f32 accumulator.
 // Thread-count independence: the GEMM driver splits only M and N across threads (never
@@ -18,6 +23,7 @@
 #include "common/half.h"
 #include "common/thread_pool.h"
 #include "cpu/conv/conv2d_common.h"
+#include "cpu/conv/depthwise_conv2d.h"
 
 namespace aicc::cpu {
 namespace {
@@ -49,6 +55,47 @@ void convert_from_f32(const float* src, const TensorView& out) {
   });
 }
 
+// The stride-1 backward data as a forward conv: grad_in = conv(grad_out, w'), with
+// w'[g*Cg + c][r][s][k] = w[g*Kg + k][R-1-r][S-1-s][c] (NHWC; NCHW likewise) and padding
+// (R-1)*dil - pad on each side. Returns false when that padding would be negative.
+bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, const TensorView& w,
+                              const TensorView& grad_in) {
+  if (d.stride_h != 1 || d.stride_w != 1) return false;
+  Conv2dDesc f = d;
+  f.c = d.k, f.k = d.c, f.h = d.p(), f.w = d.q();
+  f.pad_top = (d.r - 1) * d.dilation_h - d.pad_top;
+  f.pad_bottom = (d.r - 1) * d.dilation_h - d.pad_bottom;
+  f.pad_left = (d.s - 1) * d.dilation_w - d.pad_left;
+  f.pad_right = (d.s - 1) * d.dilation_w - d.pad_right;
+  if (f.pad_top < 0 || f.pad_bottom < 0 || f.pad_left < 0 || f.pad_right < 0) return false;
+  if (f.p() != d.h || f.q() != d.w) return false;
+  const int64_t cg = d.cg(), kg = d.kg(), R = d.r, S = d.s;
+  const size_t es = dtype_size(w.dtype);
+  std::vector<char> wf(static_cast<size_t>(w.numel()) * es);
+  const char* src = static_cast<const char*>(w.data);
+  const bool nhwc = d.layout == Layout::kNHWC;
+  for (int64_t g = 0; g < d.groups; ++g)
+    for (int64_t k = 0; k < kg; ++k)
+      for (int64_t c = 0; c < cg; ++c)
+        for (int64_t r = 0; r < R; ++r)
+          for (int64_t s = 0; s < S; ++s) {
+            const int64_t from = nhwc ? (((g * kg + k) * R + (R - 1 - r)) * S + (S - 1 - s)) * cg + c
+                                      : (((g * kg + k) * cg + c) * R + (R - 1 - r)) * S + (S - 1 - s);
+            const int64_t to = nhwc ? (((g * cg + c) * R + r) * S + s) * kg + k : (((g * cg + c) * kg + k) * R + r) * S + s;
+            std::memcpy(wf.data() + to * es, src + from * es, es);
+          }
+  TensorView wv = w;
+  wv.data = wf.data();
+  int64_t wd[4];
+  conv::w_dims(f, wd);
+  wv.ndim = 4;
+  for (int i = 0; i < 4; ++i) wv.shape[i] = wd[i];
+  int64_t stride = 1;
+  for (int i = 3; i >= 0; --i) wv.strides[i] = stride, stride *= wd[i];
+  conv2d(f, grad_out, wv, nullptr, Activation::kNone, grad_in);
+  return true;
+}
+
 }  // namespace
 
 void conv2d_backward_data(const Conv2dDesc& d, const TensorView& grad_out, const TensorView& w,
@@ -63,6 +110,11 @@ void conv2d_backward_data(const Conv2dDesc& d, const TensorView& grad_out, const
   conv::check_tensor(grad_in, "grad_in", xd[0], xd[1], xd[2], xd[3], true);
   check_float_dtypes(grad_out, "grad_out", w, "w", grad_in, "grad_in");
   if (grad_in.numel() == 0) return;
+  if (conv::is_depthwise(d)) {
+    depthwise_conv2d_backward_data(d, grad_out, w, grad_in);
+    return;
+  }
+  if (!conv::is_pointwise(d) && backward_data_as_forward(d, grad_out, w, grad_in)) return;
 
   const int64_t cg = d.cg(), kg = d.kg(), depth = cg * d.r * d.s, pq = d.p() * d.q();
   const bool nhwc = d.layout == Layout::kNHWC;
@@ -138,6 +190,10 @@ void conv2d_backward_weight(const Conv2dDesc& d, const TensorView& x, const Tens
   conv::check_tensor(grad_w, "grad_w", wd[0], wd[1], wd[2], wd[3], true);
   check_float_dtypes(x, "x", grad_out, "grad_out", grad_w, "grad_w");
   if (grad_w.numel() == 0) return;
+  if (conv::is_depthwise(d)) {
+    depthwise_conv2d_backward_weight(d, x, grad_out, grad_w);
+    return;
+  }
 
   const int64_t cg = d.cg(), kg = d.kg(), depth = cg * d.r * d.s, pq = d.p() * d.q();
   const bool nhwc = d.layout == Layout::kNHWC;

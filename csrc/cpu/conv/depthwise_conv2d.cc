@@ -8,6 +8,9 @@
 #include "common/half.h"
 #include "common/thread_pool.h"
 
+#define AICC_DW_VL 4
+#include "cpu/conv/depthwise_kernels_impl.h"
+
 namespace aicc::cpu {
 namespace {
 
@@ -24,17 +27,6 @@ float load_any(DType t, const void* p, int64_t i) {
 }
 
 inline float relu(float y) { return y > 0.0f ? y : (std::isnan(y) ? y : 0.0f); }
-
-template <DType T>
-void pixel_nhwc_portable(const void* const* x, const float* const* w, int ntaps, int64_t C, const float* bias,
-                         bool do_relu, float* dst) {
-  for (int64_t c = 0; c < C; ++c) {
-    float acc = 0.0f;
-    for (int t = 0; t < ntaps; ++t) acc += load<T>(x[t], c) * w[t][c];
-    if (bias) acc += bias[c];
-    dst[c] = do_relu ? relu(acc) : acc;
-  }
-}
 
 template <DType T>
 void row_nchw_portable(const void* const* rows, const float* w, int R, int S, int64_t Q, int64_t W, int64_t stride,
@@ -63,26 +55,47 @@ void store_row(DType t, void* out, int64_t base, const float* src, int64_t n, Ac
   }
 }
 
-const DepthwiseOps& ops_for(DType t) { return registry::select(registry::families().depthwise).impl(t); }
-
 }  // namespace
 
+// The registry's choice (csrc/cpu/config: the first depthwise entry the CPU's active features allow).
+const DepthwiseOps& depthwise_ops(DType t) { return registry::select(registry::families().depthwise).impl(t); }
+
 const DepthwiseOps& depthwise_ops_portable(DType t) {
-  static const DepthwiseOps f32{pixel_nhwc_portable<DType::kF32>, row_nchw_portable<DType::kF32>};
-  static const DepthwiseOps f16{pixel_nhwc_portable<DType::kF16>, row_nchw_portable<DType::kF16>};
-  static const DepthwiseOps bf16{pixel_nhwc_portable<DType::kBF16>, row_nchw_portable<DType::kBF16>};
-  return t == DType::kF16 ? f16 : t == DType::kBF16 ? bf16 : f32;
+  static const DepthwiseOps f32{dwk::accum_pixels<float>, dwk::wgrad_pixels<float>, row_nchw_portable<DType::kF32>,
+                                nullptr};
+  static const DepthwiseOps f16{dwk::accum_pixels<dwk::F16>, dwk::wgrad_pixels<dwk::F16>,
+                                row_nchw_portable<DType::kF16>, nullptr};
+  static const DepthwiseOps bf16{dwk::accum_pixels<dwk::BF16>, dwk::wgrad_pixels<dwk::BF16>,
+                                 row_nchw_portable<DType::kBF16>, nullptr};
+  static const DepthwiseOps u8{nullptr, nullptr, nullptr, dwk::qaccum_pixels<uint8_t>};
+  static const DepthwiseOps s8{nullptr, nullptr, nullptr, dwk::qaccum_pixels<int8_t>};
+  switch (t) {
+    case DType::kF16: return f16;
+    case DType::kBF16: return bf16;
+    case DType::kU8: return u8;
+    case DType::kS8: return s8;
+    default: return f32;
+  }
+}
+
+void depthwise_interior(int64_t Q, int64_t W, int64_t S, int64_t stride, int64_t dil, int64_t pad, int64_t* lo,
+                        int64_t* hi) {
+  // q*stride - pad >= 0 and q*stride - pad + (S-1)*dil <= W - 1 (pad may be negative).
+  const auto ceil_div = [](int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); };
+  const auto floor_div = [](int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); };
+  *lo = std::min(Q, std::max<int64_t>(0, ceil_div(pad, stride)));
+  *hi = std::max(*lo, std::min(Q, floor_div(W - 1 + pad - (S - 1) * dil, stride) + 1));
 }
 
 int64_t depthwise_workspace_bytes(const Conv2dDesc& d) {
-  // f32 weights (transposed to [R*S][C] for NHWC) and one f32 row per thread.
-  const int64_t row = d.layout == Layout::kNHWC ? d.c : d.q();
+  // f32 weights (transposed to [R*S][C] for NHWC) and one f32 output row per thread.
+  const int64_t row = d.layout == Layout::kNHWC ? d.q() * d.c : d.q();
   return (d.c * d.r * d.s + row * get_num_threads()) * static_cast<int64_t>(sizeof(float));
 }
 
 void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const float* bias,
                       Activation activation, const TensorView& out) {
-  const DepthwiseOps& ops = ops_for(x.dtype);
+  const DepthwiseOps& ops = depthwise_ops(x.dtype);
   const int64_t C = d.c, P = d.p(), Q = d.q(), RS = d.r * d.s;
   const int64_t xsize = static_cast<int64_t>(dtype_size(x.dtype));
   const char* xb = static_cast<const char*>(x.data);
@@ -94,28 +107,44 @@ void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView
     std::vector<float> wt(static_cast<size_t>(RS * C));  // [R*S][C]
     for (int64_t c = 0; c < C; ++c)
       for (int64_t t = 0; t < RS; ++t) wt[t * C + c] = load_any(w.dtype, w.data, c * RS + t);
-    std::vector<float> rows(static_cast<size_t>(C * threads));
+    int64_t q_lo, q_hi;
+    depthwise_interior(Q, d.w, d.s, d.stride_w, d.dilation_w, d.pad_left, &q_lo, &q_hi);
+    std::vector<float> rows(static_cast<size_t>(Q * C * threads));
+    // One task per output row: the interior columns (every tap inside the input) in one call
+    // whose tap pattern is the row's valid kernel rows x all columns; the border columns one
+    // pixel at a time with their own clipped taps.
     parallel_for(d.n * P, [&](int64_t np, int thread) {
       const int64_t n = np / P, p = np % P;
       std::vector<const void*> xt(static_cast<size_t>(RS));
       std::vector<const float*> wp(static_cast<size_t>(RS));
-      for (int64_t q = 0; q < Q; ++q) {
+      const int64_t base = (n * P + p) * Q * C;
+      float* dst = direct ? static_cast<float*>(out.data) + base : rows.data() + thread * Q * C;
+      const auto taps = [&](int64_t q, bool clip_columns) {
         int ntaps = 0;
         for (int64_t r = 0; r < d.r; ++r) {
           const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
           if (h < 0 || h >= d.h) continue;
           for (int64_t s = 0; s < d.s; ++s) {
             const int64_t wi = q * d.stride_w - d.pad_left + s * d.dilation_w;
-            if (wi < 0 || wi >= d.w) continue;
+            if (clip_columns && (wi < 0 || wi >= d.w)) continue;
             xt[ntaps] = xb + ((n * d.h + h) * d.w + wi) * C * xsize;
             wp[ntaps++] = wt.data() + (r * d.s + s) * C;
           }
         }
-        const int64_t base = ((n * P + p) * Q + q) * C;
-        float* dst = direct ? static_cast<float*>(out.data) + base : rows.data() + thread * C;
-        ops.pixel_nhwc(xt.data(), wp.data(), ntaps, C, bias, relu_fused, dst);
-        if (!direct) store_row(out.dtype, out.data, base, dst, C, activation);
+        return ntaps;
+      };
+      for (int64_t q = 0; q < Q; ++q) {
+        if (q == q_lo && q_hi > q_lo) {
+          const int nt = taps(q_lo, false);
+          ops.accum_pixels(xt.data(), wp.data(), nt, d.stride_w * C, q_hi - q_lo, C, bias, relu_fused,
+                           dst + q_lo * C, C);
+          q = q_hi - 1;
+          continue;
+        }
+        const int nt = taps(q, true);
+        ops.accum_pixels(xt.data(), wp.data(), nt, 0, 1, C, bias, relu_fused, dst + q * C, C);
       }
+      if (!direct) store_row(out.dtype, out.data, base, dst, Q * C, activation);
     }, threads);
     return;
   }

@@ -1,35 +1,61 @@
-// Depthwise conv2d (groups == C == K: one input and one output channel per group): a
-// direct kernel, f32 accumulation, vectorized over channels (NHWC) or output columns (NCHW).
-// The per-ISA part is two primitives that keep the accumulators in registers across all
-// taps of an output; the loops around them (tap clipping, threading, dtype of out) are shared.
+// Depthwise conv2d (groups == C == K: one input and one output channel per group), forward
+// (float and INT8) and backward (data and weight): direct kernels, f32 (INT8: int32)
+// accumulation, vectorized over channels (NHWC) or output columns (NCHW).
+// The per-ISA part is the table of primitives below, which keep accumulators in registers
+// across all taps of an output (or, for the weight gradient, across all pixels); the loops
+// around them (tap clipping, stride phases, threading, dtype of out) are shared.
 #pragma once
 
 #include <cstdint>
 
 #include "aicc/conv.h"
+#include "aicc/gemm.h"
 
 namespace aicc::cpu {
 
-// The primitives one ISA supplies, for one input storage dtype (f32 / f16 / bf16).
-// Both write dst = sum over taps (+ bias) in f32, then relu when asked (NaN stays NaN).
+// The primitives one ISA supplies for one input storage dtype (f32 / f16 / bf16, or u8 / s8
+// for qaccum_pixels; the entries that do not apply to the dtype are nullptr).
+// NHWC primitives walk `npix` pixels sharing a tap pattern: tap t reads src[t][i*step + c]
+// for pixel i (elements of the input dtype) and has the f32 (int32) weight row w[t][c].
 struct DepthwiseOps {
-  // NHWC, one output pixel: dst[c] = sum_t x[t][c] * w[t][c] + bias[c], c < C.
-  // x[t]: the input pixel of tap t (C contiguous channels); w[t]: its C f32 weights.
-  void (*pixel_nhwc)(const void* const* x, const float* const* w, int ntaps, int64_t C, const float* bias,
-                     bool relu, float* dst);
+  // dst[i*dst_step + c] = relu?(bias[c] + sum_t src[t][i*step + c] * w[t][c]); bias may be null.
+  void (*accum_pixels)(const void* const* src, const float* const* w, int ntaps, int64_t step, int64_t npix,
+                       int64_t C, const float* bias, bool relu, float* dst, int64_t dst_step);
+  // wacc[t][c] += sum_i g[i*gstep + c] * src[t][i*step + c] (pixels in order).
+  void (*wgrad_pixels)(const void* g, int64_t gstep, const void* const* src, int ntaps, int64_t step, int64_t npix,
+                       int64_t C, float* const* wacc);
   // NCHW, one output row: dst[q] = sum_{r,s} rows[r][q*stride + s*dil - pad_left] * w[r*S + s] + bias,
   // q < Q; rows[r] == nullptr for a tap row in the padding; columns outside [0, W) are padding.
   void (*row_nchw)(const void* const* rows, const float* w, int R, int S, int64_t Q, int64_t W, int64_t stride,
                    int64_t dil, int64_t pad_left, float bias, bool relu, float* dst);
+  // INT8, exact: dst[i*dst_step + c] = init[c] + sum_t src[t][i*step + c] * w[t][c] (int32).
+  void (*qaccum_pixels)(const void* const* src, const int32_t* const* w, int ntaps, int64_t step, int64_t npix,
+                        int64_t C, const int32_t* init, int32_t* dst, int64_t dst_step);
 };
+
+// The one place the depthwise kernels pick an ISA (active_isa(); AICC_ISA caps it).
+const DepthwiseOps& depthwise_ops(DType dtype);
 
 const DepthwiseOps& depthwise_ops_portable(DType dtype);
 #if defined(AICC_X86)
 const DepthwiseOps& depthwise_ops_avx2(DType dtype);
+const DepthwiseOps& depthwise_ops_avx512(DType dtype);
 #endif
 
 void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const float* bias,
                       Activation activation, const TensorView& out);
 int64_t depthwise_workspace_bytes(const Conv2dDesc& d);
+
+// Backward of the depthwise conv; dtypes and shapes are checked by the callers
+// (conv2d_backward_data / _weight). grad_w is written whole (f32 partial filters per fixed
+// chunk of output rows, summed in chunk order: independent of the thread count).
+void depthwise_conv2d_backward_data(const Conv2dDesc& d, const TensorView& grad_out, const TensorView& w,
+                                    const TensorView& grad_in);
+void depthwise_conv2d_backward_weight(const Conv2dDesc& d, const TensorView& x, const TensorView& grad_out,
+                                      const TensorView& grad_w);
+
+// Output columns [lo, hi) of a row whose every tap s*dil - pad + q*stride lies in [0, W).
+void depthwise_interior(int64_t Q, int64_t W, int64_t S, int64_t stride, int64_t dil, int64_t pad, int64_t* lo,
+                        int64_t* hi);
 
 }  // namespace aicc::cpu

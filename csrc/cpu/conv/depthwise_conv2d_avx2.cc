@@ -1,6 +1,10 @@
 // AVX2/FMA/F16C primitives of the depthwise conv (see depthwise_conv2d.h): accumulators
-// stay in registers across every tap of an output, f16/bf16 widen to f32 on load.
+// stay in registers across every tap of an output, f16/bf16 widen to f32 on load. The NHWC
+// primitives are depthwise_kernels_impl.h at 8 floats per vector.
 #include <immintrin.h>
+
+#define AICC_DW_VL 8
+#include "cpu/conv/depthwise_kernels_impl.h"
 
 #include <algorithm>
 #include <cmath>
@@ -33,46 +37,6 @@ inline float load1(const void* p, int64_t i) {
 // max(0, v) keeps NaN: _mm256_max_ps returns its second operand when either is NaN.
 inline __m256 relu8(__m256 v) { return _mm256_max_ps(_mm256_setzero_ps(), v); }
 inline float relu1(float v) { return v > 0.0f ? v : (std::isnan(v) ? v : 0.0f); }
-
-template <DType T>
-void pixel_nhwc(const void* const* x, const float* const* w, int ntaps, int64_t C, const float* bias, bool relu,
-                float* dst) {
-  int64_t c = 0;
-  for (; c + 32 <= C; c += 32) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (int t = 0; t < ntaps; ++t) {
-      const void* xt = x[t];
-      const float* wt = w[t] + c;
-      a0 = _mm256_fmadd_ps(load8<T>(xt, c), _mm256_loadu_ps(wt), a0);
-      a1 = _mm256_fmadd_ps(load8<T>(xt, c + 8), _mm256_loadu_ps(wt + 8), a1);
-      a2 = _mm256_fmadd_ps(load8<T>(xt, c + 16), _mm256_loadu_ps(wt + 16), a2);
-      a3 = _mm256_fmadd_ps(load8<T>(xt, c + 24), _mm256_loadu_ps(wt + 24), a3);
-    }
-    if (bias) {
-      a0 = _mm256_add_ps(a0, _mm256_loadu_ps(bias + c));
-      a1 = _mm256_add_ps(a1, _mm256_loadu_ps(bias + c + 8));
-      a2 = _mm256_add_ps(a2, _mm256_loadu_ps(bias + c + 16));
-      a3 = _mm256_add_ps(a3, _mm256_loadu_ps(bias + c + 24));
-    }
-    if (relu) a0 = relu8(a0), a1 = relu8(a1), a2 = relu8(a2), a3 = relu8(a3);
-    _mm256_storeu_ps(dst + c, a0);
-    _mm256_storeu_ps(dst + c + 8, a1);
-    _mm256_storeu_ps(dst + c + 16, a2);
-    _mm256_storeu_ps(dst + c + 24, a3);
-  }
-  for (; c + 8 <= C; c += 8) {
-    __m256 a = _mm256_setzero_ps();
-    for (int t = 0; t < ntaps; ++t) a = _mm256_fmadd_ps(load8<T>(x[t], c), _mm256_loadu_ps(w[t] + c), a);
-    if (bias) a = _mm256_add_ps(a, _mm256_loadu_ps(bias + c));
-    _mm256_storeu_ps(dst + c, relu ? relu8(a) : a);
-  }
-  for (; c < C; ++c) {
-    float a = 0.0f;
-    for (int t = 0; t < ntaps; ++t) a = std::fma(load1<T>(x[t], c), w[t][c], a);
-    if (bias) a += bias[c];
-    dst[c] = relu ? relu1(a) : a;
-  }
-}
 
 template <DType T>
 void row_nchw(const void* const* rows, const float* w, int R, int S, int64_t Q, int64_t W, int64_t stride,
@@ -130,10 +94,20 @@ void row_nchw(const void* const* rows, const float* w, int R, int S, int64_t Q, 
 }  // namespace
 
 const DepthwiseOps& depthwise_ops_avx2(DType t) {
-  static const DepthwiseOps f32{pixel_nhwc<DType::kF32>, row_nchw<DType::kF32>};
-  static const DepthwiseOps f16{pixel_nhwc<DType::kF16>, row_nchw<DType::kF16>};
-  static const DepthwiseOps bf16{pixel_nhwc<DType::kBF16>, row_nchw<DType::kBF16>};
-  return t == DType::kF16 ? f16 : t == DType::kBF16 ? bf16 : f32;
+  static const DepthwiseOps f32{dwk::accum_pixels<float>, dwk::wgrad_pixels<float>, row_nchw<DType::kF32>, nullptr};
+  static const DepthwiseOps f16{dwk::accum_pixels<dwk::F16>, dwk::wgrad_pixels<dwk::F16>, row_nchw<DType::kF16>,
+                                nullptr};
+  static const DepthwiseOps bf16{dwk::accum_pixels<dwk::BF16>, dwk::wgrad_pixels<dwk::BF16>, row_nchw<DType::kBF16>,
+                                 nullptr};
+  static const DepthwiseOps u8{nullptr, nullptr, nullptr, dwk::qaccum_pixels<uint8_t>};
+  static const DepthwiseOps s8{nullptr, nullptr, nullptr, dwk::qaccum_pixels<int8_t>};
+  switch (t) {
+    case DType::kF16: return f16;
+    case DType::kBF16: return bf16;
+    case DType::kU8: return u8;
+    case DType::kS8: return s8;
+    default: return f32;
+  }
 }
 
 }  // namespace aicc::cpu

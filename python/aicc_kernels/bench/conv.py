@@ -236,14 +236,20 @@ def _int8_rows(layer, batch, layout, threads, repeats, baselines, check, rng, pl
     return rows
 
 
-def _backward_rows(layer, batch, layout, threads, repeats, baselines, check, rng):
-    """f32 backward_data and backward_weight, vs torch's aten.convolution_backward."""
+def _backward_rows(layer, batch, layout, threads, repeats, baselines, check, rng, dtype="f32"):
+    """backward_data and backward_weight (f32 or bf16 inputs, f32 accumulation), vs torch's
+    aten.convolution_backward on tensors of the same dtype."""
     torch, F = _torch()
-    x, w, x32, w32 = _arrays(layer, batch, layout, np.float32, rng)
+    dt = _dtypes.from_short_name(dtype)
+    x, w, x32, w32 = _arrays(layer, batch, layout, dt, rng)
     kw = dict(stride=layer.stride, padding=layer.pad, groups=layer.groups, layout=layout)
     y_shape = ak.conv2d(x[:1], w, **kw).shape
-    g = rng.standard_normal((batch,) + y_shape[1:]).astype(np.float32)
-    g_nchw = g if layout == "NCHW" else np.ascontiguousarray(g.transpose(0, 3, 1, 2))
+    g = rng.standard_normal((batch,) + y_shape[1:]).astype(dt)
+    g32 = g.astype(np.float32)
+    g_nchw = g32 if layout == "NCHW" else np.ascontiguousarray(g32.transpose(0, 3, 1, 2))
+    # the peer sees the same (rounded) values as ours
+    x32 = x.astype(np.float32) if layout == "NCHW" else np.ascontiguousarray(x.astype(np.float32).transpose(0, 3, 1, 2))
+    w32 = w.astype(np.float32) if layout == "NCHW" else np.ascontiguousarray(w.astype(np.float32).transpose(0, 3, 1, 2))
     shape = f"{layer.name} N={batch} {layout}"
     work = flops(layer, batch)
     rows = []
@@ -254,6 +260,10 @@ def _backward_rows(layer, batch, layout, threads, repeats, baselines, check, rng
         wrong = None
         if "torch" in baselines and torch is not None:
             gt, xt, wt = (torch.from_numpy(a) for a in (g_nchw, x32, w32))
+            if dtype == "bf16":
+                gt, xt, wt = (a.to(torch.bfloat16) for a in (gt, xt, wt))
+            elif dtype == "f16":
+                gt, xt, wt = (a.to(torch.float16) for a in (gt, xt, wt))
             if layout == "NHWC":
                 gt, xt, wt = (a.contiguous(memory_format=torch.channels_last) for a in (gt, xt, wt))
 
@@ -262,16 +272,17 @@ def _backward_rows(layer, batch, layout, threads, repeats, baselines, check, rng
                                                            [1, 1], False, [0, 0], layer.groups, mask)
 
             if check:
-                ref = peer()[0 if mask[0] else 1].numpy()
-                got = ours_fns[op]()
+                ref = peer()[0 if mask[0] else 1].float().numpy()
+                got = ours_fns[op]().astype(np.float32)
                 got = got if layout == "NCHW" else got.transpose(0, 3, 1, 2)
-                wrong = int((np.abs(got - ref) > 1e-3 * (1 + np.abs(ref).max())).sum())
+                tol = 1e-3 if dtype == "f32" else 2e-2  # both round the f32 sum once to 8 bits
+                wrong = int((np.abs(got - ref) > tol * (1 + np.abs(ref).max())).sum())
         samples, ps = time_pair(ours_fns[op], peer, repeats)
-        ours = make_result(op, "aicc", "f32", shape, threads, samples, work, "GFLOPS", wrong, layer=layer.name,
+        ours = make_result(op, "aicc", dtype, shape, threads, samples, work, "GFLOPS", wrong, layer=layer.name,
                            layout=layout, batch=batch, workspace_bytes=0, output_bytes=0)
         rows.append(ours)
         if peer is not None:
-            peer_row = make_result(op, "torch", "f32", shape, threads, ps, work, "GFLOPS", None, layer=layer.name,
+            peer_row = make_result(op, "torch", dtype, shape, threads, ps, work, "GFLOPS", None, layer=layer.name,
                                    layout=layout, batch=batch)
             ours.extra["vs_torch"] = peer_row.seconds / ours.seconds
             rows.append(peer_row)
@@ -286,7 +297,8 @@ def run(dtypes: Optional[Sequence[str]] = None, threads: Optional[Sequence[int]]
     """Results for every (threads, batch, layout, dtype, layer). quick: batch 1, 3 repeats.
     backend: a plugin backend's name, measured beside the built-in kernels (bench/plugin.py).
     dtypes: from f32, f16, bf16, int8 (default all); layers: names from LAYERS (default all);
-    backward: also f32 conv2d_backward_data / _weight against torch's convolution_backward."""
+    backward: also conv2d_backward_data / _weight, in each float dtype of `dtypes`, against torch's
+    convolution_backward."""
     aliases = {"fp32": "f32", "float32": "f32", "fp16": "f16", "float16": "f16", "bfloat16": "bf16",
                "u8": "int8", "s8": "int8", "u8s8": "int8", "qint8": "int8"}
     dtypes = [aliases.get(d, d) for d in (dtypes or ("f32", "f16", "bf16", "int8"))]
@@ -319,11 +331,12 @@ def run(dtypes: Optional[Sequence[str]] = None, threads: Optional[Sequence[int]]
                                 results += _float_rows(layer, batch, layout, dtype, t, repeats, baselines, check,
                                                        rng, f32_seconds, plugin_backend)
                     if backward:
-                        for layer in chosen:
-                            if progress:
-                                progress(f"{layer.name} backward N={batch} {layout} t={t}")
-                            results += _backward_rows(layer, batch, layout, t, repeats, baselines, check,
-                                                      np.random.default_rng(0))
+                        for dtype in [d for d in dtypes if d != "int8"]:
+                            for layer in chosen:
+                                if progress:
+                                    progress(f"{layer.name} backward {dtype} N={batch} {layout} t={t}")
+                                results += _backward_rows(layer, batch, layout, t, repeats, baselines, check,
+                                                          np.random.default_rng(0), dtype)
     return results
 
 
@@ -343,7 +356,8 @@ def summary(results: List[Result]) -> str:
             continue
         peer = peers.get((r.op, r.shape, r.dtype))
         ratio = r.extra.get("vs_torch")
-        dtype = {"conv2d_backward_data": "bwd_data", "conv2d_backward_weight": "bwd_wgt"}.get(r.op, r.dtype)
+        dtype = {"conv2d_backward_data": "bwd_d", "conv2d_backward_weight": "bwd_w"}.get(r.op)
+        dtype = r.dtype if dtype is None else f"{dtype}_{r.dtype}"
         key = (dtype, r.extra["batch"], r.extra["layout"], r.extra["layer"].startswith("dw"))
         if ratio:
             groups.setdefault(key, []).append(ratio)

@@ -1,0 +1,316 @@
+// Depthwise conv2d backward (design in depthwise_conv2d.h).
+//
+// Data: grad_in[h][w] = sum over the taps (r, s) whose output pixel
+//   ((h + pad_top - r*dil_h) / stride_h, (w + pad_left - s*dil_w) / stride_w) exists (exact
+//   division) of grad_out[that pixel] * w[r][s]. Input columns are split by stride phase
+//   (w mod stride_w): inside one phase the valid column taps are fixed and consecutive input
+//   columns of the phase read consecutive grad_out columns, so the phase's interior is one
+//   call of the forward primitive (stride 1 over grad_out) that uses only that phase's taps;
+//   rows pick their taps the same way (h + pad_top - r*dil_h divisible by stride_h).
+// Weight: per fixed chunk of output rows, an f32 partial filter accumulated by the wgrad
+//   primitive (filter accumulators in registers across the row's pixels); the partials are
+//   summed in chunk order. The chunking depends only on the shape, so the result does not
+//   depend on the thread count.
+// NCHW: the same sums per (image, channel) plane, vectorized by the compiler along rows.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "common/half.h"
+#include "common/thread_pool.h"
+#include "cpu/conv/depthwise_conv2d.h"
+
+namespace aicc::cpu {
+namespace {
+
+float load_any(DType t, const void* p, int64_t i) {
+  if (t == DType::kF16) return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
+  if (t == DType::kBF16) return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
+  return static_cast<const float*>(p)[i];
+}
+
+void store_f32(DType t, void* out, int64_t base, const float* src, int64_t n) {
+  if (t == DType::kF16) {
+    uint16_t* o = static_cast<uint16_t*>(out) + base;
+    for (int64_t i = 0; i < n; ++i) o[i] = f32_to_f16(src[i]);
+  } else if (t == DType::kBF16) {
+    uint16_t* o = static_cast<uint16_t*>(out) + base;
+    for (int64_t i = 0; i < n; ++i) o[i] = f32_to_bf16(src[i]);
+  } else {
+    std::copy(src, src + n, static_cast<float*>(out) + base);
+  }
+}
+
+// Floor division and modulo for a possibly negative numerator.
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+int64_t mod(int64_t a, int64_t b) { return a - floor_div(a, b) * b; }
+
+// Output rows per weight-gradient chunk: at most kMaxChunks chunks, from the shape alone.
+constexpr int64_t kMaxChunks = 32;
+
+void backward_data_nhwc(const Conv2dDesc& d, const TensorView& g, const TensorView& w, const TensorView& gi) {
+  const DepthwiseOps& ops = depthwise_ops(g.dtype);
+  const int64_t C = d.c, P = d.p(), Q = d.q(), R = d.r, S = d.s, RS = R * S;
+  const int64_t gsize = static_cast<int64_t>(dtype_size(g.dtype));
+  const char* gb = static_cast<const char*>(g.data);
+  std::vector<float> wt(static_cast<size_t>(RS * C));  // [R*S][C]
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t t = 0; t < RS; ++t) wt[t * C + c] = load_any(w.dtype, w.data, c * RS + t);
+  const int threads = get_num_threads();
+  const bool direct = gi.dtype == DType::kF32;
+  std::vector<float> rows(direct ? 0 : static_cast<size_t>(d.w * C * threads));
+  const int64_t sw = d.stride_w, sh = d.stride_h;
+  parallel_for(d.n * d.h, [&](int64_t nh, int thread) {
+    const int64_t n = nh / d.h, h = nh % d.h;
+    const int64_t base = nh * d.w * C;
+    float* dst = direct ? static_cast<float*>(gi.data) + base : rows.data() + thread * d.w * C;
+    // Kernel rows that reach this input row, and the grad_out row each reads.
+    int64_t vr[64], vp[64];
+    int nr = 0;
+    std::vector<int64_t> rr, pr;
+    int64_t* rs_ = vr;
+    int64_t* ps_ = vp;
+    if (R > 64) {
+      rr.resize(static_cast<size_t>(R));
+      pr.resize(static_cast<size_t>(R));
+      rs_ = rr.data();
+      ps_ = pr.data();
+    }
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t t = h + d.pad_top - r * d.dilation_h;
+      if (mod(t, sh) != 0) continue;
+      const int64_t p = floor_div(t, sh);
+      if (p < 0 || p >= P) continue;
+      rs_[nr] = r;
+      ps_[nr++] = p;
+    }
+    std::vector<const void*> src(static_cast<size_t>(RS));
+    std::vector<const float*> wp(static_cast<size_t>(RS));
+    std::vector<int64_t> phase_s(static_cast<size_t>(S)), phase_u(static_cast<size_t>(S));
+    for (int64_t pw = 0; pw < std::min(sw, d.w); ++pw) {
+      // Column taps of this phase: u = pw + pad_left - s*dil_w divisible by stride_w; input
+      // column pw + sw*j then reads grad_out column j + u/sw.
+      int ns = 0;
+      for (int64_t s = 0; s < S; ++s) {
+        const int64_t u = pw + d.pad_left - s * d.dilation_w;
+        if (mod(u, sw) != 0) continue;
+        phase_s[ns] = s;
+        phase_u[ns++] = floor_div(u, sw);
+      }
+      const int64_t J = (d.w - pw + sw - 1) / sw;  // input columns in this phase
+      // Interior: every column tap of the phase inside [0, Q).
+      int64_t j_lo = 0, j_hi = J;
+      for (int k = 0; k < ns; ++k) {
+        j_lo = std::max(j_lo, -phase_u[k]);
+        j_hi = std::min(j_hi, Q - phase_u[k]);
+      }
+      j_hi = std::max(j_hi, std::min(j_lo, J));
+      j_lo = std::min(j_lo, J);
+      const auto taps = [&](int64_t j, bool clip) {
+        int nt = 0;
+        for (int a = 0; a < nr; ++a)
+          for (int k = 0; k < ns; ++k) {
+            const int64_t q = j + phase_u[k];
+            if (clip && (q < 0 || q >= Q)) continue;
+            src[nt] = gb + ((n * P + ps_[a]) * Q + q) * C * gsize;
+            wp[nt++] = wt.data() + (rs_[a] * S + phase_s[k]) * C;
+          }
+        return nt;
+      };
+      for (int64_t j = 0; j < J; ++j) {
+        if (j == j_lo && j_hi > j_lo) {
+          const int nt = taps(j_lo, false);
+          ops.accum_pixels(src.data(), wp.data(), nt, C, j_hi - j_lo, C, nullptr, false,
+                           dst + (pw + sw * j_lo) * C, sw * C);
+          j = j_hi - 1;
+          continue;
+        }
+        const int nt = taps(j, true);
+        ops.accum_pixels(src.data(), wp.data(), nt, 0, 1, C, nullptr, false, dst + (pw + sw * j) * C, C);
+      }
+    }
+    if (!direct) store_f32(gi.dtype, gi.data, base, dst, d.w * C);
+  }, threads);
+}
+
+void backward_data_nchw(const Conv2dDesc& d, const TensorView& g, const TensorView& w, const TensorView& gi) {
+  const int64_t C = d.c, P = d.p(), Q = d.q(), R = d.r, S = d.s, RS = R * S, H = d.h, W = d.w;
+  const int64_t sw = d.stride_w, sh = d.stride_h;
+  std::vector<float> wf(static_cast<size_t>(C * RS));
+  for (int64_t i = 0; i < C * RS; ++i) wf[i] = load_any(w.dtype, w.data, i);
+  const int threads = get_num_threads();
+  // Per thread: the f32 grad_out plane (converted once) and one f32 input row.
+  std::vector<float> planes(static_cast<size_t>(P * Q * threads)), rows(static_cast<size_t>(W * threads));
+  parallel_for(d.n * C, [&](int64_t nc, int thread) {
+    const int64_t c = nc % C;
+    float* gp = planes.data() + thread * P * Q;
+    for (int64_t i = 0; i < P * Q; ++i) gp[i] = load_any(g.dtype, g.data, nc * P * Q + i);
+    float* acc = rows.data() + thread * W;
+    const float* wc = wf.data() + c * RS;
+    for (int64_t h = 0; h < H; ++h) {
+      std::fill(acc, acc + W, 0.0f);
+      for (int64_t r = 0; r < R; ++r) {
+        const int64_t t = h + d.pad_top - r * d.dilation_h;
+        if (mod(t, sh) != 0) continue;
+        const int64_t p = floor_div(t, sh);
+        if (p < 0 || p >= P) continue;
+        const float* grow = gp + p * Q;
+        for (int64_t s = 0; s < S; ++s) {
+          const float wv = wc[r * S + s];
+          // input column x reads grad_out column (x + pad_left - s*dil_w) / sw when exact.
+          const int64_t off = d.pad_left - s * d.dilation_w;
+          const int64_t pw = mod(-off, sw);  // first phase column: (pw + off) % sw == 0
+          // columns x = pw + sw*j with 0 <= (x + off)/sw < Q and x < W
+          int64_t jl = 0, jh = std::max<int64_t>(0, (W - pw + sw - 1) / sw);
+          const int64_t q0 = floor_div(pw + off, sw);  // grad_out column of j = 0
+          jl = std::max(jl, -q0);
+          jh = std::min(jh, Q - q0);
+          if (sw == 1) {
+            float* a = acc + pw;
+            const float* gr = grow + q0;
+            for (int64_t j = jl; j < jh; ++j) a[j] += gr[j] * wv;
+          } else {
+            for (int64_t j = jl; j < jh; ++j) acc[pw + sw * j] += grow[q0 + j] * wv;
+          }
+        }
+      }
+      store_f32(gi.dtype, gi.data, (nc * H + h) * W, acc, W);
+    }
+  }, threads);
+}
+
+void backward_weight_nhwc(const Conv2dDesc& d, const TensorView& x, const TensorView& g, float* partial,
+                          int64_t chunks, int64_t rows_per_chunk) {
+  const DepthwiseOps& ops = depthwise_ops(x.dtype);
+  const int64_t C = d.c, P = d.p(), Q = d.q(), R = d.r, S = d.s, RS = R * S;
+  const int64_t esize = static_cast<int64_t>(dtype_size(x.dtype));
+  const char* xb = static_cast<const char*>(x.data);
+  const char* gb = static_cast<const char*>(g.data);
+  int64_t q_lo, q_hi;
+  depthwise_interior(Q, d.w, S, d.stride_w, d.dilation_w, d.pad_left, &q_lo, &q_hi);
+  parallel_for(chunks, [&](int64_t k, int) {
+    float* acc = partial + k * RS * C;
+    std::fill(acc, acc + RS * C, 0.0f);
+    std::vector<const void*> src(static_cast<size_t>(RS));
+    std::vector<float*> wp(static_cast<size_t>(RS));
+    const int64_t np1 = std::min(d.n * P, (k + 1) * rows_per_chunk);
+    for (int64_t np = k * rows_per_chunk; np < np1; ++np) {
+      const int64_t n = np / P, p = np % P;
+      const auto taps = [&](int64_t q, bool clip) {
+        int nt = 0;
+        for (int64_t r = 0; r < R; ++r) {
+          const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
+          if (h < 0 || h >= d.h) continue;
+          for (int64_t s = 0; s < S; ++s) {
+            const int64_t wi = q * d.stride_w - d.pad_left + s * d.dilation_w;
+            if (clip && (wi < 0 || wi >= d.w)) continue;
+            src[nt] = xb + ((n * d.h + h) * d.w + wi) * C * esize;
+            wp[nt++] = acc + (r * S + s) * C;
+          }
+        }
+        return nt;
+      };
+      const char* grow = gb + np * Q * C * esize;
+      for (int64_t q = 0; q < Q; ++q) {
+        if (q == q_lo && q_hi > q_lo) {
+          const int nt = taps(q_lo, false);
+          ops.wgrad_pixels(grow + q_lo * C * esize, C, src.data(), nt, d.stride_w * C, q_hi - q_lo, C, wp.data());
+          q = q_hi - 1;
+          continue;
+        }
+        const int nt = taps(q, true);
+        ops.wgrad_pixels(grow + q * C * esize, C, src.data(), nt, 0, 1, C, wp.data());
+      }
+    }
+  });
+}
+
+void backward_weight_nchw(const Conv2dDesc& d, const TensorView& x, const TensorView& g, float* partial,
+                          int64_t chunks, int64_t rows_per_chunk) {
+  // Chunk k covers output rows [k*rows_per_chunk, ...) of the flattened (n, c, p) rows of each
+  // channel; partial[k][t][c]. Lanes of kLanes columns keep independent sums (vectorizable
+  // without reassociation), summed in lane order at the end of each chunk.
+  constexpr int kLanes = 16;
+  const int64_t C = d.c, P = d.p(), Q = d.q(), R = d.r, S = d.s, RS = R * S, H = d.h, W = d.w;
+  const int threads = get_num_threads();
+  std::vector<float> xrow(static_cast<size_t>((Q + kLanes) * threads)), grow(static_cast<size_t>((Q + kLanes) * threads));
+  std::vector<float> lanes(static_cast<size_t>(RS * kLanes * threads));
+  parallel_for(chunks * C, [&](int64_t kc, int thread) {
+    const int64_t k = kc / C, c = kc % C;
+    float* xr = xrow.data() + thread * (Q + kLanes);
+    float* gr = grow.data() + thread * (Q + kLanes);
+    float* ln = lanes.data() + thread * RS * kLanes;
+    std::fill(ln, ln + RS * kLanes, 0.0f);
+    const int64_t np1 = std::min(d.n * P, (k + 1) * rows_per_chunk);
+    for (int64_t np = k * rows_per_chunk; np < np1; ++np) {
+      const int64_t n = np / P, p = np % P;
+      const int64_t gbase = ((n * C + c) * P + p) * Q;
+      for (int64_t q = 0; q < Q; ++q) gr[q] = load_any(g.dtype, g.data, gbase + q);
+      std::fill(gr + Q, gr + Q + kLanes, 0.0f);
+      for (int64_t r = 0; r < R; ++r) {
+        const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
+        if (h < 0 || h >= H) continue;
+        const int64_t xbase = ((n * C + c) * H + h) * W;
+        for (int64_t s = 0; s < S; ++s) {
+          // gathered row of x under tap s (0 in the padding), then lane sums of g * x
+          for (int64_t q = 0; q < Q; ++q) {
+            const int64_t wi = q * d.stride_w - d.pad_left + s * d.dilation_w;
+            xr[q] = (wi >= 0 && wi < W) ? load_any(x.dtype, x.data, xbase + wi) : 0.0f;
+          }
+          std::fill(xr + Q, xr + Q + kLanes, 0.0f);
+          float* l = ln + (r * S + s) * kLanes;
+          for (int64_t q = 0; q < Q; q += kLanes)
+            for (int i = 0; i < kLanes; ++i) l[i] += gr[q + i] * xr[q + i];
+        }
+      }
+    }
+    for (int64_t t = 0; t < RS; ++t) {
+      float sum = 0.0f;
+      for (int i = 0; i < kLanes; ++i) sum += ln[t * kLanes + i];
+      partial[(k * RS + t) * C + c] = sum;
+    }
+  }, threads);
+}
+
+}  // namespace
+
+void depthwise_conv2d_backward_data(const Conv2dDesc& d, const TensorView& grad_out, const TensorView& w,
+                                    const TensorView& grad_in) {
+  if (grad_in.numel() == 0) return;
+  if (d.layout == Layout::kNHWC) backward_data_nhwc(d, grad_out, w, grad_in);
+  else backward_data_nchw(d, grad_out, w, grad_in);
+}
+
+void depthwise_conv2d_backward_weight(const Conv2dDesc& d, const TensorView& x, const TensorView& grad_out,
+                                      const TensorView& grad_w) {
+  const int64_t C = d.c, RS = d.r * d.s, rows = d.n * d.p();
+  if (grad_w.numel() == 0) return;
+  const int64_t rows_per_chunk = std::max<int64_t>(1, (rows + kMaxChunks - 1) / kMaxChunks);
+  const int64_t chunks = rows == 0 ? 0 : (rows + rows_per_chunk - 1) / rows_per_chunk;
+  std::unique_ptr<float[]> partial(new float[static_cast<size_t>(std::max<int64_t>(chunks, 1) * RS * C)]);
+  if (d.q() > 0) {
+    if (d.layout == Layout::kNHWC) backward_weight_nhwc(d, x, grad_out, partial.get(), chunks, rows_per_chunk);
+    else backward_weight_nchw(d, x, grad_out, partial.get(), chunks, rows_per_chunk);
+  }
+  const int64_t q = d.q();
+  // grad_w[c][t] = sum over chunks in order; weights are [C, R, S, 1] / [C, 1, R, S]: c-major.
+  parallel_for(C, [&](int64_t c, int) {
+    float vals[64];
+    std::vector<float> big;
+    float* v = vals;
+    if (RS > 64) {
+      big.resize(static_cast<size_t>(RS));
+      v = big.data();
+    }
+    for (int64_t t = 0; t < RS; ++t) {
+      float sum = 0.0f;
+      if (q > 0)
+        for (int64_t k = 0; k < chunks; ++k) sum += partial[(k * RS + t) * C + c];
+      v[t] = sum;
+    }
+    store_f32(grad_w.dtype, grad_w.data, c * RS, v, RS);
+  });
+}
+
+}  // namespace aicc::cpu

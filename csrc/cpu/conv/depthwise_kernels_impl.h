@@ -1,0 +1,269 @@
+// The NHWC depthwise primitives (depthwise_conv2d.h, DepthwiseOps) as templates over GCC
+// vector types, compiled once per ISA file with its own lane count AICC_DW_VL (portable 4,
+// avx2 8, avx512 16 floats) so one source gives SSE, AVX2 and AVX-512 code.
+//
+// Every primitive walks `npix` pixels that share one tap pattern (a tap = a source pointer
+// plus a per-channel weight row, the source advancing `step` elements per pixel), so the
+// weights of all taps of a channel block are loaded once into registers and reused across the
+// pixels, and 4 pixels are accumulated side by side (forward, backward data, INT8), or the
+// per-tap filter accumulators stay in registers across all pixels (backward weight).
+// Sums are formed in tap order (pixel order for the weight gradient): results depend only on
+// the geometry, never on the thread count.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
+#include "common/half.h"
+
+#ifndef AICC_DW_VL
+#error "define AICC_DW_VL (floats per vector) before including depthwise_kernels_impl.h"
+#endif
+
+namespace aicc::cpu::dwk {
+// Internal linkage: each ISA file keeps its own copy (see depthwise_qconv2d_impl.h).
+namespace {
+
+constexpr int VL = AICC_DW_VL;
+typedef float V __attribute__((vector_size(VL * 4)));
+typedef int32_t VI __attribute__((vector_size(VL * 4)));
+typedef uint32_t VU __attribute__((vector_size(VL * 4)));
+typedef uint16_t VH __attribute__((vector_size(VL * 2)));
+typedef uint8_t VB __attribute__((vector_size(VL)));
+typedef int8_t VSB __attribute__((vector_size(VL)));
+
+struct F16 {};   // tag: uint16_t holding IEEE half
+struct BF16 {};  // tag: uint16_t holding bfloat16
+
+template <typename T> struct Storage { using type = T; };
+template <> struct Storage<F16> { using type = uint16_t; };
+template <> struct Storage<BF16> { using type = uint16_t; };
+
+template <typename T>
+inline V ld(const typename Storage<T>::type* p) {
+  if constexpr (std::is_same_v<T, float>) {
+    V v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  } else if constexpr (std::is_same_v<T, BF16>) {
+    VH h;
+    std::memcpy(&h, p, sizeof h);
+    return reinterpret_cast<V>(__builtin_convertvector(h, VU) << 16);
+  } else {
+#if defined(__F16C__) && AICC_DW_VL == 16
+    return reinterpret_cast<V>(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
+#elif defined(__F16C__) && AICC_DW_VL == 8
+    return reinterpret_cast<V>(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+#else
+    V v;
+    for (int i = 0; i < VL; ++i) v[i] = f16_to_f32(p[i]);
+    return v;
+#endif
+  }
+}
+
+template <typename T>
+inline float ld1(const typename Storage<T>::type* p) {
+  if constexpr (std::is_same_v<T, float>) return *p;
+  else if constexpr (std::is_same_v<T, BF16>) return bf16_to_f32(*p);
+  else return f16_to_f32(*p);
+}
+
+inline V ldf(const float* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void stf(float* p, V v) { std::memcpy(p, &v, sizeof v); }
+// relu keeping NaN: only lanes that compare below zero become 0.
+inline V relu(V v) { return v < 0 ? V{} : v; }
+inline float relu1(float v) { return v < 0 ? 0.0f : v; }
+
+template <typename X>
+inline VI ldi(const X* p) {
+  if constexpr (std::is_same_v<X, uint8_t>) {
+    VB b;
+    std::memcpy(&b, p, sizeof b);
+    return __builtin_convertvector(b, VI);
+  } else {
+    VSB b;
+    std::memcpy(&b, p, sizeof b);
+    return __builtin_convertvector(b, VI);
+  }
+}
+inline VI ldi32(const int32_t* p) {
+  VI v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// dst[i*dst_step + c] = relu?(bias[c] + sum_t src[t][i*step + c] * w[t][c]), i < npix, c < C.
+// NT > 0: the tap count, known at compile time (weights live in registers); NT == 0: `ntaps`.
+template <typename T, int NT>
+void accum_pixels_t(const void* const* src_v, const float* const* w, int ntaps, int64_t step, int64_t npix,
+                    int64_t C, const float* bias, bool do_relu, float* dst, int64_t dst_step) {
+  using S = typename Storage<T>::type;
+  const S* const* src = reinterpret_cast<const S* const*>(src_v);
+  constexpr int kMax = NT > 0 ? NT : 1;
+  const int nt = NT > 0 ? NT : ntaps;
+  int64_t c = 0;
+  for (; c + VL <= C; c += VL) {
+    V wv[kMax];
+    if constexpr (NT > 0)
+      for (int t = 0; t < NT; ++t) wv[t] = ldf(w[t] + c);
+    const V b = bias ? ldf(bias + c) : V{};
+    int64_t i = 0;
+    for (; i + 4 <= npix; i += 4) {
+      V a0 = b, a1 = b, a2 = b, a3 = b;
+      for (int t = 0; t < nt; ++t) {
+        const V wt = NT > 0 ? wv[t] : ldf(w[t] + c);
+        const S* s = src[t] + i * step + c;
+        a0 += ld<T>(s) * wt;
+        a1 += ld<T>(s + step) * wt;
+        a2 += ld<T>(s + 2 * step) * wt;
+        a3 += ld<T>(s + 3 * step) * wt;
+      }
+      if (do_relu) a0 = relu(a0), a1 = relu(a1), a2 = relu(a2), a3 = relu(a3);
+      float* o = dst + i * dst_step + c;
+      stf(o, a0);
+      stf(o + dst_step, a1);
+      stf(o + 2 * dst_step, a2);
+      stf(o + 3 * dst_step, a3);
+    }
+    for (; i < npix; ++i) {
+      V a = b;
+      for (int t = 0; t < nt; ++t) a += ld<T>(src[t] + i * step + c) * (NT > 0 ? wv[t] : ldf(w[t] + c));
+      stf(dst + i * dst_step + c, do_relu ? relu(a) : a);
+    }
+  }
+  for (; c < C; ++c) {
+    for (int64_t i = 0; i < npix; ++i) {
+      float a = bias ? bias[c] : 0.0f;
+      for (int t = 0; t < nt; ++t) a += ld1<T>(src[t] + i * step + c) * w[t][c];
+      dst[i * dst_step + c] = do_relu ? relu1(a) : a;
+    }
+  }
+}
+
+// wacc[t][c] += sum_i g[i*gstep + c] * src[t][i*step + c], i in order, c < C.
+template <typename T, int NT>
+void wgrad_pixels_t(const void* g_v, int64_t gstep, const void* const* src_v, int ntaps, int64_t step,
+                    int64_t npix, int64_t C, float* const* wacc) {
+  using S = typename Storage<T>::type;
+  const S* g = static_cast<const S*>(g_v);
+  const S* const* src = reinterpret_cast<const S* const*>(src_v);
+  const int nt = NT > 0 ? NT : ntaps;
+  int64_t c = 0;
+  for (; c + VL <= C; c += VL) {
+    if constexpr (NT > 0) {
+      V a[NT];
+      for (int t = 0; t < NT; ++t) a[t] = ldf(wacc[t] + c);
+      for (int64_t i = 0; i < npix; ++i) {
+        const V gv = ld<T>(g + i * gstep + c);
+        for (int t = 0; t < NT; ++t) a[t] += gv * ld<T>(src[t] + i * step + c);
+      }
+      for (int t = 0; t < NT; ++t) stf(wacc[t] + c, a[t]);
+    } else {
+      for (int t = 0; t < nt; ++t) {
+        V a = ldf(wacc[t] + c);
+        for (int64_t i = 0; i < npix; ++i) a += ld<T>(g + i * gstep + c) * ld<T>(src[t] + i * step + c);
+        stf(wacc[t] + c, a);
+      }
+    }
+  }
+  for (; c < C; ++c)
+    for (int t = 0; t < nt; ++t) {
+      float a = wacc[t][c];
+      for (int64_t i = 0; i < npix; ++i) a += ld1<T>(g + i * gstep + c) * ld1<T>(src[t] + i * step + c);
+      wacc[t][c] = a;
+    }
+}
+
+// INT8: dst[i*dst_step + c] = init[c] + sum_t src[t][i*step + c] * w[t][c] in int32, exactly
+// (|x| <= 255, |w - w_zero_point| <= 255: every product and partial sum fits with room).
+// The caller folds the x zero point into init (init = bias - zx * sum_t w[t]).
+template <typename X, int NT>
+void qaccum_pixels_t(const void* const* src_v, const int32_t* const* w, int ntaps, int64_t step, int64_t npix,
+                     int64_t C, const int32_t* init, int32_t* dst, int64_t dst_step) {
+  const X* const* src = reinterpret_cast<const X* const*>(src_v);
+  constexpr int kMax = NT > 0 ? NT : 1;
+  const int nt = NT > 0 ? NT : ntaps;
+  int64_t c = 0;
+  for (; c + VL <= C; c += VL) {
+    VI wv[kMax];
+    if constexpr (NT > 0)
+      for (int t = 0; t < NT; ++t) wv[t] = ldi32(w[t] + c);
+    const VI b = ldi32(init + c);
+    int64_t i = 0;
+    for (; i + 4 <= npix; i += 4) {
+      VI a0 = b, a1 = b, a2 = b, a3 = b;
+      for (int t = 0; t < nt; ++t) {
+        const VI wt = NT > 0 ? wv[t] : ldi32(w[t] + c);
+        const X* s = src[t] + i * step + c;
+        a0 += ldi(s) * wt;
+        a1 += ldi(s + step) * wt;
+        a2 += ldi(s + 2 * step) * wt;
+        a3 += ldi(s + 3 * step) * wt;
+      }
+      int32_t* o = dst + i * dst_step + c;
+      std::memcpy(o, &a0, sizeof a0);
+      std::memcpy(o + dst_step, &a1, sizeof a1);
+      std::memcpy(o + 2 * dst_step, &a2, sizeof a2);
+      std::memcpy(o + 3 * dst_step, &a3, sizeof a3);
+    }
+    for (; i < npix; ++i) {
+      VI a = b;
+      for (int t = 0; t < nt; ++t) a += ldi(src[t] + i * step + c) * (NT > 0 ? wv[t] : ldi32(w[t] + c));
+      std::memcpy(dst + i * dst_step + c, &a, sizeof a);
+    }
+  }
+  for (; c < C; ++c)
+    for (int64_t i = 0; i < npix; ++i) {
+      int32_t a = init[c];
+      for (int t = 0; t < nt; ++t) a += static_cast<int32_t>(src[t][i * step + c]) * w[t][c];
+      dst[i * dst_step + c] = a;
+    }
+}
+
+// Runtime tap count -> the compile-time instance for the counts depthwise 3x3 / 5x5 layers
+// produce (full kernels 9 / 25, rows 3 / 5, stride-2 phases 1, 2, 4, 6), else the generic loop.
+#define AICC_DW_DISPATCH(FN, TYPE, NTAPS, ...)                         \
+  switch (NTAPS) {                                                     \
+    case 1: return FN<TYPE, 1>(__VA_ARGS__);                           \
+    case 2: return FN<TYPE, 2>(__VA_ARGS__);                           \
+    case 3: return FN<TYPE, 3>(__VA_ARGS__);                           \
+    case 4: return FN<TYPE, 4>(__VA_ARGS__);                           \
+    case 5: return FN<TYPE, 5>(__VA_ARGS__);                           \
+    case 6: return FN<TYPE, 6>(__VA_ARGS__);                           \
+    case 9: return FN<TYPE, 9>(__VA_ARGS__);                           \
+    case 25: return FN<TYPE, 25>(__VA_ARGS__);                         \
+    default: return FN<TYPE, 0>(__VA_ARGS__);                          \
+  }
+
+template <typename T>
+void accum_pixels(const void* const* src, const float* const* w, int ntaps, int64_t step, int64_t npix, int64_t C,
+                  const float* bias, bool do_relu, float* dst, int64_t dst_step) {
+  AICC_DW_DISPATCH(accum_pixels_t, T, ntaps, src, w, ntaps, step, npix, C, bias, do_relu, dst, dst_step)
+}
+
+template <typename T>
+void wgrad_pixels(const void* g, int64_t gstep, const void* const* src, int ntaps, int64_t step, int64_t npix,
+                  int64_t C, float* const* wacc) {
+  AICC_DW_DISPATCH(wgrad_pixels_t, T, ntaps, g, gstep, src, ntaps, step, npix, C, wacc)
+}
+
+template <typename X>
+void qaccum_pixels(const void* const* src, const int32_t* const* w, int ntaps, int64_t step, int64_t npix,
+                   int64_t C, const int32_t* init, int32_t* dst, int64_t dst_step) {
+  AICC_DW_DISPATCH(qaccum_pixels_t, X, ntaps, src, w, ntaps, step, npix, C, init, dst, dst_step)
+}
+
+#undef AICC_DW_DISPATCH
+
+}  // namespace
+}  // namespace aicc::cpu::dwk
