@@ -3,11 +3,12 @@ adjoint identity and thread-count independence of the backward ops."""
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import assume, given, strategies as st
 
 import aicc_kernels as ak
 from aicc_kernels import _dtypes
 from aicc_kernels.testing import strategies as S
+from aicc_kernels.ops.conv import _Geometry
 from aicc_kernels.testing.cases.conv import conv_geometry  # shared with the conformance runner
 from aicc_kernels.testing.devices import to_device, to_host
 from aicc_kernels.testing.tolerance import F32_MAX, compare_exact, compare_float, float_bound
@@ -294,3 +295,107 @@ def test_qconv2d_depthwise_full_range(backend, rng, layout, x_dtype, out_dtype):
         y = to_host(ak.qconv2d(*to_device((x, w), backend), activation=activation, backend=backend,
                                **to_device(kw, backend)))
         assert compare_exact(y, ak.reference.qconv2d(x, w, activation=activation, **kw)) is None
+
+
+@st.composite
+def _depthwise_case(draw):
+    """A depthwise conv wide enough that the NHWC primitives' channel vectors (4/8/16 lanes)
+    and 4-pixel blocks run with their tails, the interior/border column split happens, and the
+    stride phases of the backward data have 0, 1 or several taps."""
+    layout = draw(st.sampled_from(["NCHW", "NHWC"]))
+    n = draw(st.sampled_from([0, 1, 2]))
+    c = draw(st.sampled_from([1, 2, 3, 5, 7, 13, 16, 17, 31, 32, 33, 47]))
+    h, w = draw(st.integers(1, 17)), draw(st.integers(1, 23))
+    r, s = draw(st.sampled_from([(3, 3), (5, 5), (1, 1), (3, 5), (2, 3), (1, 4)]))
+    stride = draw(st.sampled_from([1, 1, 2, 2, 3, (1, 2), (2, 1)]))
+    dilation = draw(st.sampled_from([1, 1, 1, 2, (2, 1)]))
+    padding = draw(st.sampled_from([0, 1, 2, "same", ((0, 3), (2, 1)), ((3, 0), (0, 4))]))
+    x_shape = (n, c, h, w) if layout == "NCHW" else (n, h, w, c)
+    w_shape = (c, 1, r, s) if layout == "NCHW" else (c, r, s, 1)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=c, layout=layout)
+    try:
+        geo = _Geometry(x_shape, w_shape, **kw)
+    except ValueError:
+        assume(False)
+    return x_shape, w_shape, kw, geo
+
+
+@given(case=_depthwise_case(), data=st.data())
+def test_depthwise_backward_matches_reference(backend, case, data):
+    """The direct depthwise backward kernels (data by stride phase, weight by fixed-chunk partial
+    filters) in every float dtype, on every ISA path the backend fixture forces."""
+    x_shape, w_shape, kw, geo = case
+    dtype = data.draw(st.sampled_from(FLOATS))
+    x = S.float_array(data.draw, x_shape, dtype)
+    w = S.float_array(data.draw, w_shape, dtype, kind=data.draw(st.sampled_from(["int", "normal"])))
+    g = S.float_array(data.draw, geo.out_shape, dtype)
+    gx = to_host(ak.conv2d_backward_data(*to_device((g, w), backend), x_shape, backend=backend, **kw))
+    mag = ak.reference.conv2d_backward_data(_abs(g).astype(np.float32), _abs(w).astype(np.float32), x_shape,
+                                            **kw).astype(np.float64)
+    assert gx.shape == x_shape and gx.dtype == dtype
+    mismatch = check_float(gx, ak.reference.conv2d_backward_data(g, w, x_shape, **kw), mag, geo.r * geo.s)
+    assert mismatch is None, "backward_data: " + str(mismatch)
+    gw = to_host(ak.conv2d_backward_weight(*to_device((x, g), backend), w_shape, backend=backend, **kw))
+    mag = ak.reference.conv2d_backward_weight(_abs(x).astype(np.float32), _abs(g).astype(np.float32), w_shape,
+                                              **kw).astype(np.float64)
+    assert gw.shape == w_shape and gw.dtype == dtype
+    mismatch = check_float(gw, ak.reference.conv2d_backward_weight(x, g, w_shape, **kw), mag,
+                           geo.n * geo.p * geo.q)
+    assert mismatch is None, "backward_weight: " + str(mismatch)
+
+
+@given(case=_depthwise_case(), data=st.data())
+def test_depthwise_forward_all_dtypes_match_reference(backend, case, data):
+    """The depthwise forward (register-resident weights, 4 pixels per step) in f32/f16/bf16 with
+    bias and activations, and INT8 with folded zero points, bit-exact."""
+    x_shape, w_shape, kw, geo = case
+    dtype = data.draw(st.sampled_from(FLOATS))
+    x = S.float_array(data.draw, x_shape, dtype, nonfinite=data.draw(st.booleans()))
+    w = S.float_array(data.draw, w_shape, dtype)
+    bias = S.float_array(data.draw, (geo.k,), np.float32, kind="normal") if data.draw(st.booleans()) else None
+    activation = data.draw(st.sampled_from([None, "relu", "gelu"]))
+    y = to_host(ak.conv2d(*to_device((x, w, bias), backend), activation=activation, backend=backend, **kw))
+    mag = ak.reference.conv2d(_abs(x).astype(np.float32), _abs(w).astype(np.float32),
+                              None if bias is None else np.abs(bias), **kw).astype(np.float64)
+    mismatch = check_float(y, ak.reference.conv2d(x, w, bias, activation=activation, **kw), mag, geo.r * geo.s,
+                           activation)
+    assert mismatch is None, str(mismatch)
+    x_dtype = data.draw(st.sampled_from([np.uint8, np.int8]))
+    info = np.iinfo(x_dtype)
+    xq = S.int_array(data.draw, x_shape, x_dtype)
+    wq = S.int_array(data.draw, w_shape, np.int8)
+    per_channel_zw = data.draw(st.booleans())
+    q = dict(x_zero_point=data.draw(st.sampled_from([0, int(info.min), int(info.max), 3])),
+             w_zero_point=(data.draw(st.lists(st.integers(-128, 127), min_size=geo.k, max_size=geo.k))
+                           if per_channel_zw else data.draw(st.integers(-128, 127))),
+             bias=np.asarray(data.draw(st.lists(st.integers(-2**20, 2**20), min_size=geo.k, max_size=geo.k)),
+                             dtype=np.int32),
+             out_dtype=np.int32, activation=data.draw(st.sampled_from([None, "relu"])), **kw)
+    if isinstance(q["w_zero_point"], list):
+        q["w_zero_point"] = np.asarray(q["w_zero_point"], dtype=np.int32)
+    yq = to_host(ak.qconv2d(*to_device((xq, wq), backend), backend=backend, **to_device(q, backend)))
+    assert compare_exact(yq, ak.reference.qconv2d(xq, wq, **q)) is None
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("dtype", [np.float32, _dtypes.bfloat16])
+@pytest.mark.parametrize("r, dilation, padding", [(3, 1, 1), (5, 1, ((2, 1), (0, 4))), (3, 2, 2), (3, 1, 0),
+                                                  (3, 1, ((3, 0), (1, 1)))])
+def test_dense_backward_data_stride1_paths(backend, rng, layout, dtype, r, dilation, padding):
+    """Stride-1 backward data runs as a forward conv of grad_out with swapped, flipped weights
+    (padding (R-1)*dil - pad); padding beyond the kernel's reach takes the column path. Sizes
+    past one GEMM register tile in every dimension, groups 1 and 2."""
+    for groups in (1, 2):
+        c, k = 2 * 19, 2 * 13
+        x_shape = (2, c, 15, 17) if layout == "NCHW" else (2, 15, 17, c)
+        w_shape = (k, c // groups, r, r) if layout == "NCHW" else (k, r, r, c // groups)
+        kw = dict(stride=1, padding=padding, dilation=dilation, groups=groups, layout=layout)
+        w = rng.standard_normal(w_shape).astype(dtype)
+        y_shape = ak.reference.conv2d(np.zeros(x_shape, dtype), w, **kw).shape
+        g = rng.standard_normal(y_shape).astype(dtype)
+        gx = to_host(ak.conv2d_backward_data(*to_device((g, w), backend), x_shape, backend=backend, **kw))
+        mag = ak.reference.conv2d_backward_data(_abs(g).astype(np.float32), _abs(w).astype(np.float32), x_shape,
+                                                **kw).astype(np.float64)
+        mismatch = check_float(gx, ak.reference.conv2d_backward_data(g, w, x_shape, **kw), mag,
+                               (k // groups) * r * r)
+        assert mismatch is None, f"groups={groups}: {mismatch}"

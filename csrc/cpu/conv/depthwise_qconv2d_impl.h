@@ -11,6 +11,7 @@
 
 #include "aicc/conv.h"
 #include "common/thread_pool.h"
+#include "cpu/conv/depthwise_conv2d.h"
 
 namespace aicc::cpu::dwq_detail {
 // Internal linkage: each including file (compiled with its own ISA flags) keeps its own copy,
@@ -72,26 +73,49 @@ void depthwise_qconv2d_run(const Conv2dDesc& d, const TensorView& x, const Tenso
     std::vector<int32_t> wt(static_cast<size_t>(RS * C));
     for (int64_t c = 0; c < C; ++c)
       for (int64_t t = 0; t < RS; ++t) wt[t * C + c] = wq[c * RS + t] - zw(c);
-    std::vector<int32_t> acc_all(static_cast<size_t>(C * threads));
+    const DepthwiseOps& ops = depthwise_ops(x.dtype);
+    int64_t q_lo, q_hi;
+    depthwise_interior(Q, d.w, d.s, d.stride_w, d.dilation_w, d.pad_left, &q_lo, &q_hi);
+    std::vector<int32_t> acc_all(static_cast<size_t>(Q * C * threads)), init_all(static_cast<size_t>(C * threads));
+    // The x zero point is folded into the start value: sum_t (x_t - zx) w_t = sum_t x_t w_t -
+    // zx * sum_t w_t over the taps inside the input (padded taps would contribute 0), so the
+    // primitive multiplies raw x. Wrapping int32 arithmetic: the same bits as the reference.
     parallel_for(d.n * P, [&](int64_t np, int thread) {
       const int64_t n = np / P, pp = np % P;
-      int32_t* acc = acc_all.data() + thread * C;
-      for (int64_t q = 0; q < Q; ++q) {
-        for (int64_t c = 0; c < C; ++c) acc[c] = p.bias ? p.bias[c] : 0;
+      int32_t* acc = acc_all.data() + thread * Q * C;
+      int32_t* init = init_all.data() + thread * C;
+      std::vector<const void*> xt(static_cast<size_t>(RS));
+      std::vector<const int32_t*> wp(static_cast<size_t>(RS));
+      const auto taps = [&](int64_t q, bool clip) {
+        int nt = 0;
         for (int64_t r = 0; r < d.r; ++r) {
           const int64_t h = pp * d.stride_h - d.pad_top + r * d.dilation_h;
           if (h < 0 || h >= d.h) continue;
           for (int64_t s = 0; s < d.s; ++s) {
             const int64_t wi = q * d.stride_w - d.pad_left + s * d.dilation_w;
-            if (wi < 0 || wi >= d.w) continue;
-            const TX* xp = static_cast<const TX*>(x.data) + ((n * d.h + h) * d.w + wi) * C;
-            const int32_t* wr = wt.data() + (r * d.s + s) * C;
-            for (int64_t c = 0; c < C; ++c) acc[c] += (static_cast<int32_t>(xp[c]) - zx) * wr[c];
+            if (clip && (wi < 0 || wi >= d.w)) continue;
+            xt[nt] = static_cast<const TX*>(x.data) + ((n * d.h + h) * d.w + wi) * C;
+            wp[nt++] = wt.data() + (r * d.s + s) * C;
           }
         }
-        const int64_t base = ((n * P + pp) * Q + q) * C;
-        output_row(p, out.dtype, out.data, base, acc, C, 0, 1);
+        for (int64_t c = 0; c < C; ++c) {
+          uint32_t sw = 0;
+          for (int t = 0; t < nt; ++t) sw += static_cast<uint32_t>(wp[t][c]);
+          init[c] = static_cast<int32_t>(static_cast<uint32_t>(p.bias ? p.bias[c] : 0) - static_cast<uint32_t>(zx) * sw);
+        }
+        return nt;
+      };
+      for (int64_t q = 0; q < Q; ++q) {
+        if (q == q_lo && q_hi > q_lo) {
+          const int nt = taps(q_lo, false);
+          ops.qaccum_pixels(xt.data(), wp.data(), nt, d.stride_w * C, q_hi - q_lo, C, init, acc + q_lo * C, C);
+          q = q_hi - 1;
+          continue;
+        }
+        const int nt = taps(q, true);
+        ops.qaccum_pixels(xt.data(), wp.data(), nt, 0, 1, C, init, acc + q * C, C);
       }
+      for (int64_t q = 0; q < Q; ++q) output_row(p, out.dtype, out.data, ((n * P + pp) * Q + q) * C, acc + q * C, C, 0, 1);
     }, threads);
     return;
   }
