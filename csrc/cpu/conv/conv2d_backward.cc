@@ -6,6 +6,12 @@
 //                    buffer, no col2im); 1x1 stride-1 unpadded convs write one GEMM straight
 //                    into grad_in; otherwise col = G_chunk x W_g (f32), then col2im adds col
 //                    into an f32 grad_in.
+//   backward_weight: NHWC: dW_g = G_g^T x col, an implicit GEMM over all N*P*Q pixels whose
+//                    B packer gathers the column blocks straight from x (no column buffer);
+//                    the threads split dW_g's columns (taps x channels), each running a
+//                    serial GEMM over the whole pixel sum, so every element's sum has one
+//                    fixed order and no partial results are reduced. NCHW: column chunks,
+//                    dW_g += G_chunk^T x col_chunk (beta = 1), chunk after chunk.
 //   depthwise:       direct kernels (depthwise_conv2d_backward.cc).
 //   backward_weight: dW_g += G_chunk^T x col_chunk, chunk after chunk (beta = 1), into an
 //                    f32 accumulator.
@@ -24,6 +30,7 @@
 #include "common/thread_pool.h"
 #include "cpu/conv/conv2d_common.h"
 #include "cpu/conv/depthwise_conv2d.h"
+#include "cpu/gemm/gemm_driver.h"
 
 namespace aicc::cpu {
 namespace {
@@ -94,6 +101,61 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
   for (int i = 3; i >= 0; --i) wv.strides[i] = stride, stride *= wd[i];
   conv2d(f, grad_out, wv, nullptr, Activation::kNone, grad_in);
   return true;
+}
+
+// B = the column matrix of group g (N*P*Q pixels x Cg*R*S taps, NHWC), restricted to the
+// columns [j_begin, j_begin + n): gathered straight from x a few panels at a time into a
+// per-thread staging tile, then packed by the driver's matrix packer.
+class WgradColumnPacker final : public gemm_internal::BPacker {
+ public:
+  static constexpr int kStagedPanels = 8;
+  WgradColumnPacker(const Conv2dDesc& d, const TensorView& x, int64_t g, int64_t j_begin)
+      : d_(d), x_(x), g_(g), j_begin_(j_begin) {}
+
+  void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) const override {
+    thread_local std::vector<char> staging;
+    const int esize = static_cast<int>(dtype_size(x_.dtype));
+    const int64_t step = static_cast<int64_t>(kStagedPanels) * nr;
+    const size_t bytes = static_cast<size_t>(step * kc * esize);
+    if (staging.size() < bytes) staging.resize(bytes);
+    for (int64_t j = 0; j < nc; j += step) {
+      const int64_t cols = std::min<int64_t>(step, nc - j);
+      conv::im2col_block(d_, x_.data, esize, 0u, 0, g_, p0, kc, j_begin_ + j0 + j, cols, staging.data());
+      gemm_internal::MatrixBPacker(MatrixView{staging.data(), x_.dtype, kc, cols, cols, 1})
+          .pack(0, kc, 0, cols, nr, dst + j * kc);
+    }
+  }
+
+ private:
+  Conv2dDesc d_;
+  TensorView x_;
+  int64_t g_, j_begin_;
+};
+
+// NHWC backward weight into the f32 acc [K, R*S*Cg]; see the file comment.
+void backward_weight_nhwc(const Conv2dDesc& d, const TensorView& x, const TensorView& grad_out, float* acc) {
+  const int64_t cg = d.cg(), kg = d.kg(), depth = cg * d.r * d.s, pixels = d.n * d.p() * d.q();
+  const bool pointwise = conv::is_pointwise(d);
+  const int nr = gemm_internal::float_gemm_config().nr;
+  const int threads = get_num_threads();
+  // Column tiles per group (whole nr panels): about two per thread over all groups, so the
+  // threads stay busy; the tiling does not change any element's sum.
+  const int64_t panels = (depth + nr - 1) / nr;
+  const int64_t per_group = std::max<int64_t>(1, std::min(panels, (2 * threads + d.groups - 1) / d.groups));
+  const int64_t tile = ((panels + per_group - 1) / per_group) * nr;
+  const int64_t tiles = (depth + tile - 1) / tile;
+  parallel_for(d.groups * tiles, [&](int64_t task, int) {
+    const int64_t g = task / tiles, j0 = (task % tiles) * tile, nc = std::min(tile, depth - j0);
+    const gemm_internal::MatrixAPacker a(MatrixView{at(grad_out, g * kg), grad_out.dtype, kg, pixels, 1, d.k});
+    gemm_internal::Epilogue ep;
+    ep.out = MatrixView{acc + g * kg * depth + j0, DType::kF32, kg, nc, depth, 1};
+    if (pointwise) {
+      const gemm_internal::MatrixBPacker b(MatrixView{at(x, g * cg + j0), x.dtype, pixels, nc, d.c, 1});
+      gemm_internal::run_float_gemm(kg, nc, pixels, a, b, ep, 1);
+    } else {
+      gemm_internal::run_float_gemm(kg, nc, pixels, a, WgradColumnPacker(d, x, g, j0), ep, 1);
+    }
+  });
 }
 
 }  // namespace
@@ -205,6 +267,11 @@ void conv2d_backward_weight(const Conv2dDesc& d, const TensorView& x, const Tens
   }
   if (d.n * pq == 0) {
     std::fill(acc, acc + grad_w.numel(), 0.0f);
+    if (scratch) convert_from_f32(acc, grad_w);
+    return;
+  }
+  if (nhwc) {
+    backward_weight_nhwc(d, x, grad_out, acc);
     if (scratch) convert_from_f32(acc, grad_w);
     return;
   }
