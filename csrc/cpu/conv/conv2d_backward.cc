@@ -10,8 +10,8 @@
 //                    B packer gathers the column blocks straight from x (no column buffer);
 //                    the threads split dW_g's columns (taps x channels), each running a
 //                    serial GEMM over the whole pixel sum, so every element's sum has one
-//                    fixed order and no partial results are reduced. NCHW: column chunks,
-//                    dW_g += G_chunk^T x col_chunk (beta = 1), chunk after chunk.
+//                    fixed order and no partial results are reduced. NCHW: the same, with
+//                    the pixel sum taken image after image (dW_g += G_n x col_n^T, beta = 1).
 //   depthwise:       direct kernels (depthwise_conv2d_backward.cc).
 //   backward_weight: dW_g += G_chunk^T x col_chunk, chunk after chunk (beta = 1), into an
 //                    f32 accumulator.
@@ -109,8 +109,9 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
 class WgradColumnPacker final : public gemm_internal::BPacker {
  public:
   static constexpr int kStagedPanels = 8;
-  WgradColumnPacker(const Conv2dDesc& d, const TensorView& x, int64_t g, int64_t j_begin)
-      : d_(d), x_(x), g_(g), j_begin_(j_begin) {}
+  // n: the image (NCHW, where pixels are those of one image; NHWC: 0, pixels of the batch).
+  WgradColumnPacker(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t g, int64_t j_begin)
+      : d_(d), x_(x), n_(n), g_(g), j_begin_(j_begin) {}
 
   void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) const override {
     thread_local std::vector<char> staging;
@@ -118,23 +119,28 @@ class WgradColumnPacker final : public gemm_internal::BPacker {
     const int64_t step = static_cast<int64_t>(kStagedPanels) * nr;
     const size_t bytes = static_cast<size_t>(step * kc * esize);
     if (staging.size() < bytes) staging.resize(bytes);
+    const bool nhwc = d_.layout == Layout::kNHWC;
     for (int64_t j = 0; j < nc; j += step) {
       const int64_t cols = std::min<int64_t>(step, nc - j);
-      conv::im2col_block(d_, x_.data, esize, 0u, 0, g_, p0, kc, j_begin_ + j0 + j, cols, staging.data());
-      gemm_internal::MatrixBPacker(MatrixView{staging.data(), x_.dtype, kc, cols, cols, 1})
-          .pack(0, kc, 0, cols, nr, dst + j * kc);
+      conv::im2col_block(d_, x_.data, esize, 0u, n_, g_, p0, kc, j_begin_ + j0 + j, cols, staging.data());
+      // NHWC blocks are pixel-major, NCHW blocks tap-major (see im2col_block).
+      const MatrixView block = nhwc ? MatrixView{staging.data(), x_.dtype, kc, cols, cols, 1}
+                                    : MatrixView{staging.data(), x_.dtype, kc, cols, 1, kc};
+      gemm_internal::MatrixBPacker(block).pack(0, kc, 0, cols, nr, dst + j * kc);
     }
   }
 
  private:
   Conv2dDesc d_;
   TensorView x_;
-  int64_t g_, j_begin_;
+  int64_t n_, g_, j_begin_;
 };
 
-// NHWC backward weight into the f32 acc [K, R*S*Cg]; see the file comment.
-void backward_weight_nhwc(const Conv2dDesc& d, const TensorView& x, const TensorView& grad_out, float* acc) {
-  const int64_t cg = d.cg(), kg = d.kg(), depth = cg * d.r * d.s, pixels = d.n * d.p() * d.q();
+// Backward weight into the f32 acc [K, Cg*R*S] (tap order of the layout); see the file comment.
+void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const TensorView& grad_out, float* acc) {
+  const bool nhwc = d.layout == Layout::kNHWC;
+  const int64_t cg = d.cg(), kg = d.kg(), depth = cg * d.r * d.s, pq = d.p() * d.q();
+  const int64_t pixels = nhwc ? d.n * pq : pq;
   const bool pointwise = conv::is_pointwise(d);
   const int nr = gemm_internal::float_gemm_config().nr;
   const int threads = get_num_threads();
@@ -146,14 +152,37 @@ void backward_weight_nhwc(const Conv2dDesc& d, const TensorView& x, const Tensor
   const int64_t tiles = (depth + tile - 1) / tile;
   parallel_for(d.groups * tiles, [&](int64_t task, int) {
     const int64_t g = task / tiles, j0 = (task % tiles) * tile, nc = std::min(tile, depth - j0);
-    const gemm_internal::MatrixAPacker a(MatrixView{at(grad_out, g * kg), grad_out.dtype, kg, pixels, 1, d.k});
-    gemm_internal::Epilogue ep;
-    ep.out = MatrixView{acc + g * kg * depth + j0, DType::kF32, kg, nc, depth, 1};
-    if (pointwise) {
-      const gemm_internal::MatrixBPacker b(MatrixView{at(x, g * cg + j0), x.dtype, pixels, nc, d.c, 1});
-      gemm_internal::run_float_gemm(kg, nc, pixels, a, b, ep, 1);
-    } else {
-      gemm_internal::run_float_gemm(kg, nc, pixels, a, WgradColumnPacker(d, x, g, j0), ep, 1);
+    const MatrixView out{acc + g * kg * depth + j0, DType::kF32, kg, nc, depth, 1};
+    if (nhwc) {
+      const gemm_internal::MatrixAPacker a(MatrixView{at(grad_out, g * kg), grad_out.dtype, kg, pixels, 1, d.k});
+      gemm_internal::Epilogue ep;
+      ep.out = out;
+      if (pointwise) {
+        const gemm_internal::MatrixBPacker b(MatrixView{at(x, g * cg + j0), x.dtype, pixels, nc, d.c, 1});
+        gemm_internal::run_float_gemm(kg, nc, pixels, a, b, ep, 1);
+      } else {
+        gemm_internal::run_float_gemm(kg, nc, pixels, a, WgradColumnPacker(d, x, 0, g, j0), ep, 1);
+      }
+      return;
+    }
+    // NCHW: the pixel sum runs image after image (dW += G_n x col_n^T, beta = 1 after the
+    // first), still one fixed order per element.
+    for (int64_t n = 0; n < d.n; ++n) {
+      const gemm_internal::MatrixAPacker a(
+          MatrixView{at(grad_out, (n * d.k + g * kg) * pq), grad_out.dtype, kg, pq, pq, 1});
+      gemm_internal::Epilogue ep;
+      ep.out = out;
+      if (n > 0) {
+        ep.beta = 1.0f;
+        ep.c = out;
+      }
+      if (pointwise) {
+        const gemm_internal::MatrixBPacker b(
+            MatrixView{at(x, (n * d.c + g * cg + j0) * pq), x.dtype, pq, nc, 1, pq});
+        gemm_internal::run_float_gemm(kg, nc, pq, a, b, ep, 1);
+      } else {
+        gemm_internal::run_float_gemm(kg, nc, pq, a, WgradColumnPacker(d, x, n, g, j0), ep, 1);
+      }
     }
   });
 }
@@ -257,8 +286,7 @@ void conv2d_backward_weight(const Conv2dDesc& d, const TensorView& x, const Tens
     return;
   }
 
-  const int64_t cg = d.cg(), kg = d.kg(), depth = cg * d.r * d.s, pq = d.p() * d.q();
-  const bool nhwc = d.layout == Layout::kNHWC;
+  const int64_t pq = d.p() * d.q();
   std::unique_ptr<float[]> scratch;
   float* acc = static_cast<float*>(grad_w.data);
   if (grad_w.dtype != DType::kF32) {
@@ -270,41 +298,7 @@ void conv2d_backward_weight(const Conv2dDesc& d, const TensorView& x, const Tens
     if (scratch) convert_from_f32(acc, grad_w);
     return;
   }
-  if (nhwc) {
-    backward_weight_nhwc(d, x, grad_out, acc);
-    if (scratch) convert_from_f32(acc, grad_w);
-    return;
-  }
-  const bool pointwise = conv::is_pointwise(d);
-  const int64_t pixels = nhwc ? d.n * pq : pq;
-  const int64_t mc_max = pointwise ? pixels : conv::chunk_pixels(d);
-  const int esize = static_cast<int>(dtype_size(x.dtype));
-  std::unique_ptr<char[]> col;
-  if (!pointwise) col.reset(new char[static_cast<size_t>(mc_max * depth * esize)]);
-  for (int64_t g = 0; g < d.groups; ++g) {
-    MatrixView o{acc + g * kg * depth, DType::kF32, kg, depth, depth, 1};
-    bool first = true;
-    for (int64_t n = 0; n < (nhwc ? 1 : d.n); ++n) {
-      for (int64_t m0 = 0; m0 < pixels; m0 += mc_max) {
-        const int64_t mc = std::min(mc_max, pixels - m0);
-        if (!pointwise) conv::im2col(d, x.data, esize, 0u, n, g, m0, mc, col.get());
-        MatrixView a, b;
-        if (nhwc) {
-          a = MatrixView{at(grad_out, m0 * d.k + g * kg), grad_out.dtype, kg, mc, 1, d.k};  // G^T
-          b = pointwise ? MatrixView{at(x, m0 * d.c + g * cg), x.dtype, mc, cg, d.c, 1}
-                        : MatrixView{col.get(), x.dtype, mc, depth, depth, 1};
-        } else {
-          a = MatrixView{at(grad_out, (n * d.k + g * kg) * pq + m0), grad_out.dtype, kg, mc, pq, 1};
-          b = pointwise ? MatrixView{at(x, (n * d.c + g * cg) * pq + m0), x.dtype, mc, cg, 1, pq}
-                        : MatrixView{col.get(), x.dtype, mc, depth, 1, mc};  // col^T
-        }
-        GemmParams params;
-        params.beta = first ? 0.0f : 1.0f;
-        gemm(a, b, first ? nullptr : &o, o, params);
-        first = false;
-      }
-    }
-  }
+  backward_weight_implicit(d, x, grad_out, acc);
   if (scratch) convert_from_f32(acc, grad_w);
 }
 

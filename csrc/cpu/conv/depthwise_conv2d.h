@@ -28,6 +28,10 @@ struct DepthwiseOps {
   // q < Q; rows[r] == nullptr for a tap row in the padding; columns outside [0, W) are padding.
   void (*row_nchw)(const void* const* rows, const float* w, int R, int S, int64_t Q, int64_t W, int64_t stride,
                    int64_t dil, int64_t pad_left, float bias, bool relu, float* dst);
+  // NCHW backward data, one run of columns: dst[j] = sum_t src[t][j] * w[t], j < npix.
+  void (*accum_cols)(const void* const* src, const float* w, int ntaps, int64_t npix, float* dst);
+  // NCHW backward weight: out[t] += sum_j g[j] * src[t][j*step], j < npix.
+  void (*dot_cols)(const void* g, const void* const* src, int ntaps, int64_t step, int64_t npix, float* out);
   // INT8, exact: dst[i*dst_step + c] = init[c] + sum_t src[t][i*step + c] * w[t][c] (int32).
   void (*qaccum_pixels)(const void* const* src, const int32_t* const* w, int ntaps, int64_t step, int64_t npix,
                         int64_t C, const int32_t* init, int32_t* dst, int64_t dst_step);

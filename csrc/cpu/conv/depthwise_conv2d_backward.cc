@@ -11,7 +11,8 @@
 //   primitive (filter accumulators in registers across the row's pixels); the partials are
 //   summed in chunk order. The chunking depends only on the shape, so the result does not
 //   depend on the thread count.
-// NCHW: the same sums per (image, channel) plane, vectorized by the compiler along rows.
+// NCHW: the same sums per (image, channel) plane, with the table's column primitives
+//   (vectors along rows).
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -135,45 +136,77 @@ void backward_data_nhwc(const Conv2dDesc& d, const TensorView& g, const TensorVi
 }
 
 void backward_data_nchw(const Conv2dDesc& d, const TensorView& g, const TensorView& w, const TensorView& gi) {
+  const DepthwiseOps& ops = depthwise_ops(g.dtype);
   const int64_t C = d.c, P = d.p(), Q = d.q(), R = d.r, S = d.s, RS = R * S, H = d.h, W = d.w;
   const int64_t sw = d.stride_w, sh = d.stride_h;
+  const int64_t gsize = static_cast<int64_t>(dtype_size(g.dtype));
+  const char* gb = static_cast<const char*>(g.data);
   std::vector<float> wf(static_cast<size_t>(C * RS));
   for (int64_t i = 0; i < C * RS; ++i) wf[i] = load_any(w.dtype, w.data, i);
   const int threads = get_num_threads();
-  // Per thread: the f32 grad_out plane (converted once) and one f32 input row.
-  std::vector<float> planes(static_cast<size_t>(P * Q * threads)), rows(static_cast<size_t>(W * threads));
+  // Per thread: one f32 input row and one phase's columns.
+  std::vector<float> rows(static_cast<size_t>(2 * W * threads));
   parallel_for(d.n * C, [&](int64_t nc, int thread) {
     const int64_t c = nc % C;
-    float* gp = planes.data() + thread * P * Q;
-    for (int64_t i = 0; i < P * Q; ++i) gp[i] = load_any(g.dtype, g.data, nc * P * Q + i);
-    float* acc = rows.data() + thread * W;
+    const char* gp = gb + nc * P * Q * gsize;
+    float* acc = rows.data() + thread * 2 * W;
+    float* tmp = acc + W;
     const float* wc = wf.data() + c * RS;
+    std::vector<const void*> src(static_cast<size_t>(RS));
+    std::vector<float> wt(static_cast<size_t>(RS));
+    std::vector<int64_t> rp(static_cast<size_t>(R)), rr(static_cast<size_t>(R));
+    std::vector<int64_t> phase_s(static_cast<size_t>(S)), phase_u(static_cast<size_t>(S));
     for (int64_t h = 0; h < H; ++h) {
-      std::fill(acc, acc + W, 0.0f);
+      int nr = 0;
       for (int64_t r = 0; r < R; ++r) {
         const int64_t t = h + d.pad_top - r * d.dilation_h;
         if (mod(t, sh) != 0) continue;
         const int64_t p = floor_div(t, sh);
         if (p < 0 || p >= P) continue;
-        const float* grow = gp + p * Q;
+        rr[nr] = r;
+        rp[nr++] = p;
+      }
+      for (int64_t pw = 0; pw < std::min(sw, W); ++pw) {
+        int ns = 0;
         for (int64_t s = 0; s < S; ++s) {
-          const float wv = wc[r * S + s];
-          // input column x reads grad_out column (x + pad_left - s*dil_w) / sw when exact.
-          const int64_t off = d.pad_left - s * d.dilation_w;
-          const int64_t pw = mod(-off, sw);  // first phase column: (pw + off) % sw == 0
-          // columns x = pw + sw*j with 0 <= (x + off)/sw < Q and x < W
-          int64_t jl = 0, jh = std::max<int64_t>(0, (W - pw + sw - 1) / sw);
-          const int64_t q0 = floor_div(pw + off, sw);  // grad_out column of j = 0
-          jl = std::max(jl, -q0);
-          jh = std::min(jh, Q - q0);
-          if (sw == 1) {
-            float* a = acc + pw;
-            const float* gr = grow + q0;
-            for (int64_t j = jl; j < jh; ++j) a[j] += gr[j] * wv;
-          } else {
-            for (int64_t j = jl; j < jh; ++j) acc[pw + sw * j] += grow[q0 + j] * wv;
-          }
+          const int64_t u = pw + d.pad_left - s * d.dilation_w;
+          if (mod(u, sw) != 0) continue;
+          phase_s[ns] = s;
+          phase_u[ns++] = floor_div(u, sw);
         }
+        const int64_t J = (W - pw + sw - 1) / sw;
+        int64_t j_lo = 0, j_hi = J;
+        for (int k = 0; k < ns; ++k) {
+          j_lo = std::max(j_lo, -phase_u[k]);
+          j_hi = std::min(j_hi, Q - phase_u[k]);
+        }
+        j_hi = std::max(j_hi, std::min(j_lo, J));
+        j_lo = std::min(j_lo, J);
+        // Border columns: the taps that land inside grad_out, one column at a time.
+        const auto border = [&](int64_t j) {
+          float a = 0.0f;
+          for (int i = 0; i < nr; ++i)
+            for (int k = 0; k < ns; ++k) {
+              const int64_t q = j + phase_u[k];
+              if (q >= 0 && q < Q)
+                a += load_any(g.dtype, g.data, nc * P * Q + rp[i] * Q + q) * wc[rr[i] * S + phase_s[k]];
+            }
+          acc[pw + sw * j] = a;
+        };
+        for (int64_t j = 0; j < j_lo; ++j) border(j);
+        if (j_hi > j_lo) {
+          int nt = 0;
+          for (int i = 0; i < nr; ++i)
+            for (int k = 0; k < ns; ++k) {
+              src[nt] = gp + (rp[i] * Q + j_lo + phase_u[k]) * gsize;
+              wt[nt++] = wc[rr[i] * S + phase_s[k]];
+            }
+          float* out = sw == 1 ? acc + j_lo : tmp;
+          ops.accum_cols(src.data(), wt.data(), nt, j_hi - j_lo, out);
+          if (sw != 1)
+            for (int64_t j = j_lo; j < j_hi; ++j) acc[pw + sw * j] = tmp[j - j_lo];
+        }
+        for (int64_t j = j_hi; j < J; ++j) border(j);
       }
       store_f32(gi.dtype, gi.data, (nc * H + h) * W, acc, W);
     }
@@ -228,49 +261,50 @@ void backward_weight_nhwc(const Conv2dDesc& d, const TensorView& x, const Tensor
 
 void backward_weight_nchw(const Conv2dDesc& d, const TensorView& x, const TensorView& g, float* partial,
                           int64_t chunks, int64_t rows_per_chunk) {
-  // Chunk k covers output rows [k*rows_per_chunk, ...) of the flattened (n, c, p) rows of each
-  // channel; partial[k][t][c]. Lanes of kLanes columns keep independent sums (vectorizable
-  // without reassociation), summed in lane order at the end of each chunk.
-  constexpr int kLanes = 16;
+  // Task (chunk k, channel c): the rows of chunk k of channel c's planes; partial[k][t][c].
+  const DepthwiseOps& ops = depthwise_ops(x.dtype);
   const int64_t C = d.c, P = d.p(), Q = d.q(), R = d.r, S = d.s, RS = R * S, H = d.h, W = d.w;
-  const int threads = get_num_threads();
-  std::vector<float> xrow(static_cast<size_t>((Q + kLanes) * threads)), grow(static_cast<size_t>((Q + kLanes) * threads));
-  std::vector<float> lanes(static_cast<size_t>(RS * kLanes * threads));
-  parallel_for(chunks * C, [&](int64_t kc, int thread) {
+  const int64_t esize = static_cast<int64_t>(dtype_size(x.dtype));
+  const char* xb = static_cast<const char*>(x.data);
+  const char* gb = static_cast<const char*>(g.data);
+  int64_t q_lo, q_hi;
+  depthwise_interior(Q, W, S, d.stride_w, d.dilation_w, d.pad_left, &q_lo, &q_hi);
+  parallel_for(chunks * C, [&](int64_t kc, int) {
     const int64_t k = kc / C, c = kc % C;
-    float* xr = xrow.data() + thread * (Q + kLanes);
-    float* gr = grow.data() + thread * (Q + kLanes);
-    float* ln = lanes.data() + thread * RS * kLanes;
-    std::fill(ln, ln + RS * kLanes, 0.0f);
+    std::vector<float> part(static_cast<size_t>(RS), 0.0f);
+    std::vector<const void*> src(static_cast<size_t>(S));
     const int64_t np1 = std::min(d.n * P, (k + 1) * rows_per_chunk);
     for (int64_t np = k * rows_per_chunk; np < np1; ++np) {
       const int64_t n = np / P, p = np % P;
       const int64_t gbase = ((n * C + c) * P + p) * Q;
-      for (int64_t q = 0; q < Q; ++q) gr[q] = load_any(g.dtype, g.data, gbase + q);
-      std::fill(gr + Q, gr + Q + kLanes, 0.0f);
       for (int64_t r = 0; r < R; ++r) {
         const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
         if (h < 0 || h >= H) continue;
         const int64_t xbase = ((n * C + c) * H + h) * W;
-        for (int64_t s = 0; s < S; ++s) {
-          // gathered row of x under tap s (0 in the padding), then lane sums of g * x
-          for (int64_t q = 0; q < Q; ++q) {
+        float* pr = part.data() + r * S;
+        for (int64_t q = 0; q < q_lo; ++q) {
+          const float gv = load_any(g.dtype, g.data, gbase + q);
+          for (int64_t s = 0; s < S; ++s) {
             const int64_t wi = q * d.stride_w - d.pad_left + s * d.dilation_w;
-            xr[q] = (wi >= 0 && wi < W) ? load_any(x.dtype, x.data, xbase + wi) : 0.0f;
+            if (wi >= 0 && wi < W) pr[s] += gv * load_any(x.dtype, x.data, xbase + wi);
           }
-          std::fill(xr + Q, xr + Q + kLanes, 0.0f);
-          float* l = ln + (r * S + s) * kLanes;
-          for (int64_t q = 0; q < Q; q += kLanes)
-            for (int i = 0; i < kLanes; ++i) l[i] += gr[q + i] * xr[q + i];
+        }
+        if (q_hi > q_lo) {
+          for (int64_t s = 0; s < S; ++s)
+            src[s] = xb + (xbase + q_lo * d.stride_w - d.pad_left + s * d.dilation_w) * esize;
+          ops.dot_cols(gb + (gbase + q_lo) * esize, src.data(), static_cast<int>(S), d.stride_w, q_hi - q_lo, pr);
+        }
+        for (int64_t q = q_hi; q < Q; ++q) {
+          const float gv = load_any(g.dtype, g.data, gbase + q);
+          for (int64_t s = 0; s < S; ++s) {
+            const int64_t wi = q * d.stride_w - d.pad_left + s * d.dilation_w;
+            if (wi >= 0 && wi < W) pr[s] += gv * load_any(x.dtype, x.data, xbase + wi);
+          }
         }
       }
     }
-    for (int64_t t = 0; t < RS; ++t) {
-      float sum = 0.0f;
-      for (int i = 0; i < kLanes; ++i) sum += ln[t * kLanes + i];
-      partial[(k * RS + t) * C + c] = sum;
-    }
-  }, threads);
+    for (int64_t t = 0; t < RS; ++t) partial[(k * RS + t) * C + c] = part[t];
+  });
 }
 
 }  // namespace

@@ -263,6 +263,80 @@ void qaccum_pixels(const void* const* src, const int32_t* const* w, int ntaps, i
   AICC_DW_DISPATCH(qaccum_pixels_t, X, ntaps, src, w, ntaps, step, npix, C, init, dst, dst_step)
 }
 
+// NCHW, vectors over columns. dst[j] = sum_t src[t][j] * w[t], j < npix (contiguous rows).
+template <typename T, int NT>
+void accum_cols_t(const void* const* src_v, const float* w, int ntaps, int64_t npix, float* dst) {
+  using S = typename Storage<T>::type;
+  const S* const* src = reinterpret_cast<const S* const*>(src_v);
+  const int nt = NT > 0 ? NT : ntaps;
+  int64_t j = 0;
+  for (; j + 2 * VL <= npix; j += 2 * VL) {
+    V a0{}, a1{};
+    for (int t = 0; t < nt; ++t) {
+      const V wv = V{} + w[t];
+      a0 += ld<T>(src[t] + j) * wv;
+      a1 += ld<T>(src[t] + j + VL) * wv;
+    }
+    stf(dst + j, a0);
+    stf(dst + j + VL, a1);
+  }
+  for (; j + VL <= npix; j += VL) {
+    V a{};
+    for (int t = 0; t < nt; ++t) a += ld<T>(src[t] + j) * (V{} + w[t]);
+    stf(dst + j, a);
+  }
+  for (; j < npix; ++j) {
+    float a = 0.0f;
+    for (int t = 0; t < nt; ++t) a += ld1<T>(src[t] + j) * w[t];
+    dst[j] = a;
+  }
+}
+
+// out[t] += sum_j g[j] * src[t][j*step], j < npix: lane sums across the row (per-tap
+// accumulators in registers), then the lanes added in lane order.
+template <typename T, int NT>
+void dot_cols_t(const void* g_v, const void* const* src_v, int ntaps, int64_t step, int64_t npix, float* out) {
+  using S = typename Storage<T>::type;
+  const S* g = static_cast<const S*>(g_v);
+  const S* const* src = reinterpret_cast<const S* const*>(src_v);
+  constexpr int kMax = NT > 0 ? NT : 32;
+  const int nt = NT > 0 ? NT : ntaps;
+  for (int t0 = 0; t0 < nt; t0 += kMax) {
+    const int t1 = nt - t0 < kMax ? nt : t0 + kMax;
+    V acc[kMax];
+    for (int t = t0; t < t1; ++t) acc[t - t0] = V{};
+    int64_t j = 0;
+    for (; j + VL <= npix; j += VL) {
+      const V gv = ld<T>(g + j);
+      for (int t = t0; t < t1; ++t) {
+        V xv;
+        if (step == 1) {
+          xv = ld<T>(src[t] + j);
+        } else {
+          for (int l = 0; l < VL; ++l) xv[l] = ld1<T>(src[t] + (j + l) * step);
+        }
+        acc[t - t0] += gv * xv;
+      }
+    }
+    for (int t = t0; t < t1; ++t) {
+      float sum = 0.0f;
+      for (int l = 0; l < VL; ++l) sum += acc[t - t0][l];
+      for (int64_t i = j; i < npix; ++i) sum += ld1<T>(g + i) * ld1<T>(src[t] + i * step);
+      out[t] += sum;
+    }
+  }
+}
+
+template <typename T>
+void accum_cols(const void* const* src, const float* w, int ntaps, int64_t npix, float* dst) {
+  AICC_DW_DISPATCH(accum_cols_t, T, ntaps, src, w, ntaps, npix, dst)
+}
+
+template <typename T>
+void dot_cols(const void* g, const void* const* src, int ntaps, int64_t step, int64_t npix, float* out) {
+  AICC_DW_DISPATCH(dot_cols_t, T, ntaps, g, src, ntaps, step, npix, out)
+}
+
 #undef AICC_DW_DISPATCH
 
 }  // namespace
