@@ -399,3 +399,34 @@ def test_dense_backward_data_stride1_paths(backend, rng, layout, dtype, r, dilat
         mismatch = check_float(gx, ak.reference.conv2d_backward_data(g, w, x_shape, **kw), mag,
                                (k // groups) * r * r)
         assert mismatch is None, f"groups={groups}: {mismatch}"
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("dtype", [np.float32, _dtypes.bfloat16])
+def test_strided_depthwise_and_wide_dense_backward_do_not_depend_on_thread_count(backend, rng, layout, dtype):
+    """Depthwise 5x5/2 (stride phases, 37 channels: vector tails) and a dense 3x3 whose weight
+    gradient splits into a different number of column tiles per thread count: bit-identical
+    results on 1, 2 and 3 threads."""
+    _host_arrays_only(backend)
+    cases = [(37, 37, 5, 37, 2, ((2, 1), (0, 3))), (24, 40, 3, 1, 1, 1)]
+    previous = ak.get_num_threads()
+    try:
+        for c, k, r, groups, stride, padding in cases:
+            x_shape = (3, c, 19, 23) if layout == "NCHW" else (3, 19, 23, c)
+            w_shape = (k, c // groups, r, r) if layout == "NCHW" else (k, r, r, c // groups)
+            kw = dict(stride=stride, padding=padding, groups=groups, layout=layout)
+            x = rng.standard_normal(x_shape).astype(dtype)
+            w = rng.standard_normal(w_shape).astype(dtype)
+            y_shape = ak.reference.conv2d(x, w, **kw).shape
+            g = rng.standard_normal(y_shape).astype(dtype)
+            results = []
+            for threads in (1, 2, 3):
+                ak.set_num_threads(threads)
+                results.append((ak.conv2d(x, w, backend=backend, **kw),
+                                ak.conv2d_backward_data(g, w, x_shape, backend=backend, **kw),
+                                ak.conv2d_backward_weight(x, g, w_shape, backend=backend, **kw)))
+            for other in results[1:]:
+                for a, b in zip(results[0], other):
+                    assert compare_exact(a, b) is None, f"C={c} K={k} groups={groups}"
+    finally:
+        ak.set_num_threads(previous)
