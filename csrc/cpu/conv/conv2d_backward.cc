@@ -88,7 +88,8 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
           for (int64_t s = 0; s < S; ++s) {
             const int64_t from = nhwc ? (((g * kg + k) * R + (R - 1 - r)) * S + (S - 1 - s)) * cg + c
                                       : (((g * kg + k) * cg + c) * R + (R - 1 - r)) * S + (S - 1 - s);
-            const int64_t to = nhwc ? (((g * cg + c) * R + r) * S + s) * kg + k : (((g * cg + c) * kg + k) * R + r) * S + s;
+            const int64_t to = nhwc ? (((g * cg + c) * R + r) * S + s) * kg + k
+                                    : (((g * cg + c) * kg + k) * R + r) * S + s;
             std::memcpy(wf.data() + to * es, src + from * es, es);
           }
   TensorView wv = w;

@@ -61,14 +61,11 @@ void store_row(DType t, void* out, int64_t base, const float* src, int64_t n, Ac
 const DepthwiseOps& depthwise_ops(DType t) { return registry::select(registry::families().depthwise).impl(t); }
 
 const DepthwiseOps& depthwise_ops_portable(DType t) {
-  static const DepthwiseOps f32{dwk::accum_pixels<float>, dwk::wgrad_pixels<float>, row_nchw_portable<DType::kF32>,
-                                dwk::accum_cols<float>, dwk::dot_cols<float>, nullptr};
-  static const DepthwiseOps f16{dwk::accum_pixels<dwk::F16>, dwk::wgrad_pixels<dwk::F16>,
-                                row_nchw_portable<DType::kF16>, dwk::accum_cols<dwk::F16>, dwk::dot_cols<dwk::F16>, nullptr};
-  static const DepthwiseOps bf16{dwk::accum_pixels<dwk::BF16>, dwk::wgrad_pixels<dwk::BF16>,
-                                 row_nchw_portable<DType::kBF16>, dwk::accum_cols<dwk::BF16>, dwk::dot_cols<dwk::BF16>, nullptr};
-  static const DepthwiseOps u8{nullptr, nullptr, nullptr, nullptr, nullptr, dwk::qaccum_pixels<uint8_t>};
-  static const DepthwiseOps s8{nullptr, nullptr, nullptr, nullptr, nullptr, dwk::qaccum_pixels<int8_t>};
+  static const DepthwiseOps f32 = dwk::float_ops<float>(row_nchw_portable<DType::kF32>);
+  static const DepthwiseOps f16 = dwk::float_ops<dwk::F16>(row_nchw_portable<DType::kF16>);
+  static const DepthwiseOps bf16 = dwk::float_ops<dwk::BF16>(row_nchw_portable<DType::kBF16>);
+  static const DepthwiseOps u8 = dwk::int8_ops<uint8_t>();
+  static const DepthwiseOps s8 = dwk::int8_ops<int8_t>();
   switch (t) {
     case DType::kF16: return f16;
     case DType::kBF16: return bf16;

@@ -94,13 +94,11 @@ void row_nchw(const void* const* rows, const float* w, int R, int S, int64_t Q, 
 }  // namespace
 
 const DepthwiseOps& depthwise_ops_avx2(DType t) {
-  static const DepthwiseOps f32{dwk::accum_pixels<float>, dwk::wgrad_pixels<float>, row_nchw<DType::kF32>, dwk::accum_cols<float>, dwk::dot_cols<float>, nullptr};
-  static const DepthwiseOps f16{dwk::accum_pixels<dwk::F16>, dwk::wgrad_pixels<dwk::F16>, row_nchw<DType::kF16>,
-                                dwk::accum_cols<dwk::F16>, dwk::dot_cols<dwk::F16>, nullptr};
-  static const DepthwiseOps bf16{dwk::accum_pixels<dwk::BF16>, dwk::wgrad_pixels<dwk::BF16>, row_nchw<DType::kBF16>,
-                                 dwk::accum_cols<dwk::BF16>, dwk::dot_cols<dwk::BF16>, nullptr};
-  static const DepthwiseOps u8{nullptr, nullptr, nullptr, nullptr, nullptr, dwk::qaccum_pixels<uint8_t>};
-  static const DepthwiseOps s8{nullptr, nullptr, nullptr, nullptr, nullptr, dwk::qaccum_pixels<int8_t>};
+  static const DepthwiseOps f32 = dwk::float_ops<float>(row_nchw<DType::kF32>);
+  static const DepthwiseOps f16 = dwk::float_ops<dwk::F16>(row_nchw<DType::kF16>);
+  static const DepthwiseOps bf16 = dwk::float_ops<dwk::BF16>(row_nchw<DType::kBF16>);
+  static const DepthwiseOps u8 = dwk::int8_ops<uint8_t>();
+  static const DepthwiseOps s8 = dwk::int8_ops<int8_t>();
   switch (t) {
     case DType::kF16: return f16;
     case DType::kBF16: return bf16;

@@ -67,17 +67,10 @@ void backward_data_nhwc(const Conv2dDesc& d, const TensorView& g, const TensorVi
     const int64_t base = nh * d.w * C;
     float* dst = direct ? static_cast<float*>(gi.data) + base : rows.data() + thread * d.w * C;
     // Kernel rows that reach this input row, and the grad_out row each reads.
-    int64_t vr[64], vp[64];
+    std::vector<int64_t> rr(static_cast<size_t>(R)), pr(static_cast<size_t>(R));
+    int64_t* rs_ = rr.data();
+    int64_t* ps_ = pr.data();
     int nr = 0;
-    std::vector<int64_t> rr, pr;
-    int64_t* rs_ = vr;
-    int64_t* ps_ = vp;
-    if (R > 64) {
-      rr.resize(static_cast<size_t>(R));
-      pr.resize(static_cast<size_t>(R));
-      rs_ = rr.data();
-      ps_ = pr.data();
-    }
     for (int64_t r = 0; r < R; ++r) {
       const int64_t t = h + d.pad_top - r * d.dilation_h;
       if (mod(t, sh) != 0) continue;
@@ -330,13 +323,8 @@ void depthwise_conv2d_backward_weight(const Conv2dDesc& d, const TensorView& x, 
   const int64_t q = d.q();
   // grad_w[c][t] = sum over chunks in order; weights are [C, R, S, 1] / [C, 1, R, S]: c-major.
   parallel_for(C, [&](int64_t c, int) {
-    float vals[64];
-    std::vector<float> big;
-    float* v = vals;
-    if (RS > 64) {
-      big.resize(static_cast<size_t>(RS));
-      v = big.data();
-    }
+    std::vector<float> vals(static_cast<size_t>(RS));
+    float* v = vals.data();
     for (int64_t t = 0; t < RS; ++t) {
       float sum = 0.0f;
       if (q > 0)

@@ -20,6 +20,7 @@
 #endif
 
 #include "common/half.h"
+#include "cpu/conv/depthwise_conv2d.h"
 
 #ifndef AICC_DW_VL
 #error "define AICC_DW_VL (floats per vector) before including depthwise_kernels_impl.h"
@@ -338,6 +339,17 @@ void dot_cols(const void* g, const void* const* src, int ntaps, int64_t step, in
 }
 
 #undef AICC_DW_DISPATCH
+
+// The table entries of this ISA for a float storage type T (with the NCHW forward row kernel
+// given) and for an INT8 type X.
+template <typename T>
+DepthwiseOps float_ops(decltype(DepthwiseOps::row_nchw) row_nchw) {
+  return DepthwiseOps{accum_pixels<T>, wgrad_pixels<T>, row_nchw, accum_cols<T>, dot_cols<T>, nullptr};
+}
+template <typename X>
+DepthwiseOps int8_ops() {
+  return DepthwiseOps{nullptr, nullptr, nullptr, nullptr, nullptr, qaccum_pixels<X>};
+}
 
 }  // namespace
 }  // namespace aicc::cpu::dwk

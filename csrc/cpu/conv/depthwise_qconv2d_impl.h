@@ -101,7 +101,8 @@ void depthwise_qconv2d_run(const Conv2dDesc& d, const TensorView& x, const Tenso
         for (int64_t c = 0; c < C; ++c) {
           uint32_t sw = 0;
           for (int t = 0; t < nt; ++t) sw += static_cast<uint32_t>(wp[t][c]);
-          init[c] = static_cast<int32_t>(static_cast<uint32_t>(p.bias ? p.bias[c] : 0) - static_cast<uint32_t>(zx) * sw);
+          const uint32_t b = static_cast<uint32_t>(p.bias ? p.bias[c] : 0);
+          init[c] = static_cast<int32_t>(b - static_cast<uint32_t>(zx) * sw);
         }
         return nt;
       };
@@ -115,7 +116,8 @@ void depthwise_qconv2d_run(const Conv2dDesc& d, const TensorView& x, const Tenso
         const int nt = taps(q, true);
         ops.qaccum_pixels(xt.data(), wp.data(), nt, 0, 1, C, init, acc + q * C, C);
       }
-      for (int64_t q = 0; q < Q; ++q) output_row(p, out.dtype, out.data, ((n * P + pp) * Q + q) * C, acc + q * C, C, 0, 1);
+      for (int64_t q = 0; q < Q; ++q)
+        output_row(p, out.dtype, out.data, ((n * P + pp) * Q + q) * C, acc + q * C, C, 0, 1);
     }, threads);
     return;
   }
