@@ -15,7 +15,7 @@
 #include <cstring>
 #include <type_traits>
 
-#if defined(__F16C__)
+#if defined(__F16C__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -85,8 +85,19 @@ inline void stf(float* p, V v) { std::memcpy(p, &v, sizeof v); }
 inline V relu(V v) { return v < 0 ? V{} : v; }
 inline float relu1(float v) { return v < 0 ? 0.0f : v; }
 
+// Bytes widened to int32 lanes. GCC 12 scalarizes a 4x-widening __builtin_convertvector, so
+// the x86 paths use the vpmov{zx,sx}bd intrinsics.
 template <typename X>
 inline VI ldi(const X* p) {
+#if defined(__AVX512F__) && AICC_DW_VL == 16
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  if constexpr (std::is_same_v<X, uint8_t>) return reinterpret_cast<VI>(_mm512_cvtepu8_epi32(b));
+  else return reinterpret_cast<VI>(_mm512_cvtepi8_epi32(b));
+#elif defined(__AVX2__) && AICC_DW_VL == 8
+  const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  if constexpr (std::is_same_v<X, uint8_t>) return reinterpret_cast<VI>(_mm256_cvtepu8_epi32(b));
+  else return reinterpret_cast<VI>(_mm256_cvtepi8_epi32(b));
+#endif
   if constexpr (std::is_same_v<X, uint8_t>) {
     VB b;
     std::memcpy(&b, p, sizeof b);
