@@ -404,11 +404,11 @@ def test_dense_backward_data_stride1_paths(backend, rng, layout, dtype, r, dilat
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("dtype", [np.float32, _dtypes.bfloat16])
 def test_strided_depthwise_and_wide_dense_backward_do_not_depend_on_thread_count(backend, rng, layout, dtype):
-    """Depthwise 5x5/2 (stride phases, 37 channels: vector tails) and a dense 3x3 whose weight
-    gradient splits into a different number of column tiles per thread count: bit-identical
-    results on 1, 2 and 3 threads."""
+    """Depthwise 5x5/2 (stride phases, 37 channels: vector tails), a dense 3x3 whose weight
+    gradient splits into a different number of column tiles per thread count, and a dense 3x3/2
+    (NHWC: backward data by phase sub-convolutions): bit-identical results on 1, 2 and 3 threads."""
     _host_arrays_only(backend)
-    cases = [(37, 37, 5, 37, 2, ((2, 1), (0, 3))), (24, 40, 3, 1, 1, 1)]
+    cases = [(37, 37, 5, 37, 2, ((2, 1), (0, 3))), (24, 40, 3, 1, 1, 1), (32, 24, 3, 1, 2, 1)]
     previous = ak.get_num_threads()
     try:
         for c, k, r, groups, stride, padding in cases:
@@ -430,3 +430,33 @@ def test_strided_depthwise_and_wide_dense_backward_do_not_depend_on_thread_count
                     assert compare_exact(a, b) is None, f"C={c} K={k} groups={groups}"
     finally:
         ak.set_num_threads(previous)
+
+
+@given(data=st.data())
+def test_strided_backward_data_phases_match_reference(backend, data):
+    """Strided NHWC backward data with C/groups >= 16 runs per stride phase as stride-1 forward
+    convs of grad_out with the phase's sub-kernel (flipped, OC/IC-swapped), then scatters:
+    phases with several, one or no taps, dilation, asymmetric padding, groups; padding beyond
+    the kernel's reach falls back to the column path."""
+    groups = data.draw(st.sampled_from([1, 2]))
+    cg, kg = data.draw(st.sampled_from([16, 17, 33])), data.draw(st.sampled_from([1, 5, 19]))
+    r, s = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 5))
+    stride = data.draw(st.sampled_from([2, 3, (2, 1), (1, 2), (3, 2)]))
+    dilation = data.draw(st.sampled_from([1, 2, (2, 1), 3]))
+    padding = data.draw(st.sampled_from([0, 1, 2, "same", ((0, 3), (2, 1)), ((4, 0), (0, 5))]))
+    n, h, w = data.draw(st.sampled_from([1, 2])), data.draw(st.integers(1, 13)), data.draw(st.integers(1, 13))
+    dtype = data.draw(st.sampled_from(FLOATS))
+    x_shape, w_shape = (n, h, w, cg * groups), (kg * groups, r, s, cg)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, layout="NHWC")
+    try:
+        geo = _Geometry(x_shape, w_shape, **kw)
+    except ValueError:
+        assume(False)
+    wt = S.float_array(data.draw, w_shape, dtype, kind="normal")
+    g = S.float_array(data.draw, geo.out_shape, dtype)
+    gx = to_host(ak.conv2d_backward_data(*to_device((g, wt), backend), x_shape, backend=backend, **kw))
+    mag = ak.reference.conv2d_backward_data(_abs(g).astype(np.float32), _abs(wt).astype(np.float32), x_shape,
+                                            **kw).astype(np.float64)
+    assert gx.shape == x_shape and gx.dtype == dtype
+    mismatch = check_float(gx, ak.reference.conv2d_backward_data(g, wt, x_shape, **kw), mag, kg * r * s)
+    assert mismatch is None, str(mismatch)
