@@ -141,7 +141,11 @@ void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView
         const int nt = taps(q, true);
         ops.accum_pixels(xt.data(), wp.data(), nt, 0, 1, C, bias, relu_fused, dst + q * C, C);
       }
-      if (!direct) store_row(out.dtype, out.data, base, dst, Q * C, activation);
+      if (direct) return;
+      if (activation != Activation::kGelu && out.dtype == x.dtype)
+        ops.store_row(dst, Q * C, static_cast<char*>(out.data) + base * xsize);
+      else
+        store_row(out.dtype, out.data, base, dst, Q * C, activation);
     }, threads);
     return;
   }
@@ -162,7 +166,11 @@ void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView
       float* dst = direct ? static_cast<float*>(out.data) + base : rows.data() + thread * Q;
       ops.row_nchw(xr.data(), wf.data() + c * RS, static_cast<int>(d.r), static_cast<int>(d.s), Q, d.w, d.stride_w,
                    d.dilation_w, d.pad_left, bias ? bias[c] : 0.0f, relu_fused, dst);
-      if (!direct) store_row(out.dtype, out.data, base, dst, Q, activation);
+      if (direct) continue;
+      if (activation != Activation::kGelu && out.dtype == x.dtype)
+        ops.store_row(dst, Q, static_cast<char*>(out.data) + base * xsize);
+      else
+        store_row(out.dtype, out.data, base, dst, Q, activation);
     }
   }, threads);
 }

@@ -32,6 +32,8 @@ struct DepthwiseOps {
   void (*accum_cols)(const void* const* src, const float* w, int ntaps, int64_t npix, float* dst);
   // NCHW backward weight: out[t] += sum_j g[j] * src[t][j*step], j < npix.
   void (*dot_cols)(const void* g, const void* const* src, int ntaps, int64_t step, int64_t npix, float* out);
+  // dst[i] = src[i] (f32) rounded once to this table's storage dtype, i < n.
+  void (*store_row)(const float* src, int64_t n, void* dst);
   // INT8, exact: dst[i*dst_step + c] = init[c] + sum_t src[t][i*step + c] * w[t][c] (int32).
   void (*qaccum_pixels)(const void* const* src, const int32_t* const* w, int ntaps, int64_t step, int64_t npix,
                         int64_t C, const int32_t* init, int32_t* dst, int64_t dst_step);

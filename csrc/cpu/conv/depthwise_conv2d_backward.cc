@@ -124,7 +124,7 @@ void backward_data_nhwc(const Conv2dDesc& d, const TensorView& g, const TensorVi
         ops.accum_pixels(src.data(), wp.data(), nt, 0, 1, C, nullptr, false, dst + (pw + sw * j) * C, C);
       }
     }
-    if (!direct) store_f32(gi.dtype, gi.data, base, dst, d.w * C);
+    if (!direct) ops.store_row(dst, d.w * C, static_cast<char*>(gi.data) + base * gsize);
   }, threads);
 }
 
@@ -201,7 +201,7 @@ void backward_data_nchw(const Conv2dDesc& d, const TensorView& g, const TensorVi
         }
         for (int64_t j = j_hi; j < J; ++j) border(j);
       }
-      store_f32(gi.dtype, gi.data, (nc * H + h) * W, acc, W);
+      ops.store_row(acc, W, static_cast<char*>(gi.data) + (nc * H + h) * W * gsize);
     }
   }, threads);
 }

@@ -275,6 +275,41 @@ void qaccum_pixels(const void* const* src, const int32_t* const* w, int ntaps, i
   AICC_DW_DISPATCH(qaccum_pixels_t, X, ntaps, src, w, ntaps, step, npix, C, init, dst, dst_step)
 }
 
+// dst[i] = src[i] rounded to the storage type T (round half to even; NaN stays NaN), i < n:
+// bit-identical to f32_to_bf16 / f32_to_f16 (common/half.h).
+template <typename T>
+void store_row(const float* src, int64_t n, void* dst_v) {
+  using S = typename Storage<T>::type;
+  S* dst = static_cast<S*>(dst_v);
+  if constexpr (std::is_same_v<T, float>) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+    return;
+  }
+  int64_t i = 0;
+  if constexpr (std::is_same_v<T, BF16>) {
+    for (; i + VL <= n; i += VL) {
+      const VU u = reinterpret_cast<VU>(ldf(src + i));
+      const VU rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+      const VU quiet = (u >> 16) | 0x40u;
+      const VU r = (u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded;
+      const VH h = __builtin_convertvector(r, VH);
+      std::memcpy(dst + i, &h, sizeof h);
+    }
+    for (; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+  } else {
+#if defined(__F16C__) && AICC_DW_VL == 16
+    for (; i + VL <= n; i += VL)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i),
+                          _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#elif defined(__F16C__) && AICC_DW_VL == 8
+    for (; i + VL <= n; i += VL)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                       _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#endif
+    for (; i < n; ++i) dst[i] = f32_to_f16(src[i]);
+  }
+}
+
 // NCHW, vectors over columns. dst[j] = sum_t src[t][j] * w[t], j < npix (contiguous rows).
 template <typename T, int NT>
 void accum_cols_t(const void* const* src_v, const float* w, int ntaps, int64_t npix, float* dst) {
@@ -355,11 +390,11 @@ void dot_cols(const void* g, const void* const* src, int ntaps, int64_t step, in
 // given) and for an INT8 type X.
 template <typename T>
 DepthwiseOps float_ops(decltype(DepthwiseOps::row_nchw) row_nchw) {
-  return DepthwiseOps{accum_pixels<T>, wgrad_pixels<T>, row_nchw, accum_cols<T>, dot_cols<T>, nullptr};
+  return DepthwiseOps{accum_pixels<T>, wgrad_pixels<T>, row_nchw, accum_cols<T>, dot_cols<T>, store_row<T>, nullptr};
 }
 template <typename X>
 DepthwiseOps int8_ops() {
-  return DepthwiseOps{nullptr, nullptr, nullptr, nullptr, nullptr, qaccum_pixels<X>};
+  return DepthwiseOps{nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, qaccum_pixels<X>};
 }
 
 }  // namespace
