@@ -209,7 +209,12 @@ class WgradColumnPacker final : public gemm_internal::BPacker {
   WgradColumnPacker(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t g, int64_t j_begin)
       : d_(d), x_(x), n_(n), g_(g), j_begin_(j_begin) {}
 
-  void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) const override {
+  DType dtype() const override { return x_.dtype; }
+
+  void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+            void* dst) const override {
+    const int nr = cfg.nr;
+    const int64_t kw = gemm_internal::panel_words(kc, cfg.word);
     thread_local std::vector<char> staging;
     const int esize = static_cast<int>(dtype_size(x_.dtype));
     const int64_t step = static_cast<int64_t>(kStagedPanels) * nr;
@@ -222,9 +227,10 @@ class WgradColumnPacker final : public gemm_internal::BPacker {
       // NHWC blocks are pixel-major, NCHW blocks tap-major (see im2col_block).
       const MatrixView block = nhwc ? MatrixView{staging.data(), x_.dtype, kc, cols, cols, 1}
                                     : MatrixView{staging.data(), x_.dtype, kc, cols, 1, kc};
-      gemm_internal::MatrixBPacker(block).pack(0, kc, 0, cols, nr, dst + j * kc);
+      gemm_internal::MatrixBPacker(block).pack(cfg, 0, kc, 0, cols, static_cast<uint32_t*>(dst) + j * kw);
     }
   }
+
 
  private:
   Conv2dDesc d_;
@@ -238,7 +244,7 @@ void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const Te
   const int64_t cg = d.cg(), kg = d.kg(), depth = cg * d.r * d.s, pq = d.p() * d.q();
   const int64_t pixels = nhwc ? d.n * pq : pq;
   const bool pointwise = conv::is_pointwise(d);
-  const int nr = gemm_internal::float_gemm_config().nr;
+  const int nr = gemm_internal::float_gemm_config(x.dtype, grad_out.dtype).nr;
   const int threads = get_num_threads();
   // Column tiles per group (whole nr panels): about two per thread over all groups, so the
   // threads stay busy; the tiling does not change any element's sum.
