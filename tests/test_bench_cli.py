@@ -203,6 +203,15 @@ def test_module_with_broken_import_is_explained(monkeypatch, tmp_path, capsys):
     assert "cannot be imported" in capsys.readouterr().out
 
 
+@needs_ext
+def test_gemm_sizes_mxnxk_reach_the_module_as_m_k_n(monkeypatch):
+    """aicc-bench gemm --sizes 128x3072x768 is M=128, N=3072, K=768 (the BERT shape), and
+    bench/gemm.run takes (M, K, N)."""
+    seen = _fake_module(monkeypatch, _rows())
+    assert cli.main(["gemm", "--sizes", "128x3072x768,16", "--threads", "1", "--baselines", "none"] + FAST) == 0
+    assert seen["sizes"] == [(128, 768, 3072), 16]
+
+
 def test_plot_without_matplotlib_is_a_usage_error_naming_the_extra(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
     rc = cli.main(["gemm", "--sizes", "8", "--plot", str(tmp_path / "x.png")] + FAST)

@@ -257,8 +257,12 @@ def call_run(module, args, con, available_baselines: Sequence[str], extra_kwargs
     run = getattr(module, "run", None)
     if run is None:
         raise Unavailable(f"{module.__name__} has no run() function")
+    sizes = args.sizes_list
+    if args.command == "gemm" and sizes:
+        # --sizes says MxNxK; bench/gemm.run takes (M, K, N) tuples (benchmarks/gemm.py's order).
+        sizes = [s if isinstance(s, int) else (s[0], s[2], s[1]) for s in sizes]
     wanted = {
-        "sizes": args.sizes_list, "dtypes": map_dtypes(args.command, args.dtype_list),
+        "sizes": sizes, "dtypes": map_dtypes(args.command, args.dtype_list),
         "threads": tuple(args.threads_list) if args.threads_list else None,
         "baselines": tuple(available_baselines), "check": not args.no_check, "quick": args.quick,
         "backend": args.backend,
