@@ -4,6 +4,8 @@
 // strided and column-major operands, an output that is a window of a wider buffer (the
 // elements around it must stay untouched), the fused epilogue. INT8 is compared bit-exactly.
 // Then the registry's choices: under the detected features, and with features masked.
+// Then (aarch64) the NEON depthwise and reduction entries against the portable entries, bit
+// for bit (test_neon_vs_portable.cc).
 //
 // Architecture-neutral C++: tools/test-aarch64.sh cross-compiles it for aarch64 and runs it
 // under qemu-aarch64 with CPU models that have and lack dotprod / i8mm / bf16; it builds and
@@ -33,6 +35,9 @@
 #include "cpu/config/registry.h"
 #include "cpu/gemm/gemm_driver.h"
 #include "cpu/gemm/qgemm_internal.h"
+
+// test_neon_vs_portable.cc: the NEON depthwise / reduce entries against the portable ones.
+void test_neon_vs_portable(aicc::FeatureSet detected, bool quick, void (*check)(bool, const std::string&));
 
 namespace {
 
@@ -408,6 +413,7 @@ int main(int argc, char** argv) {
     test_float_family("f16_gemm", f.f16_gemm, DType::kF16, detected, /*quick=*/true);
     test_int8_family(f.int8_gemm, detected, quick);
     test_choices(detected);
+    test_neon_vs_portable(detected, quick, check);
   } catch (const std::exception& e) {
     check(false, std::string("exception: ") + e.what());
   }

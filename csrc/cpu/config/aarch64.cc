@@ -1,12 +1,27 @@
 // aarch64 kernel registry entries, best first within each family (csrc/cpu/config/registry.h).
 // Features are read from getauxval(AT_HWCAP / AT_HWCAP2) (common/cpu_features.cc); families
-// without an entry here (depthwise, reduce, peak probes) use the portable entries, which the
-// compiler vectorizes for NEON at the armv8-a baseline.
+// without an entry here (depthwise INT8 driver, peak probes) use the portable entries, which
+// the compiler vectorizes for NEON at the armv8-a baseline.
 #include "cpu/config/registry.h"
 
 #if defined(__aarch64__)
 #include "cpu/gemm/aarch64_kernels.h"
 #include "cpu/gemm/float_kernels.h"
+#endif
+
+#if defined(__aarch64__)
+// The NEON depthwise table and reduction kernels (cpu/conv/depthwise_conv2d_neon.cc,
+// cpu/reduce/reduce_neon.cc), declared here: this file is their only caller.
+namespace aicc::cpu {
+const DepthwiseOps& depthwise_ops_neon(DType dtype);
+namespace detail {
+bool reduce_n_neon(DType dtype, ReduceOp op, const void* const* src, int nsrc, void* dst, int64_t n, int divisor);
+bool convert_neon(DType from, const void* src, DType to, void* dst, int64_t n);
+void quantize_int8_block_neon(const float* x, int64_t len, int8_t* q, float* scale);
+void reduce_int8_block_neon(ReduceOp op, const int8_t* const* q, const float* const* scales, int nsrc, int64_t len,
+                            int divisor, float* acc);
+}  // namespace detail
+}  // namespace aicc::cpu
 #endif
 
 namespace aicc::cpu::registry {
@@ -53,6 +68,11 @@ const qd::Route kInt8Dotprod = {qd::kDotMR, qd::kDotNR, 4, kInt8KcWords, 16, 8, 
                                 qd::pack_a_s8_quads_neon, qd::pack_b_s8_quads_neon, qd::output_portable,
                                 /*a_packed_signed=*/true};
 
+// ---- reductions (collectives) ------------------------------------------------------------
+// f32/f16/bf16 reduce_n and conversions, INT8 block (de)quantization: the portable bits.
+const ReduceKernels kReduceNeon = {detail::reduce_n_neon, detail::convert_neon, detail::quantize_int8_block_neon,
+                                   detail::reduce_int8_block_neon};
+
 }  // namespace
 
 void register_aarch64(Families& f) {
@@ -61,6 +81,11 @@ void register_aarch64(Families& f) {
 
   f.int8_gemm.push_back({"u8s8_8x12_i8mm", kNeon | FeatureSet{F::kI8mm}, &kInt8I8mm});
   f.int8_gemm.push_back({"s8s8_8x12_dotprod", kNeon | FeatureSet{F::kDotprod}, &kInt8Dotprod});
+
+  // Depthwise (float and the INT8 primitive the INT8 driver calls): bit-identical to
+  // depthwise_portable (same 4-lane sums; intrinsics for the f16 and byte widening).
+  f.depthwise.push_back({"depthwise_neon", kNeon, depthwise_ops_neon});
+  f.reduce.push_back({"reduce_neon", kNeon, &kReduceNeon});
 }
 #else
 void register_aarch64(Families&) {}
