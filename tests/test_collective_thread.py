@@ -229,8 +229,8 @@ def test_mismatched_count_names_both_calls_and_comm_stays_usable():
 
     outs = run(2, body)
     for msg, y in outs:
-        assert msg == ("collective mismatch at call #1: rank 0 called allreduce(op=sum, dtype=f32, count=10), "
-                       "rank 1 called allreduce(op=sum, dtype=f32, count=11)")
+        assert msg == ("collective mismatch at call #1: rank 0 called allreduce(op=sum, dtype=f32, count=10, shape=(10,)), "
+                       "rank 1 called allreduce(op=sum, dtype=f32, count=11, shape=(11,))")
         assert np.all(y == 2)
 
 
