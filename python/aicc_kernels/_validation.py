@@ -39,6 +39,18 @@ def as_array(x, name: str) -> np.ndarray:
     return arr
 
 
+def float_out_choices(in_dtype) -> str:
+    """The output dtypes a float op allows for inputs of in_dtype, as words: "f32" for f32
+    inputs (not "f32 or f32"), else "<in> or f32"."""
+    name = _dtypes.short_name(in_dtype)
+    return name if name == "f32" else f"{name} or f32"
+
+
+#: Geometry arguments (stride, padding, dilation) beyond this are refused: the kernels index
+#: with int64, and an extent past 2^31 could only describe an output no machine can hold.
+GEOMETRY_MAX = 2**31 - 1
+
+
 def check_ndim(arr: np.ndarray, name: str, ndim) -> None:
     allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
     if arr.ndim not in allowed:

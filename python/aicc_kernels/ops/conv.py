@@ -13,7 +13,8 @@ import operator
 import numpy as np
 
 from .. import _device, _dtypes, backends
-from .._validation import as_array, as_int, check_activation, check_dtype, check_ndim, check_out
+from .._validation import (GEOMETRY_MAX, as_array, as_int, check_activation, check_dtype, check_ndim, check_out,
+                           float_out_choices)
 from .gemm import INT32_MAX, _max_abs_offset, _zero_point, quant_output_stage
 
 LAYOUTS = ("NCHW", "NHWC")
@@ -23,9 +24,9 @@ def _pair(value, name, minimum):
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{name}: expected an integer or a pair of integers, got {value!r}")
-        pair = tuple(as_int(v, name, minimum=minimum) for v in value)
+        pair = tuple(as_int(v, name, minimum=minimum, maximum=GEOMETRY_MAX) for v in value)
     else:
-        v = as_int(value, name, minimum=minimum)
+        v = as_int(value, name, minimum=minimum, maximum=GEOMETRY_MAX)
         pair = (v, v)
     return pair
 
@@ -61,12 +62,12 @@ def _padding(padding, hw, rs, stride, dilation):
             if isinstance(v, (tuple, list)):
                 if len(v) != 2:
                     raise ValueError(f"padding: expected (before, after) pairs, got {padding!r}")
-                sides.append(tuple(as_int(e, "padding", minimum=0) for e in v))
+                sides.append(tuple(as_int(e, "padding", minimum=0, maximum=GEOMETRY_MAX) for e in v))
             else:
-                e = as_int(v, "padding", minimum=0)
+                e = as_int(v, "padding", minimum=0, maximum=GEOMETRY_MAX)
                 sides.append((e, e))
         return tuple(sides)
-    p = as_int(padding, "padding", minimum=0)
+    p = as_int(padding, "padding", minimum=0, maximum=GEOMETRY_MAX)
     return ((p, p), (p, p))
 
 
@@ -84,7 +85,7 @@ class _Geometry:
                              f"got shape {tuple(w_shape)}")
         self.stride = _pair(stride, "stride", 1)
         self.dilation = _pair(dilation, "dilation", 1)
-        self.groups = as_int(groups, "groups", minimum=1)
+        self.groups = as_int(groups, "groups", minimum=1, maximum=GEOMETRY_MAX)
         if layout == "NCHW":
             n, c, h, wd = x_shape
             k, cg, r, s = w_shape
@@ -136,6 +137,41 @@ def _contiguous(x):
     return _device.array_module(x).ascontiguousarray(x)  # device arrays stay on their device
 
 
+def _kernel_out(out):
+    """(buffer the kernel writes, caller's out to copy into or None). The conv kernels write
+    C-contiguous memory; any other `out` (Fortran order, negative or padded strides) gets
+    the result through a temporary, the same rule as every other op (SEMANTICS.md, "Layouts")."""
+    if isinstance(out, np.ndarray) and not out.flags.c_contiguous:
+        return np.empty(out.shape, out.dtype), out
+    if _device.is_device_array(out) and not out.flags.c_contiguous:
+        return _device.array_module(out).empty(out.shape, out.dtype), out
+    return out, None
+
+
+def _copy_back(buf, caller):
+    if caller is not None:
+        caller[...] = buf
+        return caller
+    return buf
+
+
+def _run_empty_input(op, combo, chosen, kernel_args, out, kwargs):
+    """An input with no elements (C = 0, or H / W = 0 with padding) still has outputs: every
+    output sums zero products, so it is the bias / zero point through the epilogue. The
+    backends' kernels need real extents (and NumPy gives such arrays arbitrary strides),
+    so the reference kernel computes these few values on the host; they are copied into
+    `out` wherever it lives."""
+    reference = backends.get("reference").kernel(op, combo)
+    host = [np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a for a in kernel_args]
+    if isinstance(out, np.ndarray):
+        reference(*host, out, **kwargs)
+    else:
+        tmp = np.empty(out.shape, out.dtype)
+        reference(*host, tmp, **kwargs)
+        out[...] = chosen.asarray(tmp)
+    return out
+
+
 def _float_pair(x, w, x_name="x", w_name="w"):
     check_dtype(x, x_name, _dtypes.FLOAT_COMPUTE)
     if w.dtype != x.dtype:
@@ -148,8 +184,8 @@ def _shape_tuple(shape, name):
         shape = tuple(operator.index(v) for v in shape)
     except TypeError:
         raise TypeError(f"{name}: expected a tuple of 4 integers, got {shape!r}") from None
-    if len(shape) != 4 or min(shape) < 0:
-        raise ValueError(f"{name}: expected 4 non-negative integers, got {shape!r}")
+    if len(shape) != 4 or min(shape) < 0 or max(shape) > GEOMETRY_MAX:
+        raise ValueError(f"{name}: expected 4 integers in [0, {GEOMETRY_MAX}], got {shape!r}")
     return shape
 
 
@@ -184,6 +220,10 @@ class Conv2dWeights:
         backend made (made once, then cached), or the weight array."""
         if name not in self._packed:
             from .. import backends as _b
+
+            if self.weights.size == 0:  # nothing to pack; conv2d computes such calls on the host
+                self._packed[name] = self.weights
+                return self.weights
 
             prepack = getattr(_b.get(name), "prepack_conv2d_weights", None)
             self._packed[name] = (prepack(self.weights, self.groups, self.layout) if prepack is not None
@@ -236,7 +276,7 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, layout
         odt = _dtypes.normalize(out_dtype, argument="out_dtype")
     if odt not in (x.dtype, _dtypes.float32):
         raise TypeError(f"{'out_dtype' if out_dtype is not None else 'out'}: expected "
-                        f"{_dtypes.short_name(x.dtype)} or f32 for {_dtypes.short_name(x.dtype)} inputs, "
+                        f"{float_out_choices(x.dtype)} for {_dtypes.short_name(x.dtype)} inputs, "
                         f"got {_dtypes.short_name(odt)}")
     bias32 = None
     if bias is not None:
@@ -246,14 +286,19 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, layout
             raise ValueError(f"bias: expected shape ({geo.k},), got {bias.shape}")
         bias32 = np.ascontiguousarray(bias, dtype=np.float32)
     combo = (_dtypes.short_name(x.dtype),) * 2 + (_dtypes.short_name(odt),)
-    chosen, kernel = backends.select(backend, "conv2d", combo, [x, w, out], fallback)
+    chosen, kernel = backends.select(backend, "conv2d", combo, [x, w, out], fallback, names=("x", "w", "out"))
     if out is None:
         out = chosen.empty(geo.out_shape, odt)
     else:
         check_out(out, "out", geo.out_shape, odt, [("x", x), ("w", w)])
+    if out.size and (x.size == 0 or w.size == 0):
+        return _run_empty_input("conv2d", combo, chosen, (_device.to_host_small(x), _device.to_host_small(w), bias32),
+                                out, dict(activation=activation, **geo.kwargs()))
     if out.size:
         wk = prepacked.for_backend(chosen.name) if prepacked is not None else _contiguous(w)
-        kernel(_contiguous(x), wk, bias32, out, activation=activation, **geo.kwargs())
+        buf, caller = _kernel_out(out)
+        kernel(_contiguous(x), wk, bias32, buf, activation=activation, **geo.kwargs())
+        _copy_back(buf, caller)
     return out
 
 
@@ -290,14 +335,20 @@ def qconv2d(x, w, bias=None, *, x_zero_point=0, w_zero_point=0, scale=None, out_
         raise ValueError(f"w: expected C/groups*R*S <= {(INT32_MAX - max_bias) // max(per_product, 1)} so that "
                          f"int32 accumulation cannot overflow, got {depth}")
     combo = (_dtypes.short_name(x.dtype), "s8", _dtypes.short_name(odt))
-    chosen, kernel = backends.select(backend, "qconv2d", combo, [x, w, out], fallback)
+    chosen, kernel = backends.select(backend, "qconv2d", combo, [x, w, out], fallback, names=("x", "w", "out"))
     if out is None:
         out = chosen.empty(geo.out_shape, odt)
     else:
         check_out(out, "out", geo.out_shape, odt, [("x", x), ("w", w)])
+    qkw = dict(x_zero_point=zx, w_zero_point=zw_arr, scale=scale32, out_zero_point=ozp, activation=activation,
+               **geo.kwargs())
+    if out.size and (x.size == 0 or w.size == 0):
+        return _run_empty_input("qconv2d", combo, chosen, (_device.to_host_small(x), _device.to_host_small(w), bias32),
+                                out, qkw)
     if out.size:
-        kernel(_contiguous(x), _contiguous(w), bias32, out, x_zero_point=zx, w_zero_point=zw_arr,
-               scale=scale32, out_zero_point=ozp, activation=activation, **geo.kwargs())
+        buf, caller = _kernel_out(out)
+        kernel(_contiguous(x), _contiguous(w), bias32, buf, **qkw)
+        _copy_back(buf, caller)
     return out
 
 
@@ -317,7 +368,8 @@ def conv2d_backward_data(grad_out, w, input_shape, *, stride=1, padding=0, dilat
         raise ValueError(f"grad_out: expected shape {geo.out_shape} (the conv2d output for input_shape "
                          f"{input_shape}), got {grad_out.shape}")
     dt = _dtypes.short_name(grad_out.dtype)
-    chosen, kernel = backends.select(backend, "conv2d_backward_data", (dt, dt, dt), [grad_out, w, out], fallback)
+    chosen, kernel = backends.select(backend, "conv2d_backward_data", (dt, dt, dt), [grad_out, w, out], fallback,
+                                     names=("grad_out", "w", "out"))
     if out is None:
         out = chosen.empty(input_shape, grad_out.dtype)
     else:
@@ -326,7 +378,9 @@ def conv2d_backward_data(grad_out, w, input_shape, *, stride=1, padding=0, dilat
         if grad_out.size == 0:
             out[...] = 0
         else:
-            kernel(_contiguous(grad_out), _contiguous(w), out, **geo.kwargs())
+            buf, caller = _kernel_out(out)
+            kernel(_contiguous(grad_out), _contiguous(w), buf, **geo.kwargs())
+            _copy_back(buf, caller)
     return out
 
 
@@ -347,7 +401,7 @@ def conv2d_backward_weight(x, grad_out, weight_shape, *, stride=1, padding=0, di
                          f"got {grad_out.shape}")
     dt = _dtypes.short_name(x.dtype)
     chosen, kernel = backends.select(backend, "conv2d_backward_weight", (dt, dt, dt), [x, grad_out, out],
-                                     fallback)
+                                     fallback, names=("x", "grad_out", "out"))
     if out is None:
         out = chosen.empty(weight_shape, x.dtype)
     else:
@@ -356,5 +410,7 @@ def conv2d_backward_weight(x, grad_out, weight_shape, *, stride=1, padding=0, di
         if x.size == 0 or grad_out.size == 0:
             out[...] = 0
         else:
-            kernel(_contiguous(x), _contiguous(grad_out), out, **geo.kwargs())
+            buf, caller = _kernel_out(out)
+            kernel(_contiguous(x), _contiguous(grad_out), buf, **geo.kwargs())
+            _copy_back(buf, caller)
     return out

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _device, _dtypes, backends
 from .._validation import (as_array, as_float, as_int, check_activation, check_dtype, check_ndim,
-                           check_out, describe)
+                           check_out, describe, float_out_choices)
 
 INT32_MAX = 2**31 - 1
 
@@ -78,7 +78,7 @@ def _float_out_dtype(in_dtype, out_dtype, name="out_dtype"):
         return in_dtype
     out_dtype = _dtypes.normalize(out_dtype, argument=name)
     if out_dtype not in (in_dtype, _dtypes.float32):
-        raise TypeError(f"{name}: expected {_dtypes.short_name(in_dtype)} or f32 for "
+        raise TypeError(f"{name}: expected {float_out_choices(in_dtype)} for "
                         f"{_dtypes.short_name(in_dtype)} inputs, got {_dtypes.short_name(out_dtype)}")
     return out_dtype
 
@@ -123,7 +123,7 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bia
     if out is not None:
         odt = out.dtype if hasattr(out, "dtype") and out_dtype is None else odt
         if odt not in (a.dtype, _dtypes.float32):
-            raise TypeError(f"out: expected dtype {_dtypes.short_name(a.dtype)} or f32, "
+            raise TypeError(f"out: expected dtype {float_out_choices(a.dtype)}, "
                             f"got {_dtypes.short_name(odt)}")
     c_view = None
     if beta != 0.0:
@@ -144,7 +144,8 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bia
         bias32 = np.ascontiguousarray(bias, dtype=np.float32)
 
     combo = (_dtypes.short_name(a.dtype),) * 2 + (_dtypes.short_name(odt),)
-    chosen, kernel = backends.select(backend, "gemm", combo, [a, b, out, c_view], fallback)
+    chosen, kernel = backends.select(backend, "gemm", combo, [a, b, out, c_view], fallback,
+                                      names=("a", "b", "out", "c"))
     if out is None:
         out = chosen.empty((m, n), odt)
     else:
@@ -214,16 +215,19 @@ def matmul(a, b, *, out=None, out_dtype=None, backend=None, fallback=None):
         result = out.reshape(full_shape) if out.shape != full_shape else out
         if (result.data.ptr != out.data.ptr if _device.is_device_array(out)
                 else not np.shares_memory(result, out)):
-            raise ValueError("out: expected an array that can be viewed as "
-                             f"{full_shape} without a copy, got strides {out.strides}")
+            # Strides that cannot be viewed as the batched shape: compute into a temporary
+            # and copy (the one rule for `out`, SEMANTICS.md "Layouts").
+            result = None
     else:
         result = None
+    copy_back = out is not None and result is None
 
     op = qgemm if quantized else gemm
     extra = {} if quantized else {"out_dtype": odt}
     if result is None:
         combo = (_dtypes.short_name(a.dtype), _dtypes.short_name(b.dtype), _dtypes.short_name(odt))
-        chosen, _ = backends.select(backend, "qgemm" if quantized else "gemm", combo, [a, b], fallback)
+        chosen, _ = backends.select(backend, "qgemm" if quantized else "gemm", combo, [a, b], fallback,
+                                     names=("a", "b"))
         result = chosen.empty(full_shape, odt)
     xp = _device.array_module(a, b)
     a_b = xp.broadcast_to(a_nd, batch + a_nd.shape[-2:])
@@ -231,6 +235,8 @@ def matmul(a, b, *, out=None, out_dtype=None, backend=None, fallback=None):
     # One 2-D GEMM per batch element; each writes straight into its slice of the result.
     for index in np.ndindex(*batch):
         op(a_b[index], b_b[index], out=result[index], backend=backend, fallback=fallback, **extra)
+    if copy_back:
+        out[...] = result.reshape(final_shape)
     return out if out is not None else result.reshape(final_shape)
 
 
@@ -366,7 +372,7 @@ def qgemm(a, b, *, a_zero_point=0, b_zero_point=0, scale=None, bias=None, out_ze
                          f"|b - b_zero_point| <= {_max_abs_offset(np.int8, zb)}), got K={k}")
 
     combo = (_dtypes.short_name(a.dtype), "s8", _dtypes.short_name(odt))
-    chosen, kernel = backends.select(backend, "qgemm", combo, [a, b, out], fallback)
+    chosen, kernel = backends.select(backend, "qgemm", combo, [a, b, out], fallback, names=("a", "b", "out"))
     if out is None:
         out = chosen.empty((m, n), odt)
     else:
