@@ -235,9 +235,9 @@ def select(backend, op: str, dtypes: DTypeCombo, arrays: Sequence, fallback=None
             name = names[i] if i < len(names) else "backend"
             if not hasattr(a, "shape") or not hasattr(a, "dtype"):
                 raise TypeError(f"{name}: expected a numpy.ndarray or a device array, got {type(a).__name__}")
-            raise TypeError(f"{name}: expected an array the {chosen.name!r} backend can read (device "
-                            f"{chosen.device!r}), got a {type(a).__module__}.{type(a).__name__}; move the array or "
-                            f"pick another backend")
+            raise TypeError(f"{name}: {chosen.name!r} cannot read a {type(a).__module__}.{type(a).__name__} "
+                            f"(its device is {chosen.device!r}); expected an array on that device: move the "
+                            f"array or pick another backend")
     return chosen, kernel
 
 
