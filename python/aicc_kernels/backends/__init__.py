@@ -147,7 +147,7 @@ def unregister(name: str) -> None:
         _entry_point_names.pop(name, None)
 
 
-def list() -> List[str]:  # noqa: A001 - the public name is part of the API (DESIGN.md)
+def list() -> List[str]:  # noqa: A001 - the public name is part of the API (docs/PORTING.md)
     """Names of all registered backends, available or not."""
     _ensure_loaded()
     return sorted(_registry)
