@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _device, _dtypes, backends
-from .._validation import (as_array, as_float, as_int, check_activation, check_dtype, check_ndim,
-                           check_out, describe, float_out_choices)
+from .._validation import (as_array, as_float, check_activation, check_dtype, check_ndim, check_out,
+                           float_out_choices)
+from .quant import INT32_MAX, max_abs_offset, quant_output_stage, zero_point
 
-INT32_MAX = 2**31 - 1
 
 
 def _kernel_view(x: np.ndarray) -> np.ndarray:
@@ -240,69 +240,6 @@ def matmul(a, b, *, out=None, out_dtype=None, backend=None, fallback=None):
     return out if out is not None else result.reshape(final_shape)
 
 
-def _zero_point(value, name, dtype, n=None):
-    """A scalar zero point in dtype's range, or (n=N) a per-column int array of length N."""
-    info = np.iinfo(dtype)
-    if n is not None and not np.isscalar(value) and not (isinstance(value, np.ndarray) and value.ndim == 0):
-        arr = as_array(value, name)
-        if arr.dtype.kind not in "iu":
-            raise TypeError(f"{name}: expected integer zero points, got dtype {arr.dtype}")
-        if arr.shape not in ((n,), (1,)):
-            raise ValueError(f"{name}: expected a scalar or shape ({n},), got shape {arr.shape}")
-        if arr.size and (arr.min() < info.min or arr.max() > info.max):
-            raise ValueError(f"{name}: expected values in [{info.min}, {info.max}], "
-                             f"got range [{arr.min()}, {arr.max()}]")
-        return np.ascontiguousarray(arr, dtype=np.int32)
-    return as_int(value, name, minimum=info.min, maximum=info.max)
-
-
-def quant_output_stage(out_dtype, scale, out_zero_point, bias, channels: int):
-    """Validates the quantized output stage shared by qgemm and qconv2d (SEMANTICS.md, "INT8").
-
-    Returns (out dtype, scale as f32 of shape (1,) or (channels,) or None for s32,
-    out zero point, bias as contiguous int32 (channels,) or None, max |bias|).
-    """
-    odt = _dtypes.normalize(out_dtype, argument="out_dtype")
-    if odt not in (_dtypes.int32, _dtypes.int8, _dtypes.uint8, _dtypes.float32):
-        raise TypeError(f"out_dtype: expected one of (s32, s8, u8, f32), got {_dtypes.short_name(odt)}")
-    scale32 = None
-    if odt == _dtypes.int32:
-        if scale is not None:
-            raise ValueError("scale: expected None for an s32 output (the accumulator is returned as is), "
-                             f"got {describe(scale)}")
-    else:
-        if scale is None:
-            raise ValueError(f"scale: expected a scalar or shape ({channels},) for a {_dtypes.short_name(odt)} "
-                             "output, got None")
-        try:
-            scale32 = np.ascontiguousarray(np.asarray(scale, dtype=np.float32).reshape(-1))
-        except (TypeError, ValueError):
-            raise TypeError(f"scale: expected real numbers, got {describe(scale)}") from None
-        if scale32.shape not in ((1,), (channels,)):
-            raise ValueError(f"scale: expected a scalar or shape ({channels},), got shape {np.shape(scale)}")
-        if not (np.isfinite(scale32).all() and (scale32 > 0).all()):
-            raise ValueError("scale: expected finite positive values, got "
-                             f"range [{scale32.min()}, {scale32.max()}]")
-    if odt in (_dtypes.int8, _dtypes.uint8):
-        ozp = _zero_point(out_zero_point, "out_zero_point", odt)
-    else:
-        ozp = as_int(out_zero_point, "out_zero_point", minimum=0, maximum=0)
-    bias32 = None
-    max_bias = 0
-    if bias is not None:
-        bias = as_array(bias, "bias")
-        if bias.dtype.kind not in "iu":
-            raise TypeError(f"bias: expected an int32 array, got dtype {_dtypes.short_name(bias.dtype)}")
-        if bias.shape != (channels,):
-            raise ValueError(f"bias: expected shape ({channels},), got {bias.shape}")
-        if bias.size and (bias.min() < -INT32_MAX - 1 or bias.max() > INT32_MAX):
-            raise ValueError("bias: expected values that fit in int32, got range "
-                             f"[{bias.min()}, {bias.max()}]")
-        bias32 = np.ascontiguousarray(bias, dtype=np.int32)
-        max_bias = int(np.abs(bias32.astype(np.int64)).max()) if channels else 0
-    return odt, scale32, ozp, bias32, max_bias
-
-
 def _fast_quant(a, b):
     """Exact int32 a @ b for 2-D u8/s8 x s8 ndarrays with no zero points, or None when the call
     is not the common one (or K could overflow int32: the generic path then raises)."""
@@ -317,14 +254,6 @@ def _fast_quant(a, b):
     if out.size:
         ext.qgemm(_kernel_view(a), _kernel_view(b), out, 0, 0, None, None, 0, 0)
     return out
-
-
-def _max_abs_offset(dtype, zero_point) -> int:
-    info = np.iinfo(dtype)
-    zp = np.asarray(zero_point, dtype=np.int64)
-    if zp.size == 0:
-        return 0
-    return int(max(np.abs(info.min - zp).max(), np.abs(info.max - zp).max()))
 
 
 def qgemm(a, b, *, a_zero_point=0, b_zero_point=0, scale=None, bias=None, out_zero_point=0,
@@ -360,16 +289,16 @@ def qgemm(a, b, *, a_zero_point=0, b_zero_point=0, scale=None, bias=None, out_ze
         raise ValueError(f"b: expected {k} rows (op(a) is {m}x{k}), got op(b) of shape {b2.shape}")
     n = b2.shape[1]
     odt, scale32, ozp, bias32, max_bias = quant_output_stage(out_dtype, scale, out_zero_point, bias, n)
-    za = _zero_point(a_zero_point, "a_zero_point", a.dtype)
-    zb = _zero_point(b_zero_point, "b_zero_point", np.int8, n)
+    za = zero_point(a_zero_point, "a_zero_point", a.dtype)
+    zb = zero_point(b_zero_point, "b_zero_point", np.int8, n)
 
     # Worst case over the dtype ranges, so the check does not depend on the data.
-    per_product = _max_abs_offset(a.dtype, za) * _max_abs_offset(np.int8, zb)
+    per_product = max_abs_offset(a.dtype, za) * max_abs_offset(np.int8, zb)
     if k * per_product + max_bias > INT32_MAX:
         limit = (INT32_MAX - max_bias) // max(per_product, 1)
         raise ValueError(f"a: expected K <= {limit} so that int32 accumulation cannot overflow "
-                         f"(|a - a_zero_point| <= {_max_abs_offset(a.dtype, za)}, "
-                         f"|b - b_zero_point| <= {_max_abs_offset(np.int8, zb)}), got K={k}")
+                         f"(|a - a_zero_point| <= {max_abs_offset(a.dtype, za)}, "
+                         f"|b - b_zero_point| <= {max_abs_offset(np.int8, zb)}), got K={k}")
 
     combo = (_dtypes.short_name(a.dtype), "s8", _dtypes.short_name(odt))
     chosen, kernel = backends.select(backend, "qgemm", combo, [a, b, out], fallback, names=("a", "b", "out"))
