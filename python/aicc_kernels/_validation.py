@@ -65,8 +65,14 @@ def check_dtype(arr: np.ndarray, name: str, allowed) -> None:
         raise TypeError(f"{name}: expected dtype in ({names}), got {_dtypes.short_name(arr.dtype)}")
 
 
+def is_choice(value, choices) -> bool:
+    """value is one of `choices` (strings and None). Compared by type first: `array in
+    tuple` would compare elementwise and raise an error that names nothing."""
+    return (value is None or isinstance(value, str)) and value in choices
+
+
 def check_activation(activation, allowed=ACTIVATIONS) -> None:
-    if activation not in allowed:
+    if not is_choice(activation, allowed):
         raise ValueError(f"activation: expected one of {allowed}, got {activation!r}")
 
 
@@ -83,6 +89,14 @@ def as_int(value, name: str, *, minimum=None, maximum=None) -> int:
         hi = "inf" if maximum is None else maximum
         raise ValueError(f"{name}: expected an integer in [{lo}, {hi}], got {result}")
     return result
+
+
+def as_flag(value, name: str) -> bool:
+    """A bool argument (trans_a, ...): True/False or NumPy bools; anything else is refused
+    rather than judged by truthiness (an array's truth value is an error naming nothing)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name}: expected True or False, got {describe(value)}")
 
 
 def as_float(value, name: str) -> float:

@@ -58,7 +58,7 @@ def init(kind: str = "auto", *, timeout=None, slot_bytes=None, oneshot_bytes=Non
     joined once per process).
     """
     global _default
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
     resolved = detect_kind() if kind == "auto" else kind
     tout = resolve_timeout(timeout)

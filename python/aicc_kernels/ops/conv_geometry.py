@@ -5,7 +5,7 @@ R, S, P, Q) and its options normalized (stride and dilation as (h, w) pairs, pad
 
 from __future__ import annotations
 
-from .._validation import GEOMETRY_MAX, as_int
+from .._validation import GEOMETRY_MAX, as_int, is_choice
 
 LAYOUTS = ("NCHW", "NHWC")
 
@@ -22,7 +22,7 @@ def pair(value, name, minimum):
 
 
 def check_layout(layout):
-    if layout not in LAYOUTS:
+    if not is_choice(layout, LAYOUTS):
         raise ValueError(f"layout: expected one of {LAYOUTS}, got {layout!r}")
     return layout
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _device, _dtypes, backends
-from .._validation import (as_array, as_float, check_activation, check_dtype, check_ndim, check_out,
+from .._validation import (as_array, as_flag, as_float, check_activation, check_dtype, check_ndim, check_out,
                            float_out_choices)
 from .quant import INT32_MAX, max_abs_offset, quant_output_stage, zero_point
 
@@ -112,6 +112,7 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bia
     alpha = as_float(alpha, "alpha")
     beta = as_float(beta, "beta")
     check_activation(activation)
+    trans_a, trans_b = as_flag(trans_a, "trans_a"), as_flag(trans_b, "trans_b")
     a2 = a.T if trans_a else a
     b2 = b.T if trans_b else b
     m, k = a2.shape
@@ -282,6 +283,7 @@ def qgemm(a, b, *, a_zero_point=0, b_zero_point=0, scale=None, bias=None, out_ze
     check_activation(activation, (None, "relu"))
     # Per-channel parameters are small: validated on the host even for device inputs.
     b_zero_point, scale, bias = (_device.to_host_small(v) for v in (b_zero_point, scale, bias))
+    trans_a, trans_b = as_flag(trans_a, "trans_a"), as_flag(trans_b, "trans_b")
     a2 = a.T if trans_a else a
     b2 = b.T if trans_b else b
     m, k = a2.shape

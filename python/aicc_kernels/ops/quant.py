@@ -52,7 +52,7 @@ def quant_output_stage(out_dtype, scale, out_zero_point, bias, channels: int):
                              f"got {describe(scale)}")
     else:
         if scale is None:
-            raise ValueError(f"scale: expected a scalar or shape ({channels},) for a {_dtypes.short_name(odt)} "
+            raise ValueError(f"scale: expected a scalar or shape ({channels},) for out_dtype {_dtypes.short_name(odt)} "
                              "output, got None")
         try:
             scale32 = np.ascontiguousarray(np.asarray(scale, dtype=np.float32).reshape(-1))
