@@ -26,7 +26,7 @@ import time
 import warnings
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import aicc_kernels as ak
@@ -175,8 +175,31 @@ def equal(y, ref, loose):
     return bool(np.all(close))
 
 
-def check(op_name, fn, ref_fn, args, kwargs, environ, loose=False):
+#: Examples whose float work could exceed this many multiply-adds are skipped: a zero-stride
+#: view with a 2^40 reduction extent is a valid call that would simply run for hours.
+MAX_WORK = 2**30
+
+
+def _size(a):
+    return a.size if isinstance(a, np.ndarray) else 0
+
+
+def matmul_work(a, b, *rest, **kw):
+    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)) or a.ndim == 0 or b.ndim == 0:
+        return 0
+    n = b.shape[-1] if b.ndim > 1 else 1
+    return _size(a) * n * max(1, _size(b) // max(1, (b.shape[-2] if b.ndim > 1 else b.shape[0]) * n))
+
+
+def pair_work(x, y, *rest, **kw):
+    """conv2d and its backward ops: at most |x| |y| multiply-adds."""
+    return _size(x) * _size(y)
+
+
+def check(op_name, fn, ref_fn, args, kwargs, environ, loose=False, work=None):
     """Runs fn(*args, **kwargs) with `environ` set; asserts the contract."""
+    if work is not None:
+        assume(work(*args) <= MAX_WORK)
     COUNT["examples"] += 1
     kwargs = {k: v for k, v in kwargs.items() if v is not inspect.Parameter.empty}
     example = (f"{op_name} env={environ} args={[describe(a) for a in args]} "
@@ -258,7 +281,8 @@ def make_tests(n):
            environ=env())
     def fuzz_matmul(ab, out, out_dtype, environ):
         a, b = ab
-        check("matmul", ak.matmul, ref_of("matmul"), (a, b), dict(out=out, out_dtype=out_dtype), environ)
+        check("matmul", ak.matmul, ref_of("matmul"), (a, b), dict(out=out, out_dtype=out_dtype), environ,
+              work=matmul_work)
 
     @s
     @given(ab=st.one_of(st.tuples(arrays(ndim=2), arrays(ndim=2)), coherent("mm")), c=maybe(arrays(ndim=2)), alpha=maybe(st.floats(-2, 2)),
@@ -269,7 +293,8 @@ def make_tests(n):
         a, b = ab
         check("gemm", ak.gemm, ref_of("gemm"), (a, b),
               dict(c=c, alpha=alpha, beta=beta, trans_a=trans_a, trans_b=trans_b, bias=bias, activation=activation,
-                   out_dtype=out_dtype, out=out), environ, loose=activation == "gelu")
+                   out_dtype=out_dtype, out=out), environ, loose=activation == "gelu",
+              work=lambda a, b: max(matmul_work(a, b), matmul_work(b, a)))
 
     zp = st.one_of(st.integers(-300, 300), arrays(ndim=1, dtypes=[np.int32, np.int64, np.float32]))
     scales = st.one_of(st.floats(-1, 1), st.just(float("nan")), arrays(ndim=1, dtypes=[np.float32, np.float64]))
@@ -300,7 +325,7 @@ def make_tests(n):
         x, w = xw
         check("conv2d", ak.conv2d, ref_of("conv2d"), (x, w),
               dict(bias=bias, activation=activation, out_dtype=out_dtype, out=out, **g), environ,
-              loose=activation == "gelu")
+              loose=activation == "gelu", work=pair_work)
 
     @s
     @given(x=arrays(ndim=4, dims=conv_dims, dtypes=[np.uint8, np.int8, np.float32]),
@@ -323,7 +348,7 @@ def make_tests(n):
     def fuzz_conv2d_backward_data(grad_out, w, input_shape, out, environ, data):
         g = {k: data.draw(v) for k, v in geometry().items()}
         check("conv2d_backward_data", ak.conv2d_backward_data, ref_of("conv2d_backward_data"),
-              (grad_out, w, input_shape), dict(out=out, **g), environ)
+              (grad_out, w, input_shape), dict(out=out, **g), environ, work=pair_work)
 
     @s
     @given(x=arrays(ndim=4, dims=conv_dims, dtypes=fdt), grad_out=arrays(ndim=4, dims=conv_dims, dtypes=fdt),
@@ -331,7 +356,7 @@ def make_tests(n):
     def fuzz_conv2d_backward_weight(x, grad_out, weight_shape, out, environ, data):
         g = {k: data.draw(v) for k, v in geometry().items()}
         check("conv2d_backward_weight", ak.conv2d_backward_weight, ref_of("conv2d_backward_weight"),
-              (x, grad_out, weight_shape), dict(out=out, **g), environ)
+              (x, grad_out, weight_shape), dict(out=out, **g), environ, work=pair_work)
 
     @s
     @given(w=arrays(ndim=4, dims=[0, 1, 2, 3], dtypes=fdt), x=arrays(ndim=4, dims=conv_dims, dtypes=fdt),
@@ -345,7 +370,7 @@ def make_tests(n):
         def reference(x, w, **k):
             return ak.reference.conv2d(x, w, **k)
 
-        check("prepack_conv2d_weights+conv2d", packed_conv, reference, (x, w), kw, environ)
+        check("prepack_conv2d_weights+conv2d", packed_conv, reference, (x, w), kw, environ, work=pair_work)
 
     ops = st.sampled_from(["sum", "avg", "max", "min", "mean", None, 3, np.array(["sum", "max"]), ["sum"]])
     coll_dtypes = [np.float32, np.float16, ak.bfloat16, np.float64, np.int32, np.int64, np.int8, np.uint8, np.bool_,
