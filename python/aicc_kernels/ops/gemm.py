@@ -99,7 +99,7 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bia
     bias: shape (N,), any float dtype (used in f32).
     """
     if (c is None and bias is None and activation is None and out_dtype is None
-            and backend is None and fallback is None and not trans_a and not trans_b
+            and backend is None and fallback is None and trans_a is False and trans_b is False
             and (beta == 0.0 if type(beta) in (float, int) else False)):
         result = _fast_float(a, b, alpha, out)
         if result is not None:
@@ -267,7 +267,7 @@ def qgemm(a, b, *, a_zero_point=0, b_zero_point=0, scale=None, bias=None, out_ze
     b_zero_point, scale: scalar (per tensor) or shape (N,) (per output channel).
     bias: int32, shape (N,), added to the accumulator.
     """
-    if (out is None and backend is None and fallback is None and not trans_a and not trans_b and scale is None
+    if (out is None and backend is None and fallback is None and trans_a is False and trans_b is False and scale is None
             and bias is None and activation is None and out_dtype is np.int32
             and type(a_zero_point) is int and a_zero_point == 0 and type(b_zero_point) is int and b_zero_point == 0
             and type(out_zero_point) is int and out_zero_point == 0):
