@@ -127,10 +127,7 @@ def main() -> int:
                 np.full((7, 19), 255 * -128 * 1024, np.int32)))
     ck.set_path("auto")
 
-    if hasattr(ak, "conv2d"):
-        conv_cases(cp, rng, run)
-    else:
-        ROWS.append(("conv2d", "-", "-", "skipped (ak.conv2d not in this build)", 0.0))
+    conv_cases(cp, rng, run)
     reduction_cases(cp, rng, ext, run)
     nccl_case(cp, rng, run)
 

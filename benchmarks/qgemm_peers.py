@@ -5,7 +5,7 @@ yardstick. Ratios are of medians taken in this run.
 
     python benchmarks/qgemm_peers.py --sizes 1024 2048 --threads 2 [--isa avx2] [--json PATH]
 
-Ops are counted as 2*M*N*K (DESIGN.md, "Benchmarks"). "wrong" counts the outputs that differ
+Ops are counted as 2*M*N*K (docs/BENCHMARKS.md, "How each figure is counted"). "wrong" counts the outputs that differ
 from the exact reference on full-range inputs (a=255/-128, b=-128 pairs), where a
 saturating int16 route (vpmaddubsw) gives wrong answers.
 

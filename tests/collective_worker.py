@@ -79,6 +79,18 @@ def battery(comm):
     say(f"rank {comm.rank}/{size} {comm.kind}: {checks} checks OK")
 
 
+def shape_mismatch_calls(comm):
+    """(name, call) per collective; rank 0 passes shape (a, b), the others (b, a)."""
+    def shaped(a, b):
+        return np.ones((a, b) if comm.rank == 0 else (b, a), np.float32)
+    return [
+        ("allreduce", lambda: ak.allreduce(shaped(2, 3), comm=comm)),
+        ("reduce_scatter", lambda: ak.reduce_scatter(shaped(3, 4), comm=comm)),
+        ("all_gather", lambda: ak.all_gather(shaped(2, 3), comm=comm)),
+        ("broadcast", lambda: ak.broadcast(shaped(2, 3), 0, comm=comm)),
+    ]
+
+
 def main():
     scenario = sys.argv[1]
     timeout = float(sys.argv[2]) if len(sys.argv) > 2 else None
@@ -104,6 +116,18 @@ def main():
             ak.allreduce(np.ones(10 + comm.rank, np.float32), comm=comm)
         except CollectiveError as exc:
             say(f"MISMATCH rank {comm.rank}: {exc}")
+        y = ak.allreduce(np.ones(4, np.float32), comm=comm)
+        assert np.all(y == comm.size)
+        say(f"USABLE rank {comm.rank}")
+    elif scenario == "shape_mismatch":
+        # Same element count, transposed shape on rank 1: every collective must refuse it
+        # (D5), and the communicator stays in step for the next call.
+        for name, call in shape_mismatch_calls(comm):
+            try:
+                call()
+                say(f"ACCEPTED rank {comm.rank} {name}")
+            except CollectiveError as exc:
+                say(f"SHAPE rank {comm.rank} {name}: {exc}")
         y = ak.allreduce(np.ones(4, np.float32), comm=comm)
         assert np.all(y == comm.size)
         say(f"USABLE rank {comm.rank}")

@@ -12,7 +12,12 @@ SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.func
 # which is the same for every generated example.
 # Bounded example counts and no per-example deadline: the suite's time stays predictable on
 # a 2-core CI machine. AICC_HYPOTHESIS_PROFILE=thorough for a longer local run.
-settings.register_profile("ci", max_examples=40, deadline=None,
+# The ci profile is deliberately *not* seeded (derandomize=False): every run draws new
+# examples, so CI keeps exploring the input space instead of re-checking one fixed sample;
+# that is how a wrong error bound (issue 17, D11) surfaced. The price is that a failure may
+# show up on one run only, so print_blob=True prints the @reproduce_failure line, and each
+# such failure becomes an explicit @example (a permanent regression case) once fixed.
+settings.register_profile("ci", max_examples=40, deadline=None, derandomize=False, print_blob=True,
                           suppress_health_check=SUPPRESSED)
 settings.register_profile("thorough", max_examples=400, deadline=None,
                           suppress_health_check=SUPPRESSED)

@@ -38,8 +38,8 @@ def test_battery_under_mpirun(n):
 def test_mismatch_is_named_under_mpirun():
     p = mpirun(2, "mismatch")
     assert p.returncode == 0, p.stdout + p.stderr
-    assert p.stdout.count("collective mismatch at call #1: rank 0 called allreduce(op=sum, dtype=f32, count=10), "
-                          "rank 1 called allreduce(op=sum, dtype=f32, count=11)") == 2
+    assert p.stdout.count("collective mismatch at call #1: rank 0 called allreduce(op=sum, dtype=f32, count=10, shape=(10,)), "
+                          "rank 1 called allreduce(op=sum, dtype=f32, count=11, shape=(11,))") == 2
 
 
 @pytest.mark.mpi

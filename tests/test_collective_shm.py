@@ -63,8 +63,8 @@ def test_exception_in_one_rank_ends_the_job():
 def test_mismatch_is_named_and_job_continues():
     p, _ = launch(2, "mismatch")
     assert p.returncode == 0, p.stderr
-    expected = ("collective mismatch at call #1: rank 0 called allreduce(op=sum, dtype=f32, count=10), "
-                "rank 1 called allreduce(op=sum, dtype=f32, count=11)")
+    expected = ("collective mismatch at call #1: rank 0 called allreduce(op=sum, dtype=f32, count=10, shape=(10,)), "
+                "rank 1 called allreduce(op=sum, dtype=f32, count=11, shape=(11,))")
     lines = p.stdout.splitlines()
     assert sorted(line for line in lines if line.startswith("MISMATCH")) == [
         f"MISMATCH rank {r}: {expected}" for r in range(2)]

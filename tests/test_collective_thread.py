@@ -8,7 +8,7 @@ import time
 import ml_dtypes
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import aicc_kernels as ak
@@ -56,6 +56,10 @@ def test_allreduce_exact_integer_valued(size, n, dtype, op, algo, seed):
 
 @given(size=st.integers(1, 4), n=st.sampled_from(SIZES), dtype=st.sampled_from(FLOATS),
        op=st.sampled_from(["sum", "avg", "max", "min"]), seed=st.integers(0, 2**31))
+# D11: a fresh-venv CI run failed here once: an f16 avg whose exact mean is a tie among
+# subnormals (384.5 * 2^-24 at element 4731), correctly rounded to even, exceeded a bound
+# that had divided the subnormal half-spacing by the rank count.
+@example(size=2, n=16411, dtype="f16", op="avg", seed=52)
 def test_allreduce_within_bound_and_identical_across_ranks_and_algorithms(size, n, dtype, op, seed):
     rng = np.random.default_rng(seed)
     xs = [(rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 3, n)).astype(DTYPES[dtype]) for _ in range(size)]
@@ -229,8 +233,8 @@ def test_mismatched_count_names_both_calls_and_comm_stays_usable():
 
     outs = run(2, body)
     for msg, y in outs:
-        assert msg == ("collective mismatch at call #1: rank 0 called allreduce(op=sum, dtype=f32, count=10), "
-                       "rank 1 called allreduce(op=sum, dtype=f32, count=11)")
+        assert msg == ("collective mismatch at call #1: rank 0 called allreduce(op=sum, dtype=f32, count=10, shape=(10,)), "
+                       "rank 1 called allreduce(op=sum, dtype=f32, count=11, shape=(11,))")
         assert np.all(y == 2)
 
 

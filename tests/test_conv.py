@@ -8,7 +8,7 @@ from hypothesis import assume, given, strategies as st
 import aicc_kernels as ak
 from aicc_kernels import _dtypes
 from aicc_kernels.testing import strategies as S
-from aicc_kernels.ops.conv import _Geometry
+from aicc_kernels.ops.conv_geometry import ConvGeometry
 from aicc_kernels.testing.cases.conv import conv_geometry  # shared with the conformance runner
 from aicc_kernels.testing.devices import to_device, to_host
 from aicc_kernels.testing.tolerance import F32_MAX, compare_exact, compare_float, float_bound
@@ -314,7 +314,7 @@ def _depthwise_case(draw):
     w_shape = (c, 1, r, s) if layout == "NCHW" else (c, r, s, 1)
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=c, layout=layout)
     try:
-        geo = _Geometry(x_shape, w_shape, **kw)
+        geo = ConvGeometry(x_shape, w_shape, **kw)
     except ValueError:
         assume(False)
     return x_shape, w_shape, kw, geo
@@ -452,7 +452,7 @@ def test_strided_backward_data_phases_match_reference(backend, data):
     x_shape, w_shape = (n, h, w, cg * groups), (kg * groups, r, s, cg)
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, layout="NHWC")
     try:
-        geo = _Geometry(x_shape, w_shape, **kw)
+        geo = ConvGeometry(x_shape, w_shape, **kw)
     except ValueError:
         assume(False)
     wt = S.float_array(data.draw, w_shape, dtype, kind="normal")

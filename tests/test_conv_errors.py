@@ -100,3 +100,130 @@ def test_cpp_entry_point_rechecks(backend):
     with pytest.raises(ValueError, match="^x: expected a C-contiguous"):
         _aicc_cpu.conv2d(np.zeros((1, 4, 8, 16), np.float32)[..., ::2], W, None, np.zeros((1, 6, 6, 6), np.float32),
                          geo, 0)
+
+
+# -- issue 17, D8: every zero-size dimension matches the reference ------------------------
+
+_ZERO_CASES = [
+    ("C=0", (2, 0, 5, 5), (4, 0, 3, 3), {}),
+    ("C=0 NHWC", (2, 5, 5, 0), (4, 3, 3, 0), {"layout": "NHWC"}),
+    ("C=0 groups", (2, 0, 5, 5), (4, 0, 1, 1), {"groups": 2}),
+    ("H=0 padded", (2, 3, 0, 5), (4, 3, 3, 3), {"padding": 2}),
+    ("W=0 padded NHWC", (2, 5, 0, 3), (4, 3, 3, 3), {"padding": 2, "layout": "NHWC"}),
+    ("H=W=0 padded stride", (1, 2, 0, 0), (3, 2, 2, 2), {"padding": 3, "stride": 2}),
+    ("N=0", (0, 3, 5, 5), (4, 3, 3, 3), {}),
+    ("K=0", (2, 3, 5, 5), (0, 3, 3, 3), {}),
+]
+
+
+@pytest.mark.parametrize("name,x_shape,w_shape,kw", _ZERO_CASES, ids=[c[0] for c in _ZERO_CASES])
+def test_zero_size_dimensions_match_the_reference(name, x_shape, w_shape, kw):
+    k = w_shape[0]
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    bias = np.arange(k, dtype=np.float32) - 1.5
+    for act in (None, "relu"):
+        ref = ak.reference.conv2d(x, w, bias, activation=act, **kw)
+        np.testing.assert_array_equal(ak.conv2d(x, w, bias, activation=act, **kw), ref)
+        groups = kw.get("groups", 1)
+        packed = ak.prepack_conv2d_weights(w, groups=groups, layout=kw.get("layout", "NCHW"))
+        np.testing.assert_array_equal(ak.conv2d(x, packed, bias, activation=act, **kw), ref)
+    xq = rng.integers(0, 256, x_shape).astype(np.uint8)
+    wq = rng.integers(-128, 128, w_shape).astype(np.int8)
+    bq = np.arange(k, dtype=np.int32) * 7 - 3
+    for out_dtype, extra in ((np.int32, {}), (np.int8, {"scale": 0.5, "out_zero_point": 3})):
+        ref = ak.reference.qconv2d(xq, wq, bq, x_zero_point=5, out_dtype=out_dtype, **extra, **kw)
+        np.testing.assert_array_equal(ak.qconv2d(xq, wq, bq, x_zero_point=5, out_dtype=out_dtype, **extra, **kw), ref)
+    y = ak.reference.conv2d(x, w, **kw)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    np.testing.assert_array_equal(ak.conv2d_backward_data(g, w, x_shape, **kw),
+                                  ak.reference.conv2d_backward_data(g, w, x_shape, **kw))
+    np.testing.assert_array_equal(ak.conv2d_backward_weight(x, g, w_shape, **kw),
+                                  ak.reference.conv2d_backward_weight(x, g, w_shape, **kw))
+
+
+# -- issue 17, D10: messages name the argument the user passed; one rule for `out` --------
+
+def test_out_that_is_not_an_array_is_named():
+    a = np.ones((3, 4), np.float32)
+    b = np.ones((4, 5), np.float32)
+    with pytest.raises(TypeError, match=r"^out: expected a numpy.ndarray or a device array, got list"):
+        ak.gemm(a, b, out=[[0] * 5] * 3)
+    with pytest.raises(TypeError, match=r"^out: expected"):
+        ak.conv2d(np.ones((1, 1, 4, 4), np.float32), np.ones((1, 1, 1, 1), np.float32), out=[1])
+
+
+def test_f32_output_choice_is_not_repeated():
+    a = np.ones((3, 4), np.float32)
+    with pytest.raises(TypeError, match=r"^out_dtype: expected f32 for f32 inputs, got f16$"):
+        ak.gemm(a, a.T, out_dtype=np.float16)
+    with pytest.raises(TypeError, match=r"^out_dtype: expected f32 for f32 inputs, got f16$"):
+        ak.conv2d(np.ones((1, 1, 4, 4), np.float32), np.ones((1, 1, 1, 1), np.float32), out_dtype=np.float16)
+    with pytest.raises(TypeError, match=r"^out_dtype: expected f16 or f32 for f16 inputs, got bf16$"):
+        ak.gemm(a.astype(np.float16), a.T.astype(np.float16), out_dtype=ak.bfloat16)
+
+
+@pytest.mark.parametrize("kw,name", [
+    (dict(stride=2**62, padding=2**62), "stride"), (dict(padding=2**63), "padding"), (dict(dilation=2**64), "dilation"),
+    (dict(padding=((0, 2**31), (0, 0))), "padding"), (dict(stride=(1, 2**40)), "stride"), (dict(groups=2**70), "groups"),
+])
+def test_huge_geometry_is_a_value_error_naming_it(kw, name):
+    x = np.ones((1, 1, 4, 4), np.float32)
+    w = np.ones((1, 1, 1, 1), np.float32)
+    for call in (lambda: ak.conv2d(x, w, **kw), lambda: ak.qconv2d(x.astype(np.uint8), w.astype(np.int8), **kw),
+                 lambda: ak.conv2d_backward_data(x, w, (1, 1, 4, 4), **kw)):
+        with pytest.raises(ValueError, match=rf"^{name}: expected an integer in \[\d+, 2147483647\], got \d+"):
+            call()
+
+
+def test_huge_shape_arguments_are_named():
+    g = np.ones((1, 1, 4, 4), np.float32)
+    with pytest.raises(ValueError, match=r"^input_shape: expected 4 integers in \[0, 2147483647\]"):
+        ak.conv2d_backward_data(g, np.ones((1, 1, 1, 1), np.float32), (1, 1, 2**63, 4))
+    with pytest.raises(ValueError, match=r"^weight_shape: expected 4 integers in \[0, 2147483647\]"):
+        ak.conv2d_backward_weight(g, g, (1, 1, 2**40, 1))
+
+
+def _strided_outs(shape, dtype):
+    """Fortran order, negative strides, a padded (every other element) view."""
+    yield np.zeros(shape[::-1], dtype).T
+    yield np.zeros(shape, dtype)[:, :, ::-1]
+    yield np.zeros(shape[:-1] + (2 * shape[-1],), dtype)[..., ::2]
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_strided_out_accepted_by_every_conv_op(layout):
+    """One rule for `out` (SEMANTICS.md, "Layouts"): any strides; the result is the same as
+    with a fresh output. Backward ops used to refuse it naming the kernel's 'grad_in'/'grad_w'."""
+    rng = np.random.default_rng(3)
+    x_shape = (2, 3, 6, 5) if layout == "NCHW" else (2, 6, 5, 3)
+    w_shape = (4, 3, 3, 3)
+    kw = dict(padding=1, layout=layout)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    y = ak.conv2d(x, w, **kw)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    expected = {"fwd": y, "data": ak.conv2d_backward_data(g, w, x_shape, **kw),
+                "weight": ak.conv2d_backward_weight(x, g, w_shape, **kw),
+                "q": ak.qconv2d(x.astype(np.int8), w.astype(np.int8), **kw)}
+    for out in _strided_outs(y.shape, np.float32):
+        assert ak.conv2d(x, w, out=out, **kw) is out
+        np.testing.assert_array_equal(out, expected["fwd"])
+    for out in _strided_outs(x_shape, np.float32):
+        ak.conv2d_backward_data(g, w, x_shape, out=out, **kw)
+        np.testing.assert_array_equal(out, expected["data"])
+    for out in _strided_outs(w_shape, np.float32):
+        ak.conv2d_backward_weight(x, g, w_shape, out=out, **kw)
+        np.testing.assert_array_equal(out, expected["weight"])
+    for out in _strided_outs(y.shape, np.int32):
+        ak.qconv2d(x.astype(np.int8), w.astype(np.int8), out=out, **kw)
+        np.testing.assert_array_equal(out, expected["q"])
+
+
+def test_matmul_out_with_strides_that_cannot_be_viewed_batched():
+    a = np.random.default_rng(1).standard_normal((4,)).astype(np.float32)
+    b = np.random.default_rng(2).standard_normal((2, 4, 3)).astype(np.float32)
+    out = np.zeros((3, 2), np.float32).T  # final shape (2, 3); the batched (2, 1, 3) view needs a copy
+    assert ak.matmul(a, b, out=out) is out
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5)

@@ -79,3 +79,14 @@ def test_cpp_layer_checks_for_direct_callers():
         ro = np.empty((3, 5), np.float32)
         ro.flags.writeable = False
         _aicc_cpu.gemm(f32, w32, None, ro, 1.0, 0.0, None, 0)
+
+
+@pytest.mark.parametrize("bad", ["01", "0\x1b", "f33", "[(", b"\xff"])
+def test_garbage_dtype_strings_are_a_type_error_naming_the_argument(bad):
+    """Found by the fuzz target: np.dtype("01") raises SyntaxError and np.dtype("0\\x1b") a
+    ValueError that names nothing."""
+    a = np.ones((2, 2), np.float32)
+    with pytest.raises(TypeError, match="^out_dtype: expected a dtype"):
+        ak.matmul(a, a, out_dtype=bad)
+    with pytest.raises(TypeError, match="^out_dtype: expected a dtype"):
+        ak.gemm(a, a, out_dtype=bad)

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed (pip install
 import aicc_kernels as ak  # noqa: E402
 import aicc_kernels.torch as akt  # noqa: E402
 from aicc_kernels import _dtypes  # noqa: E402
-from aicc_kernels.ops.conv import _Geometry  # noqa: E402
+from aicc_kernels.ops.conv_geometry import ConvGeometry  # noqa: E402
 from aicc_kernels.testing.cases import conv as conv_cases  # noqa: E402
 from aicc_kernels.testing.cases.gemm import check_gemm_case, gemm_cases  # noqa: E402
 from aicc_kernels.testing.cases.qgemm import check_qgemm_case, qgemm_cases  # noqa: E402
@@ -101,7 +101,7 @@ def _nchw(arr):
 
 
 def _conv_args(case, x_key="x", w_key="w", x_shape=None, w_shape=None):
-    geo = _Geometry(x_shape or case[x_key].shape, w_shape or case[w_key].shape,
+    geo = ConvGeometry(x_shape or case[x_key].shape, w_shape or case[w_key].shape,
                     **{k: case[k] for k in ("stride", "padding", "dilation", "groups", "layout")})
     (pt, pb), (pl, pr) = geo.padding
     return geo, [list(geo.stride), [pt, pb, pl, pr], list(geo.dilation), geo.groups]

@@ -48,11 +48,19 @@ Flat flat(const py::array& arr, const char* name, bool writeable = false) {
   return Flat{const_cast<void*>(arr.data()), fast_dtype_of(arr, name), static_cast<int64_t>(arr.size())};
 }
 
+// The input's shape, for the cross-rank comparison (pybind11's shape() is a pointer into
+// the array object, valid while `arr` lives: for the whole call).
+collective::Shape shape_of(const py::array& arr) {
+  static_assert(sizeof(py::ssize_t) == sizeof(int64_t), "dims are passed as int64_t");
+  return collective::Shape{static_cast<int>(arr.ndim()), reinterpret_cast<const int64_t*>(arr.shape())};
+}
+
 Options options(double timeout, int64_t slot_bytes, int64_t oneshot_bytes) {
   Options o;
   if (!(timeout > 0)) throw_invalid("timeout", "a positive number of seconds", std::to_string(timeout));
   o.timeout_s = timeout;
   o.slot_bytes = slot_bytes;
+  if (oneshot_bytes < 0) throw_invalid("oneshot_bytes", "a number of bytes >= 0", std::to_string(oneshot_bytes));
   o.oneshot_bytes = oneshot_bytes;
   return o;
 }
@@ -79,8 +87,9 @@ void bind_collective(py::module_& m) {
              if (comp != 0 && o.dtype != i.dtype) throw_invalid("out", "the dtype of x", dtype_name(o.dtype));
              if (comp < 0 || comp > 3) throw_invalid("compression", "0..3", std::to_string(comp));
              const ReduceOp rop = reduce_op(op);
+             const collective::Shape shape = shape_of(in);
              py::gil_scoped_release release;
-             c.allreduce(i.data, o.data, i.dtype, i.count, rop, static_cast<Compression>(comp));
+             c.allreduce(i.data, o.data, i.dtype, i.count, rop, static_cast<Compression>(comp), shape);
            },
            py::arg("x"), py::arg("out"), py::arg("op"), py::arg("compression"))
       .def("reduce_scatter",
@@ -92,8 +101,9 @@ void bind_collective(py::module_& m) {
              if (o.count != mine) throw_invalid("out", std::to_string(mine) + " elements", std::to_string(o.count));
              if (o.dtype != i.dtype) throw_invalid("out", "the dtype of x", dtype_name(o.dtype));
              const ReduceOp rop = reduce_op(op);
+             const collective::Shape shape = shape_of(in);
              py::gil_scoped_release release;
-             c.reduce_scatter(i.data, o.data, i.dtype, i.count, offsets.data(), rop);
+             c.reduce_scatter(i.data, o.data, i.dtype, i.count, offsets.data(), rop, shape);
            },
            py::arg("x"), py::arg("out"), py::arg("offsets"), py::arg("op"))
       .def("all_gather",
@@ -102,15 +112,17 @@ void bind_collective(py::module_& m) {
              if (o.count != i.count * c.size())
                throw_invalid("out", std::to_string(i.count * c.size()) + " elements", std::to_string(o.count));
              if (o.dtype != i.dtype) throw_invalid("out", "the dtype of x", dtype_name(o.dtype));
+             const collective::Shape shape = shape_of(in);
              py::gil_scoped_release release;
-             c.all_gather(i.data, o.data, i.dtype, i.count);
+             c.all_gather(i.data, o.data, i.dtype, i.count, shape);
            },
            py::arg("x"), py::arg("out"))
       .def("broadcast",
            [](Communicator& c, const py::array& buf, int root) {
              const Flat b = flat(buf, "x", true);
+             const collective::Shape shape = shape_of(buf);
              py::gil_scoped_release release;
-             c.broadcast(b.data, b.dtype, b.count, root);
+             c.broadcast(b.data, b.dtype, b.count, root, shape);
            },
            py::arg("x"), py::arg("root"))
       .def("barrier", [](Communicator& c) {

@@ -36,6 +36,7 @@ PYBIND11_MODULE(_aicc_cpu, m) {
   m.def("get_num_threads", &aicc::get_num_threads);
   m.def("set_num_threads", &aicc::set_num_threads, py::arg("n"));
   m.def("available_cores", &aicc::available_cores);
+  m.def("max_threads", &aicc::max_threads);
   m.def("active_isa", [] { return std::string(aicc::isa_name(aicc::active_isa())); });
   m.def("detected_isa", [] { return std::string(aicc::isa_name(aicc::detected_isa())); });
   m.def("set_isa", [](const std::string& name) { aicc::set_isa(aicc::isa_from_name(name)); },

@@ -36,7 +36,8 @@ bool is_float(DType t) { return t == DType::kF32 || t == DType::kF64 || t == DTy
 
 }  // namespace
 
-void Communicator::allreduce(const void* in, void* out, DType dtype, int64_t count, ReduceOp op, Compression comp) {
+void Communicator::allreduce(const void* in, void* out, DType dtype, int64_t count, ReduceOp op, Compression comp,
+                             const Shape& shape) {
   check_usable();
   check_count(count);
   if (static_cast<int>(op) < 0 || static_cast<int>(op) > 3) throw_invalid("op", "sum, avg, max or min", std::to_string(static_cast<int>(op)));
@@ -47,6 +48,7 @@ void Communicator::allreduce(const void* in, void* out, DType dtype, int64_t cou
   Call call;
   call.desc = CallDesc{static_cast<uint32_t>(CallKind::kAllreduce), static_cast<uint32_t>(op),
                        static_cast<uint32_t>(dtype), static_cast<uint32_t>(comp), count, 0, ++calls_};
+  set_shape(call.desc, shape);
   const bool q8 = comp == Compression::kInt8;
   const DType wire = comp == Compression::kF16 ? DType::kF16 : comp == Compression::kBF16 ? DType::kBF16 : dtype;
   const int64_t es = static_cast<int64_t>(dtype_size(dtype));
@@ -157,7 +159,7 @@ void Communicator::allreduce(const void* in, void* out, DType dtype, int64_t cou
 }
 
 void Communicator::reduce_scatter(const void* in, void* out, DType dtype, int64_t count, const int64_t* offsets,
-                                  ReduceOp op) {
+                                  ReduceOp op, const Shape& shape) {
   check_usable();
   check_count(count);
   if (op == ReduceOp::kAvg && !is_float(dtype))
@@ -169,6 +171,7 @@ void Communicator::reduce_scatter(const void* in, void* out, DType dtype, int64_
   Call call;
   call.desc = CallDesc{static_cast<uint32_t>(CallKind::kReduceScatter), static_cast<uint32_t>(op),
                        static_cast<uint32_t>(dtype), 0, count, 0, ++calls_};
+  set_shape(call.desc, shape);
   const int64_t es = static_cast<int64_t>(dtype_size(dtype));
   const int64_t chunk = std::max<int64_t>(16, region_->layout().slot_bytes / es / 16 * 16);
   const char* src = static_cast<const char*>(in);
@@ -191,11 +194,12 @@ void Communicator::reduce_scatter(const void* in, void* out, DType dtype, int64_
   } while (start < count);
 }
 
-void Communicator::all_gather(const void* in, void* out, DType dtype, int64_t count) {
+void Communicator::all_gather(const void* in, void* out, DType dtype, int64_t count, const Shape& shape) {
   check_usable();
   check_count(count);
   Call call;
   call.desc = CallDesc{static_cast<uint32_t>(CallKind::kAllGather), 0, static_cast<uint32_t>(dtype), 0, count, 0, ++calls_};
+  set_shape(call.desc, shape);
   const int64_t es = static_cast<int64_t>(dtype_size(dtype));
   const int64_t chunk = std::max<int64_t>(16, region_->layout().slot_bytes / es / 16 * 16);
   const char* src = static_cast<const char*>(in);
@@ -215,12 +219,13 @@ void Communicator::all_gather(const void* in, void* out, DType dtype, int64_t co
   } while (start < count);
 }
 
-void Communicator::broadcast(void* buf, DType dtype, int64_t count, int root) {
+void Communicator::broadcast(void* buf, DType dtype, int64_t count, int root, const Shape& shape) {
   check_usable();
   check_count(count);
   if (root < 0 || root >= size_) throw_invalid("root", "0 <= root < " + std::to_string(size_), std::to_string(root));
   Call call;
   call.desc = CallDesc{static_cast<uint32_t>(CallKind::kBroadcast), 0, static_cast<uint32_t>(dtype), 0, count, root, ++calls_};
+  set_shape(call.desc, shape);
   const int64_t es = static_cast<int64_t>(dtype_size(dtype));
   const int64_t chunk = std::max<int64_t>(16, region_->layout().slot_bytes / es / 16 * 16);
   char* data = static_cast<char*>(buf);

@@ -10,6 +10,8 @@ enum class CallKind : uint32_t { kAllreduce = 1, kReduceScatter = 2, kAllGather 
 
 const char* call_kind_name(uint32_t kind);
 std::string describe_call(const CallDesc& d);
+void set_shape(CallDesc& d, const Shape& shape);
+bool same_call(const CallDesc& a, const CallDesc& b);
 
 struct Communicator::Call {
   CallDesc desc;

@@ -17,6 +17,8 @@ namespace aicc::collective {
 constexpr uint64_t kRegionMagic = 0x61696363636f6c31ull;  // "aicccol1"
 constexpr size_t kAbortMessageBytes = 1024;
 
+constexpr int kDescDims = 6;
+
 struct CallDesc {
   uint32_t kind = 0;     // CallKind
   uint32_t op = 0;       // ReduceOp (allreduce / reduce_scatter)
@@ -25,6 +27,11 @@ struct CallDesc {
   int64_t count = 0;     // elements of this rank's input
   int64_t extra = 0;     // root (broadcast)
   uint64_t call = 0;     // call number on this communicator
+  int32_t ndim = -1;     // shape of the input (-1: a flat buffer, count only)
+  int32_t reserved = 0;
+  // The first kDescDims extents; past that, the last entry holds a hash of the remaining
+  // extents, so any difference still compares unequal.
+  int64_t dims[kDescDims] = {};
 };
 
 struct alignas(64) PeerCtl {

@@ -97,6 +97,26 @@ bool valid_job(const std::string& job) {
 
 void sleep_us(int us) { std::this_thread::sleep_for(std::chrono::microseconds(us)); }
 
+// start + seconds, saturating: timeouts of kNoDeadlineSeconds and more (infinity included)
+// mean "no deadline"; converting them to nanoseconds would overflow int64 and put the
+// deadline in the past.
+Clock::time_point deadline_after(Clock::time_point start, double seconds) {
+  if (!(seconds < kNoDeadlineSeconds)) return Clock::time_point::max();
+  return start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+std::string seconds_text(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", seconds);
+  return text;
+}
+
+void check_slot_bytes(int64_t slot_bytes) {
+  if (slot_bytes < kMinSlotBytes || slot_bytes > kMaxSlotBytes)
+    throw_invalid("slot_bytes", std::to_string(kMinSlotBytes) + " to " + std::to_string(kMaxSlotBytes) + " bytes",
+                  std::to_string(slot_bytes));
+}
+
 }  // namespace
 
 const char* call_kind_name(uint32_t kind) {
@@ -110,6 +130,29 @@ const char* call_kind_name(uint32_t kind) {
   return "?";
 }
 
+void set_shape(CallDesc& d, const Shape& shape) {
+  d.ndim = shape.ndim < 0 ? -1 : shape.ndim;
+  for (int i = 0; i < kDescDims; ++i) d.dims[i] = 0;
+  for (int i = 0; i < d.ndim && i < kDescDims; ++i) d.dims[i] = shape.dims[i];
+  if (d.ndim > kDescDims) {
+    uint64_t h = 1469598103934665603ull;  // FNV-1a over the extents that do not fit
+    for (int i = kDescDims - 1; i < d.ndim; ++i) {
+      h ^= static_cast<uint64_t>(shape.dims[i]);
+      h *= 1099511628211ull;
+    }
+    d.dims[kDescDims - 1] = static_cast<int64_t>(h);
+  }
+}
+
+bool same_call(const CallDesc& a, const CallDesc& b) {
+  if (a.kind != b.kind || a.op != b.op || a.dtype != b.dtype || a.comp != b.comp || a.count != b.count ||
+      a.extra != b.extra || a.ndim != b.ndim)
+    return false;
+  for (int i = 0; i < kDescDims; ++i)
+    if (a.dims[i] != b.dims[i]) return false;
+  return true;
+}
+
 std::string describe_call(const CallDesc& d) {
   static const char* const kComp[] = {"none", "fp16", "bf16", "int8"};
   std::ostringstream s;
@@ -120,6 +163,18 @@ std::string describe_call(const CallDesc& d) {
   if (kind == CallKind::kAllreduce || kind == CallKind::kReduceScatter)
     s << "op=" << cpu::reduce_op_name(static_cast<cpu::ReduceOp>(d.op)) << ", ";
   s << "dtype=" << dtype_name(static_cast<DType>(d.dtype)) << ", count=" << d.count;
+  if (d.ndim >= 0) {
+    s << ", shape=(";
+    for (int i = 0; i < d.ndim && i < kDescDims; ++i) {
+      if (i == kDescDims - 1 && d.ndim > kDescDims) {
+        s << ", ...";  // the hash of the trailing extents is not worth printing
+        break;
+      }
+      s << (i ? ", " : "") << d.dims[i];
+    }
+    s << (d.ndim == 1 ? ",)" : ")");
+    if (d.ndim > kDescDims) s << " [" << d.ndim << "-d]";
+  }
   if (kind == CallKind::kAllreduce && d.comp != 0 && d.comp < 4) s << ", compression=" << kComp[d.comp];
   if (kind == CallKind::kBroadcast) s << ", root=" << d.extra;
   return s.str() + ")";
@@ -163,7 +218,7 @@ void Communicator::sync(Call& call) {
   const uint64_t target = ++phase_;
   region_->ctl(rank_)->phase.store(target, std::memory_order_release);
   const auto start = Clock::now();
-  const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s_));
+  const auto deadline = deadline_after(start, timeout_s_);
   const char* what = call_kind_name(call.desc.kind);
   for (int q = 0; q < size_; ++q) {
     if (q == rank_) continue;
@@ -191,9 +246,7 @@ void Communicator::sync(Call& call) {
         }
       }
       if (now >= deadline) {
-        char secs[32];
-        std::snprintf(secs, sizeof secs, "%g", timeout_s_);
-        fail(std::string(what) + ": timed out after " + secs + " s waiting for " + peer_name(*region_, q) +
+        fail(std::string(what) + ": timed out after " + seconds_text(timeout_s_) + " s waiting for " + peer_name(*region_, q) +
                  " in call #" + std::to_string(call.desc.call) + " (rank " + std::to_string(rank_) +
                  " waiting; timeout set by init(timeout=) or AICC_COLLECTIVE_TIMEOUT)",
              true);
@@ -206,8 +259,7 @@ void Communicator::sync(Call& call) {
     const CallDesc& d0 = region_->info(0)->desc[parity];
     for (int q = 1; q < size_; ++q) {
       const CallDesc& dq = region_->info(q)->desc[parity];
-      if (dq.kind != d0.kind || dq.op != d0.op || dq.dtype != d0.dtype || dq.comp != d0.comp || dq.count != d0.count ||
-          dq.extra != d0.extra) {
+      if (!same_call(dq, d0)) {
         // Every rank sees the same descriptors and throws the same error; the ranks stay
         // in step (same barrier count), so the communicator remains usable.
         throw CollectiveError("collective mismatch at call #" + std::to_string(call.desc.call) + ": rank 0 called " +
@@ -221,11 +273,11 @@ std::unique_ptr<Communicator> Communicator::join_shm(const std::string& job, int
   if (!valid_job(job)) throw_invalid("job", "1-200 characters from [A-Za-z0-9_-]", "'" + job + "'");
   if (size < 1 || size > 64) throw_invalid("size", "1 to 64 ranks", std::to_string(size));
   if (rank < 0 || rank >= size) throw_invalid("rank", "0 <= rank < " + std::to_string(size), std::to_string(rank));
-  if (opt.slot_bytes < 65536) throw_invalid("slot_bytes", "at least 65536", std::to_string(opt.slot_bytes));
+  check_slot_bytes(opt.slot_bytes);
   const RegionLayout layout(size, opt.slot_bytes);
   const std::string name = "/aicc_" + job;
   const auto start = Clock::now();
-  const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opt.timeout_s));
+  const auto deadline = deadline_after(start, opt.timeout_s);
   int fd = -1;
   if (rank == 0) {
     fd = shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
@@ -240,11 +292,28 @@ std::unique_ptr<Communicator> Communicator::join_shm(const std::string& job, int
     }
   } else {
     for (;;) {
-      fd = shm_open(name.c_str(), O_RDWR, 0);
+      fd = shm_open(name.c_str(), O_RDWR | O_NOFOLLOW, 0);
       if (fd >= 0) {
         struct stat st {};
-        if (fstat(fd, &st) == 0 && st.st_size == layout.total_bytes) break;
-        if (fstat(fd, &st) == 0 && st.st_size != 0) {
+        if (fstat(fd, &st) != 0) {
+          const int err = errno;
+          close(fd);
+          throw CollectiveError("shm: cannot stat segment " + name + ": " + std::strerror(err));
+        }
+        // Rank 0 creates the segment O_EXCL with mode 0600, so anything else was put there
+        // by someone else (another user who guessed the job id): attaching would hand them
+        // this rank's data and let them forge its results.
+        if (st.st_uid != geteuid() || (st.st_mode & 07777) != 0600 || !S_ISREG(st.st_mode)) {
+          char mode[8];
+          std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+          close(fd);
+          throw CollectiveError("shm: segment " + name + " is owned by uid " + std::to_string(st.st_uid) +
+                                " with mode " + mode + "; rank " + std::to_string(rank) +
+                                " only joins a segment created by its own user (uid " + std::to_string(geteuid()) +
+                                ") with mode 0600 -- refusing a segment planted by someone else");
+        }
+        if (st.st_size == layout.total_bytes) break;
+        if (st.st_size != 0) {
           close(fd);
           throw CollectiveError("shm: segment " + name + " has " + std::to_string(st.st_size) + " bytes, rank " +
                                 std::to_string(rank) + " expected " + std::to_string(layout.total_bytes) +
@@ -256,7 +325,7 @@ std::unique_ptr<Communicator> Communicator::join_shm(const std::string& job, int
       }
       if (Clock::now() >= deadline)
         throw CollectiveError("shm: rank 0 did not create segment " + name + " within " +
-                              std::to_string(opt.timeout_s) + " s (rank " + std::to_string(rank) + " waiting)");
+                              seconds_text(opt.timeout_s) + " s (rank " + std::to_string(rank) + " waiting)");
       sleep_us(1000);
     }
   }
@@ -311,7 +380,7 @@ std::unique_ptr<Communicator> Communicator::join_shm(const std::string& job, int
       for (int r = 0; r < size; ++r)
         if (region->info(r)->pid.load() == 0) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
       const std::string msg = "init: rank(s) " + missing + " did not join job " + job + " within " +
-                              std::to_string(opt.timeout_s) + " s";
+                              seconds_text(opt.timeout_s) + " s";
       post_abort(*region, msg);
       shm_unlink(name.c_str());
       throw CollectiveError(msg);
@@ -326,7 +395,7 @@ std::unique_ptr<Communicator> Communicator::join_shm(const std::string& job, int
 
 std::vector<std::unique_ptr<Communicator>> Communicator::thread_group(int size, const Options& opt) {
   if (size < 1 || size > 64) throw_invalid("size", "1 to 64 ranks", std::to_string(size));
-  if (opt.slot_bytes < 65536) throw_invalid("slot_bytes", "at least 65536", std::to_string(opt.slot_bytes));
+  check_slot_bytes(opt.slot_bytes);
   const RegionLayout layout(size, opt.slot_bytes);
   char* base = static_cast<char*>(::operator new(static_cast<size_t>(layout.total_bytes), std::align_val_t{4096}));
   auto region = std::make_shared<HeapRegion>(base, layout, /*processes=*/false, "thread");

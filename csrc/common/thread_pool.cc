@@ -1,10 +1,12 @@
 #include "common/thread_pool.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
 #include <mutex>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,10 +34,27 @@ namespace {
 // (~10-50 us); the bound keeps idle workers from burning a core between Python calls.
 constexpr int kSpinIterations = 20000;
 
+int parse_env_threads();
+
 class ThreadPool {
  public:
+  // Never destroyed: workers may outlive statics. After fork() the child gets a fresh pool
+  // (see fork_child): the parent's mutexes, condition variable and worker bookkeeping may
+  // have been captured mid-operation by the fork and cannot be repaired in place (glibc's
+  // pthread_cond_broadcast in the child waits for waiters that no longer exist).
   static ThreadPool& instance() {
-    static ThreadPool* pool = new ThreadPool();  // never destroyed: workers may outlive statics
+    ThreadPool* pool = current_.load(std::memory_order_acquire);
+    if (pool != nullptr) return *pool;
+    std::lock_guard<std::mutex> lk(create_mutex());
+    pool = current_.load(std::memory_order_relaxed);
+    if (pool == nullptr) {
+      pool = new ThreadPool(parse_env_threads());  // may throw (bad AICC_NUM_THREADS): retried next call
+#if defined(__linux__)
+      static const bool registered = [] { return pthread_atfork(nullptr, nullptr, &ThreadPool::fork_child) == 0; }();
+      (void)registered;
+#endif
+      current_.store(pool, std::memory_order_release);
+    }
     return *pool;
   }
 
@@ -86,25 +105,27 @@ class ThreadPool {
     if (error_) std::rethrow_exception(error_);
   }
 
-  // After fork() only the forking thread exists in the child: forget the workers.
-  void forget_workers_after_fork() {
-    for (auto& t : workers_) t.detach();
-    workers_.clear();
-    new (&busy_) std::mutex();
-    new (&wake_mutex_) std::mutex();
-    new (&error_mutex_) std::mutex();
-    stop_.store(false);
+ private:
+  explicit ThreadPool(int num_threads) { num_threads_.store(num_threads); }
+
+  // atfork child handler: only the forking thread exists in the child. Whatever state the
+  // parent's pool was in (idle workers asleep on the condition variable, a kernel running,
+  // a mutex held by another thread), the child abandons it -- leaked on purpose, since
+  // its std::thread objects are joinable and its primitives may be locked -- and starts
+  // from a new pool with the same thread count. The creation mutex is re-created too: a
+  // parent thread may have held it at the moment of the fork.
+  static void fork_child() {
+    new (&create_mutex()) std::mutex();
+    ThreadPool* old = current_.load(std::memory_order_relaxed);
+    if (old != nullptr) current_.store(new ThreadPool(old->num_threads()), std::memory_order_release);
   }
 
- private:
-  ThreadPool() {
-    int n = 0;
-    if (const char* env = std::getenv("AICC_NUM_THREADS")) n = std::atoi(env);
-    num_threads_.store(n > 0 ? n : available_cores());
-#if defined(__linux__)
-    pthread_atfork(nullptr, nullptr, [] { ThreadPool::instance().forget_workers_after_fork(); });
-#endif
+  static std::mutex& create_mutex() {
+    static std::mutex* m = new std::mutex();
+    return *m;
   }
+
+  static std::atomic<ThreadPool*> current_;
 
   // The generation and the number of participating threads are published in one atomic
   // word, so a worker that wakes late (or skips a generation in which it did not
@@ -207,6 +228,30 @@ class ThreadPool {
   std::exception_ptr error_;
 };
 
+std::atomic<ThreadPool*> ThreadPool::current_{nullptr};
+
+// AICC_NUM_THREADS: unset, empty or 0 means the default; anything else must be a whole
+// number in [1, max_threads()]. Garbage is an error rather than a silent fallback, so a
+// typo cannot quietly run a job on one thread (or on a thousand).
+int parse_env_threads() {
+  const char* env = std::getenv("AICC_NUM_THREADS");
+  if (env == nullptr) return available_cores();
+  std::string text(env);
+  const auto first = text.find_first_not_of(" \t");
+  const auto last = text.find_last_not_of(" \t");
+  text = first == std::string::npos ? std::string() : text.substr(first, last - first + 1);
+  if (text.empty()) return available_cores();
+  const std::string expected =
+      "a whole number of threads from 1 to " + std::to_string(max_threads()) + " (0 or unset: the default)";
+  bool digits = text.size() <= 10;
+  for (char c : text) digits = digits && c >= '0' && c <= '9';
+  if (!digits) throw_invalid("AICC_NUM_THREADS", expected, "'" + std::string(env) + "'");
+  const long long n = std::stoll(text);
+  if (n == 0) return available_cores();
+  if (n > max_threads()) throw_invalid("AICC_NUM_THREADS", expected, "'" + std::string(env) + "'");
+  return static_cast<int>(n);
+}
+
 }  // namespace
 
 int available_cores() {
@@ -221,11 +266,24 @@ int available_cores() {
   return hw > 0 ? static_cast<int>(hw) : 1;
 }
 
+int max_threads() {
+  const unsigned hw = std::thread::hardware_concurrency();
+  const int cores = std::max(available_cores(), static_cast<int>(hw));
+  return kMaxThreadsPerCore * std::max(cores, 1);
+}
+
 int get_num_threads() { return ThreadPool::instance().num_threads(); }
 
-void set_num_threads(int n) {
-  if (n < 0) throw_invalid("n", "a thread count >= 1 (or 0 for the default)", std::to_string(n));
-  ThreadPool::instance().set_num_threads(n == 0 ? available_cores() : n);
+void set_num_threads(int64_t n) {
+  if (n < 0 || n > max_threads())
+    throw_invalid("n", "a thread count from 1 to " + std::to_string(max_threads()) + " (or 0 for the default)",
+                  std::to_string(n));
+  if (n == 0) {
+    // The default is what the pool would start with: AICC_NUM_THREADS, else the cores.
+    ThreadPool::instance().set_num_threads(parse_env_threads());
+    return;
+  }
+  ThreadPool::instance().set_num_threads(static_cast<int>(n));
 }
 
 void parallel_for(int64_t num_tasks, const std::function<void(int64_t, int)>& body,

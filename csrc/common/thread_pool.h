@@ -2,6 +2,9 @@
 //
 // Sized by set_num_threads() / AICC_NUM_THREADS, defaulting to the cores this process may
 // run on (sched_getaffinity), so it never oversubscribes a container's CPU quota.
+// Fork-safe: a child process (os.fork, multiprocessing's fork start method, DataLoader
+// workers) starts with a fresh pool of the parent's size, whatever the parent's pool was
+// doing at the fork.
 // The calling thread is one of the workers. A call that finds the pool busy (another
 // Python thread's kernel, or a kernel started from inside a task) runs its tasks inline
 // on the calling thread instead of queueing: correct and deadlock-free, just serial.
@@ -12,14 +15,22 @@
 
 namespace aicc {
 
-// Number of threads kernels use (>= 1).
+// Number of threads kernels use (>= 1). Throws InvalidArgument naming AICC_NUM_THREADS
+// when that variable is not a thread count (every kernel call then does the same).
 int get_num_threads();
 
-// Sets the number of threads (>= 1; 0 restores the default). Waits for a running kernel.
-void set_num_threads(int n);
+// Sets the number of threads (1 to max_threads(); 0 restores the default: AICC_NUM_THREADS,
+// else the cores). Waits for a running kernel.
+void set_num_threads(int64_t n);
 
 // Cores this process may use (the default thread count).
 int available_cores();
+
+// A pool of more threads than this only adds memory and context switches (each thread
+// gets per-call packing scratch): at most kMaxThreadsPerCore per logical core of the
+// machine (the larger of the affinity mask and the online CPUs).
+constexpr int kMaxThreadsPerCore = 4;
+int max_threads();
 
 // Runs body(task, thread) for every task in [0, num_tasks), on at most
 // min(max_threads, get_num_threads()) threads (max_threads <= 0: no extra limit).

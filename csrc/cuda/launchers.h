@@ -4,7 +4,7 @@
 // on `stream` and returns; launch errors are thrown as std::runtime_error.
 //
 // Arguments arrive validated by aicc_kernels.ops and laid out by the Python backend
-// (aicc_kernels/backends/cuda.py); the launchers re-check what could make a kernel read
+// (aicc_kernels/backends/cuda/); the launchers re-check what could make a kernel read
 // or write out of bounds (sizes, grid limits), nothing more.
 #pragma once
 

@@ -18,17 +18,26 @@ if _ext is not None:
     _ext.active_features()
 
 
+def max_threads() -> int:
+    """The largest thread count set_num_threads / AICC_NUM_THREADS accept: 4 per logical
+    core of the machine (more only adds memory and context switches)."""
+    return _ext.max_threads() if _ext is not None else 1
+
+
 def set_num_threads(n: int) -> None:
-    """Threads the CPU kernels use (>= 1); 0 restores the default (AICC_NUM_THREADS, else
-    the cores this process may run on)."""
+    """Threads the CPU kernels use (1 to max_threads()); 0 restores the default
+    (AICC_NUM_THREADS, else the cores this process may run on)."""
     import operator
 
+    if isinstance(n, bool):
+        raise TypeError("n: expected an integer thread count, got bool")
     try:
         n = operator.index(n)
     except TypeError:
-        raise TypeError(f"n: expected an integer, got {type(n).__name__}") from None
-    if n < 0:
-        raise ValueError(f"n: expected a thread count >= 1 (or 0 for the default), got {n}")
+        raise TypeError(f"n: expected an integer thread count, got {type(n).__name__}") from None
+    limit = max_threads()
+    if n < 0 or n > limit:
+        raise ValueError(f"n: expected a thread count from 1 to {limit} (or 0 for the default), got {n}")
     if _ext is not None:
         _ext.set_num_threads(n)
 

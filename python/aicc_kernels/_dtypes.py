@@ -54,7 +54,7 @@ def normalize(dtype, *, argument: str = "dtype") -> np.dtype:
         return bfloat16
     try:
         return np.dtype(dtype)
-    except TypeError:
+    except Exception:  # noqa: BLE001 - np.dtype("01") raises SyntaxError, np.dtype("0\x1b") ValueError
         raise TypeError(f"{argument}: expected a dtype, got {dtype!r}") from None
 
 

@@ -39,6 +39,18 @@ def as_array(x, name: str) -> np.ndarray:
     return arr
 
 
+def float_out_choices(in_dtype) -> str:
+    """The output dtypes a float op allows for inputs of in_dtype, as words: "f32" for f32
+    inputs (not "f32 or f32"), else "<in> or f32"."""
+    name = _dtypes.short_name(in_dtype)
+    return name if name == "f32" else f"{name} or f32"
+
+
+#: Geometry arguments (stride, padding, dilation) beyond this are refused: the kernels index
+#: with int64, and an extent past 2^31 could only describe an output no machine can hold.
+GEOMETRY_MAX = 2**31 - 1
+
+
 def check_ndim(arr: np.ndarray, name: str, ndim) -> None:
     allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
     if arr.ndim not in allowed:
@@ -53,8 +65,14 @@ def check_dtype(arr: np.ndarray, name: str, allowed) -> None:
         raise TypeError(f"{name}: expected dtype in ({names}), got {_dtypes.short_name(arr.dtype)}")
 
 
+def is_choice(value, choices) -> bool:
+    """value is one of `choices` (strings and None). Compared by type first: `array in
+    tuple` would compare elementwise and raise an error that names nothing."""
+    return (value is None or isinstance(value, str)) and value in choices
+
+
 def check_activation(activation, allowed=ACTIVATIONS) -> None:
-    if activation not in allowed:
+    if not is_choice(activation, allowed):
         raise ValueError(f"activation: expected one of {allowed}, got {activation!r}")
 
 
@@ -71,6 +89,14 @@ def as_int(value, name: str, *, minimum=None, maximum=None) -> int:
         hi = "inf" if maximum is None else maximum
         raise ValueError(f"{name}: expected an integer in [{lo}, {hi}], got {result}")
     return result
+
+
+def as_flag(value, name: str) -> bool:
+    """A bool argument (trans_a, ...): True/False or NumPy bools; anything else is refused
+    rather than judged by truthiness (an array's truth value is an error naming nothing)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name}: expected True or False, got {describe(value)}")
 
 
 def as_float(value, name: str) -> float:

@@ -11,9 +11,12 @@ The job ends as one: when a rank exits with an error (an uncaught exception, a s
 the launcher gives the others `--grace` seconds (their waits fail with a CollectiveError
 naming the dead rank within ~10 ms), then SIGTERM, then SIGKILL, and exits with the
 first failing rank's status. Rank r is bound to the r-th allowed core unless the job is
-oversubscribed (--bind none to disable). Children die with the launcher (PR_SET_PDEATHSIG), and the
-launcher removes the job's segment name at the end in case a rank died before it was
-unlinked (normally the ranks unlink it as soon as all have mapped it).
+oversubscribed (--bind none to disable). Children die with the launcher (PR_SET_PDEATHSIG).
+
+No shared-memory segment outlives its job: the ranks unlink the segment's name as soon as
+all have mapped it; before that, the launcher removes it when the job ends, and a small
+reaper process removes it if the launcher itself is killed (SIGKILL included) while the
+ranks are still starting.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
+import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -64,8 +69,61 @@ def _binding(nproc: int, mode: str):
     return [cpus[r] for r in range(nproc)]
 
 
+#: What join_shm accepts: the id becomes part of a file name under /dev/shm.
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")
+
+
 def segment_path(job: str) -> str:
+    if not JOB_ID.fullmatch(job):
+        raise ValueError(f"job: expected 1-200 characters from [A-Za-z0-9_-], got {job!r}")
     return f"/dev/shm/aicc_{job}"
+
+
+def _remove_segment(path: str) -> None:
+    """Unlinks the job's segment name if it is ours: a file another user planted under the
+    job's name (rank 0 then failed with "File exists") is not the launcher's to delete."""
+    try:
+        st = os.lstat(path)
+        if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def _start_reaper(path: str):
+    """Forks a process that unlinks `path` if the launcher dies without saying goodbye.
+
+    The ranks unlink the segment once all of them have mapped it; a launcher killed
+    before that (SIGKILL cannot be caught) takes its ranks with it (PR_SET_PDEATHSIG) and
+    would leave the segment behind. The reaper sits in its own session, blocked on a pipe
+    only the launcher holds open: end of file without the launcher's "done" byte means the
+    launcher died, and the reaper removes the name. Returns the pipe's write end."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the reaper: no Python-level cleanup of the launcher's state, only os.* calls
+        try:
+            os.close(w)
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):  # do not hold the launcher's stdout/stderr pipes open
+                os.dup2(null, fd)
+            os.setsid()
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            if os.fork() != 0:  # detach: the launcher need not reap us, init will
+                os._exit(0)
+            message = b""
+            while True:
+                chunk = os.read(r, 16)
+                if not chunk:
+                    break
+                message += chunk
+            if message != b"done":
+                _remove_segment(path)
+        finally:
+            os._exit(0)
+    os.close(r)
+    os.waitpid(pid, 0)  # the intermediate child exits at once
+    return w
 
 
 def _status(code: int) -> str:
@@ -89,6 +147,12 @@ def main(argv=None) -> int:
     if ns.module is None and not ns.args:
         parser.error("expected a script to run")
     job = ns.job_id or f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    if not JOB_ID.fullmatch(job):
+        # The id names a file under /dev/shm, and the launcher removes that file at the end:
+        # an id like "x/../../victim" would make it delete someone else's file.
+        parser.error(f"--job-id: expected 1-200 characters from [A-Za-z0-9_-], got {job!r}")
+    segment = segment_path(job)
+    reaper = _start_reaper(segment)
     command = [sys.executable] + (["-m", ns.module] + ns.args if ns.module else ns.args)
     port = _free_port()
     procs = []
@@ -140,10 +204,9 @@ def main(argv=None) -> int:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-        try:
-            os.unlink(segment_path(job))
-        except (FileNotFoundError, OSError):
-            pass
+        _remove_segment(segment)
+        os.write(reaper, b"done")  # every rank is gone and the name removed: nothing to reap
+        os.close(reaper)
     if first_failure is None:
         return 0
     code = first_failure[1]

@@ -1,7 +1,7 @@
 // INT8 multiply-add peak on the exact route of our INT8 GEMM: operands widened to int16,
 // vpmaddwd (pairs of int16 products summed into int32, no saturation for int8-range inputs)
 // then vpaddd into int32 accumulators. vpmaddubsw would be faster but saturates int16
-// (DESIGN.md, "INT8 on AVX2"), so it is not the peak our kernels can use.
+// (docs/INT8_DESIGN.md, "Why `vpmaddwd`"), so it is not the peak our kernels can use.
 #include <cstdint>
 
 #include "cpu/peak/peak_probes.h"

@@ -1,6 +1,6 @@
 // The _aicc_cuda extension: thin glue from Python integers (device pointers, strides,
 // a cudaStream_t) to the launchers in launchers.h. No math here; the Python backend
-// (aicc_kernels/backends/cuda.py) lays the arrays out and passes their pointers.
+// (aicc_kernels/backends/cuda/) lays the arrays out and passes their pointers.
 // Launches are asynchronous, so the GIL is released only around the launch itself.
 #include <pybind11/pybind11.h>
 

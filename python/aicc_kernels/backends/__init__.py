@@ -147,7 +147,7 @@ def unregister(name: str) -> None:
         _entry_point_names.pop(name, None)
 
 
-def list() -> List[str]:  # noqa: A001 - the public name is part of the API (DESIGN.md)
+def list() -> List[str]:  # noqa: A001 - the public name is part of the API (docs/PORTING.md)
     """Names of all registered backends, available or not."""
     _ensure_loaded()
     return sorted(_registry)
@@ -208,13 +208,14 @@ def _resolve(backend, argument: str) -> Backend:
     raise TypeError(f"{argument}: expected None, a backend name or a Backend, got {type(backend).__name__}")
 
 
-def select(backend, op: str, dtypes: DTypeCombo, arrays: Sequence, fallback=None):
+def select(backend, op: str, dtypes: DTypeCombo, arrays: Sequence, fallback=None, names: Sequence[str] = ()):
     """(Backend, kernel) for one call.
 
     backend:  None (by where the arrays live), a name, or a Backend.
     fallback: None (never fall back: a missing kernel is an error) or a backend name /
               Backend to use when the chosen one lacks (op, dtypes) or is unavailable here.
               Only used when the user passes it; the op layer never picks one itself.
+    names:    the arguments `arrays` came from, for the error when the backend cannot read one.
     """
     dtypes = parse_combo(dtypes)
     chosen = default_for(arrays) if backend is None else _resolve(backend, "backend")
@@ -229,11 +230,17 @@ def select(backend, op: str, dtypes: DTypeCombo, arrays: Sequence, fallback=None
     kernel = chosen.kernel(op, dtypes)
     if fallback is not None and chosen is not second and second.supports(op, dtypes):
         kernel = _falling_back(kernel, chosen, second, op, dtypes)
-    for a in arrays:
+    for i, a in enumerate(arrays):
         if a is not None and not chosen.accepts(a):
-            raise TypeError(f"backend: {chosen.name!r} cannot read a {type(a).__module__}.{type(a).__name__} "
-                            f"(its device is {chosen.device!r}); move the array or pick another backend")
+            name = names[i] if i < len(names) else "backend"
+            if not hasattr(a, "shape") or not hasattr(a, "dtype"):
+                raise TypeError(f"{name}: expected a numpy.ndarray or a device array, got {type(a).__name__}")
+            raise TypeError(f"{name}: {chosen.name!r} cannot read a {type(a).__module__}.{type(a).__name__} "
+                            f"(its device is {chosen.device!r}); expected an array on that device: move the "
+                            f"array or pick another backend")
     return chosen, kernel
+
+
 def _falling_back(kernel, chosen: Backend, second: Backend, op: str, dtypes):
     """`kernel`, rerun on `second` when it declares this call unsupported (KernelUnsupported,
     e.g. a C kernel's kUnsupported for an epilogue it lacks): the user asked for fallback=,

@@ -1,5 +1,5 @@
 """Allreduce measurement over an in-process thread communicator (self-check and the
-`allreduce` subcommand's fallback when the collectives' own benchmark module is absent).
+`allreduce` subcommand's in-process transport).
 
 algbw = bytes / time, busbw = algbw * 2(n-1)/n, as nccl-tests counts an allreduce; bytes
 are the logical input bytes of one rank (for a compressed allreduce too: the figure is the
@@ -18,18 +18,6 @@ import numpy as np
 from .record import Result, make_result
 
 COMPRESSIONS = (None, "fp16", "bf16", "int8")
-
-
-def thread_allreduce_unavailable(ak) -> Optional[str]:
-    """None when this build has ak.allreduce and a thread communicator; the reason otherwise."""
-    if not hasattr(ak, "allreduce"):
-        return "ak.allreduce is not in this build (the collectives have not landed)"
-    coll = getattr(ak, "collective", None)
-    if coll is None or not hasattr(coll, "init"):
-        return "ak.collective.init is not in this build"
-    if not hasattr(coll, "thread_group"):
-        return "ak.collective.thread_group (in-process communicator) is not in this build"
-    return None
 
 
 def busbw(algbw: float, ranks: int) -> float:

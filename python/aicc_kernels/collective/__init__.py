@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 import threading
 
-from .communicator import (DEFAULT_ONESHOT_BYTES, DEFAULT_SLOT_BYTES, DEFAULT_TIMEOUT, Communicator,
-                           NativeCommunicator, resolve_timeout)
+from .communicator import (DEFAULT_TIMEOUT, Communicator, NativeCommunicator, resolve_oneshot_bytes,
+                           resolve_slot_bytes, resolve_timeout)
 from .errors import CollectiveError
 from .threads import current as _current_thread_comm
 from .threads import run_threads, thread_group
@@ -46,34 +46,24 @@ def _env_int(name):
         raise ValueError(f"{name}: expected an integer set by aicc_kernels.launch, got {value!r}") from None
 
 
-def _tuning(value, env, default):
-    if value is not None:
-        return int(value)
-    text = os.environ.get(env)
-    if not text:
-        return default
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"{env}: expected a number of bytes, got {text!r}") from None
-
-
 def init(kind: str = "auto", *, timeout=None, slot_bytes=None, oneshot_bytes=None) -> Communicator:
     """Returns this rank's communicator and makes it the default of the ops (comm=None).
 
-    timeout: seconds every wait may take (default: AICC_COLLECTIVE_TIMEOUT, else 300).
+    timeout: seconds every wait may take (default: AICC_COLLECTIVE_TIMEOUT, else 300;
+    float("inf") or >= 1e9: no deadline, a dead process is still noticed).
     slot_bytes / oneshot_bytes: shm transport tuning, the same on every rank (defaults:
-    AICC_SHM_SLOT_BYTES / AICC_SHM_ONESHOT_BYTES, else 1 MiB / 64 KiB).
+    AICC_SHM_SLOT_BYTES / AICC_SHM_ONESHOT_BYTES, else 1 MiB / 64 KiB; slot_bytes from
+    64 KiB to 1 GiB, oneshot_bytes >= 0).
     Calling init again with the same kind returns the same communicator (a shm job is
     joined once per process).
     """
     global _default
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
     resolved = detect_kind() if kind == "auto" else kind
     tout = resolve_timeout(timeout)
-    slot_bytes = _tuning(slot_bytes, "AICC_SHM_SLOT_BYTES", DEFAULT_SLOT_BYTES)
-    oneshot_bytes = _tuning(oneshot_bytes, "AICC_SHM_ONESHOT_BYTES", DEFAULT_ONESHOT_BYTES)
+    slot_bytes = resolve_slot_bytes(slot_bytes)
+    oneshot_bytes = resolve_oneshot_bytes(oneshot_bytes)
     if resolved == "thread":
         comm = _current_thread_comm()
         if comm is None:

@@ -21,25 +21,72 @@ DEFAULT_TIMEOUT = 300.0
 DEFAULT_SLOT_BYTES = 1 << 20
 #: Allreduce messages up to this many wire bytes use the one-shot algorithm.
 DEFAULT_ONESHOT_BYTES = 64 << 10
+#: slot_bytes bounds (the region holds 2 * (size + 1) slots; the C++ layer checks the same).
+MIN_SLOT_BYTES = 1 << 16
+MAX_SLOT_BYTES = 1 << 30
+#: A timeout of this many seconds or more (float("inf") included) means no deadline.
+NO_DEADLINE_SECONDS = 1e9
+
+
+def resolve_bytes(value, name: str, env: str, default: int, minimum: int, maximum=None) -> int:
+    """A byte count from the argument `name`, else the environment variable `env`, else
+    `default`; the error names whichever of the two the value came from."""
+    import operator
+
+    source = name
+    if value is None:
+        text = os.environ.get(env)
+        if not text:
+            return default
+        source = env
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise ValueError(f"{env}: expected a whole number of bytes, got {text!r}") from None
+    elif isinstance(value, bool):
+        raise TypeError(f"{name}: expected an integer number of bytes, got bool")
+    else:
+        try:
+            value = operator.index(value)
+        except TypeError:
+            raise TypeError(f"{name}: expected an integer number of bytes, got {type(value).__name__}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"{minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+        raise ValueError(f"{source}: expected {bound} bytes, got {value}")
+    return value
+
+
+def resolve_slot_bytes(value=None) -> int:
+    return resolve_bytes(value, "slot_bytes", "AICC_SHM_SLOT_BYTES", DEFAULT_SLOT_BYTES, MIN_SLOT_BYTES,
+                         MAX_SLOT_BYTES)
+
+
+def resolve_oneshot_bytes(value=None) -> int:
+    return resolve_bytes(value, "oneshot_bytes", "AICC_SHM_ONESHOT_BYTES", DEFAULT_ONESHOT_BYTES, 0)
 
 
 def resolve_timeout(timeout) -> float:
-    """init(timeout=...) wins, then AICC_COLLECTIVE_TIMEOUT (seconds), then 300 s."""
+    """init(timeout=...) wins, then AICC_COLLECTIVE_TIMEOUT (seconds), then 300 s.
+    float("inf") (or any value >= NO_DEADLINE_SECONDS) means no deadline."""
+    source = "timeout"
     if timeout is None:
         env = os.environ.get("AICC_COLLECTIVE_TIMEOUT")
         if env:
+            source = "AICC_COLLECTIVE_TIMEOUT"
             try:
                 timeout = float(env)
             except ValueError:
                 raise ValueError(f"AICC_COLLECTIVE_TIMEOUT: expected seconds, got {env!r}") from None
         else:
             timeout = DEFAULT_TIMEOUT
+    if isinstance(timeout, (bool, str, bytes)):
+        raise TypeError(f"timeout: expected a number of seconds, got {type(timeout).__name__} {timeout!r}")
     try:
         timeout = float(timeout)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise TypeError(f"timeout: expected a number of seconds, got {timeout!r}") from None
     if not timeout > 0:
-        raise ValueError(f"timeout: expected a positive number of seconds, got {timeout}")
+        raise ValueError(f"{source}: expected a positive number of seconds (inf: no deadline), got {timeout}")
     return timeout
 
 

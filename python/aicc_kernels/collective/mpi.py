@@ -43,6 +43,29 @@ _BLOCK = 256
 _ONESHOT_BYTES = 64 << 10
 
 
+#: Extents carried in the descriptor; a longer shape puts a hash of the rest in the last one.
+_DESC_DIMS = 6
+
+
+def _shape_fields(shape) -> list:
+    if shape is None:
+        return [-1] + [0] * _DESC_DIMS
+    dims = [int(d) for d in shape]
+    if len(dims) > _DESC_DIMS:
+        dims = dims[:_DESC_DIMS - 1] + [hash(tuple(dims[_DESC_DIMS - 1:])) & 0x7FFFFFFFFFFFFFFF]
+    return [len(shape)] + dims + [0] * (_DESC_DIMS - len(dims))
+
+
+def _describe_shape(row) -> str:
+    ndim = int(row[6])
+    if ndim < 0:
+        return ""
+    dims = [str(int(d)) for d in row[7:7 + min(ndim, _DESC_DIMS)]]
+    if ndim > _DESC_DIMS:
+        return f", shape=({', '.join(dims[:-1])}, ...) [{ndim}-d]"
+    return f", shape=({', '.join(dims)}{',' if ndim == 1 else ''})"
+
+
 def _describe(row) -> str:
     kind, op, dtype, comp, count, extra = (int(v) for v in row[:6])
     name = _KIND_NAMES.get(kind, "?")
@@ -52,7 +75,7 @@ def _describe(row) -> str:
     if name in ("allreduce", "reduce_scatter"):
         parts.append(f"op={_OP_NAMES.get(op, '?')}")
     parts.append(f"dtype={_DTYPE_NAMES.get(dtype, '?')}")
-    parts.append(f"count={count}")
+    parts.append(f"count={count}{_describe_shape(row)}")
     if name == "allreduce" and comp:
         parts.append(f"compression={_COMP_NAMES.get(comp)}")
     if name == "broadcast":
@@ -95,12 +118,14 @@ class MpiCommunicator(Communicator):
                                 f"AICC_COLLECTIVE_TIMEOUT)")
                 raise CollectiveError(self._broken)
 
-    def _begin(self, what: str, op="sum", dtype=np.float32, comp=None, count=0, extra=0) -> None:
+    def _begin(self, what: str, op="sum", dtype=np.float32, comp=None, count=0, extra=0, shape=None) -> None:
         if self._broken:
             raise CollectiveError(f"communicator unusable after an earlier failure: {self._broken}")
         self._calls += 1
-        mine = np.array([_KINDS[what], OPS[op], _DTYPE_CODES[np.dtype(dtype)], COMPRESSIONS[comp], count, extra],
-                        dtype=np.int64)
+        # The shape is compared with the count: (2, 3) on one rank and (3, 2) on another is
+        # a mismatch, not a reinterpretation (Python's tuple hash is the same on every rank).
+        mine = np.array([_KINDS[what], OPS[op], _DTYPE_CODES[np.dtype(dtype)], COMPRESSIONS[comp], count, extra]
+                        + _shape_fields(shape), dtype=np.int64)
         if self.size == 1:
             return
         rows = np.empty((self.size, mine.size), dtype=np.int64)
@@ -121,7 +146,7 @@ class MpiCommunicator(Communicator):
             self._wait(self._comm.Ibarrier(), "barrier")
 
     def _allreduce(self, x, out, op, compression, what="allreduce"):
-        self._begin(what, op, x.dtype, compression, x.size)
+        self._begin(what, op, x.dtype, compression, x.size, shape=x.shape)
         n, size = x.size, self.size
         if compression is None and x.dtype in _NATIVE:
             if size == 1:
@@ -222,7 +247,7 @@ class MpiCommunicator(Communicator):
         out.reshape(-1)[:] = full.reshape(-1)[lo:hi]
 
     def _all_gather(self, x, out):
-        self._begin("all_gather", dtype=x.dtype, count=x.size)
+        self._begin("all_gather", dtype=x.dtype, count=x.size, shape=x.shape)
         if self.size == 1:
             out.reshape(-1)[:] = x.reshape(-1)
             return
@@ -230,7 +255,7 @@ class MpiCommunicator(Communicator):
         self._wire += (self.size - 1) * x.nbytes
 
     def _broadcast(self, buf, root):
-        self._begin("broadcast", dtype=buf.dtype, count=buf.size, extra=root)
+        self._begin("broadcast", dtype=buf.dtype, count=buf.size, extra=root, shape=buf.shape)
         if self.size == 1:
             return
         self._wait(self._comm.Ibcast(self._bytes(buf), root=root), "broadcast")

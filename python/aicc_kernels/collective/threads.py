@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import threading
 
-from .communicator import (DEFAULT_ONESHOT_BYTES, DEFAULT_SLOT_BYTES, NativeCommunicator, resolve_timeout)
+from .communicator import (DEFAULT_ONESHOT_BYTES, DEFAULT_SLOT_BYTES, NativeCommunicator, resolve_oneshot_bytes,
+                           resolve_slot_bytes, resolve_timeout)
 from .errors import CollectiveError
 
 class _Local(threading.local):
@@ -36,7 +37,8 @@ def thread_group(size: int, *, timeout=None, slot_bytes: int = DEFAULT_SLOT_BYTE
     from .._validation import as_int
 
     size = as_int(size, "size", minimum=1, maximum=64)
-    natives = _aicc_cpu.thread_group(size, resolve_timeout(timeout), int(slot_bytes), int(oneshot_bytes))
+    natives = _aicc_cpu.thread_group(size, resolve_timeout(timeout), resolve_slot_bytes(slot_bytes),
+                                     resolve_oneshot_bytes(oneshot_bytes))
     return [NativeCommunicator(n, kind) for n in natives]
 
 

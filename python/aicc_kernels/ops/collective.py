@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import _dtypes
 from .. import collective as _collective
-from .._validation import as_array, check_out, describe
+from .._validation import as_array, check_out, describe, is_choice
 
 DTYPES = (_dtypes.float32, _dtypes.float64, _dtypes.float16, _dtypes.bfloat16, _dtypes.int32, _dtypes.int64,
           _dtypes.int8)
@@ -40,7 +40,7 @@ def _input(x, name="x"):
 
 
 def _op(op, dtype):
-    if op not in OPS:
+    if not is_choice(op, OPS):
         raise ValueError(f"op: expected one of {OPS}, got {op!r}")
     if op == "avg" and dtype not in _FLOAT:
         raise TypeError(f"op: expected 'sum', 'max' or 'min' for integer dtypes, got 'avg' over "
@@ -83,7 +83,7 @@ def allreduce(x, op="sum", *, comm=None, compression=None, out=None):
     """
     c = _comm(comm)
     if (compression is None and type(x) is np.ndarray and x.dtype in _DTYPE_SET and x.flags.c_contiguous
-            and op in _FAST_OPS and (op != "avg" or x.dtype in _FLOAT)):
+            and isinstance(op, str) and op in _FAST_OPS and (op != "avg" or x.dtype in _FLOAT)):
         # The common case, checked in about a microsecond (small-message latency); any
         # other argument takes the general path below, which also words the errors.
         if out is None or (out is x and x.flags.writeable) or _plain_out(out, x):
@@ -93,7 +93,7 @@ def allreduce(x, op="sum", *, comm=None, compression=None, out=None):
             return out
     xin = _input(x)
     _op(op, xin.dtype)
-    if compression not in COMPRESSIONS:
+    if not is_choice(compression, COMPRESSIONS):
         raise ValueError(f"compression: expected one of {COMPRESSIONS}, got {compression!r}")
     if compression is not None and xin.dtype != _dtypes.float32:
         raise TypeError(f"compression: expected None for {_dtypes.short_name(xin.dtype)} input "

@@ -13,127 +13,50 @@ import operator
 import numpy as np
 
 from .. import _device, _dtypes, backends
-from .._validation import as_array, as_int, check_activation, check_dtype, check_ndim, check_out
-from .gemm import INT32_MAX, _max_abs_offset, _zero_point, quant_output_stage
-
-LAYOUTS = ("NCHW", "NHWC")
-
-
-def _pair(value, name, minimum):
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name}: expected an integer or a pair of integers, got {value!r}")
-        pair = tuple(as_int(v, name, minimum=minimum) for v in value)
-    else:
-        v = as_int(value, name, minimum=minimum)
-        pair = (v, v)
-    return pair
-
-
-def _layout(layout):
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout: expected one of {LAYOUTS}, got {layout!r}")
-    return layout
-
-
-def _same_padding(size, kernel, stride, dilation):
-    """TensorFlow/XLA 'same': output = ceil(size / stride); the odd pixel goes bottom/right."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
-    return (total // 2, total - total // 2)
-
-
-def _padding(padding, hw, rs, stride, dilation):
-    if isinstance(padding, str):
-        if padding == "valid":
-            return ((0, 0), (0, 0))
-        if padding == "same":
-            return (_same_padding(hw[0], rs[0], stride[0], dilation[0]),
-                    _same_padding(hw[1], rs[1], stride[1], dilation[1]))
-        raise ValueError(f"padding: expected an integer, a pair, ((top, bottom), (left, right)), "
-                         f"'same' or 'valid', got {padding!r}")
-    if isinstance(padding, (tuple, list)):
-        if len(padding) != 2:
-            raise ValueError(f"padding: expected an integer, a pair or ((top, bottom), (left, right)), "
-                             f"got {padding!r}")
-        sides = []
-        for v in padding:
-            if isinstance(v, (tuple, list)):
-                if len(v) != 2:
-                    raise ValueError(f"padding: expected (before, after) pairs, got {padding!r}")
-                sides.append(tuple(as_int(e, "padding", minimum=0) for e in v))
-            else:
-                e = as_int(v, "padding", minimum=0)
-                sides.append((e, e))
-        return tuple(sides)
-    p = as_int(padding, "padding", minimum=0)
-    return ((p, p), (p, p))
-
-
-class _Geometry:
-    """Shapes of one convolution, checked: N, C, H, W, K, Cg, R, S, P, Q and the options."""
-
-    def __init__(self, x_shape, w_shape, *, stride, padding, dilation, groups, layout,
-                 x_name="x", w_name="w"):
-        self.layout = _layout(layout)
-        if len(x_shape) != 4:
-            raise ValueError(f"{x_name}: expected a 4-D {layout} array, got shape {tuple(x_shape)}")
-        if len(w_shape) != 4:
-            raise ValueError(f"{w_name}: expected a 4-D weight "
-                             f"({'[K, C/groups, R, S]' if layout == 'NCHW' else '[K, R, S, C/groups]'}), "
-                             f"got shape {tuple(w_shape)}")
-        self.stride = _pair(stride, "stride", 1)
-        self.dilation = _pair(dilation, "dilation", 1)
-        self.groups = as_int(groups, "groups", minimum=1)
-        if layout == "NCHW":
-            n, c, h, wd = x_shape
-            k, cg, r, s = w_shape
-        else:
-            n, h, wd, c = x_shape
-            k, r, s, cg = w_shape
-        if c % self.groups:
-            raise ValueError(f"groups: expected a divisor of the {c} input channels of {x_name}, got {self.groups}")
-        if k % self.groups:
-            raise ValueError(f"groups: expected a divisor of the {k} output channels of {w_name}, got {self.groups}")
-        if cg != c // self.groups:
-            where = "dimension 1" if layout == "NCHW" else "dimension 3"
-            raise ValueError(f"{w_name}: expected C/groups = {c // self.groups} input channels in {where} "
-                             f"({layout} weights are {'[K, C/groups, R, S]' if layout == 'NCHW' else '[K, R, S, C/groups]'}), "
-                             f"got shape {tuple(w_shape)}")
-        if r < 1 or s < 1:
-            raise ValueError(f"{w_name}: expected a kernel of at least 1x1, got {r}x{s}")
-        self.padding = _padding(padding, (h, wd), (r, s), self.stride, self.dilation)
-        (pt, pb), (pl, pr) = self.padding
-        eff_r = self.dilation[0] * (r - 1) + 1
-        eff_s = self.dilation[1] * (s - 1) + 1
-        if h + pt + pb < eff_r or wd + pl + pr < eff_s:
-            raise ValueError(f"{w_name}: expected a (dilated) kernel no larger than the padded input "
-                             f"{h + pt + pb}x{wd + pl + pr}, got {eff_r}x{eff_s}")
-        self.n, self.c, self.h, self.w, self.k, self.cg, self.r, self.s = n, c, h, wd, k, cg, r, s
-        self.p = (h + pt + pb - eff_r) // self.stride[0] + 1
-        self.q = (wd + pl + pr - eff_s) // self.stride[1] + 1
-
-    @property
-    def out_shape(self):
-        return (self.n, self.k, self.p, self.q) if self.layout == "NCHW" else (self.n, self.p, self.q, self.k)
-
-    @property
-    def x_shape(self):
-        return (self.n, self.c, self.h, self.w) if self.layout == "NCHW" else (self.n, self.h, self.w, self.c)
-
-    @property
-    def w_shape(self):
-        return (self.k, self.cg, self.r, self.s) if self.layout == "NCHW" else (self.k, self.r, self.s, self.cg)
-
-    def kwargs(self):
-        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
-                    groups=self.groups, layout=self.layout)
-
+from .._validation import (GEOMETRY_MAX, as_array, as_int, check_activation, check_dtype, check_ndim, check_out,
+                           float_out_choices)
+from .conv_geometry import LAYOUTS, ConvGeometry, check_layout  # noqa: F401  (LAYOUTS: public)
+from .quant import INT32_MAX, max_abs_offset, quant_output_stage, zero_point
 
 def _contiguous(x):
     if x.flags.c_contiguous:
         return x
     return _device.array_module(x).ascontiguousarray(x)  # device arrays stay on their device
+
+
+def _kernel_out(out):
+    """(buffer the kernel writes, caller's out to copy into or None). The conv kernels write
+    C-contiguous memory; any other `out` (Fortran order, negative or padded strides) gets
+    the result through a temporary, the same rule as every other op (SEMANTICS.md, "Layouts")."""
+    if isinstance(out, np.ndarray) and not out.flags.c_contiguous:
+        return np.empty(out.shape, out.dtype), out
+    if _device.is_device_array(out) and not out.flags.c_contiguous:
+        return _device.array_module(out).empty(out.shape, out.dtype), out
+    return out, None
+
+
+def _copy_back(buf, caller):
+    if caller is not None:
+        caller[...] = buf
+        return caller
+    return buf
+
+
+def _run_empty_input(op, combo, chosen, kernel_args, out, kwargs):
+    """An input with no elements (C = 0, or H / W = 0 with padding) still has outputs: every
+    output sums zero products, so it is the bias / zero point through the epilogue. The
+    backends' kernels need real extents (and NumPy gives such arrays arbitrary strides),
+    so the reference kernel computes these few values on the host; they are copied into
+    `out` wherever it lives."""
+    reference = backends.get("reference").kernel(op, combo)
+    host = [np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a for a in kernel_args]
+    if isinstance(out, np.ndarray):
+        reference(*host, out, **kwargs)
+    else:
+        tmp = np.empty(out.shape, out.dtype)
+        reference(*host, tmp, **kwargs)
+        out[...] = chosen.asarray(tmp)
+    return out
 
 
 def _float_pair(x, w, x_name="x", w_name="w"):
@@ -148,8 +71,8 @@ def _shape_tuple(shape, name):
         shape = tuple(operator.index(v) for v in shape)
     except TypeError:
         raise TypeError(f"{name}: expected a tuple of 4 integers, got {shape!r}") from None
-    if len(shape) != 4 or min(shape) < 0:
-        raise ValueError(f"{name}: expected 4 non-negative integers, got {shape!r}")
+    if len(shape) != 4 or min(shape) < 0 or max(shape) > GEOMETRY_MAX:
+        raise ValueError(f"{name}: expected 4 integers in [0, {GEOMETRY_MAX}], got {shape!r}")
     return shape
 
 
@@ -163,7 +86,7 @@ class Conv2dWeights:
         w = as_array(w, "w")
         check_ndim(w, "w", 4)
         check_dtype(w, "w", _dtypes.FLOAT_COMPUTE)
-        self.layout = _layout(layout)
+        self.layout = check_layout(layout)
         self.groups = as_int(groups, "groups", minimum=1)
         if w.shape[0] % self.groups:
             raise ValueError(f"groups: expected a divisor of the {w.shape[0]} output channels of w, got {self.groups}")
@@ -184,6 +107,10 @@ class Conv2dWeights:
         backend made (made once, then cached), or the weight array."""
         if name not in self._packed:
             from .. import backends as _b
+
+            if self.weights.size == 0:  # nothing to pack; conv2d computes such calls on the host
+                self._packed[name] = self.weights
+                return self.weights
 
             prepack = getattr(_b.get(name), "prepack_conv2d_weights", None)
             self._packed[name] = (prepack(self.weights, self.groups, self.layout) if prepack is not None
@@ -228,7 +155,7 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, layout
     check_ndim(w, "w", 4)
     _float_pair(x, w)
     check_activation(activation)
-    geo = _Geometry(x.shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
+    geo = ConvGeometry(x.shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
                     layout=layout)
     if out_dtype is None:
         odt = out.dtype if hasattr(out, "dtype") else x.dtype
@@ -236,7 +163,7 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, layout
         odt = _dtypes.normalize(out_dtype, argument="out_dtype")
     if odt not in (x.dtype, _dtypes.float32):
         raise TypeError(f"{'out_dtype' if out_dtype is not None else 'out'}: expected "
-                        f"{_dtypes.short_name(x.dtype)} or f32 for {_dtypes.short_name(x.dtype)} inputs, "
+                        f"{float_out_choices(x.dtype)} for {_dtypes.short_name(x.dtype)} inputs, "
                         f"got {_dtypes.short_name(odt)}")
     bias32 = None
     if bias is not None:
@@ -246,14 +173,19 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, layout
             raise ValueError(f"bias: expected shape ({geo.k},), got {bias.shape}")
         bias32 = np.ascontiguousarray(bias, dtype=np.float32)
     combo = (_dtypes.short_name(x.dtype),) * 2 + (_dtypes.short_name(odt),)
-    chosen, kernel = backends.select(backend, "conv2d", combo, [x, w, out], fallback)
+    chosen, kernel = backends.select(backend, "conv2d", combo, [x, w, out], fallback, names=("x", "w", "out"))
     if out is None:
         out = chosen.empty(geo.out_shape, odt)
     else:
         check_out(out, "out", geo.out_shape, odt, [("x", x), ("w", w)])
+    if out.size and (x.size == 0 or w.size == 0):
+        return _run_empty_input("conv2d", combo, chosen, (_device.to_host_small(x), _device.to_host_small(w), bias32),
+                                out, dict(activation=activation, **geo.kwargs()))
     if out.size:
         wk = prepacked.for_backend(chosen.name) if prepacked is not None else _contiguous(w)
-        kernel(_contiguous(x), wk, bias32, out, activation=activation, **geo.kwargs())
+        buf, caller = _kernel_out(out)
+        kernel(_contiguous(x), wk, bias32, buf, activation=activation, **geo.kwargs())
+        _copy_back(buf, caller)
     return out
 
 
@@ -275,29 +207,35 @@ def qconv2d(x, w, bias=None, *, x_zero_point=0, w_zero_point=0, scale=None, out_
     check_activation(activation, (None, "relu"))
     # Per-channel parameters are small: validated on the host even for device inputs.
     w_zero_point, scale, bias = (_device.to_host_small(v) for v in (w_zero_point, scale, bias))
-    geo = _Geometry(x.shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
+    geo = ConvGeometry(x.shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
                     layout=layout)
     k = geo.k
     odt, scale32, ozp, bias32, max_bias = quant_output_stage(out_dtype, scale, out_zero_point, bias, k)
     if scale32 is not None:
         scale32 = np.ascontiguousarray(np.broadcast_to(scale32, (k,)))
-    zx = _zero_point(x_zero_point, "x_zero_point", x.dtype)
-    zw = _zero_point(w_zero_point, "w_zero_point", np.int8, k)
+    zx = zero_point(x_zero_point, "x_zero_point", x.dtype)
+    zw = zero_point(w_zero_point, "w_zero_point", np.int8, k)
     zw_arr = np.ascontiguousarray(np.broadcast_to(np.asarray(zw, dtype=np.int32).reshape(-1), (k,)))
     depth = geo.cg * geo.r * geo.s
-    per_product = _max_abs_offset(x.dtype, zx) * _max_abs_offset(np.int8, zw_arr)
+    per_product = max_abs_offset(x.dtype, zx) * max_abs_offset(np.int8, zw_arr)
     if depth * per_product + max_bias > INT32_MAX:
         raise ValueError(f"w: expected C/groups*R*S <= {(INT32_MAX - max_bias) // max(per_product, 1)} so that "
                          f"int32 accumulation cannot overflow, got {depth}")
     combo = (_dtypes.short_name(x.dtype), "s8", _dtypes.short_name(odt))
-    chosen, kernel = backends.select(backend, "qconv2d", combo, [x, w, out], fallback)
+    chosen, kernel = backends.select(backend, "qconv2d", combo, [x, w, out], fallback, names=("x", "w", "out"))
     if out is None:
         out = chosen.empty(geo.out_shape, odt)
     else:
         check_out(out, "out", geo.out_shape, odt, [("x", x), ("w", w)])
+    qkw = dict(x_zero_point=zx, w_zero_point=zw_arr, scale=scale32, out_zero_point=ozp, activation=activation,
+               **geo.kwargs())
+    if out.size and (x.size == 0 or w.size == 0):
+        return _run_empty_input("qconv2d", combo, chosen, (_device.to_host_small(x), _device.to_host_small(w), bias32),
+                                out, qkw)
     if out.size:
-        kernel(_contiguous(x), _contiguous(w), bias32, out, x_zero_point=zx, w_zero_point=zw_arr,
-               scale=scale32, out_zero_point=ozp, activation=activation, **geo.kwargs())
+        buf, caller = _kernel_out(out)
+        kernel(_contiguous(x), _contiguous(w), bias32, buf, **qkw)
+        _copy_back(buf, caller)
     return out
 
 
@@ -311,13 +249,14 @@ def conv2d_backward_data(grad_out, w, input_shape, *, stride=1, padding=0, dilat
     check_ndim(w, "w", 4)
     _float_pair(grad_out, w, "grad_out")
     input_shape = _shape_tuple(input_shape, "input_shape")
-    geo = _Geometry(input_shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
+    geo = ConvGeometry(input_shape, w.shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
                     layout=layout, x_name="input_shape")
     if grad_out.shape != geo.out_shape:
         raise ValueError(f"grad_out: expected shape {geo.out_shape} (the conv2d output for input_shape "
                          f"{input_shape}), got {grad_out.shape}")
     dt = _dtypes.short_name(grad_out.dtype)
-    chosen, kernel = backends.select(backend, "conv2d_backward_data", (dt, dt, dt), [grad_out, w, out], fallback)
+    chosen, kernel = backends.select(backend, "conv2d_backward_data", (dt, dt, dt), [grad_out, w, out], fallback,
+                                     names=("grad_out", "w", "out"))
     if out is None:
         out = chosen.empty(input_shape, grad_out.dtype)
     else:
@@ -326,7 +265,9 @@ def conv2d_backward_data(grad_out, w, input_shape, *, stride=1, padding=0, dilat
         if grad_out.size == 0:
             out[...] = 0
         else:
-            kernel(_contiguous(grad_out), _contiguous(w), out, **geo.kwargs())
+            buf, caller = _kernel_out(out)
+            kernel(_contiguous(grad_out), _contiguous(w), buf, **geo.kwargs())
+            _copy_back(buf, caller)
     return out
 
 
@@ -340,14 +281,14 @@ def conv2d_backward_weight(x, grad_out, weight_shape, *, stride=1, padding=0, di
     check_ndim(grad_out, "grad_out", 4)
     _float_pair(x, grad_out, "x", "grad_out")
     weight_shape = _shape_tuple(weight_shape, "weight_shape")
-    geo = _Geometry(x.shape, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
+    geo = ConvGeometry(x.shape, weight_shape, stride=stride, padding=padding, dilation=dilation, groups=groups,
                     layout=layout, w_name="weight_shape")
     if grad_out.shape != geo.out_shape:
         raise ValueError(f"grad_out: expected shape {geo.out_shape} (the conv2d output of x), "
                          f"got {grad_out.shape}")
     dt = _dtypes.short_name(x.dtype)
     chosen, kernel = backends.select(backend, "conv2d_backward_weight", (dt, dt, dt), [x, grad_out, out],
-                                     fallback)
+                                     fallback, names=("x", "grad_out", "out"))
     if out is None:
         out = chosen.empty(weight_shape, x.dtype)
     else:
@@ -356,5 +297,7 @@ def conv2d_backward_weight(x, grad_out, weight_shape, *, stride=1, padding=0, di
         if x.size == 0 or grad_out.size == 0:
             out[...] = 0
         else:
-            kernel(_contiguous(x), _contiguous(grad_out), out, **geo.kwargs())
+            buf, caller = _kernel_out(out)
+            kernel(_contiguous(x), _contiguous(grad_out), buf, **geo.kwargs())
+            _copy_back(buf, caller)
     return out

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _device, _dtypes, backends
-from .._validation import (as_array, as_float, as_int, check_activation, check_dtype, check_ndim,
-                           check_out, describe)
+from .._validation import (as_array, as_flag, as_float, check_activation, check_dtype, check_ndim, check_out,
+                           float_out_choices)
+from .quant import INT32_MAX, max_abs_offset, quant_output_stage, zero_point
 
-INT32_MAX = 2**31 - 1
 
 
 def _kernel_view(x: np.ndarray) -> np.ndarray:
@@ -78,7 +78,7 @@ def _float_out_dtype(in_dtype, out_dtype, name="out_dtype"):
         return in_dtype
     out_dtype = _dtypes.normalize(out_dtype, argument=name)
     if out_dtype not in (in_dtype, _dtypes.float32):
-        raise TypeError(f"{name}: expected {_dtypes.short_name(in_dtype)} or f32 for "
+        raise TypeError(f"{name}: expected {float_out_choices(in_dtype)} for "
                         f"{_dtypes.short_name(in_dtype)} inputs, got {_dtypes.short_name(out_dtype)}")
     return out_dtype
 
@@ -99,7 +99,7 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bia
     bias: shape (N,), any float dtype (used in f32).
     """
     if (c is None and bias is None and activation is None and out_dtype is None
-            and backend is None and fallback is None and not trans_a and not trans_b
+            and backend is None and fallback is None and trans_a is False and trans_b is False
             and (beta == 0.0 if type(beta) in (float, int) else False)):
         result = _fast_float(a, b, alpha, out)
         if result is not None:
@@ -112,6 +112,7 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bia
     alpha = as_float(alpha, "alpha")
     beta = as_float(beta, "beta")
     check_activation(activation)
+    trans_a, trans_b = as_flag(trans_a, "trans_a"), as_flag(trans_b, "trans_b")
     a2 = a.T if trans_a else a
     b2 = b.T if trans_b else b
     m, k = a2.shape
@@ -123,7 +124,7 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bia
     if out is not None:
         odt = out.dtype if hasattr(out, "dtype") and out_dtype is None else odt
         if odt not in (a.dtype, _dtypes.float32):
-            raise TypeError(f"out: expected dtype {_dtypes.short_name(a.dtype)} or f32, "
+            raise TypeError(f"out: expected dtype {float_out_choices(a.dtype)}, "
                             f"got {_dtypes.short_name(odt)}")
     c_view = None
     if beta != 0.0:
@@ -144,7 +145,8 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bia
         bias32 = np.ascontiguousarray(bias, dtype=np.float32)
 
     combo = (_dtypes.short_name(a.dtype),) * 2 + (_dtypes.short_name(odt),)
-    chosen, kernel = backends.select(backend, "gemm", combo, [a, b, out, c_view], fallback)
+    chosen, kernel = backends.select(backend, "gemm", combo, [a, b, out, c_view], fallback,
+                                      names=("a", "b", "out", "c"))
     if out is None:
         out = chosen.empty((m, n), odt)
     else:
@@ -214,16 +216,19 @@ def matmul(a, b, *, out=None, out_dtype=None, backend=None, fallback=None):
         result = out.reshape(full_shape) if out.shape != full_shape else out
         if (result.data.ptr != out.data.ptr if _device.is_device_array(out)
                 else not np.shares_memory(result, out)):
-            raise ValueError("out: expected an array that can be viewed as "
-                             f"{full_shape} without a copy, got strides {out.strides}")
+            # Strides that cannot be viewed as the batched shape: compute into a temporary
+            # and copy (the one rule for `out`, SEMANTICS.md "Layouts").
+            result = None
     else:
         result = None
+    copy_back = out is not None and result is None
 
     op = qgemm if quantized else gemm
     extra = {} if quantized else {"out_dtype": odt}
     if result is None:
         combo = (_dtypes.short_name(a.dtype), _dtypes.short_name(b.dtype), _dtypes.short_name(odt))
-        chosen, _ = backends.select(backend, "qgemm" if quantized else "gemm", combo, [a, b], fallback)
+        chosen, _ = backends.select(backend, "qgemm" if quantized else "gemm", combo, [a, b], fallback,
+                                     names=("a", "b"))
         result = chosen.empty(full_shape, odt)
     xp = _device.array_module(a, b)
     a_b = xp.broadcast_to(a_nd, batch + a_nd.shape[-2:])
@@ -231,70 +236,9 @@ def matmul(a, b, *, out=None, out_dtype=None, backend=None, fallback=None):
     # One 2-D GEMM per batch element; each writes straight into its slice of the result.
     for index in np.ndindex(*batch):
         op(a_b[index], b_b[index], out=result[index], backend=backend, fallback=fallback, **extra)
+    if copy_back:
+        out[...] = result.reshape(final_shape)
     return out if out is not None else result.reshape(final_shape)
-
-
-def _zero_point(value, name, dtype, n=None):
-    """A scalar zero point in dtype's range, or (n=N) a per-column int array of length N."""
-    info = np.iinfo(dtype)
-    if n is not None and not np.isscalar(value) and not (isinstance(value, np.ndarray) and value.ndim == 0):
-        arr = as_array(value, name)
-        if arr.dtype.kind not in "iu":
-            raise TypeError(f"{name}: expected integer zero points, got dtype {arr.dtype}")
-        if arr.shape not in ((n,), (1,)):
-            raise ValueError(f"{name}: expected a scalar or shape ({n},), got shape {arr.shape}")
-        if arr.size and (arr.min() < info.min or arr.max() > info.max):
-            raise ValueError(f"{name}: expected values in [{info.min}, {info.max}], "
-                             f"got range [{arr.min()}, {arr.max()}]")
-        return np.ascontiguousarray(arr, dtype=np.int32)
-    return as_int(value, name, minimum=info.min, maximum=info.max)
-
-
-def quant_output_stage(out_dtype, scale, out_zero_point, bias, channels: int):
-    """Validates the quantized output stage shared by qgemm and qconv2d (SEMANTICS.md, "INT8").
-
-    Returns (out dtype, scale as f32 of shape (1,) or (channels,) or None for s32,
-    out zero point, bias as contiguous int32 (channels,) or None, max |bias|).
-    """
-    odt = _dtypes.normalize(out_dtype, argument="out_dtype")
-    if odt not in (_dtypes.int32, _dtypes.int8, _dtypes.uint8, _dtypes.float32):
-        raise TypeError(f"out_dtype: expected one of (s32, s8, u8, f32), got {_dtypes.short_name(odt)}")
-    scale32 = None
-    if odt == _dtypes.int32:
-        if scale is not None:
-            raise ValueError("scale: expected None for an s32 output (the accumulator is returned as is), "
-                             f"got {describe(scale)}")
-    else:
-        if scale is None:
-            raise ValueError(f"scale: expected a scalar or shape ({channels},) for a {_dtypes.short_name(odt)} "
-                             "output, got None")
-        try:
-            scale32 = np.ascontiguousarray(np.asarray(scale, dtype=np.float32).reshape(-1))
-        except (TypeError, ValueError):
-            raise TypeError(f"scale: expected real numbers, got {describe(scale)}") from None
-        if scale32.shape not in ((1,), (channels,)):
-            raise ValueError(f"scale: expected a scalar or shape ({channels},), got shape {np.shape(scale)}")
-        if not (np.isfinite(scale32).all() and (scale32 > 0).all()):
-            raise ValueError("scale: expected finite positive values, got "
-                             f"range [{scale32.min()}, {scale32.max()}]")
-    if odt in (_dtypes.int8, _dtypes.uint8):
-        ozp = _zero_point(out_zero_point, "out_zero_point", odt)
-    else:
-        ozp = as_int(out_zero_point, "out_zero_point", minimum=0, maximum=0)
-    bias32 = None
-    max_bias = 0
-    if bias is not None:
-        bias = as_array(bias, "bias")
-        if bias.dtype.kind not in "iu":
-            raise TypeError(f"bias: expected an int32 array, got dtype {_dtypes.short_name(bias.dtype)}")
-        if bias.shape != (channels,):
-            raise ValueError(f"bias: expected shape ({channels},), got {bias.shape}")
-        if bias.size and (bias.min() < -INT32_MAX - 1 or bias.max() > INT32_MAX):
-            raise ValueError("bias: expected values that fit in int32, got range "
-                             f"[{bias.min()}, {bias.max()}]")
-        bias32 = np.ascontiguousarray(bias, dtype=np.int32)
-        max_bias = int(np.abs(bias32.astype(np.int64)).max()) if channels else 0
-    return odt, scale32, ozp, bias32, max_bias
 
 
 def _fast_quant(a, b):
@@ -313,14 +257,6 @@ def _fast_quant(a, b):
     return out
 
 
-def _max_abs_offset(dtype, zero_point) -> int:
-    info = np.iinfo(dtype)
-    zp = np.asarray(zero_point, dtype=np.int64)
-    if zp.size == 0:
-        return 0
-    return int(max(np.abs(info.min - zp).max(), np.abs(info.max - zp).max()))
-
-
 def qgemm(a, b, *, a_zero_point=0, b_zero_point=0, scale=None, bias=None, out_zero_point=0,
           out_dtype=np.int32, activation=None, trans_a=False, trans_b=False, out=None,
           backend=None, fallback=None):
@@ -331,7 +267,7 @@ def qgemm(a, b, *, a_zero_point=0, b_zero_point=0, scale=None, bias=None, out_ze
     b_zero_point, scale: scalar (per tensor) or shape (N,) (per output channel).
     bias: int32, shape (N,), added to the accumulator.
     """
-    if (out is None and backend is None and fallback is None and not trans_a and not trans_b and scale is None
+    if (out is None and backend is None and fallback is None and trans_a is False and trans_b is False and scale is None
             and bias is None and activation is None and out_dtype is np.int32
             and type(a_zero_point) is int and a_zero_point == 0 and type(b_zero_point) is int and b_zero_point == 0
             and type(out_zero_point) is int and out_zero_point == 0):
@@ -347,6 +283,7 @@ def qgemm(a, b, *, a_zero_point=0, b_zero_point=0, scale=None, bias=None, out_ze
     check_activation(activation, (None, "relu"))
     # Per-channel parameters are small: validated on the host even for device inputs.
     b_zero_point, scale, bias = (_device.to_host_small(v) for v in (b_zero_point, scale, bias))
+    trans_a, trans_b = as_flag(trans_a, "trans_a"), as_flag(trans_b, "trans_b")
     a2 = a.T if trans_a else a
     b2 = b.T if trans_b else b
     m, k = a2.shape
@@ -354,19 +291,19 @@ def qgemm(a, b, *, a_zero_point=0, b_zero_point=0, scale=None, bias=None, out_ze
         raise ValueError(f"b: expected {k} rows (op(a) is {m}x{k}), got op(b) of shape {b2.shape}")
     n = b2.shape[1]
     odt, scale32, ozp, bias32, max_bias = quant_output_stage(out_dtype, scale, out_zero_point, bias, n)
-    za = _zero_point(a_zero_point, "a_zero_point", a.dtype)
-    zb = _zero_point(b_zero_point, "b_zero_point", np.int8, n)
+    za = zero_point(a_zero_point, "a_zero_point", a.dtype)
+    zb = zero_point(b_zero_point, "b_zero_point", np.int8, n)
 
     # Worst case over the dtype ranges, so the check does not depend on the data.
-    per_product = _max_abs_offset(a.dtype, za) * _max_abs_offset(np.int8, zb)
+    per_product = max_abs_offset(a.dtype, za) * max_abs_offset(np.int8, zb)
     if k * per_product + max_bias > INT32_MAX:
         limit = (INT32_MAX - max_bias) // max(per_product, 1)
         raise ValueError(f"a: expected K <= {limit} so that int32 accumulation cannot overflow "
-                         f"(|a - a_zero_point| <= {_max_abs_offset(a.dtype, za)}, "
-                         f"|b - b_zero_point| <= {_max_abs_offset(np.int8, zb)}), got K={k}")
+                         f"(|a - a_zero_point| <= {max_abs_offset(a.dtype, za)}, "
+                         f"|b - b_zero_point| <= {max_abs_offset(np.int8, zb)}), got K={k}")
 
     combo = (_dtypes.short_name(a.dtype), "s8", _dtypes.short_name(odt))
-    chosen, kernel = backends.select(backend, "qgemm", combo, [a, b, out], fallback)
+    chosen, kernel = backends.select(backend, "qgemm", combo, [a, b, out], fallback, names=("a", "b", "out"))
     if out is None:
         out = chosen.empty((m, n), odt)
     else:

@@ -75,7 +75,13 @@ def _block_max(a: np.ndarray) -> np.ndarray:
 
 def allreduce_error_bound(inputs, op="sum", *, compression=None):
     """Elementwise bound on |allreduce(...) - reference.allreduce(...)| (float inputs;
-    integers and max/min without compression are exact: bound 0). See docs/COLLECTIVES.md."""
+    integers and max/min without compression are exact: bound 0). See docs/COLLECTIVES.md.
+
+    Every bound ends with the final rounding to the result dtype: u |result| plus half the
+    spacing of that dtype's subnormals (f16 2^-25, bf16 2^-134, f32 2^-150). That absolute
+    term is never divided by the rank count for avg: the division happens before the last
+    rounding, so a correctly rounded tie among subnormals (e.g. an f16 mean of 384.5 * 2^-24,
+    rounded to even) errs by the full half spacing."""
     arrays = _stack(inputs)
     dtype = arrays[0].dtype
     n = len(arrays)
@@ -85,21 +91,22 @@ def allreduce_error_bound(inputs, op="sum", *, compression=None):
     absum = np.sum([np.abs(a.astype(np.float64)) for a in arrays], axis=0) if arrays[0].size else np.zeros(shape)
     scale = 1.0 / n if op == "avg" else 1.0
     name = _dtypes.short_name(dtype)
+    out_u, out_sub = _UNIT[name]
     if compression == "int8":
         blocks = np.sum([_block_max(a) for a in arrays], axis=0)
-        return blocks * (1.0 / 127 + n * _U32) * (1 + 1e-4) * scale
+        return blocks * (1.0 / 127 + n * _U32) * (1 + 1e-4) * scale + out_sub
     if compression in ("fp16", "bf16"):
         u, sub = _UNIT["f16" if compression == "fp16" else "bf16"]
-        return ((2 * u + n * _U32) * absum * (1 + 2 * u) + (n + 1) * sub) * scale
+        # n input conversions to the wire type (scaled with the sum), then the reduced value's
+        # rounding to the wire type, after the division.
+        return ((2 * u + n * _U32) * absum * (1 + 2 * u) + n * sub) * scale + sub + out_sub
     if compression is not None:
         raise ValueError(f"compression: expected None, 'fp16', 'bf16' or 'int8', got {compression!r}")
     if op in ("max", "min"):
         return np.zeros(shape)
     if name in ("f16", "bf16"):
-        u, sub = _UNIT[name]
-        return ((n * _U32) * absum * (1 + u) + u * absum + sub) * scale
-    u, sub = _UNIT[name]
-    return (n * u * absum + sub) * scale
+        return ((n * _U32) * absum * (1 + out_u) + out_u * absum) * scale + out_sub
+    return (n * out_u * absum) * scale + out_sub
 
 
 def reduce_scatter(inputs, op="sum"):

@@ -16,10 +16,7 @@ from .. import strategies as S
 from ..tolerance import F32_MAX, GELU_SLOPE, bf16_flush_term, compare_exact, compare_float, float_bound
 from . import Suite, Verdict, register_suite
 
-try:
-    from ...ops.conv import _Geometry
-except ImportError:  # a version without convolutions: no suites
-    _Geometry = None
+from ...ops.conv_geometry import ConvGeometry
 
 
 def tile_geometry(dim, e, layout):
@@ -36,7 +33,7 @@ def tile_geometry(dim, e, layout):
     x_shape = (n, c, h, w) if layout == "NCHW" else (n, h, w, c)
     w_shape = (k, c, r, s) if layout == "NCHW" else (k, r, s, c)
     kw = dict(stride=1, padding=pad, dilation=1, groups=1, layout=layout)
-    return x_shape, w_shape, kw, _Geometry(x_shape, w_shape, **kw)
+    return x_shape, w_shape, kw, ConvGeometry(x_shape, w_shape, **kw)
 
 
 def tile_geometries(tiles):
@@ -75,7 +72,7 @@ def conv_geometry(draw, max_hw=9, tiles=None):
     w_shape = (k, cg, r, s) if layout == "NCHW" else (k, r, s, cg)
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, layout=layout)
     try:
-        geo = _Geometry(x_shape, w_shape, **kw)
+        geo = ConvGeometry(x_shape, w_shape, **kw)
     except ValueError:
         assume(False)
     return x_shape, w_shape, kw, geo
@@ -86,7 +83,7 @@ def _options(case):
 
 
 def _geometry(case, x_shape, w_shape):
-    return _Geometry(x_shape, w_shape, **_options(case))
+    return ConvGeometry(x_shape, w_shape, **_options(case))
 
 
 def _abs32(x):
@@ -275,19 +272,18 @@ def _fixed_backward_weight(combo, tiles=None):
                  weight_shape=ws, **kw) for xs, ws, kw, geo in (tile_geometries(tiles) if tiles else [])]
 
 
-if _Geometry is not None:
-    register_suite(Suite(op="conv2d", strategy=lambda combo, tiles=None: conv2d_cases(*_float_combo(combo), tiles=tiles),
-                         check=check_conv2d_case, fixed=_fixed_conv2d, tensors=("x", "w")))
-    register_suite(Suite(op="qconv2d",
-                         strategy=lambda combo, tiles=None: qconv2d_cases(
-                             _dtypes.from_short_name(combo[0]).type, _dtypes.from_short_name(combo[-1]).type, tiles=tiles),
-                         check=check_qconv2d_case, fixed=_fixed_qconv2d, tensors=("x", "w")))
-    register_suite(Suite(op="conv2d_backward_data",
-                         strategy=lambda combo, tiles=None: conv2d_backward_data_cases(
-                             _dtypes.from_short_name(combo[0]), tiles=tiles),
-                         check=check_conv2d_backward_data_case, fixed=_fixed_backward_data, tensors=("grad_out", "w")))
-    register_suite(Suite(op="conv2d_backward_weight",
-                         strategy=lambda combo, tiles=None: conv2d_backward_weight_cases(
-                             _dtypes.from_short_name(combo[0]), tiles=tiles),
-                         check=check_conv2d_backward_weight_case, fixed=_fixed_backward_weight,
-                         tensors=("x", "grad_out")))
+register_suite(Suite(op="conv2d", strategy=lambda combo, tiles=None: conv2d_cases(*_float_combo(combo), tiles=tiles),
+                     check=check_conv2d_case, fixed=_fixed_conv2d, tensors=("x", "w")))
+register_suite(Suite(op="qconv2d",
+                     strategy=lambda combo, tiles=None: qconv2d_cases(
+                         _dtypes.from_short_name(combo[0]).type, _dtypes.from_short_name(combo[-1]).type, tiles=tiles),
+                     check=check_qconv2d_case, fixed=_fixed_qconv2d, tensors=("x", "w")))
+register_suite(Suite(op="conv2d_backward_data",
+                     strategy=lambda combo, tiles=None: conv2d_backward_data_cases(
+                         _dtypes.from_short_name(combo[0]), tiles=tiles),
+                     check=check_conv2d_backward_data_case, fixed=_fixed_backward_data, tensors=("grad_out", "w")))
+register_suite(Suite(op="conv2d_backward_weight",
+                     strategy=lambda combo, tiles=None: conv2d_backward_weight_cases(
+                         _dtypes.from_short_name(combo[0]), tiles=tiles),
+                     check=check_conv2d_backward_weight_case, fixed=_fixed_backward_weight,
+                     tensors=("x", "grad_out")))

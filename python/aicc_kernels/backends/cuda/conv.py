@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import cuda as _cuda
+from . import _runtime as _cuda
 
 _ACT = {None: 0, "relu": 1, "gelu": 2}
 
@@ -118,7 +118,7 @@ def register_into(backend) -> bool:
     """Adds the conv kernels under the op layer's dtype combos; False when this build of
     the package has no convolution ops (the combos are defined with them)."""
     try:
-        from .reference import CONV2D_BACKWARD_COMBOS, CONV2D_COMBOS, QCONV2D_COMBOS
+        from ..reference import CONV2D_BACKWARD_COMBOS, CONV2D_COMBOS, QCONV2D_COMBOS
     except ImportError:
         return False
     for combo in CONV2D_COMBOS:
