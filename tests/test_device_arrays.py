@@ -120,3 +120,19 @@ def test_register_array_type_checks_its_arguments(sim):
         ak.backends.register_array_type(int, "simdev-test")
     with pytest.raises(TypeError, match="cls: expected a type"):
         ak.backends.register_array_type(3, "simdev-test")
+
+
+def test_matmul_writes_a_device_out_in_place_without_a_host_copy(sim):
+    """ak.matmul(..., out=<device array>), 2-D and batched: the result lands in the caller's
+    device buffer (it used to read out.data.ptr, which only CuPy arrays have)."""
+    rng = np.random.default_rng(1)
+    a2, b = rng.standard_normal((4, 3)).astype(np.float32), rng.standard_normal((3, 2)).astype(np.float32)
+    a3 = rng.standard_normal((2, 4, 3)).astype(np.float32)
+    da2, da3, db = sim.to_device(a2), sim.to_device(a3), sim.to_device(b)
+    out2, out3 = sim.to_device(np.zeros((4, 2), np.float32)), sim.to_device(np.zeros((2, 4, 2), np.float32))
+    before = dict(sim.TRANSFERS)
+    assert ak.matmul(da2, db, out=out2) is out2
+    assert ak.matmul(da3, db, out=out3) is out3
+    assert sim.TRANSFERS == before, "matmul copied between host and device"
+    np.testing.assert_allclose(sim.to_host(out2), a2 @ b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(sim.to_host(out3), a3 @ b, rtol=1e-5, atol=1e-6)

@@ -170,17 +170,25 @@ def main(argv=None) -> int:
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     first_failure = None  # (rank, code)
+    reported = set()  # ranks whose failure was printed
     failed_at = None
     terminated_at = None
     try:
         while True:
             codes = [p.poll() for p in procs]
             for rank, code in enumerate(codes):
-                if code not in (None, 0) and first_failure is None:
+                if code in (None, 0) or rank in reported:
+                    continue
+                reported.add(rank)
+                # Every failed rank is named, not only the first one seen: the rank that raised
+                # first may finish exiting after a peer that saw it go and failed at once.
+                if first_failure is None:
                     first_failure = (rank, code)
                     failed_at = time.monotonic()
                     print(f"[aicc launch] rank {rank} failed ({_status(code)}); ending job {job}", file=sys.stderr,
                           flush=True)
+                elif terminated_at is None:
+                    print(f"[aicc launch] rank {rank} failed ({_status(code)})", file=sys.stderr, flush=True)
             if all(c is not None for c in codes):
                 break
             now = time.monotonic()

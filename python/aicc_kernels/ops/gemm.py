@@ -160,6 +160,26 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bia
     return out
 
 
+def _batched_view(out, shape):
+    """`out` viewed as `shape` without a copy (NumPy, CuPy or another device's DeviceArray), or
+    None where its strides do not allow it."""
+    if _device.is_device_array(out):
+        view = _device.as_device_array(out)
+        if view.shape == shape:
+            return view
+        if isinstance(view, backends.DeviceArray):
+            try:
+                return view.reshape(shape)  # a view of the same buffer, or ValueError
+            except ValueError:
+                return None
+        result = view.reshape(shape)
+        return result if result.data.ptr == view.data.ptr else None
+    if out.shape == shape:
+        return out
+    result = out.reshape(shape)
+    return result if np.shares_memory(result, out) else None
+
+
 def _same_memory(x, y) -> bool:
     if _device.is_device_array(x) and _device.is_device_array(y):
         return _device.device_same_memory(_device.as_device_array(x), _device.as_device_array(y))
@@ -213,12 +233,9 @@ def matmul(a, b, *, out=None, out_dtype=None, backend=None, fallback=None):
         if hasattr(out, "dtype") and out_dtype is None and not quantized:
             odt = _float_out_dtype(a.dtype, out.dtype, "out")
         check_out(out, "out", final_shape, odt, [("a", a), ("b", b)])
-        result = out.reshape(full_shape) if out.shape != full_shape else out
-        if (result.data.ptr != out.data.ptr if _device.is_device_array(out)
-                else not np.shares_memory(result, out)):
-            # Strides that cannot be viewed as the batched shape: compute into a temporary
-            # and copy (the one rule for `out`, SEMANTICS.md "Layouts").
-            result = None
+        # None where the strides cannot be viewed as the batched shape: the result is then
+        # computed into a temporary and copied (the one rule for `out`, SEMANTICS.md "Layouts").
+        result = _batched_view(out, full_shape)
     else:
         result = None
     copy_back = out is not None and result is None
