@@ -395,6 +395,13 @@ def test_plain_integer_matmul_and_qgemm_match_the_reference():
         ref = ak.reference.qgemm(a, b)
         np.testing.assert_array_equal(ak.qgemm(a, b), ref)
         np.testing.assert_array_equal(ak.matmul(a, b), ref)
+        out = np.full((37, 33), 7, np.int32)
+        assert ak.qgemm(a, b, out=out) is out
+        np.testing.assert_array_equal(out, ref)
+        strided = np.zeros((37, 66), np.int32)[:, ::2]  # not the fast path's layout: the generic path
+        np.testing.assert_array_equal(ak.qgemm(a, b, out=strided), ref)
+    with pytest.raises(ValueError, match="out"):
+        ak.qgemm(a, b, out=np.empty((37, 34), np.int32))
 
 
 def test_fast_path_leaves_bad_calls_to_the_generic_checks():

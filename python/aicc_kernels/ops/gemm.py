@@ -258,17 +258,24 @@ def matmul(a, b, *, out=None, out_dtype=None, backend=None, fallback=None):
     return out if out is not None else result.reshape(final_shape)
 
 
-def _fast_quant(a, b):
-    """Exact int32 a @ b for 2-D u8/s8 x s8 ndarrays with no zero points, or None when the call
-    is not the common one (or K could overflow int32: the generic path then raises)."""
+def _fast_quant(a, b, out=None):
+    """Exact int32 a @ b for 2-D u8/s8 x s8 ndarrays with no zero points, into `out` (a
+    C-contiguous, writeable int32 ndarray of the result's shape, apart from a and b) or a new
+    array; None when the call is not the common one (or K could overflow int32: the generic
+    path then raises)."""
     if (type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2
             or a.dtype not in _FAST_QUANT or b.dtype != np.int8 or a.shape[1] != b.shape[0]
             or a.shape[1] * (255 if a.dtype == np.uint8 else 128) * 128 > INT32_MAX):
         return None
+    if out is not None and (type(out) is not np.ndarray or out.shape != (a.shape[0], b.shape[1])
+                            or out.dtype != np.int32 or not out.flags.c_contiguous or not out.flags.writeable
+                            or np.may_share_memory(out, a) or np.may_share_memory(out, b)):
+        return None
     ext = _fast_ext()
     if ext is None:
         return None
-    out = np.empty((a.shape[0], b.shape[1]), np.int32)
+    if out is None:
+        out = np.empty((a.shape[0], b.shape[1]), np.int32)
     if out.size:
         ext.qgemm(_kernel_view(a), _kernel_view(b), out, 0, 0, None, None, 0, 0)
     return out
@@ -284,11 +291,11 @@ def qgemm(a, b, *, a_zero_point=0, b_zero_point=0, scale=None, bias=None, out_ze
     b_zero_point, scale: scalar (per tensor) or shape (N,) (per output channel).
     bias: int32, shape (N,), added to the accumulator.
     """
-    if (out is None and backend is None and fallback is None and trans_a is False and trans_b is False and scale is None
+    if (backend is None and fallback is None and trans_a is False and trans_b is False and scale is None
             and bias is None and activation is None and out_dtype is np.int32
             and type(a_zero_point) is int and a_zero_point == 0 and type(b_zero_point) is int and b_zero_point == 0
             and type(out_zero_point) is int and out_zero_point == 0):
-        result = _fast_quant(a, b)
+        result = _fast_quant(a, b, out)
         if result is not None:
             return result
     a = as_array(a, "a")
