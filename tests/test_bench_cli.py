@@ -231,7 +231,7 @@ def test_peak_command(tmp_path):
     assert rc == cli.EXIT_OK
     doc = json.loads(j.read_text())
     assert doc["command"] == "peak" and doc["peak"]["path"] in ("avx512", "avx2", "portable")
-    assert {r["shape"] for r in doc["results"]} == {"fp32_fma", "int8_madd", "stream_copy 4MiB x3",
+    assert {r["shape"] for r in doc["results"]} == {"fp32_fma", "bf16_dot", "int8_madd", "stream_copy 4MiB x3",
                                                     "stream_triad 4MiB x3"}
     assert all(r["throughput"] > 0 and r["extra"]["threads_used"] == 1 for r in doc["results"])
     assert doc["peak"]["gpu"]["present"] in (True, False)

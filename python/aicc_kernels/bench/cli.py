@@ -396,20 +396,22 @@ def cmd_peak(args, argv, con) -> int:
     from . import peak as peak_mod
     from . import report
 
-    peak = measure_peak(con, ("fp32", "int8", "membw"), args.threads_list, args.seconds, args.membw_mib)
+    peak = measure_peak(con, ("fp32", "bf16", "int8", "membw"), args.threads_list, args.seconds, args.membw_mib)
     if peak is None:
         return EXIT_UNAVAILABLE
     body = []
     for t in peak["threads"]:
         share = peak_mod.cpu_share(peak, t)
-        body.append([str(t), f"{peak['fp32_gflops'].get(t, 0):.1f}", f"{peak['int8_gops'].get(t, 0):.1f}",
+        body.append([str(t), f"{peak['fp32_gflops'].get(t, 0):.1f}", f"{peak['bf16_gflops'].get(t, 0):.1f}",
+                     f"{peak['int8_gops'].get(t, 0):.1f}",
                      f"{peak['copy_gbs'].get(t, 0):.1f}", f"{peak['triad_gbs'].get(t, 0):.1f}",
                      "-" if share is None else f"{100 * share:.0f}%"])
     int8_label = {"avx512vnni": "INT8 vpdpbusd GOPS", "avx2": "INT8 vpmaddwd GOPS"}.get(peak.get("int8_path"),
                                                                                       "INT8 GOPS")
-    report._table(con, f"aicc-bench peak (f32 path {peak.get('path')}, INT8 path {peak.get('int8_path')}, "
-                       f"STREAM arrays {peak['membw_mib']} MiB x3, best of 3)",
-                  ["threads", "f32 FMA GFLOPS", int8_label, "copy GB/s", "triad GB/s", "CPU share"], body,
+    report._table(con, f"aicc-bench peak (f32 path {peak.get('path')}, bf16 path {peak.get('bf16_path')}, "
+                       f"INT8 path {peak.get('int8_path')}, STREAM arrays {peak['membw_mib']} MiB x3, best of 3)",
+                  ["threads", "f32 FMA GFLOPS", "bf16 GFLOPS", int8_label, "copy GB/s", "triad GB/s", "CPU share"],
+                  body,
                   right_from=0)
     report.say(con, "CPU share: CPU time the probe threads got / (threads x wall time), lowest probe; below ~95% "
                     "other processes held the cores and the peaks read low")
@@ -478,7 +480,7 @@ def cmd_selfcheck(args, argv, con) -> int:
         raise UsageError(f"--size: expected a positive integer, got {size}")
     report.say(con, f"aicc_kernels {ak.__version__}: isa={ak.config().get('isa')} threads={threads} "
                     f"cpu={ak.config().get('cpu', {}).get('brand', '?')}")
-    peak = measure_peak(con, ("fp32", "int8", "membw"), [threads], args.peak_seconds, membw_mib=64)
+    peak = measure_peak(con, ("fp32", "bf16", "int8", "membw"), [threads], args.peak_seconds, membw_mib=64)
     rng = np.random.default_rng(0)
     cases, missing = available_cases(ak, rng, size, threads)
     results, errors = [], []
