@@ -69,8 +69,9 @@ def test_test_settings_reach_every_runnable_entry():
 
 
 def test_bf16_without_a_bf16_dot_product_runs_the_f32_kernel():
-    """Masking avx512_bf16 moves bf16 GEMM to the f32 entries (inputs widened exactly)."""
-    with use_cpu_setting(_ext.active_isa(), "-avx512_bf16,-amx"):
+    """Masking the bf16 dot product moves bf16 GEMM to the f32 entries (inputs widened exactly)."""
+    x86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "i386")
+    with use_cpu_setting(_ext.active_isa(), "-avx512_bf16,-amx" if x86 else "-arm_bf16"):
         chosen = ak._config.kernels()["bf16_gemm"]
         assert chosen == ak._config.kernels()["f32_gemm"]
     assert ak._config.kernels()["f16_gemm"] == ak._config.kernels()["f32_gemm"]  # f16 never becomes bf16
