@@ -199,8 +199,8 @@ def _free_port():
 def _env():
     env = dict(os.environ, OMP_NUM_THREADS="1", AICC_NUM_THREADS="1", AICC_COLLECTIVE_TIMEOUT="")
     env.pop("AICC_LAUNCH_JOB", None)
-    src = os.path.join(os.path.dirname(HERE), "..", "python")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), os.path.abspath(src)) if p)
+    # No source directory on PYTHONPATH: the ranks run this interpreter, which imports the
+    # installed package (a source python/ first on the path has no built extension, CI's case).
     return env
 
 
