@@ -15,6 +15,8 @@ float64 conv; INT8 bit-exact against the exact accumulator + our requantize refe
 
 from __future__ import annotations
 
+import time
+
 import warnings
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
@@ -72,16 +74,27 @@ def _arrays(layer: Layer, batch: int, layout: str, dtype, rng):
     return xo.astype(dtype), wo.astype(dtype), x, w
 
 
+# Pause before each timed call of an alternating pair: the other library's worker threads keep
+# spinning for a while after its call (torch's OpenMP: measured to swing its depthwise times
+# between ~1 and ~30 ms, and ours with them, when the calls followed each other directly), and
+# on a 2-core machine they would hold the cores of the call timed next.
+PAIR_PAUSE_SECONDS = 0.05
+
+
 def time_pair(ours, peer, repeats):
     """Wall times of `ours` and `peer` (None: not measured), alternating call by call so both
-    see the same load on a shared machine; one warm-up call each."""
+    see the same load on a shared machine; one warm-up call each; with a peer, each timed call
+    starts after PAIR_PAUSE_SECONDS so neither runs against the other's spinning threads."""
     ours()
     if peer is not None:
         peer()
     a, b = [], []
     for _ in range(repeats):
+        if peer is not None:
+            time.sleep(PAIR_PAUSE_SECONDS)
         a += time_call(ours, repeats=1, warmup=0)
         if peer is not None:
+            time.sleep(PAIR_PAUSE_SECONDS)
             b += time_call(peer, repeats=1, warmup=0)
     return a, b
 
