@@ -213,6 +213,8 @@ def test_unknown_entry_name_names_the_argument():
     a = np.ones((2, 2), np.float32)
     with pytest.raises(ValueError, match="name"):
         _ext._gemm_entry("f32_gemm", "f32_99x99_nonsense", a, a, np.empty((2, 2), np.float32))
+    with pytest.raises(ValueError, match="family"):
+        _ext._gemm_entry("f64_gemm", "f32_4x8_portable", a, a, np.empty((2, 2), np.float32))
 
 
 # ------------------------------------------------------------------------- controls

@@ -22,6 +22,16 @@ const cpu::registry::Entry<Impl>& runnable_entry(const std::vector<cpu::registry
   return *e;
 }
 
+// The float GEMM family named `family`; any other name is an error (not a silent f32_gemm).
+const std::vector<cpu::registry::Entry<const cpu::gemm_internal::FloatGemmConfig*>>& float_family(
+    const std::string& family) {
+  const auto& f = cpu::registry::families();
+  if (family == "f32_gemm") return f.f32_gemm;
+  if (family == "bf16_gemm") return f.bf16_gemm;
+  if (family == "f16_gemm") return f.f16_gemm;
+  throw_invalid("family", "one of 'f32_gemm', 'bf16_gemm', 'f16_gemm'", "'" + family + "'");
+}
+
 }  // namespace
 
 void bind_registry(py::module_& m) {
@@ -60,9 +70,7 @@ void bind_registry(py::module_& m) {
     return out;
   });
   m.def("registry_entry_blocking", [](const std::string& family, const std::string& name) {
-    const auto& f = cpu::registry::families();
-    const auto& fam = family == "bf16_gemm" ? f.bf16_gemm : family == "f16_gemm" ? f.f16_gemm : f.f32_gemm;
-    const auto* e = cpu::registry::find(fam, name);
+    const auto* e = cpu::registry::find(float_family(family), name);
     if (e == nullptr) throw_invalid("name", "a float GEMM registry entry", "'" + name + "'");
     py::dict d;
     d["mr"] = e->impl->mr;
@@ -79,9 +87,7 @@ void bind_registry(py::module_& m) {
       "_gemm_entry",
       [](const std::string& family, const std::string& name, const py::array& a, const py::array& b,
          const py::array& out, const py::object& bias, int activation) {
-        const auto& f = cpu::registry::families();
-        const auto& fam = family == "bf16_gemm" ? f.bf16_gemm : family == "f16_gemm" ? f.f16_gemm : f.f32_gemm;
-        const auto& entry = runnable_entry(fam, name);
+        const auto& entry = runnable_entry(float_family(family), name);
         const MatrixView av = matrix_view(a, "a"), bv = matrix_view(b, "b");
         const MatrixView ov = matrix_view(out, "out", /*writeable=*/true);
         if (av.cols != bv.rows || ov.rows != av.rows || ov.cols != bv.cols)
