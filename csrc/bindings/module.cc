@@ -14,6 +14,7 @@ void bind_peak_probes(py::module_& m);
 void bind_collective(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_registry(py::module_& m);
+void bind_c_api(py::module_& m);
 }  // namespace aicc::bindings
 
 PYBIND11_MODULE(_aicc_cpu, m) {
@@ -59,4 +60,5 @@ PYBIND11_MODULE(_aicc_cpu, m) {
   aicc::bindings::bind_collective(m);
   aicc::bindings::bind_conv(m);
   aicc::bindings::bind_registry(m);
+  aicc::bindings::bind_c_api(m);
 }

@@ -6,7 +6,9 @@
     torch.distributed.init_process_group("aicc")   # our collectives as a c10d backend
 
 Importing registers the operators torch.ops.aicc.* (schema, CPU/CUDA kernels, fake
-kernels for torch.compile, autograd) and the torch.distributed backend "aicc".
+kernels for torch.compile, autograd) and the torch.distributed backend "aicc". matmul and
+gemm also get a C++ per-call path, compiled against this torch at first import and cached
+(`native_status()` says whether it is in use and why).
 docs/PYTORCH.md is the guide.
 """
 
@@ -23,6 +25,7 @@ from .modules import Conv2d, ConversionReport, Linear, convert  # noqa: E402
 from . import distributed  # noqa: E402  (registers the "aicc" c10d backend)
 from .distributed import AiccProcessGroup  # noqa: E402
 from .comm_hooks import compression_hook  # noqa: E402
+from ._native import status as native_status  # noqa: E402
 
-__all__ = ["ops", "Linear", "Conv2d", "convert", "ConversionReport", "distributed", "AiccProcessGroup",
+__all__ = ["ops", "native_status", "Linear", "Conv2d", "convert", "ConversionReport", "distributed", "AiccProcessGroup",
            "compression_hook"]

@@ -17,6 +17,7 @@ import math
 import torch
 
 from .. import ops as _ops
+from . import _native
 from . import _tensors as T
 
 NAMESPACE = "aicc"
@@ -40,9 +41,16 @@ SCHEMAS = {
                                "int[2] stride=1, int[] padding=[0, 0], int[2] dilation=1, int groups=1) -> Tensor"),
 }
 
+#: Internal entries of the native kernels (native/aicc_torch_ops.cc): when a gradient is
+#: needed, its C++ AutogradCPU kernel of matmul / gemm calls these, whose Python kernel
+#: applies the operator's autograd.Function below. Same schemas, not for direct use.
+AUTOGRAD_ENTRIES = {"matmul": "_matmul_autograd", "gemm": "_gemm_autograd"}
+
 _lib = torch.library.Library(NAMESPACE, "DEF")
 for _schema in SCHEMAS.values():
     _lib.define(_schema)
+for _name, _entry in AUTOGRAD_ENTRIES.items():
+    _lib.define(_entry + SCHEMAS[_name][len(_name):])
 
 
 def _device_of(first, **tensors):
@@ -466,6 +474,8 @@ def _register_autograd(name, cpu_kernel, setup_context, backward):
     op = getattr(torch.ops.aicc, name).default
 
     def run_below(keyset, args, kwargs):
+        if keyset is None:  # from the native kernel's autograd entry: dispatch from the top
+            return op(*args, **kwargs)  # (autograd keys are excluded by the caller's guard)
         below = keyset & _AFTER_AUTOGRAD
         if below.highestPriorityTypeId() == _CPU_KEY:
             return cpu_kernel(*args, **kwargs)
@@ -497,10 +507,20 @@ def _register_autograd(name, cpu_kernel, setup_context, backward):
 
     _lib.impl(name, autograd_kernel, "Autograd", with_keyset=True)
 
+    if name in AUTOGRAD_ENTRIES:
+        def autograd_entry(*args, **kwargs):
+            return Function.apply(None, kwargs, *args)
+
+        _lib.impl(AUTOGRAD_ENTRIES[name], autograd_entry, "CompositeImplicitAutograd")
+
 
 _register_autograd("matmul", _matmul_cpu, _matmul_setup, _matmul_backward)
 _register_autograd("gemm", _gemm_cpu, _gemm_setup, _gemm_backward)
 _register_autograd("conv2d", _conv2d_cpu, _conv_setup, _conv_backward)
+
+# Last, once every schema and Python kernel exists: the C++ per-call path of matmul / gemm
+# (_native.py says when and why it is not in use; the Python kernels above then serve).
+_native.load()
 
 OPERATORS = tuple(SCHEMAS)
 
