@@ -5,6 +5,8 @@ PyTorch. JSON to benchmarks/results/resnet50.json. Measurement: aicc_kernels.ben
 
     python benchmarks/resnet50.py                 # batch 1 and 8, NHWC, 2 threads
     python benchmarks/resnet50.py --quick         # batch 1, one timed run
+    python benchmarks/resnet50.py --train         # the training step, batch 8 and 32 (needs torch;
+                                                  # aicc_kernels.bench.resnet50_train)
 """
 
 import argparse
@@ -23,9 +25,19 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--no-jit", action="store_true", help="skip the TorchScript-frozen peer")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--train", action="store_true", help="forward + backward + SGD step vs PyTorch eager")
     ap.add_argument("--json", default=str(pathlib.Path(__file__).parent / "results" / "resnet50.json"))
     a = ap.parse_args(argv)
     split = lambda s: [v for v in s.split(",") if v]  # noqa: E731
+    if a.train:
+        from aicc_kernels.bench import resnet50_train
+
+        rows = resnet50_train.run(threads=[int(t) for t in split(a.threads)], quick=a.quick,
+                                  batches=[int(b) for b in split(a.batches)] if a.batches else None, repeats=a.repeats)
+        print(resnet50_train.summary(rows))
+        path = a.json.replace("resnet50.json", "resnet50_train.json")
+        print(f"wrote {write_json(path, rows)}")
+        return 1 if any(r.wrong for r in rows) else 0
     rows = resnet50.run(threads=[int(t) for t in split(a.threads)], quick=a.quick,
                         batches=[int(b) for b in split(a.batches)] if a.batches else None,
                         layouts=split(a.layouts), repeats=a.repeats, jit=not a.no_jit)

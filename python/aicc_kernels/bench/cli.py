@@ -163,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--seconds", type=float, default=0.25, help="seconds per probe run (default 0.25)")
             sp.add_argument("--repeats", type=int, default=3, help="timed runs per probe; the best is kept")
             sp.add_argument("--membw-mib", type=int, default=None, help="MiB per STREAM array (default 256)")
+        if name == "resnet50":
+            sp.add_argument("--train", action="store_true",
+                            help="the training step (forward + backward of every conv and the FC through our "
+                                 "kernels, via aicc_kernels.torch) against PyTorch eager; needs torch")
+            sp.add_argument("--batches", default=None, help="comma-separated batch sizes (default 1,8; --train: 8,32)")
         if name == "allreduce":
             sp.add_argument("--ranks", default=None, help="comma-separated rank counts for the thread transport")
         if name == "cluster":
@@ -236,6 +241,17 @@ def load_module(command: str):
         raise Unavailable(f"{what} ({modname}) cannot be imported: {e}") from None
 
 
+def _resnet50_train_module():
+    """bench/resnet50_train.py, which runs the step through aicc_kernels.torch: Unavailable
+    (with the extra to install) where torch is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise Unavailable("resnet50 --train runs the model in PyTorch: torch is not installed "
+                          "(pip install 'aicc-kernels[torch]')")
+    return importlib.import_module("aicc_kernels.bench.resnet50_train")
+
+
 def _resnet50_from_conv(con):
     """Without a bench/resnet50.py, `resnet50` runs the ResNet-50 layers of bench/conv.py's
     layer set (its dense layers: depthwise is not in ResNet-50)."""
@@ -307,6 +323,11 @@ def cmd_sweep(args, argv, con) -> int:
     extra_kwargs = {}
     try:
         module = load_module(args.command)
+        if args.command == "resnet50":
+            if getattr(args, "batches", None):
+                extra_kwargs["batches"] = _int_list(args.batches, "--batches")
+            if getattr(args, "train", False):
+                module = _resnet50_train_module()
     except Unavailable as e:
         module = None
         unavailable.append({"op": args.command, "reason": str(e)})
