@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cpu/config/registry.h"
+#include "cpu/gemm/gemm_driver.h"
 #include "common/half.h"
 #include "common/thread_pool.h"
 
@@ -90,16 +91,34 @@ int64_t depthwise_workspace_bytes(const Conv2dDesc& d) {
   return (d.c * d.r * d.s + row * get_num_threads()) * static_cast<int64_t>(sizeof(float));
 }
 
-void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const float* bias,
-                      Activation activation, const TensorView& out) {
+void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const float* bias_in,
+                      Activation activation, const TensorView& out, const float* scale,
+                      const TensorView* residual) {
   const DepthwiseOps& ops = depthwise_ops(x.dtype);
+  // Fused scale / residual: the primitives produce the bare sums (no bias, no relu) in the
+  // thread's row buffer and the GEMM tile epilogue finishes the row into out, so the order
+  // of operations and the rounding are exactly the dense convs'.
+  const bool fused = scale != nullptr || residual != nullptr;
+  const gemm_internal::EpilogueFn finish =
+      fused ? gemm_internal::float_gemm_config(x.dtype, x.dtype).epilogue : nullptr;
+  const float* bias = fused ? nullptr : bias_in;
+  const auto out_row = [&](int64_t base, int64_t rows, int64_t cols) {
+    gemm_internal::Epilogue ep;
+    ep.out = MatrixView{static_cast<char*>(out.data) + base * static_cast<int64_t>(dtype_size(out.dtype)),
+                        out.dtype, rows, cols, cols, 1};
+    if (residual)
+      ep.residual = MatrixView{static_cast<char*>(residual->data) + base * static_cast<int64_t>(dtype_size(residual->dtype)),
+                               residual->dtype, rows, cols, cols, 1};
+    ep.activation = activation;
+    return ep;
+  };
   const int64_t C = d.c, P = d.p(), Q = d.q(), RS = d.r * d.s;
   const int64_t xsize = static_cast<int64_t>(dtype_size(x.dtype));
   const char* xb = static_cast<const char*>(x.data);
   const int threads = get_num_threads();
-  const bool relu_fused = activation == Activation::kRelu;
+  const bool relu_fused = activation == Activation::kRelu && !fused;
   // f32 output without gelu: the primitive writes straight into out.
-  const bool direct = out.dtype == DType::kF32 && activation != Activation::kGelu;
+  const bool direct = out.dtype == DType::kF32 && activation != Activation::kGelu && !fused;
   if (d.layout == Layout::kNHWC) {
     std::vector<float> wt(static_cast<size_t>(RS * C));  // [R*S][C]
     for (int64_t c = 0; c < C; ++c)
@@ -142,7 +161,12 @@ void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView
         ops.accum_pixels(xt.data(), wp.data(), nt, 0, 1, C, bias, relu_fused, dst + q * C, C);
       }
       if (direct) return;
-      if (activation != Activation::kGelu && out.dtype == x.dtype)
+      if (fused) {
+        gemm_internal::Epilogue ep = out_row(base, Q, C);
+        ep.bias = bias_in;
+        ep.scale = scale;
+        finish(ep, dst, C, 0, 0, static_cast<int>(Q), static_cast<int>(C));
+      } else if (activation != Activation::kGelu && out.dtype == x.dtype)
         ops.store_row(dst, Q * C, static_cast<char*>(out.data) + base * xsize);
       else
         store_row(out.dtype, out.data, base, dst, Q * C, activation);
@@ -167,7 +191,13 @@ void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView
       ops.row_nchw(xr.data(), wf.data() + c * RS, static_cast<int>(d.r), static_cast<int>(d.s), Q, d.w, d.stride_w,
                    d.dilation_w, d.pad_left, bias ? bias[c] : 0.0f, relu_fused, dst);
       if (direct) continue;
-      if (activation != Activation::kGelu && out.dtype == x.dtype)
+      if (fused) {
+        gemm_internal::Epilogue ep = out_row(base, 1, Q);
+        ep.bias = bias_in ? bias_in + c : nullptr;
+        ep.scale = scale ? scale + c : nullptr;
+        ep.bias_per_row = true;
+        finish(ep, dst, Q, 0, 0, 1, static_cast<int>(Q));
+      } else if (activation != Activation::kGelu && out.dtype == x.dtype)
         ops.store_row(dst, Q, static_cast<char*>(out.data) + base * xsize);
       else
         store_row(out.dtype, out.data, base, dst, Q, activation);

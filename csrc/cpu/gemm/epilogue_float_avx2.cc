@@ -65,9 +65,11 @@ void epilogue_tile_avx2(const Epilogue& ep, const float* tile, int64_t ldt, int6
     const int64_t row = i0 + i;
     const float* t = tile + i * ldt;
     const __m256 row_bias = ep.bias && ep.bias_per_row ? _mm256_set1_ps(ep.bias[row]) : zero;
+    const __m256 row_scale = ep.scale && ep.bias_per_row ? _mm256_set1_ps(ep.scale[row]) : zero;
     for (int j = 0; j < nv; j += 8) {
       const int64_t col = j0 + j;
       __m256 y = _mm256_mul_ps(alpha, _mm256_loadu_ps(t + j));
+      if (ep.scale) y = _mm256_mul_ps(y, ep.bias_per_row ? row_scale : _mm256_loadu_ps(ep.scale + col));
       if (read_c) {
         const int64_t off = row * c.row_stride + col * c.col_stride;
         const __m256 cv = c.col_stride == 0 ? _mm256_set1_ps(load_f32(c.data, c.dtype, off))
@@ -75,6 +77,8 @@ void epilogue_tile_avx2(const Epilogue& ep, const float* tile, int64_t ldt, int6
         y = _mm256_add_ps(y, _mm256_mul_ps(beta, cv));
       }
       if (ep.bias) y = _mm256_add_ps(y, ep.bias_per_row ? row_bias : _mm256_loadu_ps(ep.bias + col));
+      if (ep.residual.data)
+        y = _mm256_add_ps(y, load8_any(ep.residual.data, ep.residual.dtype, row * ep.residual.row_stride + col));
       if (ep.activation == Activation::kRelu) y = _mm256_max_ps(zero, y);  // NaN in y stays NaN
       else if (ep.activation == Activation::kGelu) y = gelu8_avx2(y);
       store8_any(o.data, o.dtype, row * o.row_stride + col, y);
