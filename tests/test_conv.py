@@ -598,3 +598,18 @@ def test_fused_epilogue_makes_no_output_sized_temporary(shape, tmp_path):
     grown, out_bytes = (int(v) for v in run.stdout.split())
     assert grown < out_bytes // 2, f"peak RSS grew by {grown} bytes for a {out_bytes}-byte output"
 
+
+
+def test_cuda_conv_kernel_declines_the_fused_epilogue():
+    """The cuda kernel has bias + activation only: scale / residual raise KernelUnsupported
+    before any device work (checked without a GPU), instead of being dropped."""
+    from aicc_kernels.backends.base import KernelUnsupported
+    from aicc_kernels.backends.cuda import conv as cuda_conv
+
+    x = np.zeros((1, 2, 4, 4), np.float32)
+    w = np.zeros((3, 2, 1, 1), np.float32)
+    out = np.zeros((1, 3, 4, 4), np.float32)
+    geo = dict(stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1, layout="NCHW")
+    for fused in (dict(scale=np.ones(3, np.float32)), dict(residual=out.copy())):
+        with pytest.raises(KernelUnsupported, match="no fused scale / residual epilogue"):
+            cuda_conv._conv2d(x, w, None, out, **geo, **fused)
