@@ -83,17 +83,6 @@ inline void prefetch_tile(const float* p, int64_t ld, int rows, int cols) {
   }
 }
 
-// The same for the residual rows the epilogue of tile (i, j) will read (any element size):
-// without it the epilogue's residual loads miss one after another at the end of the tile.
-inline void prefetch_residual(const MatrixView& r, int64_t i, int64_t j, int rows, int cols) {
-  const int64_t esize = static_cast<int64_t>(dtype_size(r.dtype));
-  const char* p = static_cast<const char*>(r.data) + (i * r.row_stride + j) * esize;
-  for (int k = 0; k < rows; ++k, p += r.row_stride * esize) {
-    __builtin_prefetch(p, 0, 3);
-    __builtin_prefetch(p + (cols - 1) * esize, 0, 3);
-  }
-}
-
 void copy_tile(const float* src, int64_t lds, float* dst, int64_t ldd, int rows, int cols) {
   for (int i = 0; i < rows; ++i) std::memcpy(dst + i * ldd, src + i * lds, sizeof(float) * cols);
 }
@@ -199,7 +188,6 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
                   const int64_t i = i0 + ir;
                   const int rows = static_cast<int>(std::min<int64_t>(mr, mcur - ir));
                   const float* ap = apack + ir * kw;
-                  if (last && ep.residual.data) prefetch_residual(ep.residual, i, j, rows, cols);
                   if (!multi) {
                     if (identity && rows == mr && cols == nr) {
                       cfg.ukernel(kw, ap, bp, static_cast<float*>(ep.out.data) + i * ep.out.row_stride + j,
