@@ -353,8 +353,10 @@ def run(dtypes: Optional[Sequence[str]] = None, threads: Optional[Sequence[int]]
     return results
 
 
-#: The layer the fused-epilogue line measures (the ResNet-50 stage-1 3x3 conv).
+#: The layers the fused-epilogue lines measure: the ResNet-50 stage-1 3x3 conv (compute-bound:
+#: the epilogue is a few % of its time) and the depthwise 3x3 (memory-bound: it is not).
 FUSED_LAYER = "3x3_64-64@56"
+FUSED_LAYERS = (FUSED_LAYER, "dw3x3_256@28")
 
 
 def fused_epilogue(batch: int = 8, layout: str = "NHWC", dtype: str = "f32", threads: int = 2,
