@@ -60,3 +60,27 @@ def test_cli_passes_backend_to_gemm_and_conv(plugin, tmp_path, capsys):
     results = conv.run(dtypes=("f32",), threads=(1,), baselines=(), quick=True, layers=[conv.LAYERS[0].name],
                        layouts=("NCHW",), repeats=1, backend="bench-plugin")
     assert any(r.impl == "bench-plugin" and r.extra["vs_cpu"] > 0 for r in results) and plugin["conv2d"] > 0
+
+
+def test_fused_epilogue_line_times_three_variants_of_one_block(tmp_path):
+    """benchmarks/conv.py --fused: one row per layer with the fused, unfused (NumPy add+relu)
+    and plain times; fused and unfused agree within the conv's error bound (`wrong` == 0)."""
+    import importlib.util
+    import pathlib
+
+    from aicc_kernels.bench import conv
+
+    rows = conv.fused_epilogue(batch=1, threads=1, repeats=1, layer_name="dw3x3_256@28")
+    (row,) = rows
+    assert row.op == "conv2d_fused" and row.seconds > 0 and row.wrong == 0
+    assert row.extra["unfused_seconds"] > 0 and row.extra["plain_seconds"] > 0
+    assert row.extra["vs_unfused"] == row.extra["unfused_seconds"] / row.seconds
+    assert "fused epilogue dw3x3_256@28 N=1 NHWC" in conv.fused_summary(rows)
+    script = pathlib.Path(__file__).parent.parent / "benchmarks" / "conv.py"
+    spec = importlib.util.spec_from_file_location("bench_conv_script", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "conv.json"
+    assert mod.main(["--fused", "--batches", "1", "--threads", "1", "--repeats", "1", "--layers", "dw3x3_256@28",
+                     "--json", str(out)]) == 0
+    assert (tmp_path / "conv_fused.json").exists()

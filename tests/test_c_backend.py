@@ -104,3 +104,18 @@ const v1_descriptor* aicc_backend_v1(void) {
     assert backend.capabilities() == {"gemm": (("f32", "f32", "f32"),)} and "ABI 1" in backend.description
     a = np.arange(6, dtype=np.float32).reshape(2, 3)
     np.testing.assert_array_equal(ak.gemm(a, a.T, backend=backend), a @ a.T)
+
+
+def test_fused_conv_epilogue_is_declared_unsupported_by_the_c_abi(c_example):
+    """The C ABI's conv params carry bias and activation only: scale / residual are refused as
+    unsupported (never silently dropped), and fallback= reruns the call."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 3, 5, 5)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    residual = rng.standard_normal((1, 4, 3, 3)).astype(np.float32)
+    scale = rng.standard_normal(4).astype(np.float32)
+    for fused in (dict(scale=scale), dict(residual=residual)):
+        with pytest.raises(KernelUnsupported, match="no fused scale / residual epilogue"):
+            ak.conv2d(x, w, backend="c-example", **fused)
+        got = ak.conv2d(x, w, backend="c-example", fallback="reference", **fused)
+        np.testing.assert_allclose(got, ak.reference.conv2d(x, w, **fused), rtol=1e-5, atol=1e-5)

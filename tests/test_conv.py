@@ -463,3 +463,155 @@ def test_strided_backward_data_phases_match_reference(backend, data):
     assert gx.shape == x_shape and gx.dtype == dtype
     mismatch = check_float(gx, ak.reference.conv2d_backward_data(g, wt, x_shape, **kw), mag, kg * r * s)
     assert mismatch is None, str(mismatch)
+
+
+# -- fused epilogue: out = act(scale[k] * conv + bias[k] + residual) (issue 11, item 2) ----
+
+def _fused_magnitude(x, w, scale, bias, residual, kw):
+    """|scale| conv(|x|, |w|) + |bias| + |residual|: what the float error bound scales with."""
+    mag = ak.reference.conv2d(_abs(x).astype(np.float32), _abs(w).astype(np.float32), **kw).astype(np.float64)
+    k_axis = 1 if kw["layout"] == "NCHW" else 3
+    per_k = [1] * 4
+    per_k[k_axis] = -1
+    if scale is not None:
+        mag = mag * _abs(scale).reshape(per_k)
+    if bias is not None:
+        mag = mag + _abs(bias).reshape(per_k)
+    if residual is not None:
+        mag = mag + _abs(residual)
+    return mag
+
+
+@given(case=conv_geometry(), data=st.data())
+def test_conv2d_fused_epilogue_matches_reference(backend, case, data):
+    """Every algorithm (implicit GEMM, pointwise, depthwise, grouped; both layouts; prepacked
+    or not) with any subset of scale / bias / residual and every activation; NaN / inf in the
+    residual reach exactly the outputs the reference puts them in."""
+    _host_arrays_only(backend)
+    x_shape, w_shape, kw, geo = case
+    dtype = data.draw(st.sampled_from(FLOATS))
+    x = S.float_array(data.draw, x_shape, dtype)
+    w = S.float_array(data.draw, w_shape, dtype)
+    scale = (S.float_array(data.draw, (geo.k,), data.draw(st.sampled_from([np.float32, np.float64, dtype])),
+                           kind="normal") if data.draw(st.booleans()) else None)
+    bias = S.float_array(data.draw, (geo.k,), np.float32, kind="normal") if data.draw(st.booleans()) else None
+    residual = None
+    if scale is None or data.draw(st.booleans()):
+        r_dtype = data.draw(st.sampled_from([dtype, np.float32]))
+        residual = S.float_array(data.draw, geo.out_shape, r_dtype, nonfinite=data.draw(st.booleans()))
+    activation = data.draw(st.sampled_from([None, "relu", "gelu"]))
+    out_dtype = data.draw(st.sampled_from([None, np.float32]))
+    wk = (ak.prepack_conv2d_weights(w, groups=kw["groups"], layout=kw["layout"], backend=backend)
+          if data.draw(st.booleans()) else w)
+    fused = dict(scale=scale, residual=residual, activation=activation, out_dtype=out_dtype)
+    y = ak.conv2d(x, wk, bias, backend=backend, **fused, **kw)
+    ref = ak.reference.conv2d(x, w, bias, **fused, **kw)
+    assert y.shape == geo.out_shape and y.dtype == ref.dtype
+    mag = _fused_magnitude(x, w, scale, bias, residual, kw)
+    # Two more f32 roundings than the plain conv (the scale multiply, the residual add).
+    mismatch = check_float(y, ref, mag, geo.cg * geo.r * geo.s + 2, activation)
+    assert mismatch is None, str(mismatch)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("dtype", [np.float32, _dtypes.bfloat16])
+@pytest.mark.parametrize("shape", ["3x3", "3x3deep", "1x1", "1x1/2", "depthwise", "grouped"])
+def test_fused_epilogue_order_and_single_rounding(backend, rng, layout, dtype, shape):
+    """The fused result is bit for bit the plain conv's f32 sums followed, in f32, by
+    * scale, + bias, + residual, relu, one rounding (SEMANTICS.md): the epilogue runs on the
+    sums the plain path computes, in the documented order, and rounds once. 3x3deep: depth
+    576, more than one k block (partial sums in out or in the workspace)."""
+    _host_arrays_only(backend)
+    c, k, r, groups, stride = {"3x3": (19, 37, 3, 1, 1), "3x3deep": (64, 40, 3, 1, 1), "1x1": (23, 29, 1, 1, 1),
+                               "1x1/2": (8, 16, 1, 1, 2), "depthwise": (21, 21, 3, 21, 1),
+                               "grouped": (12, 18, 3, 3, 2)}[shape]
+    n, h, wd = 2, 11, 13
+    x = rng.standard_normal((n, c, h, wd) if layout == "NCHW" else (n, h, wd, c)).astype(dtype)
+    w = rng.standard_normal((k, c // groups, r, r) if layout == "NCHW" else (k, r, r, c // groups)).astype(dtype)
+    kw = dict(stride=stride, padding=r // 2, groups=groups, layout=layout)
+    acc = ak.conv2d(x, w, out_dtype=np.float32, backend=backend, **kw)
+    scale = rng.standard_normal(k).astype(np.float32)
+    bias = rng.standard_normal(k).astype(np.float32)
+    residual = rng.standard_normal(acc.shape).astype(dtype)
+    per_k = (1, k, 1, 1) if layout == "NCHW" else (1, 1, 1, k)
+    expected = acc * scale.reshape(per_k) + bias.reshape(per_k) + residual.astype(np.float32)
+    expected = np.where(np.isnan(expected), expected, np.maximum(expected, np.float32(0)))
+    for out_dtype in (np.float32, dtype):
+        y = ak.conv2d(x, w, bias, scale=scale, residual=residual, activation="relu", out_dtype=out_dtype,
+                      backend=backend, **kw)
+        assert compare_exact(y, expected.astype(out_dtype)) is None, (out_dtype, compare_exact(y, expected))
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("shape", ["3x3", "1x1", "depthwise"])
+def test_residual_may_be_out_itself(backend, rng, layout, shape):
+    """out = relu(conv(x) + out) in place (the residual is read before out is written); a
+    depth over one k block (partial sums must not be kept in out then)."""
+    _host_arrays_only(backend)
+    c, k, r, groups = {"3x3": (64, 24, 3, 1), "1x1": (600, 16, 1, 1), "depthwise": (16, 16, 3, 16)}[shape]
+    x = rng.standard_normal((2, c, 7, 9) if layout == "NCHW" else (2, 7, 9, c)).astype(np.float32)
+    w = rng.standard_normal((k, c // groups, r, r) if layout == "NCHW" else (k, r, r, c // groups)).astype(np.float32)
+    kw = dict(padding=r // 2, groups=groups, layout=layout)
+    start = ak.conv2d(x, w, **kw)  # any values of the output's shape
+    start = rng.standard_normal(start.shape).astype(np.float32)
+    expected = ak.conv2d(x, w, residual=start.copy(), activation="relu", backend=backend, **kw)
+    out = start.copy()
+    assert ak.conv2d(x, w, residual=out, out=out, activation="relu", backend=backend, **kw) is out
+    np.testing.assert_array_equal(out, expected)
+
+
+_NO_EXTRA_PASS = r"""
+import resource, sys
+import numpy as np
+import aicc_kernels as ak
+shape = sys.argv[1]
+layout = "NHWC"
+n, h, w, c, k, r, groups = {"3x3": (1, 512, 512, 4, 64, 3, 1), "1x1": (1, 512, 512, 8, 64, 1, 1),
+                            "depthwise": (1, 512, 512, 64, 64, 3, 64)}[shape]
+x = np.ones((n, h, w, c), np.float32)
+wt = np.ones((k, r, r, c // groups), np.float32)
+kw = dict(padding=r // 2, groups=groups, layout=layout)
+out = np.ones((n, h, w, k), np.float32)
+res = np.ones((n, h, w, k), np.float32)
+scale = np.ones(k, np.float32)
+ak.conv2d(x[:, :8], wt, out=out[:, :8], **kw)  # packing buffers and threads exist before the measurement
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+ak.conv2d(x, wt, np.ones(k, np.float32), scale=scale, residual=res, activation="relu", out=out, **kw)
+grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+assert out[0, h // 2, w // 2, 0] == c // groups * r * r + 2, out[0, h // 2, w // 2, 0]  # interior pixel
+print(grown, out.nbytes)
+"""
+
+
+@pytest.mark.parametrize("shape", ["3x3", "1x1", "depthwise"])
+def test_fused_epilogue_makes_no_output_sized_temporary(shape, tmp_path):
+    """The fused epilogue runs where the sums are formed: a 64 MiB output gains no output-sized
+    buffer (peak RSS of a fresh process grows by less than half the output), which a
+    conv-then-add (or a fused path through a temporary) would need."""
+    import subprocess
+    import sys
+
+    if not ak.backends.get("cpu").available:
+        pytest.skip("measures the cpu backend")
+    script = tmp_path / "no_extra_pass.py"
+    script.write_text(_NO_EXTRA_PASS)
+    run = subprocess.run([sys.executable, str(script), shape], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    grown, out_bytes = (int(v) for v in run.stdout.split())
+    assert grown < out_bytes // 2, f"peak RSS grew by {grown} bytes for a {out_bytes}-byte output"
+
+
+
+def test_cuda_conv_kernel_declines_the_fused_epilogue():
+    """The cuda kernel has bias + activation only: scale / residual raise KernelUnsupported
+    before any device work (checked without a GPU), instead of being dropped."""
+    from aicc_kernels.backends.base import KernelUnsupported
+    from aicc_kernels.backends.cuda import conv as cuda_conv
+
+    x = np.zeros((1, 2, 4, 4), np.float32)
+    w = np.zeros((3, 2, 1, 1), np.float32)
+    out = np.zeros((1, 3, 4, 4), np.float32)
+    geo = dict(stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1, layout="NCHW")
+    for fused in (dict(scale=np.ones(3, np.float32)), dict(residual=out.copy())):
+        with pytest.raises(KernelUnsupported, match="no fused scale / residual epilogue"):
+            cuda_conv._conv2d(x, w, None, out, **geo, **fused)

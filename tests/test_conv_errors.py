@@ -29,6 +29,29 @@ W = np.zeros((6, 4, 3, 3), np.float32)
     (lambda b: ak.conv2d(X, W[0], backend=b), ValueError, "w"),
     (lambda b: ak.conv2d(X, W, np.zeros(5, np.float32), backend=b), ValueError, "bias"),
     (lambda b: ak.conv2d(X, W, activation="tanh", backend=b), ValueError, "activation"),
+    # The fused epilogue (issue 11): residual is the output's shape, layout and x's dtype or f32;
+    # scale is (K,) floats.
+    (lambda b: ak.conv2d(X, W, residual=np.zeros((1, 6, 6, 5), np.float32), backend=b), ValueError, "residual"),
+    (lambda b: ak.conv2d(X, W, residual=np.zeros((6, 6, 6), np.float32), backend=b), ValueError, "residual"),
+    # NHWC-shaped residual for an NCHW conv (and the reverse): the layout is part of the shape.
+    (lambda b: ak.conv2d(X, W, padding=1, residual=np.zeros((1, 8, 8, 6), np.float32), backend=b), ValueError,
+     "residual"),
+    (lambda b: ak.conv2d(np.zeros((1, 8, 8, 4), np.float32), np.zeros((6, 3, 3, 4), np.float32), padding=1,
+                         layout="NHWC", residual=np.zeros((1, 6, 8, 8), np.float32), backend=b), ValueError,
+     "residual"),
+    (lambda b: ak.conv2d(X, W, residual=np.zeros((1, 6, 6, 6), np.float16), backend=b), TypeError, "residual"),
+    (lambda b: ak.conv2d(X, W, residual=np.zeros((1, 6, 6, 6), np.int32), backend=b), TypeError, "residual"),
+    (lambda b: ak.conv2d(X.astype(np.float16), W.astype(np.float16), residual=np.zeros((1, 6, 6, 6), ak.bfloat16),
+                         backend=b), TypeError, "residual"),
+    (lambda b: ak.conv2d(X, W, residual="skip", backend=b), TypeError, "residual"),
+    (lambda b: ak.conv2d(X, W, scale=np.ones(5, np.float32), backend=b), ValueError, "scale"),
+    (lambda b: ak.conv2d(X, W, scale=np.ones((6, 1), np.float32), backend=b), ValueError, "scale"),
+    (lambda b: ak.conv2d(X, W, scale=2.0, backend=b), ValueError, "scale"),
+    (lambda b: ak.conv2d(X, W, scale=np.ones(6, np.int32), backend=b), TypeError, "scale"),
+    (lambda b: ak.conv2d(X, ak.prepack_conv2d_weights(W), scale=np.ones(7, np.float32), backend=b), ValueError,
+     "scale"),
+    (lambda b: ak.conv2d(X, ak.prepack_conv2d_weights(W), residual=np.zeros((1, 6, 6, 7), np.float32), backend=b),
+     ValueError, "residual"),
     (lambda b: ak.conv2d(X, W, out=np.zeros((1, 6, 5, 5), np.float32), backend=b), ValueError, "out"),
     (lambda b: ak.conv2d(X, W, out=np.zeros((1, 6, 6, 6), np.float64), backend=b), TypeError, "out"),
     (lambda b: ak.conv2d(X, W, out_dtype=np.int8, backend=b), TypeError, "out_dtype"),
@@ -77,6 +100,14 @@ def test_out_overlapping_input_is_refused(backend):
         ak.conv2d(buf[:, :4], W, padding=1, out=buf, backend=backend)
 
 
+def test_residual_overlapping_out_is_refused_unless_it_is_out(backend):
+    buf = np.zeros((1, 6, 6, 7), np.float32)
+    with pytest.raises(ValueError, match="^out: expected memory not overlapping residual"):
+        ak.conv2d(X, W, residual=buf[..., 1:], out=buf[..., :6], backend=backend)
+    out = np.zeros((1, 6, 6, 6), np.float32)
+    ak.conv2d(X, W, residual=out, out=out, backend=backend)  # exactly out: allowed (in place)
+
+
 def test_read_only_out_is_refused(backend):
     out = np.zeros((1, 6, 6, 6), np.float32)
     out.flags.writeable = False
@@ -100,6 +131,21 @@ def test_cpp_entry_point_rechecks(backend):
     with pytest.raises(ValueError, match="^x: expected a C-contiguous"):
         _aicc_cpu.conv2d(np.zeros((1, 4, 8, 16), np.float32)[..., ::2], W, None, np.zeros((1, 6, 6, 6), np.float32),
                          geo, 0)
+    out = np.zeros((1, 6, 6, 6), np.float32)
+    with pytest.raises(ValueError, match="^scale: expected length 6"):
+        _aicc_cpu.conv2d(X, W, None, out, geo, 0, scale=np.ones(5, np.float32))
+    with pytest.raises(ValueError, match="^residual: expected shape"):
+        _aicc_cpu.conv2d(X, W, None, out, geo, 0, residual=np.zeros((1, 6, 6, 5), np.float32))
+    with pytest.raises(ValueError, match="^residual: expected a C-contiguous"):
+        _aicc_cpu.conv2d(X, W, None, out, geo, 0, residual=np.zeros((1, 6, 6, 12), np.float32)[..., ::2])
+    with pytest.raises(ValueError, match="^residual: expected dtype f32"):
+        _aicc_cpu.conv2d(X, W, None, out, geo, 0, residual=np.zeros((1, 6, 6, 6), np.float16))
+    big = np.zeros((2, 6, 6, 6), np.float32)
+    with pytest.raises(ValueError, match="^residual: expected memory not overlapping out"):
+        _aicc_cpu.conv2d(X, W, None, big[:1], geo, 0, residual=big.reshape(-1)[3:3 + 216].reshape(1, 6, 6, 6))
+    packed = _aicc_cpu.Conv2dWeights(W, 1, 0)
+    with pytest.raises(ValueError, match="^residual: expected shape"):
+        _aicc_cpu.conv2d_prepacked(X, packed, None, out, geo, 0, residual=np.zeros((1, 6, 5, 6), np.float32))
 
 
 # -- issue 17, D8: every zero-size dimension matches the reference ------------------------
@@ -141,6 +187,24 @@ def test_zero_size_dimensions_match_the_reference(name, x_shape, w_shape, kw):
                                   ak.reference.conv2d_backward_data(g, w, x_shape, **kw))
     np.testing.assert_array_equal(ak.conv2d_backward_weight(x, g, w_shape, **kw),
                                   ak.reference.conv2d_backward_weight(x, g, w_shape, **kw))
+
+
+@pytest.mark.parametrize("name,x_shape,w_shape,kw", _ZERO_CASES, ids=[c[0] for c in _ZERO_CASES])
+def test_zero_size_dimensions_with_the_fused_epilogue(name, x_shape, w_shape, kw):
+    """C = 0 / H = W = 0 with padding: every output is scale * 0 + bias + residual through the
+    activation, as the reference computes it."""
+    k = w_shape[0]
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    out_shape = ak.reference.conv2d(x, w, **kw).shape
+    fused = dict(scale=np.arange(k, dtype=np.float32), residual=rng.standard_normal(out_shape).astype(np.float32),
+                 activation="relu")
+    bias = np.arange(k, dtype=np.float32) - 1.5
+    ref = ak.reference.conv2d(x, w, bias, **fused, **kw)
+    np.testing.assert_array_equal(ak.conv2d(x, w, bias, **fused, **kw), ref)
+    packed = ak.prepack_conv2d_weights(w, groups=kw.get("groups", 1), layout=kw.get("layout", "NCHW"))
+    np.testing.assert_array_equal(ak.conv2d(x, packed, bias, **fused, **kw), ref)
 
 
 # -- issue 17, D10: messages name the argument the user passed; one rule for `out` --------

@@ -42,25 +42,46 @@ Conv2dDesc make_desc(const TensorView& x, const TensorView& w, int64_t k_out, co
   return d;
 }
 
+// The fused epilogue from the Python arguments (bias / scale: f32 vectors of length K or
+// None; residual: an array or None, checked by cpu::conv2d). `residual_view` holds the view
+// the returned epilogue points to.
+cpu::Conv2dEpilogue epilogue(const Conv2dDesc& d, const py::object& bias, const py::object& scale,
+                             const py::object& residual, int activation, TensorView* residual_view) {
+  cpu::Conv2dEpilogue ep;
+  int64_t len = 0;
+  ep.bias = optional_vector<float>(bias, "bias", DType::kF32, &len);
+  if (ep.bias && len != d.k) throw_invalid("bias", "length " + std::to_string(d.k), std::to_string(len));
+  ep.scale = optional_vector<float>(scale, "scale", DType::kF32, &len);
+  if (ep.scale && len != d.k) throw_invalid("scale", "length " + std::to_string(d.k), std::to_string(len));
+  if (!residual.is_none()) {
+    if (!py::isinstance<py::array>(residual))
+      throw_invalid("residual", "a numpy array or None", Py_TYPE(residual.ptr())->tp_name);
+    *residual_view = tensor_view(residual.cast<py::array>(), "residual");
+    ep.residual = residual_view;
+  }
+  if (activation < 0 || activation > 2) throw_invalid("activation", "0, 1 or 2", std::to_string(activation));
+  ep.activation = static_cast<Activation>(activation);
+  return ep;
+}
+
 }  // namespace
 
 void bind_conv(py::module_& m) {
   m.def(
       "conv2d",
       [](const py::array& x, const py::array& w, const py::object& bias, const py::array& out,
-         const Geometry& geo, int activation) {
+         const Geometry& geo, int activation, const py::object& scale, const py::object& residual) {
         const TensorView xv = tensor_view(x, "x");
         const TensorView wv = tensor_view(w, "w");
         const TensorView ov = tensor_view(out, "out", /*writeable=*/true);
         const Conv2dDesc d = make_desc(xv, wv, wv.ndim == 4 ? wv.shape[0] : 0, geo);
-        int64_t bias_len = 0;
-        const float* b = optional_vector<float>(bias, "bias", DType::kF32, &bias_len);
-        if (b && bias_len != d.k) throw_invalid("bias", "length " + std::to_string(d.k), std::to_string(bias_len));
-        if (activation < 0 || activation > 2) throw_invalid("activation", "0, 1 or 2", std::to_string(activation));
+        TensorView rv;
+        const cpu::Conv2dEpilogue ep = epilogue(d, bias, scale, residual, activation, &rv);
         py::gil_scoped_release release;
-        cpu::conv2d(d, xv, wv, b, static_cast<Activation>(activation), ov);
+        cpu::conv2d(d, xv, wv, ep, ov);
       },
-      py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("out"), py::arg("geometry"), py::arg("activation"));
+      py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("out"), py::arg("geometry"), py::arg("activation"),
+      py::arg("scale") = py::none(), py::arg("residual") = py::none());
 
   py::class_<cpu::Conv2dWeights, std::shared_ptr<cpu::Conv2dWeights>>(m, "Conv2dWeights")
       .def(py::init([](const py::array& w, int64_t groups, int layout) {
@@ -75,7 +96,7 @@ void bind_conv(py::module_& m) {
   m.def(
       "conv2d_prepacked",
       [](const py::array& x, const cpu::Conv2dWeights& w, const py::object& bias, const py::array& out,
-         const Geometry& geo, int activation) {
+         const Geometry& geo, int activation, const py::object& scale, const py::object& residual) {
         const TensorView xv = tensor_view(x, "x");
         const TensorView ov = tensor_view(out, "out", /*writeable=*/true);
         TensorView wshape;  // sizes only, for the descriptor
@@ -86,14 +107,13 @@ void bind_conv(py::module_& m) {
         wshape.shape[nchw ? 2 : 1] = w.r();
         wshape.shape[nchw ? 3 : 2] = w.s();
         const Conv2dDesc d = make_desc(xv, wshape, w.k(), geo);
-        int64_t bias_len = 0;
-        const float* b = optional_vector<float>(bias, "bias", DType::kF32, &bias_len);
-        if (b && bias_len != d.k) throw_invalid("bias", "length " + std::to_string(d.k), std::to_string(bias_len));
-        if (activation < 0 || activation > 2) throw_invalid("activation", "0, 1 or 2", std::to_string(activation));
+        TensorView rv;
+        const cpu::Conv2dEpilogue ep = epilogue(d, bias, scale, residual, activation, &rv);
         py::gil_scoped_release release;
-        cpu::conv2d(d, xv, w, b, static_cast<Activation>(activation), ov);
+        cpu::conv2d(d, xv, w, ep, ov);
       },
-      py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("out"), py::arg("geometry"), py::arg("activation"));
+      py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("out"), py::arg("geometry"), py::arg("activation"),
+      py::arg("scale") = py::none(), py::arg("residual") = py::none());
 
   m.def(
       "qconv2d",

@@ -242,9 +242,21 @@ class ImplicitBPacker final : public gemm_internal::BPacker {
   int64_t n_, g_;
 };
 
+// The output-shaped residual as the epilogue's matrix view over the same rows and columns as
+// `view` (a view of out): same element offsets, the residual's own base and dtype.
+MatrixView residual_like(const TensorView* residual, const TensorView& out, const MatrixView& view) {
+  if (!residual) return MatrixView{};
+  const int64_t off = (static_cast<const char*>(view.data) - static_cast<const char*>(out.data)) /
+                      static_cast<int64_t>(dtype_size(out.dtype));
+  MatrixView r = view;
+  r.data = byte_ptr(*residual, off);
+  r.dtype = residual->dtype;
+  return r;
+}
+
 void conv2d_driver(const Conv2dDesc& d, const TensorView& x, const void* w, DType wdtype,
-                   const Conv2dWeights::Impl* packed, const float* bias, Activation activation,
-                   const TensorView& out) {
+                   const Conv2dWeights::Impl* packed, const Conv2dEpilogue& epi, const TensorView& out) {
+  const float* bias = epi.bias;
   const bool pointwise = conv::is_pointwise(d);
   const int64_t kg = d.kg(), cg = d.cg(), depth = cg * d.r * d.s;
   const int64_t esize = static_cast<int64_t>(dtype_size(wdtype));
@@ -255,9 +267,11 @@ void conv2d_driver(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
       for (int64_t g = 0; g < d.groups; ++g) {
         gemm_internal::Epilogue ep;
         ep.bias = bias ? bias + g * kg : nullptr;
+        ep.scale = epi.scale ? epi.scale + g * kg : nullptr;
         ep.bias_per_row = true;
-        ep.activation = activation;
+        ep.activation = epi.activation;
         ep.out = MatrixView{byte_ptr(out, (n * d.k + g * kg) * pq), out.dtype, kg, pq, pq, 1};
+        ep.residual = residual_like(epi.residual, out, ep.out);
         const gemm_internal::MatrixAPacker a(
             MatrixView{static_cast<char*>(const_cast<void*>(w)) + g * kg * depth * esize, wdtype, kg, depth, depth, 1});
         if (pointwise) {
@@ -276,8 +290,10 @@ void conv2d_driver(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
     const Operands o = operands(d, x, out, nullptr, 0, g, 0, pixels);
     gemm_internal::Epilogue ep;
     ep.bias = bias ? bias + g * kg : nullptr;
-    ep.activation = activation;
+    ep.scale = epi.scale ? epi.scale + g * kg : nullptr;
+    ep.activation = epi.activation;
     ep.out = o.out;
+    ep.residual = residual_like(epi.residual, out, ep.out);
     std::unique_ptr<gemm_internal::APacker> a;
     if (pointwise) a = std::make_unique<gemm_internal::MatrixAPacker>(o.a);
     else a = std::make_unique<ImplicitAPacker>(d, x, g);
@@ -295,6 +311,23 @@ void check_float(const TensorView& x, DType wdtype, const TensorView& out) {
   if (wdtype != x.dtype) throw_invalid("w", std::string("dtype ") + dtype_name(x.dtype), dtype_name(wdtype));
   if (out.dtype != x.dtype && out.dtype != DType::kF32)
     throw_invalid("out", std::string("dtype ") + dtype_name(x.dtype) + " or f32", dtype_name(out.dtype));
+}
+
+// The residual: out's shape, C-contiguous, x's dtype or f32, and either out itself or not
+// overlapping it (the epilogue reads each residual element just before writing that out
+// element; any other overlap would read values already written).
+void check_residual(const TensorView* r, const TensorView& x, const TensorView& out) {
+  if (!r) return;
+  conv::check_tensor(*r, "residual", out.shape[0], out.shape[1], out.shape[2], out.shape[3], false);
+  if (r->dtype != x.dtype && r->dtype != DType::kF32)
+    throw_invalid("residual", std::string("dtype ") + dtype_name(x.dtype) + " or f32", dtype_name(r->dtype));
+  const char* rb = static_cast<const char*>(r->data);
+  const char* ob = static_cast<const char*>(out.data);
+  const int64_t rbytes = r->numel() * static_cast<int64_t>(dtype_size(r->dtype));
+  const int64_t obytes = out.numel() * static_cast<int64_t>(dtype_size(out.dtype));
+  const bool same = rb == ob && r->dtype == out.dtype;
+  if (!same && rbytes > 0 && obytes > 0 && rb < ob + obytes && ob < rb + rbytes)
+    throw_invalid("residual", "memory not overlapping out (or out itself)", "an overlapping array");
 }
 
 }  // namespace
@@ -316,14 +349,23 @@ int64_t conv2d_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
 
 void conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const float* bias,
             Activation activation, const TensorView& out) {
+  Conv2dEpilogue ep;
+  ep.bias = bias;
+  ep.activation = activation;
+  conv2d(d, x, w, ep, out);
+}
+
+void conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const Conv2dEpilogue& ep,
+            const TensorView& out) {
   check_common(d, x, &w, out);
   check_float(x, w.dtype, out);
+  check_residual(ep.residual, x, out);
   if (out.numel() == 0) return;
   if (conv::is_depthwise(d)) {
-    depthwise_conv2d(d, x, w, bias, activation, out);
+    depthwise_conv2d(d, x, w, ep.bias, ep.activation, out, ep.scale, ep.residual);
     return;
   }
-  conv2d_driver(d, x, w.data, w.dtype, nullptr, bias, activation, out);
+  conv2d_driver(d, x, w.data, w.dtype, nullptr, ep, out);
 }
 
 Conv2dWeights::Conv2dWeights(const TensorView& w, int64_t groups, Layout layout) : impl_(new Impl) {
@@ -368,8 +410,17 @@ int64_t Conv2dWeights::packed_bytes() const {
 
 void conv2d(const Conv2dDesc& d, const TensorView& x, const Conv2dWeights& w, const float* bias,
             Activation activation, const TensorView& out) {
+  Conv2dEpilogue ep;
+  ep.bias = bias;
+  ep.activation = activation;
+  conv2d(d, x, w, ep, out);
+}
+
+void conv2d(const Conv2dDesc& d, const TensorView& x, const Conv2dWeights& w, const Conv2dEpilogue& ep,
+            const TensorView& out) {
   check_common(d, x, nullptr, out);
   check_float(x, w.dtype(), out);
+  check_residual(ep.residual, x, out);
   if (w.k() != d.k || w.cg() != d.cg() || w.r() != d.r || w.s() != d.s || w.groups() != d.groups ||
       w.layout() != d.layout)
     throw_invalid("w", "prepacked weights matching the conv (K, C/groups, R, S, groups, layout)",
@@ -383,11 +434,11 @@ void conv2d(const Conv2dDesc& d, const TensorView& x, const Conv2dWeights& w, co
     raw.dtype = w.dtype();
     raw.ndim = 4;
     conv::w_dims(d, raw.shape);
-    depthwise_conv2d(d, x, raw, bias, activation, out);
+    depthwise_conv2d(d, x, raw, ep.bias, ep.activation, out, ep.scale, ep.residual);
     return;
   }
-  if (d.layout == Layout::kNHWC) conv2d_driver(d, x, nullptr, w.dtype(), &impl, bias, activation, out);
-  else conv2d_driver(d, x, impl.raw.data(), w.dtype(), nullptr, bias, activation, out);
+  if (d.layout == Layout::kNHWC) conv2d_driver(d, x, nullptr, w.dtype(), &impl, ep, out);
+  else conv2d_driver(d, x, impl.raw.data(), w.dtype(), nullptr, ep, out);
 }
 
 void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cpu/config/registry.h"
+#include "cpu/gemm/gemm_driver.h"
 #include "common/half.h"
 #include "common/thread_pool.h"
 
@@ -55,6 +56,13 @@ void store_row(DType t, void* out, int64_t base, const float* src, int64_t n, Ac
   }
 }
 
+// NCHW rows per fused-epilogue call: up to kFusedNchwFloats outputs (16 KiB of f32, L1), at
+// least one row, at most the plane.
+constexpr int64_t kFusedNchwFloats = 4096;
+int64_t nchw_fused_rows(int64_t P, int64_t Q) {
+  return std::max<int64_t>(1, std::min<int64_t>(P, kFusedNchwFloats / std::max<int64_t>(Q, 1)));
+}
+
 }  // namespace
 
 // The registry's choice (csrc/cpu/config: the first depthwise entry the CPU's active features allow).
@@ -85,21 +93,40 @@ void depthwise_interior(int64_t Q, int64_t W, int64_t S, int64_t stride, int64_t
 }
 
 int64_t depthwise_workspace_bytes(const Conv2dDesc& d) {
-  // f32 weights (transposed to [R*S][C] for NHWC) and one f32 output row per thread.
-  const int64_t row = d.layout == Layout::kNHWC ? d.q() * d.c : d.q();
+  // f32 weights (transposed to [R*S][C] for NHWC) and one f32 output row per thread (NCHW with
+  // a scale / residual epilogue: nchw_fused_rows rows, at most; the larger is reported).
+  const int64_t row = d.layout == Layout::kNHWC ? d.q() * d.c : nchw_fused_rows(d.p(), d.q()) * d.q();
   return (d.c * d.r * d.s + row * get_num_threads()) * static_cast<int64_t>(sizeof(float));
 }
 
-void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const float* bias,
-                      Activation activation, const TensorView& out) {
+void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const float* bias_in,
+                      Activation activation, const TensorView& out, const float* scale,
+                      const TensorView* residual) {
   const DepthwiseOps& ops = depthwise_ops(x.dtype);
+  // Fused scale / residual: the primitives produce the bare sums (no bias, no relu) in the
+  // thread's row buffer and the GEMM tile epilogue finishes the row into out, so the order
+  // of operations and the rounding are exactly the dense convs'.
+  const bool fused = scale != nullptr || residual != nullptr;
+  const gemm_internal::EpilogueFn finish =
+      fused ? gemm_internal::float_gemm_config(x.dtype, x.dtype).epilogue : nullptr;
+  const float* bias = fused ? nullptr : bias_in;
+  const auto out_row = [&](int64_t base, int64_t rows, int64_t cols) {
+    gemm_internal::Epilogue ep;
+    ep.out = MatrixView{static_cast<char*>(out.data) + base * static_cast<int64_t>(dtype_size(out.dtype)),
+                        out.dtype, rows, cols, cols, 1};
+    if (residual)
+      ep.residual = MatrixView{static_cast<char*>(residual->data) + base * static_cast<int64_t>(dtype_size(residual->dtype)),
+                               residual->dtype, rows, cols, cols, 1};
+    ep.activation = activation;
+    return ep;
+  };
   const int64_t C = d.c, P = d.p(), Q = d.q(), RS = d.r * d.s;
   const int64_t xsize = static_cast<int64_t>(dtype_size(x.dtype));
   const char* xb = static_cast<const char*>(x.data);
   const int threads = get_num_threads();
-  const bool relu_fused = activation == Activation::kRelu;
+  const bool relu_fused = activation == Activation::kRelu && !fused;
   // f32 output without gelu: the primitive writes straight into out.
-  const bool direct = out.dtype == DType::kF32 && activation != Activation::kGelu;
+  const bool direct = out.dtype == DType::kF32 && activation != Activation::kGelu && !fused;
   if (d.layout == Layout::kNHWC) {
     std::vector<float> wt(static_cast<size_t>(RS * C));  // [R*S][C]
     for (int64_t c = 0; c < C; ++c)
@@ -142,7 +169,12 @@ void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView
         ops.accum_pixels(xt.data(), wp.data(), nt, 0, 1, C, bias, relu_fused, dst + q * C, C);
       }
       if (direct) return;
-      if (activation != Activation::kGelu && out.dtype == x.dtype)
+      if (fused) {
+        gemm_internal::Epilogue ep = out_row(base, Q, C);
+        ep.bias = bias_in;
+        ep.scale = scale;
+        finish(ep, dst, C, 0, 0, static_cast<int>(Q), static_cast<int>(C));
+      } else if (activation != Activation::kGelu && out.dtype == x.dtype)
         ops.store_row(dst, Q * C, static_cast<char*>(out.data) + base * xsize);
       else
         store_row(out.dtype, out.data, base, dst, Q * C, activation);
@@ -152,7 +184,10 @@ void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView
   // NCHW: one task per (image, channel) plane, one output row at a time.
   std::vector<float> wf(static_cast<size_t>(C * RS));
   for (int64_t i = 0; i < C * RS; ++i) wf[i] = load_any(w.dtype, w.data, i);
-  std::vector<float> rows(static_cast<size_t>(Q * threads));
+  // Fused epilogue: consecutive rows of a plane are contiguous in out, so `group` of them are
+  // finished by one epilogue call (a call per 7..56-column row cost more than the epilogue).
+  const int64_t group = fused ? nchw_fused_rows(P, Q) : 1;
+  std::vector<float> rows(static_cast<size_t>(group * Q * threads));
   parallel_for(d.n * C, [&](int64_t nc, int thread) {
     const int64_t c = nc % C;
     const char* plane = xb + nc * d.h * d.w * xsize;
@@ -163,11 +198,20 @@ void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView
         xr[r] = (h < 0 || h >= d.h) ? nullptr : plane + h * d.w * xsize;
       }
       const int64_t base = (nc * P + p) * Q;
-      float* dst = direct ? static_cast<float*>(out.data) + base : rows.data() + thread * Q;
+      float* const buf = rows.data() + thread * group * Q;
+      float* dst = direct ? static_cast<float*>(out.data) + base : buf + (p % group) * Q;
       ops.row_nchw(xr.data(), wf.data() + c * RS, static_cast<int>(d.r), static_cast<int>(d.s), Q, d.w, d.stride_w,
                    d.dilation_w, d.pad_left, bias ? bias[c] : 0.0f, relu_fused, dst);
       if (direct) continue;
-      if (activation != Activation::kGelu && out.dtype == x.dtype)
+      if (fused) {
+        if ((p + 1) % group != 0 && p + 1 != P) continue;
+        const int64_t p0 = p - p % group, n_elems = (p - p0 + 1) * Q;
+        gemm_internal::Epilogue ep = out_row((nc * P + p0) * Q, 1, n_elems);
+        ep.bias = bias_in ? bias_in + c : nullptr;
+        ep.scale = scale ? scale + c : nullptr;
+        ep.bias_per_row = true;
+        finish(ep, buf, n_elems, 0, 0, 1, static_cast<int>(n_elems));
+      } else if (activation != Activation::kGelu && out.dtype == x.dtype)
         ops.store_row(dst, Q, static_cast<char*>(out.data) + base * xsize);
       else
         store_row(out.dtype, out.data, base, dst, Q, activation);

@@ -48,8 +48,13 @@ const DepthwiseOps& depthwise_ops_avx2(DType dtype);
 const DepthwiseOps& depthwise_ops_avx512(DType dtype);
 #endif
 
+// scale (K floats) and residual (out's shape and layout) are the fused epilogue of
+// aicc::cpu::Conv2dEpilogue; with either, each output row is finished from the kernel's f32
+// row buffer by the float GEMM's tile epilogue (scale, bias, residual, activation, rounding)
+// as it is written: still one pass over the output.
 void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const float* bias,
-                      Activation activation, const TensorView& out);
+                      Activation activation, const TensorView& out, const float* scale = nullptr,
+                      const TensorView* residual = nullptr);
 int64_t depthwise_workspace_bytes(const Conv2dDesc& d);
 
 // Backward of the depthwise conv; dtypes and shapes are checked by the callers

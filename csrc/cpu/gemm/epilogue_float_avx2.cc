@@ -61,23 +61,38 @@ void epilogue_tile_avx2(const Epilogue& ep, const float* tile, int64_t ldt, int6
   const int nv = vector ? nr / 8 * 8 : 0;
   const __m256 alpha = _mm256_set1_ps(ep.alpha), beta = _mm256_set1_ps(ep.beta);
   const __m256 zero = _mm256_setzero_ps();
+  // Everything the vector loop reads from `ep`, in locals: the intrinsic stores may alias
+  // anything, so fields read through `ep` would be reloaded (and re-tested) every 8 elements.
+  const float* const scale = ep.scale;
+  const float* const bias = ep.bias;
+  const bool per_row = ep.bias_per_row;
+  const void* const res = ep.residual.data;
+  const DType res_dtype = ep.residual.dtype;
+  const int64_t res_ld = ep.residual.row_stride;
+  const Activation act = ep.activation;
+  void* const odata = o.data;
+  const DType odtype = o.dtype;
+  const int64_t o_ld = o.row_stride;
   for (int i = 0; i < mr; ++i) {
     const int64_t row = i0 + i;
     const float* t = tile + i * ldt;
-    const __m256 row_bias = ep.bias && ep.bias_per_row ? _mm256_set1_ps(ep.bias[row]) : zero;
+    const __m256 row_bias = bias && per_row ? _mm256_set1_ps(bias[row]) : zero;
+    const __m256 row_scale = scale && per_row ? _mm256_set1_ps(scale[row]) : zero;
     for (int j = 0; j < nv; j += 8) {
       const int64_t col = j0 + j;
       __m256 y = _mm256_mul_ps(alpha, _mm256_loadu_ps(t + j));
+      if (scale) y = _mm256_mul_ps(y, per_row ? row_scale : _mm256_loadu_ps(scale + col));
       if (read_c) {
         const int64_t off = row * c.row_stride + col * c.col_stride;
         const __m256 cv = c.col_stride == 0 ? _mm256_set1_ps(load_f32(c.data, c.dtype, off))
                                             : load8_any(c.data, c.dtype, off);
         y = _mm256_add_ps(y, _mm256_mul_ps(beta, cv));
       }
-      if (ep.bias) y = _mm256_add_ps(y, ep.bias_per_row ? row_bias : _mm256_loadu_ps(ep.bias + col));
-      if (ep.activation == Activation::kRelu) y = _mm256_max_ps(zero, y);  // NaN in y stays NaN
-      else if (ep.activation == Activation::kGelu) y = gelu8_avx2(y);
-      store8_any(o.data, o.dtype, row * o.row_stride + col, y);
+      if (bias) y = _mm256_add_ps(y, per_row ? row_bias : _mm256_loadu_ps(bias + col));
+      if (res) y = _mm256_add_ps(y, load8_any(res, res_dtype, row * res_ld + col));
+      if (act == Activation::kRelu) y = _mm256_max_ps(zero, y);  // NaN in y stays NaN
+      else if (act == Activation::kGelu) y = gelu8_avx2(y);
+      store8_any(odata, odtype, row * o_ld + col, y);
     }
     for (int j = nv; j < nr; ++j) {
       const int64_t col = j0 + j;

@@ -70,11 +70,14 @@ inline float gelu_f32_scalar(float x) {
   return static_cast<float>(0.5 * xd * std::erfc(-xd * 0.70710678118654752440));
 }
 
-// alpha * acc + beta * C[i, j] + bias: the epilogue before the activation.
+// scale * (alpha * acc) + beta * C[i, j] + bias + residual[i, j]: the epilogue before the
+// activation.
 inline float epilogue_linear(const Epilogue& ep, float acc, int64_t i, int64_t j) {
   float y = ep.alpha * acc;
+  if (ep.scale) y *= ep.scale[ep.bias_per_row ? i : j];
   if (ep.beta != 0.0f) y += ep.beta * load_f32(ep.c.data, ep.c.dtype, i * ep.c.row_stride + j * ep.c.col_stride);
   if (ep.bias) y += ep.bias[ep.bias_per_row ? i : j];
+  if (ep.residual.data) y += load_f32(ep.residual.data, ep.residual.dtype, i * ep.residual.row_stride + j);
   return y;
 }
 

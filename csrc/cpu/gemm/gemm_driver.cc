@@ -100,13 +100,13 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
   // also C, which the epilogue still has to read), else in a workspace.
   const bool multi = nkb > 1;
   const bool acc_in_out = multi && ep.out.dtype == DType::kF32 && ep.out.col_stride == 1 &&
-                          !(ep.beta != 0.0f && ep.c.data == ep.out.data);
+                          !(ep.beta != 0.0f && ep.c.data == ep.out.data) && ep.residual.data != ep.out.data;
   const bool use_ws = multi && !acc_in_out;
 
   // A plain f32 product (alpha 1, no C, bias or activation) needs no epilogue pass: full
   // tiles go straight from the microkernel to out (1 * acc is acc, bit for bit).
-  const bool identity = ep.alpha == 1.0f && ep.beta == 0.0f && ep.bias == nullptr &&
-                        ep.activation == Activation::kNone && ep.out.dtype == DType::kF32 &&
+  const bool identity = ep.alpha == 1.0f && ep.beta == 0.0f && ep.bias == nullptr && ep.scale == nullptr &&
+                        ep.residual.data == nullptr && ep.activation == Activation::kNone && ep.out.dtype == DType::kF32 &&
                         ep.out.col_stride == 1;
 
   int64_t nc_max = bsrc.packed ? cfg.nc : std::min<int64_t>(cfg.nc, round_up(n, nr));

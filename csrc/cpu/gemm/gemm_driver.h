@@ -142,14 +142,22 @@ class MatrixBPacker final : public BPacker {
 };
 
 // ---------------------------------------------------------------------------------------
-// Epilogue: out = round(activation(alpha * acc + beta * C + bias)), in f32, in that order.
+// Epilogue: out = round(activation(scale * (alpha * acc) + beta * C + bias + residual)), in
+// f32, one operation at a time in that order (each term only when present).
 // ---------------------------------------------------------------------------------------
 struct Epilogue {
   float alpha = 1.0f;
   float beta = 0.0f;         // beta == 0: C is never read (NaN in C does not leak)
   MatrixView c;              // m x n, f32/f16/bf16, any strides (0 = broadcast); read iff beta != 0
   const float* bias = nullptr;  // nullptr, or f32 of length n (bias_per_row false) or m (true)
-  bool bias_per_row = false;    // true: bias[i] (conv with weights as A); false: bias[j] (GEMM)
+  bool bias_per_row = false;    // true: bias[i] and scale[i] (conv with weights as A); false: [j]
+  // Per-channel multiplier of the sum (a conv's folded batch norm): nullptr, or f32 indexed
+  // like bias. Applied before C and bias, so scale * conv + bias is the folded BN.
+  const float* scale = nullptr;
+  // A conv's residual input: m x n, f32/f16/bf16, unit column stride; read iff data != nullptr,
+  // added after the bias (C is added before it: the two are separate so GEMM keeps its order).
+  // May alias out exactly (each element is read before the same out element is written).
+  MatrixView residual;
   Activation activation = Activation::kNone;
   MatrixView out;            // m x n, f32/f16/bf16, any positive strides; may alias C exactly
 };

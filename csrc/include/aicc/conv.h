@@ -38,6 +38,23 @@ namespace cpu {
 void conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const float* bias,
             Activation activation, const TensorView& out);
 
+// The fused epilogue of a float forward conv, per output element of channel k, in f32:
+//   out = round(activation(scale[k] * acc + bias[k] + residual)),
+// one operation at a time in that order (absent terms skipped), one rounding to out's dtype.
+// scale * acc + bias is a folded batch norm; residual is the ResNet block's skip input. It is
+// computed in the GEMM epilogue (depthwise: in the kernel's row write), never as a separate
+// pass over the output.
+struct Conv2dEpilogue {
+  const float* bias = nullptr;   // K floats, or nullptr
+  const float* scale = nullptr;  // K floats, or nullptr
+  // out's shape and layout, C-contiguous, x's dtype or f32; may be out itself (same memory,
+  // read before written), must not overlap it otherwise. nullptr: none.
+  const TensorView* residual = nullptr;
+  Activation activation = Activation::kNone;
+};
+void conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const Conv2dEpilogue& epilogue,
+            const TensorView& out);
+
 // Weights prepared once for many conv2d calls (what a framework keeps next to its layer):
 // the GEMM B operand of each group (W_g^T, [Cg*R*S, K/groups]) packed for the microkernel of
 // the ISA path active at construction, plus a copy for the depthwise kernel. Independent of x and of stride / padding / dilation. Immutable after
@@ -73,6 +90,8 @@ class Conv2dWeights {
 // d.layout must match the weights).
 void conv2d(const Conv2dDesc& d, const TensorView& x, const Conv2dWeights& w, const float* bias,
             Activation activation, const TensorView& out);
+void conv2d(const Conv2dDesc& d, const TensorView& x, const Conv2dWeights& w, const Conv2dEpilogue& epilogue,
+            const TensorView& out);
 
 // Quantized conv2d through qgemm's output stage. params.a_zero_point is x's zero point
 // (padding holds it, so padded taps contribute 0); b_zero_point / scale / bias are per

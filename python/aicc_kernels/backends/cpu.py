@@ -36,10 +36,16 @@ def _geometry(stride, padding, dilation, groups, layout):
             0 if layout == "NCHW" else 1)
 
 
-def _conv2d(x, w, bias, out, *, stride, padding, dilation, groups, layout, activation=None):
-    """w: the weight array, or the _aicc_cpu.Conv2dWeights made by _prepack_conv2d_weights."""
+def _conv2d(x, w, bias, out, *, stride, padding, dilation, groups, layout, activation=None, scale=None,
+            residual=None):
+    """w: the weight array, or the _aicc_cpu.Conv2dWeights made by _prepack_conv2d_weights.
+    scale / residual: the fused epilogue (out = act(scale * conv + bias + residual))."""
     run = _ext.conv2d if isinstance(w, np.ndarray) else _ext.conv2d_prepacked
-    run(x, w, bias, out, _geometry(stride, padding, dilation, groups, layout), _ACTIVATION_CODES[activation])
+    geometry = _geometry(stride, padding, dilation, groups, layout)
+    if scale is None and residual is None:
+        run(x, w, bias, out, geometry, _ACTIVATION_CODES[activation])
+    else:
+        run(x, w, bias, out, geometry, _ACTIVATION_CODES[activation], scale, residual)
 
 
 def _prepack_conv2d_weights(w, groups, layout):

@@ -176,7 +176,11 @@ def _geometry(stride, padding, dilation, groups, layout) -> ConvGeometry:
 
 
 def _conv2d_kernel(fn, context, where):
-    def conv2d(x, w, bias, out, *, stride, padding, dilation, groups, layout, activation=None):
+    def conv2d(x, w, bias, out, *, stride, padding, dilation, groups, layout, activation=None, scale=None,
+               residual=None):
+        if scale is not None or residual is not None:
+            # The C ABI's Conv2dParams carries bias and activation only.
+            raise KernelUnsupported(f"{where}: the C backend ABI has no fused scale / residual epilogue")
         xv, wv, ov = _tensor(x), _tensor(w), _tensor(out)
         params = Conv2dParams(_geometry(stride, padding, dilation, groups, layout), _ptr(bias),
                               _ACTIVATIONS[activation])

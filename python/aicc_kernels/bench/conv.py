@@ -353,6 +353,80 @@ def run(dtypes: Optional[Sequence[str]] = None, threads: Optional[Sequence[int]]
     return results
 
 
+#: The layers the fused-epilogue lines measure: the ResNet-50 stage-1 3x3 conv (compute-bound:
+#: the epilogue is a few % of its time) and the depthwise 3x3 (memory-bound: it is not).
+FUSED_LAYER = "3x3_64-64@56"
+FUSED_LAYERS = (FUSED_LAYER, "dw3x3_256@28")
+
+
+def fused_epilogue(batch: int = 8, layout: str = "NHWC", dtype: str = "f32", threads: int = 2,
+                   repeats: int = 15, layer_name: str = FUSED_LAYER) -> List[Result]:
+    """The ResNet block's tail, out = relu(conv(x) + bias + residual), three ways in this
+    process, call after call (so all see the same load): fused (one ak.conv2d with
+    residual= and activation=), unfused (ak.conv2d with bias, then NumPy's in-place add and
+    relu: two more passes over the output) and the plain conv + bias + relu (no residual:
+    what the epilogue itself costs). One Result (op "conv2d_fused", impl "aicc") whose extra
+    holds the three medians and the ratios `vs_unfused` (unfused / fused time) and
+    `vs_plain` (plain / fused); `wrong`: output elements where fused and unfused differ by more
+    than the conv's float error bound. dtype: f32 (f16 / bf16: the unfused side rounds the conv
+    before the add, so it may differ by one rounding more)."""
+    layer = next(l for l in LAYERS if l.name == layer_name)
+    dt = _dtypes.from_short_name(dtype)
+    rng = np.random.default_rng(0)
+    x, w, _, _ = _arrays(layer, batch, layout, dt, rng)
+    kw = dict(stride=layer.stride, padding=layer.pad, groups=layer.groups, layout=layout)
+    bias = rng.standard_normal(layer.k).astype(np.float32)
+    out = ak.conv2d(x, w, bias, **kw)
+    residual = rng.standard_normal(out.shape).astype(dt)
+
+    def fused():
+        ak.conv2d(x, w, bias, residual=residual, activation="relu", out=out, **kw)
+
+    def unfused():
+        ak.conv2d(x, w, bias, out=out, **kw)
+        np.add(out, residual, out=out)
+        np.maximum(out, 0, out=out)
+
+    def plain():
+        ak.conv2d(x, w, bias, activation="relu", out=out, **kw)
+
+    calls = {"fused": fused, "unfused": unfused, "plain": plain}
+    samples = {k: [] for k in calls}
+    with bench_threads(threads):
+        for f in calls.values():
+            f()
+        for _ in range(repeats):
+            for k, f in calls.items():
+                samples[k] += time_call(f, repeats=1, warmup=0)
+    med = {k: float(np.median(v)) for k, v in samples.items()}
+    # The two sides round differently only in the order of the sum (the depthwise kernel starts
+    # its plain sum at the bias; the fused epilogue adds it after), so they agree within the
+    # float error bound of the conv (+2 roundings): `wrong` counts the elements that do not.
+    unfused()
+    expected = out.astype(np.float64)
+    fused()
+    per_k = (1, -1, 1, 1) if layout == "NCHW" else (1, 1, 1, -1)
+    mag = (ak.conv2d(np.abs(x), np.abs(w), **kw).astype(np.float64) + np.abs(bias).reshape(per_k)
+           + np.abs(residual.astype(np.float64)))
+    bound = float_bound(expected, mag, layer.c // layer.groups * layer.rs * layer.rs + 2, out.dtype, "relu")
+    wrong = int(np.count_nonzero(np.abs(out.astype(np.float64) - expected) > bound))
+    shape = f"{layer.name} N={batch} {layout} +bias+residual+relu"
+    return [make_result("conv2d_fused", "aicc", dtype, shape, threads, samples["fused"], flops(layer, batch),
+                        "GFLOPS", wrong, layer=layer.name, layout=layout, batch=batch,
+                        unfused_seconds=med["unfused"], plain_seconds=med["plain"],
+                        vs_unfused=med["unfused"] / med["fused"], vs_plain=med["plain"] / med["fused"],
+                        output_bytes=int(out.nbytes))]
+
+
+def fused_summary(rows: List[Result]) -> str:
+    return "\n".join(
+        f"fused epilogue {r.shape} {r.dtype} t={r.threads}: fused {r.seconds * 1e3:.2f} ms, conv then NumPy "
+        f"add+relu {r.extra['unfused_seconds'] * 1e3:.2f} ms ({r.extra['vs_unfused']:.2f}x), plain conv+bias+relu "
+        f"{r.extra['plain_seconds'] * 1e3:.2f} ms (fused/plain time {1 / r.extra['vs_plain']:.2f}); "
+        f"{r.wrong} outputs outside the error bound of the unfused ones"
+        for r in rows if r.op == "conv2d_fused")
+
+
 def geomean(values) -> float:
     values = [v for v in values if v and v > 0]
     return float(np.exp(np.mean(np.log(values)))) if values else float("nan")

@@ -16,6 +16,7 @@ from .. import _device, _dtypes, backends
 from .._validation import (GEOMETRY_MAX, as_array, as_int, check_activation, check_dtype, check_ndim, check_out,
                            float_out_choices)
 from .conv_geometry import LAYOUTS, ConvGeometry, check_layout  # noqa: F401  (LAYOUTS: public)
+from .gemm import _same_memory
 from .quant import INT32_MAX, max_abs_offset, quant_output_stage, zero_point
 
 def _contiguous(x):
@@ -132,13 +133,17 @@ def prepack_conv2d_weights(w, *, groups=1, layout="NCHW", backend=None):
 
 
 def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, layout="NCHW",
-           activation=None, out_dtype=None, out=None, backend=None, fallback=None):
-    """y = activation(conv2d(x, w) + bias), f32 accumulation (SEMANTICS.md, "Convolution").
+           activation=None, out_dtype=None, out=None, backend=None, fallback=None, scale=None,
+           residual=None):
+    """y = activation(scale[k] * conv2d(x, w) + bias[k] + residual), f32 accumulation
+    (SEMANTICS.md, "Convolution"); every term but the conv is optional.
 
     x: [N, C, H, W] (NCHW) or [N, H, W, C] (NHWC), f32 / f16 / bf16.
     w: [K, C/groups, R, S] (NCHW) or [K, R, S, C/groups] (NHWC), x's dtype.
     padding: int, (h, w), ((top, bottom), (left, right)), "same" or "valid".
-    bias: (K,), any float dtype (used in f32). out dtype: x's dtype, or f32 (out_dtype).
+    bias, scale: (K,), any float dtype (used in f32); scale * conv + bias is a folded batch norm.
+    residual: the output's shape and layout, x's dtype or f32 (read in f32); may be `out` itself.
+    out dtype: x's dtype, or f32 (out_dtype). The epilogue is fused: one rounding, no extra pass.
     """
     prepacked = w if isinstance(w, Conv2dWeights) else None
     if prepacked is not None:
@@ -172,21 +177,60 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, layout
         if bias.shape != (geo.k,):
             raise ValueError(f"bias: expected shape ({geo.k},), got {bias.shape}")
         bias32 = np.ascontiguousarray(bias, dtype=np.float32)
+    # The fused-epilogue arguments reach the kernel only when given, so the plain call (and a
+    # backend kernel written before they existed) is untouched.
+    epilogue = {}
+    if scale is not None:
+        epilogue["scale"] = _per_channel_f32(scale, "scale", geo.k)
+    if residual is not None:
+        residual = _residual(residual, x.dtype, geo.out_shape)
     combo = (_dtypes.short_name(x.dtype),) * 2 + (_dtypes.short_name(odt),)
-    chosen, kernel = backends.select(backend, "conv2d", combo, [x, w, out], fallback, names=("x", "w", "out"))
+    chosen, kernel = backends.select(backend, "conv2d", combo, [x, w, out, residual], fallback,
+                                     names=("x", "w", "out", "residual"))
     if out is None:
         out = chosen.empty(geo.out_shape, odt)
     else:
-        check_out(out, "out", geo.out_shape, odt, [("x", x), ("w", w)])
+        # out may be exactly the residual (an in-place out = act(conv + out)): the kernels read
+        # each residual element before writing that out element. Any other overlap is refused.
+        inputs = [("x", x), ("w", w)]
+        if residual is not None and not _same_memory(out, residual):
+            inputs.append(("residual", residual))
+        check_out(out, "out", geo.out_shape, odt, inputs)
     if out.size and (x.size == 0 or w.size == 0):
+        if residual is not None:
+            epilogue["residual"] = _device.to_host_small(residual)
         return _run_empty_input("conv2d", combo, chosen, (_device.to_host_small(x), _device.to_host_small(w), bias32),
-                                out, dict(activation=activation, **geo.kwargs()))
+                                out, dict(activation=activation, **epilogue, **geo.kwargs()))
     if out.size:
         wk = prepacked.for_backend(chosen.name) if prepacked is not None else _contiguous(w)
         buf, caller = _kernel_out(out)
-        kernel(_contiguous(x), wk, bias32, buf, activation=activation, **geo.kwargs())
+        if residual is not None:
+            # A residual aliasing a non-contiguous out is read from a copy: the kernel writes
+            # a temporary, not the caller's out.
+            epilogue["residual"] = _contiguous(residual)
+        kernel(_contiguous(x), wk, bias32, buf, activation=activation, **epilogue, **geo.kwargs())
         _copy_back(buf, caller)
     return out
+
+
+def _per_channel_f32(v, name, k):
+    """A length-K float vector (scale, bias) as contiguous host f32."""
+    v = as_array(_device.to_host_small(v), name)  # small: validated on the host
+    check_dtype(v, name, _dtypes.FLOAT_COMPUTE + (_dtypes.float64,))
+    if v.shape != (k,):
+        raise ValueError(f"{name}: expected shape ({k},), got {v.shape}")
+    return np.ascontiguousarray(v, dtype=np.float32)
+
+
+def _residual(residual, x_dtype, out_shape):
+    """The residual input: the conv output's shape (and so its layout), x's dtype or f32."""
+    residual = as_array(residual, "residual")
+    if residual.shape != tuple(out_shape):
+        raise ValueError(f"residual: expected shape {tuple(out_shape)} (the conv2d output), got {residual.shape}")
+    if residual.dtype not in (x_dtype, _dtypes.float32):
+        raise TypeError(f"residual: expected dtype {float_out_choices(x_dtype)} for "
+                        f"{_dtypes.short_name(x_dtype)} inputs, got {_dtypes.short_name(residual.dtype)}")
+    return residual
 
 
 def qconv2d(x, w, bias=None, *, x_zero_point=0, w_zero_point=0, scale=None, out_zero_point=0,

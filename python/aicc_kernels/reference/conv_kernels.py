@@ -76,13 +76,20 @@ def conv_accumulate(x, w, *, stride, padding, dilation, groups, pad_value=0, dty
     return y.reshape(n, k, p, q)
 
 
-def conv2d_kernel(x, w, bias, out, *, stride, padding, dilation, groups, layout, activation=None):
-    """out = cast(activation(conv(x, w) + bias)), float64 inside, rounded once (through f32)."""
+def conv2d_kernel(x, w, bias, out, *, stride, padding, dilation, groups, layout, activation=None, scale=None,
+                  residual=None):
+    """out = cast(activation(scale[k] * conv(x, w) + bias[k] + residual)), in that order,
+    float64 inside, rounded once (through f32). scale / bias: per output channel k;
+    residual: the output's shape and layout (x's dtype or f32)."""
     y = conv_accumulate(_nchw(x, layout), _kcrs(w, layout), stride=stride, padding=padding,
                         dilation=dilation, groups=groups)
-    if bias is not None:
-        with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
+        if scale is not None:
+            y = y * np.asarray(scale).astype(np.float64)[None, :, None, None]
+        if bias is not None:
             y = y + np.asarray(bias).astype(np.float64)[None, :, None, None]
+        if residual is not None:
+            y = y + _nchw(np.asarray(residual), layout).astype(np.float64)
     y = apply_activation(y, activation)
     out[...] = _from_nchw(cast_float(y, out.dtype), layout)
 

@@ -52,7 +52,13 @@ def _out_pq(out, layout):
     return (out.shape[2], out.shape[3]) if layout == "NCHW" else (out.shape[1], out.shape[2])
 
 
-def _conv2d(x, w, bias, out, *, stride, padding, dilation, groups, layout, activation=None):
+def _conv2d(x, w, bias, out, *, stride, padding, dilation, groups, layout, activation=None, scale=None,
+            residual=None):
+    if scale is not None or residual is not None:
+        from ..base import KernelUnsupported
+
+        raise KernelUnsupported("conv2d: the cuda backend has no fused scale / residual epilogue yet "
+                                "(bias and activation only)")
     _cuda._check_device(x=x, w=w, out=out)
     xs, ws = _nhwc(x, layout), _krsc(w, layout)
     p, q = _out_pq(out, layout)
