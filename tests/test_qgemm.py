@@ -108,6 +108,32 @@ def test_edge_tiles(backend, m, n, k):
 
 
 @pytest.mark.parametrize("a_dtype", [np.uint8, np.int8])
+@pytest.mark.parametrize("zb_kind", ["zero", "scalar", "per_channel"])
+@pytest.mark.parametrize("k", [63, 64, 65, 130, 1024 + 64 + 3])
+def test_int32_output_edges(backend, a_dtype, zb_kind, k):
+    """The int32 output stage (fused into the last K slice on the VNNI route) on partial tiles:
+    rows around the 4-row groups and 12-row panels of the A packer, columns around the 16 / 32
+    lanes, K around the packer's 64-byte chunks and past one K slice; with zb = 0 the row sums
+    are skipped. Bias and relu on and off; the output sits in a sentinel buffer."""
+    rng = np.random.default_rng(k)
+    info = np.iinfo(a_dtype)
+    for m, n in ((1, 1), (3, 17), (4, 16), (5, 31), (7, 33), (12, 32), (13, 47), (16, 15), (25, 65)):
+        a = _full_range(rng, (m, k), a_dtype)
+        b = _full_range(rng, (k, n), np.int8)
+        zb = {"zero": 0, "scalar": -128, "per_channel": _full_range(rng, (n,), np.int8).astype(np.int32)}[zb_kind]
+        for bias, relu in ((None, False), (rng.integers(-100000, 100000, n).astype(np.int32), True)):
+            kw = dict(a_zero_point=int(info.max) if m % 2 else 0, b_zero_point=zb, bias=bias,
+                      activation="relu" if relu else None)
+            big = to_device(np.full((m + 2, n + 3), 77, np.int32), backend)
+            ak.qgemm(*to_device((a, b), backend), **kw, out=big[1:-1, 1:-2], backend=backend)
+            big = to_host(big)
+            np.testing.assert_array_equal(big[1:-1, 1:-2], ak.reference.qgemm(a, b, **kw), err_msg=f"m={m} n={n}")
+            inner = np.zeros(big.shape, bool)
+            inner[1:-1, 1:-2] = True
+            assert (big[~inner] == 77).all(), f"qgemm wrote outside its output (m={m} n={n})"
+
+
+@pytest.mark.parametrize("a_dtype", [np.uint8, np.int8])
 @pytest.mark.parametrize("k", [1023, 4001])
 def test_full_range_long_k(backend, a_dtype, k):
     """K up to ~4000 with extreme values and zero points (several K slices, every partial

@@ -71,7 +71,10 @@ void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, co
   std::vector<int32_t> zb(static_cast<size_t>(n_panels * nr), 0);
   if (p.b_zero_point != nullptr)
     for (int64_t j = 0; j < n; ++j) zb[j] = p.b_zero_point[p.b_zero_point_len == 1 ? 0 : j];
-  std::vector<int32_t> rowsum(rt.folds_zero_points ? static_cast<size_t>(m_panels * mr) : 0);
+  // The row term -zb[j] * rowsum(a') vanishes when every zb is 0 (the common per-tensor case):
+  // then the packers skip the row sums and the output stage skips the term.
+  const bool row_term = rt.folds_zero_points && std::any_of(zb.begin(), zb.end(), [](int32_t z) { return z != 0; });
+  std::vector<int32_t> rowsum(row_term ? static_cast<size_t>(m_panels * mr) : 0);
   std::vector<int32_t> colsum(rt.folds_zero_points ? static_cast<size_t>(n_panels * nr) : 0);
 
   const bool serial = m * n * std::max<int64_t>(k, 1) < kSerialMacs;
@@ -117,12 +120,14 @@ void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, co
   o.row_stride = out.row_stride;
   o.col_stride = out.col_stride;
   o.col_add = col_add.empty() ? nullptr : col_add.data();
-  o.row_sum = rt.folds_zero_points ? rowsum.data() : nullptr;
+  o.row_sum = row_term ? rowsum.data() : nullptr;
   o.col_zb = zb.data();
   o.col_scale = col_scale.empty() ? nullptr : col_scale.data();
   o.out_zero_point = p.out_zero_point;
   o.relu = p.activation == Activation::kRelu;
 
+  // s32 output, unit column stride: the route's fused last-slice kernel writes the output itself.
+  const bool fused_s32 = rt.ukernel_s32_out != nullptr && out.dtype == DType::kS32 && out.col_stride == 1;
   const bool sliced = kw > rt.kc_words;  // several K slices: accumulators live in scratch between them
   const int threads = serial ? 1 : get_num_threads();
   // Compute blocks of at most mc_panels x nc_panels tiles, evened out and made a multiple of the
@@ -165,7 +170,7 @@ void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, co
           if (t < m_panels) {
             const int64_t i0 = t * mr;
             rt.pack_a(a, i0, static_cast<int>(std::min(mr, m - i0)), p.a_zero_point, kw, packed_a + t * a_panel,
-                      rt.folds_zero_points ? rowsum.data() + i0 : nullptr);
+                      row_term ? rowsum.data() + i0 : nullptr);
           } else {
             const int64_t q = (t - m_panels) * kPackGroup, j0 = q * nr;
             const int64_t cols = std::min(kPackGroup * nr, n - j0);
@@ -198,11 +203,15 @@ void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, co
             const int nr_valid = static_cast<int>(std::min(nr, n - j0));
             for (int64_t ip = ip0; ip < ip1; ++ip) {
               int32_t* tile = sliced ? block + ((jp - jp0) * mc_panels + (ip - ip0)) * mr * nr : local;
-              rt.ukernel(kc, packed_a + ip * a_panel + pc * mr * 4, bp, tile, pc > 0);
-              if (!last) continue;
+              const char* ap = packed_a + ip * a_panel + pc * mr * 4;
               const int64_t i0 = ip * mr;
               const int mr_valid = static_cast<int>(std::min(mr, m - i0));
-              rt.output(tile, static_cast<int>(nr), mr_valid, nr_valid, i0, j0, o);
+              if (last && fused_s32) {
+                rt.ukernel_s32_out(kc, ap, bp, pc > 0 ? tile : nullptr, mr_valid, nr_valid, i0, j0, o);
+                continue;
+              }
+              rt.ukernel(kc, ap, bp, tile, pc > 0);
+              if (last) rt.output(tile, static_cast<int>(nr), mr_valid, nr_valid, i0, j0, o);
             }
           }
           pc += kc;
