@@ -75,7 +75,7 @@ void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, co
   // then the packers skip the row sums and the output stage skips the term.
   const bool row_term = rt.folds_zero_points && std::any_of(zb.begin(), zb.end(), [](int32_t z) { return z != 0; });
   std::vector<int32_t> rowsum(row_term ? static_cast<size_t>(m_panels * mr) : 0);
-  std::vector<int32_t> colsum(rt.folds_zero_points ? static_cast<size_t>(n_panels * nr) : 0);
+
 
   const bool serial = m * n * std::max<int64_t>(k, 1) < kSerialMacs;
 
@@ -106,9 +106,13 @@ void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, co
   // (An s8-domain route, a_packed_signed, has a' = a for s8 and a - 128 for u8, za' likewise.)
   const int32_t a_shift = rt.a_packed_signed ? (a.dtype == DType::kU8 ? -128 : 0) : (a.dtype == DType::kS8 ? 128 : 0);
   const uint32_t za_u = static_cast<uint32_t>(p.a_zero_point + a_shift);
+  // The column term -za' colsum(b) vanishes when za' = 0 (u8 a with zero point 0): the
+  // packers then skip the column sums.
+  const bool col_term = rt.folds_zero_points && za_u != 0;
+  std::vector<int32_t> colsum(col_term ? static_cast<size_t>(n_panels * nr) : 0);
   auto fold_columns = [&](int64_t j0, int64_t j1) {
     for (int64_t j = j0; j < j1; ++j) {
-      const uint32_t term = static_cast<uint32_t>(col_add[j]) - za_u * static_cast<uint32_t>(colsum[j]) +
+      const uint32_t term = static_cast<uint32_t>(col_add[j]) - (col_term ? za_u * static_cast<uint32_t>(colsum[j]) : 0u) +
                             static_cast<uint32_t>(k) * za_u * static_cast<uint32_t>(zb[j]);
       col_add[j] = static_cast<int32_t>(term);
     }
@@ -133,11 +137,22 @@ void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, co
   // Compute blocks of at most mc_panels x nc_panels tiles, evened out and made a multiple of the
   // thread count where the problem allows: with the route's blocks as they are, M = 128 on 2
   // threads is one block of 8 row panels and one of 3 (one thread idle 5/11 of the time).
+  //
+  // Column tasks (whenever every thread can get a B panel: n_panels >= threads): a compute task
+  // owns a column block over all of M and packs its own B block first, so the block is read
+  // by the microkernel from L2 right after packing (a B packed for the whole call up front is
+  // 2.4 MB at K = 768, N = 3072 and comes back from L3), the column sums fold into the task's
+  // own columns, the packing overlaps the A packing of the other thread, and the threads split
+  // N with no shared B block. Otherwise (N narrower than the threads) B is packed up front and
+  // the tasks split M as well.
+  const bool column_tasks = n_panels >= threads;
   int64_t m_blocks = (m_panels + rt.mc_panels - 1) / rt.mc_panels;
   int64_t n_blocks = (n_panels + rt.nc_panels - 1) / rt.nc_panels;
   if (threads > 1) {
-    while ((m_blocks * n_blocks) % threads != 0 && n_blocks < n_panels) ++n_blocks;
-    while ((m_blocks * n_blocks) % threads != 0 && m_blocks < m_panels) ++m_blocks;
+    const int64_t m_split = column_tasks ? 1 : m_blocks;  // blocks that become separate tasks
+    while ((m_split * n_blocks) % threads != 0 && n_blocks < n_panels) ++n_blocks;
+    if (!column_tasks)
+      while ((m_blocks * n_blocks) % threads != 0 && m_blocks < m_panels) ++m_blocks;
   }
   const int64_t mc_panels = (m_panels + m_blocks - 1) / m_blocks;
   const int64_t nc_panels = (n_panels + n_blocks - 1) / n_blocks;
@@ -147,18 +162,27 @@ void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, co
   int32_t* scratch = sliced ? static_cast<int32_t*>(ws.scratch.grow(block_elems * threads * sizeof(int32_t)))
                             : nullptr;
 
-  // One pool job for packing and compute: tasks [0, pack_tasks) pack (A panels, then B in
-  // groups of kPackGroup panels, so rows of B are read in long contiguous runs), the rest
-  // compute. Tasks are handed out in increasing order, so every pack task is running or done
-  // before any compute task starts; a compute task waits for `packed` to reach pack_tasks.
-  // (One job instead of two saves a pool hand-off and its join per call.)
+  // One pool job for packing and compute: tasks [0, pack_tasks) pack (A panels, then, without
+  // column tasks, B in groups of kPackGroup panels, so rows of B are read in long contiguous
+  // runs), the rest compute. Tasks are handed out in increasing order, so every pack task is
+  // running or done before any compute task starts; a compute task waits for `packed` to reach
+  // pack_tasks. (One job instead of two saves a pool hand-off and its join per call.)
   constexpr int64_t kPackGroup = 8;
-  const int64_t b_tasks = (n_panels + kPackGroup - 1) / kPackGroup;
+  const int64_t b_tasks = column_tasks ? 0 : (n_panels + kPackGroup - 1) / kPackGroup;
   const int64_t pack_tasks = m_panels + b_tasks;
+  const int64_t compute_tasks = column_tasks ? n_blocks : m_blocks * n_blocks;
   std::atomic<int64_t> packed{0};
 
+  // Columns [jp0, jp1) of panels: packed B and their column terms in col_add.
+  auto pack_b_panels = [&](int64_t jp0, int64_t jp1) {
+    const int64_t j0 = jp0 * nr, cols = std::min(jp1 * nr, n) - j0;
+    rt.pack_b(b, j0, static_cast<int>(cols), zb.data() + j0, kw, packed_b + jp0 * b_panel,
+              col_term ? colsum.data() + j0 : nullptr);
+    if (rt.folds_zero_points) fold_columns(j0, j0 + cols);
+  };
+
   parallel_for(
-      pack_tasks + m_blocks * n_blocks,
+      pack_tasks + compute_tasks,
       [&](int64_t t, int thread) {
         if (t < pack_tasks) {
           // Counted even if packing throws: no compute task may wait forever (the exception
@@ -172,50 +196,51 @@ void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, co
             rt.pack_a(a, i0, static_cast<int>(std::min(mr, m - i0)), p.a_zero_point, kw, packed_a + t * a_panel,
                       row_term ? rowsum.data() + i0 : nullptr);
           } else {
-            const int64_t q = (t - m_panels) * kPackGroup, j0 = q * nr;
-            const int64_t cols = std::min(kPackGroup * nr, n - j0);
-            rt.pack_b(b, j0, static_cast<int>(cols), zb.data() + j0, kw, packed_b + q * b_panel,
-                      rt.folds_zero_points ? colsum.data() + j0 : nullptr);
-            if (rt.folds_zero_points) fold_columns(j0, j0 + cols);
+            const int64_t q = (t - m_panels) * kPackGroup;
+            pack_b_panels(q, std::min(n_panels, q + kPackGroup));
           }
           return;
         }
+        const int64_t task = t - pack_tasks;
+        // Consecutive tasks share a B block (same column block, next row block).
+        const int64_t nb = column_tasks ? task : task / m_blocks;
+        const int64_t jp0 = nb * nc_panels, jp1 = std::min(n_panels, jp0 + nc_panels);
+        if (column_tasks) pack_b_panels(jp0, jp1);  // while the other thread may still pack A
         // Spin briefly, then yield: on an oversubscribed machine the thread still packing may
         // be waiting for this very core (pure spinning measured 100x slower at 128^3 there).
         for (int spin = 0; packed.load(std::memory_order_acquire) < pack_tasks; ++spin) {
           if (spin < 4096) cpu_relax();
           else std::this_thread::yield();
         }
-        const int64_t task = t - pack_tasks;
-        // Consecutive tasks share a B block (same column block, next row block).
-        const int64_t nb = task / m_blocks, mb = task % m_blocks;
-        const int64_t ip0 = mb * mc_panels, ip1 = std::min(m_panels, ip0 + mc_panels);
-        const int64_t jp0 = nb * nc_panels, jp1 = std::min(n_panels, jp0 + nc_panels);
         alignas(64) int32_t local[kVnniMR * kVnniNR];
         int32_t* block = sliced ? scratch + block_elems * thread : nullptr;
-        int64_t pc = 0;
-        do {
-          const int64_t kc = std::min(rt.kc_words, kw - pc);
-          const bool last = pc + kc >= kw;
-          for (int64_t jp = jp0; jp < jp1; ++jp) {
-            const char* bp = packed_b + jp * b_panel + pc * nr * 4;
-            const int64_t j0 = jp * nr;
-            const int nr_valid = static_cast<int>(std::min(nr, n - j0));
-            for (int64_t ip = ip0; ip < ip1; ++ip) {
-              int32_t* tile = sliced ? block + ((jp - jp0) * mc_panels + (ip - ip0)) * mr * nr : local;
-              const char* ap = packed_a + ip * a_panel + pc * mr * 4;
-              const int64_t i0 = ip * mr;
-              const int mr_valid = static_cast<int>(std::min(mr, m - i0));
-              if (last && fused_s32) {
-                rt.ukernel_s32_out(kc, ap, bp, pc > 0 ? tile : nullptr, mr_valid, nr_valid, i0, j0, o);
-                continue;
+        const int64_t mb0 = column_tasks ? 0 : task % m_blocks, mb1 = column_tasks ? m_blocks : mb0 + 1;
+        for (int64_t mb = mb0; mb < mb1; ++mb) {
+          const int64_t ip0 = mb * mc_panels, ip1 = std::min(m_panels, ip0 + mc_panels);
+          int64_t pc = 0;
+          do {
+            const int64_t kc = std::min(rt.kc_words, kw - pc);
+            const bool last = pc + kc >= kw;
+            for (int64_t jp = jp0; jp < jp1; ++jp) {
+              const char* bp = packed_b + jp * b_panel + pc * nr * 4;
+              const int64_t j0 = jp * nr;
+              const int nr_valid = static_cast<int>(std::min(nr, n - j0));
+              for (int64_t ip = ip0; ip < ip1; ++ip) {
+                int32_t* tile = sliced ? block + ((jp - jp0) * mc_panels + (ip - ip0)) * mr * nr : local;
+                const char* ap = packed_a + ip * a_panel + pc * mr * 4;
+                const int64_t i0 = ip * mr;
+                const int mr_valid = static_cast<int>(std::min(mr, m - i0));
+                if (last && fused_s32) {
+                  rt.ukernel_s32_out(kc, ap, bp, pc > 0 ? tile : nullptr, mr_valid, nr_valid, i0, j0, o);
+                  continue;
+                }
+                rt.ukernel(kc, ap, bp, tile, pc > 0);
+                if (last) rt.output(tile, static_cast<int>(nr), mr_valid, nr_valid, i0, j0, o);
               }
-              rt.ukernel(kc, ap, bp, tile, pc > 0);
-              if (last) rt.output(tile, static_cast<int>(nr), mr_valid, nr_valid, i0, j0, o);
             }
-          }
-          pc += kc;
-        } while (pc < kw);
+            pc += kc;
+          } while (pc < kw);
+        }
       },
       threads);  // never more workers than scratch blocks, even if set_num_threads() races
 

@@ -68,7 +68,7 @@ struct Route {
   // Packs columns [j0, j0 + n_cols) of B into ceil(n_cols / nr) consecutive B panels of kw
   // words (kw * nr * 4 bytes each; several panels per call let the packer read rows of B
   // contiguously). int16 route: minus zb (zb[s] for column j0 + s, padded to whole panels).
-  // VNNI route: raw s8, column sums into colsum[0, n_cols).
+  // VNNI route: raw s8, column sums into colsum[0, n_cols) unless colsum is nullptr (za' = 0).
   void (*pack_b)(const MatrixView& b, int64_t j0, int n_cols, const int32_t* zb, int64_t kw, void* dst,
                  int32_t* colsum);
   // Applies bias + output stage to rows [0, mr) x columns [0, nr) of the tile c (row pitch

@@ -66,7 +66,7 @@ void pack_b(int64_t (*offset)(int, int64_t, int, int64_t), int NR, const MatrixV
         panel[offset(NR, kq, s, kk)] = static_cast<uint8_t>(v);
         sum += static_cast<uint32_t>(static_cast<int32_t>(v));
       }
-      colsum[p * NR + s] = static_cast<int32_t>(sum);
+      if (colsum != nullptr) colsum[p * NR + s] = static_cast<int32_t>(sum);
     }
   }
 }
