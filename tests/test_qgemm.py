@@ -251,3 +251,20 @@ def test_largest_k_with_wrapping_raw_sums(backend, per_channel):
     np.testing.assert_array_equal(out, a.astype(np.int64) @ b.astype(np.int64))
     with pytest.raises(ValueError, match="K <= 131071"):
         ak.qgemm(np.zeros((1, k + 1), np.int8), np.zeros((k + 1, 1), np.int8), backend=backend)
+
+
+def test_out_overlapping_an_input_is_refused():
+    """The fast path skips the overlap test only for arrays that own their memory; views of a
+    shared buffer still reach it and are refused."""
+    raw = np.zeros(64, np.uint8)
+    a = raw.reshape(4, 16)
+    out = raw.view(np.int32).reshape(4, 4)
+    b = np.zeros((16, 4), np.int8)
+    with pytest.raises(ValueError, match="out: .*overlapping a"):
+        ak.qgemm(a, b, out=out)
+    raw_b = np.zeros(64, np.int8)
+    with pytest.raises(ValueError, match="out: .*overlapping b"):
+        ak.qgemm(np.zeros((4, 16), np.uint8), raw_b.reshape(16, 4), out=raw_b.view(np.int32).reshape(4, 4))
+    fresh = np.empty((4, 4), np.int32)  # owns its memory: the fast path, same result
+    np.testing.assert_array_equal(ak.qgemm(np.ones((4, 16), np.uint8), np.ones((16, 4), np.int8), out=fresh),
+                                  np.full((4, 4), 16))
