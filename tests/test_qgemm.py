@@ -181,11 +181,17 @@ def test_strided_and_transposed_inputs(backend, layout):
     np.testing.assert_array_equal(to_host(got), expected)
 
 
-def test_thread_count_does_not_change_results(backend):
+@pytest.mark.parametrize("m, n, k, out_dtype", [
+    (203, 300, 1100, np.float32),  # column tasks, several K slices, separate output stage
+    (203, 300, 1100, np.int32),    # the same with the fused int32 stage
+    (100, 4000, 64, np.int32),     # many column tasks sharing A panels packed on first use
+    (2000, 20, 700, np.int32),     # N narrower than the threads: pack tasks, then M blocks
+])
+def test_thread_count_does_not_change_results(backend, m, n, k, out_dtype):
     """Threads split M and N, never K: 1 and 2 threads give identical bits (large enough to
-    be split, with several K slices)."""
+    be split), with both zero-point terms present."""
     rng = np.random.default_rng(11)
-    case = _case(rng, 203, 300, 1100, np.uint8, np.float32, True, True, True, False)
+    case = _case(rng, m, n, k, np.uint8, out_dtype, True, True, True, False)
     previous = ak.get_num_threads()
     try:
         ak.set_num_threads(1)
