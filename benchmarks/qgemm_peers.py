@@ -114,12 +114,14 @@ def _our_f32_is_blocked() -> bool:
     return 2 * 256**3 / min(samples) > 2e9  # the scalar loop does ~0.5 GFLOPS
 
 
-def _interleaved(cases, repeats: int, cpu_time: bool = False):
+def _interleaved(cases, repeats: int, cpu_time: bool = False, calls: int = 1):
     """Times every case once per round (in a random order per round), so load from
     other processes on a shared machine hits all of them alike; returns {name: [seconds per
     round]}. cpu_time: the calling thread's CPU time instead of wall time (single-thread runs
     only, where every library computes on the calling thread): time spent descheduled by other
-    processes is then not counted."""
+    processes is then not counted. calls: back-to-back calls per sample (the sample is their
+    mean), so small problems are timed in steady state rather than each right after another
+    library's call."""
     import time
 
     for fn in cases.values():
@@ -134,14 +136,16 @@ def _interleaved(cases, repeats: int, cpu_time: bool = False):
             fn = cases[name]
             if cpu_time:
                 t0 = time.thread_time()
-                fn()
-                samples[name].append(time.thread_time() - t0)
+                for _ in range(calls):
+                    fn()
+                samples[name].append((time.thread_time() - t0) / calls)
             else:
-                samples[name] += time_call(fn, repeats=1, warmup=0)
+                block = (lambda fn=fn: [fn() for _ in range(calls)]) if calls > 1 else fn
+                samples[name] += [s / calls for s in time_call(block, repeats=1, warmup=0)]
     return samples
 
 
-def measure(m: int, k: int, n: int, threads: int, repeats: int, which, isas, cpu_time=False):
+def measure(m: int, k: int, n: int, threads: int, repeats: int, which, isas, cpu_time=False, min_ops=0.0):
     from aicc_kernels import _aicc_cpu
 
     rng = np.random.default_rng(n)
@@ -202,7 +206,7 @@ def measure(m: int, k: int, n: int, threads: int, repeats: int, which, isas, cpu
             meta["torch:dynamic_int8_linear"] = ("qgemm", "torch", "dynamic_int8_linear", "GOPS", None)
         except ImportError as exc:
             print(f"torch skipped: {exc}", file=sys.stderr)
-    samples = _interleaved(cases, repeats, cpu_time)
+    samples = _interleaved(cases, repeats, cpu_time, calls=max(1, int(min_ops // ops)))
     if isas:
         _aicc_cpu.set_isa(isas[0])
     return [make_result(op, impl, dtype, shape, threads, samples[key], ops, unit, wrong=wrong)
@@ -215,6 +219,9 @@ def main(argv=None):
     p.add_argument("--shapes", nargs="*", default=[], help="MxKxN problems, e.g. 128x4096x4096")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--min-ops", type=float, default=0.0,
+                   help="time back-to-back calls until a sample holds this many ops (e.g. 2e8: 47 calls "
+                        "at 128^3), reporting the mean per call; default: one call per sample")
     p.add_argument("--isa", nargs="+", default=None,
                    help="our ISA paths to time (default: the active one, plus avx2 when that is avx512)")
     p.add_argument("--only", nargs="+", default=["aicc", "ort", "torch"])
@@ -234,7 +241,7 @@ def main(argv=None):
     all_rows = []
     problems = [(s, s, s) for s in args.sizes] + [tuple(int(x) for x in sh.split("x")) for sh in args.shapes]
     for m, k, n in problems:
-        rows = measure(m, k, n, args.threads, args.repeats, args.only, isas, args.cpu_time)
+        rows = measure(m, k, n, args.threads, args.repeats, args.only, isas, args.cpu_time, args.min_ops)
         all_rows += rows
         by = {(r.impl, r.dtype): r for r in rows}
         for r in rows:
@@ -242,12 +249,13 @@ def main(argv=None):
             print(f"{r.shape:>22} {r.impl:>14} {r.dtype:>20} median {r.throughput:7.1f} best {best:7.1f} "
                   f"{r.unit:6} wrong={r.wrong}")
         for isa in isas:
-            ours = by.get((f"aicc-{isa}", "s8s8s32"))
-            for key in (("onnxruntime", "u8s8s32"), ("torch", "dynamic_int8_linear"), ("aicc", "f32")):
-                if ours and key in by:
-                    print(f"{'':>22} ratio aicc-{isa} s8s8s32 / {key[0]} {key[1]}: median "
-                          f"{ours.throughput / by[key].throughput:.2f}x, best "
-                          f"{min(by[key].samples) / min(ours.samples):.2f}x")
+            for ours_dtype in ("u8s8s32", "s8s8s32"):  # u8s8: the same operand types as onnxruntime's
+                ours = by.get((f"aicc-{isa}", ours_dtype))
+                for key in (("onnxruntime", "u8s8s32"), ("torch", "dynamic_int8_linear"), ("aicc", "f32")):
+                    if ours and key in by:
+                        print(f"{'':>22} ratio aicc-{isa} {ours_dtype} / {key[0]} {key[1]}: median "
+                              f"{ours.throughput / by[key].throughput:.2f}x, best "
+                              f"{min(by[key].samples) / min(ours.samples):.2f}x")
     if args.json:
         os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
         with open(args.json, "w") as f:

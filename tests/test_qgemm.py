@@ -108,6 +108,32 @@ def test_edge_tiles(backend, m, n, k):
 
 
 @pytest.mark.parametrize("a_dtype", [np.uint8, np.int8])
+@pytest.mark.parametrize("zb_kind", ["zero", "scalar", "per_channel"])
+@pytest.mark.parametrize("k", [63, 64, 65, 130, 1024 + 64 + 3])
+def test_int32_output_edges(backend, a_dtype, zb_kind, k):
+    """The int32 output stage (fused into the last K slice on the VNNI route) on partial tiles:
+    rows around the 4-row groups and 12-row panels of the A packer, columns around the 16 / 32
+    lanes, K around the packer's 64-byte chunks and past one K slice; with zb = 0 the row sums
+    are skipped. Bias and relu on and off; the output sits in a sentinel buffer."""
+    rng = np.random.default_rng(k)
+    info = np.iinfo(a_dtype)
+    for m, n in ((1, 1), (3, 17), (4, 16), (5, 31), (7, 33), (12, 32), (13, 47), (16, 15), (25, 65)):
+        a = _full_range(rng, (m, k), a_dtype)
+        b = _full_range(rng, (k, n), np.int8)
+        zb = {"zero": 0, "scalar": -128, "per_channel": _full_range(rng, (n,), np.int8).astype(np.int32)}[zb_kind]
+        for bias, relu in ((None, False), (rng.integers(-100000, 100000, n).astype(np.int32), True)):
+            kw = dict(a_zero_point=int(info.max) if m % 2 else 0, b_zero_point=zb, bias=bias,
+                      activation="relu" if relu else None)
+            big = to_device(np.full((m + 2, n + 3), 77, np.int32), backend)
+            ak.qgemm(*to_device((a, b), backend), **kw, out=big[1:-1, 1:-2], backend=backend)
+            big = to_host(big)
+            np.testing.assert_array_equal(big[1:-1, 1:-2], ak.reference.qgemm(a, b, **kw), err_msg=f"m={m} n={n}")
+            inner = np.zeros(big.shape, bool)
+            inner[1:-1, 1:-2] = True
+            assert (big[~inner] == 77).all(), f"qgemm wrote outside its output (m={m} n={n})"
+
+
+@pytest.mark.parametrize("a_dtype", [np.uint8, np.int8])
 @pytest.mark.parametrize("k", [1023, 4001])
 def test_full_range_long_k(backend, a_dtype, k):
     """K up to ~4000 with extreme values and zero points (several K slices, every partial
@@ -155,11 +181,17 @@ def test_strided_and_transposed_inputs(backend, layout):
     np.testing.assert_array_equal(to_host(got), expected)
 
 
-def test_thread_count_does_not_change_results(backend):
+@pytest.mark.parametrize("m, n, k, out_dtype", [
+    (203, 300, 1100, np.float32),  # column tasks, several K slices, separate output stage
+    (203, 300, 1100, np.int32),    # the same with the fused int32 stage
+    (100, 4000, 64, np.int32),     # many column tasks sharing A panels packed on first use
+    (2000, 20, 700, np.int32),     # N narrower than the threads: pack tasks, then M blocks
+])
+def test_thread_count_does_not_change_results(backend, m, n, k, out_dtype):
     """Threads split M and N, never K: 1 and 2 threads give identical bits (large enough to
-    be split, with several K slices)."""
+    be split), with both zero-point terms present."""
     rng = np.random.default_rng(11)
-    case = _case(rng, 203, 300, 1100, np.uint8, np.float32, True, True, True, False)
+    case = _case(rng, m, n, k, np.uint8, out_dtype, True, True, True, False)
     previous = ak.get_num_threads()
     try:
         ak.set_num_threads(1)
@@ -225,3 +257,20 @@ def test_largest_k_with_wrapping_raw_sums(backend, per_channel):
     np.testing.assert_array_equal(out, a.astype(np.int64) @ b.astype(np.int64))
     with pytest.raises(ValueError, match="K <= 131071"):
         ak.qgemm(np.zeros((1, k + 1), np.int8), np.zeros((k + 1, 1), np.int8), backend=backend)
+
+
+def test_out_overlapping_an_input_is_refused():
+    """The fast path skips the overlap test only for arrays that own their memory; views of a
+    shared buffer still reach it and are refused."""
+    raw = np.zeros(64, np.uint8)
+    a = raw.reshape(4, 16)
+    out = raw.view(np.int32).reshape(4, 4)
+    b = np.zeros((16, 4), np.int8)
+    with pytest.raises(ValueError, match="out: .*overlapping a"):
+        ak.qgemm(a, b, out=out)
+    raw_b = np.zeros(64, np.int8)
+    with pytest.raises(ValueError, match="out: .*overlapping b"):
+        ak.qgemm(np.zeros((4, 16), np.uint8), raw_b.reshape(16, 4), out=raw_b.view(np.int32).reshape(4, 4))
+    fresh = np.empty((4, 4), np.int32)  # owns its memory: the fast path, same result
+    np.testing.assert_array_equal(ak.qgemm(np.ones((4, 16), np.uint8), np.ones((16, 4), np.int8), out=fresh),
+                                  np.full((4, 4), 16))

@@ -45,7 +45,8 @@ const FloatGemmConfig kBf16Avx512 = {"bf16_12x32_avx512bf16", PanelWord::kBF16Pa
 // The B micro-panel slice (kc_words x nr words) stays in L1, the A block slice (mc x kc_words)
 // in L2. kc = 128..1024 and mc/nc = 4..16 panels measured within noise (docs/INT8_DESIGN.md).
 const qd::Route kInt8Vnni = {qd::kVnniMR, qd::kVnniNR, 4, 256, 8, 8, true, qd::ukernel_u8s8_12x32_avx512vnni,
-                             qd::pack_a_u8s8_avx512vnni, qd::pack_b_u8s8_avx512vnni, qd::output_avx2};
+                             qd::pack_a_u8s8_avx512vnni, qd::pack_b_u8s8_avx512vnni, qd::output_avx2,
+                             /*a_packed_signed=*/false, qd::ukernel_u8s8_12x32_s32out_avx512vnni};
 const qd::Route kInt8Avx2 = {qd::kMR, qd::kNR, 2, 256, 16, 16, false, qd::ukernel_s16_6x16_avx2,
                              qd::pack_a_s16_avx2, qd::pack_b_s16_avx2, qd::output_avx2};
 

@@ -11,16 +11,45 @@
 namespace aicc::cpu::qgemm_detail {
 namespace {
 
-// Sum of the n bytes at p as u8, each xor-ed with flip (0x80 turns s8 into s8 + 128).
-int64_t byte_sum(const uint8_t* p, int64_t n, uint8_t flip) {
-  const __m512i f = _mm512_set1_epi8(static_cast<char>(flip));
-  __m512i s = _mm512_setzero_si512();
-  int64_t i = 0;
-  for (; i + 64 <= n; i += 64)
-    s = _mm512_add_epi64(s, _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(p + i), f), _mm512_setzero_si512()));
-  int64_t total = _mm512_reduce_add_epi64(s);
-  for (; i < n; ++i) total += static_cast<uint8_t>(p[i] ^ flip);
-  return total;
+// Rows r0, r0 + 1, r0 + 2, r0 + 3 of A (unit column stride), K bytes [0, k64) with k64 a multiple
+// of 64, xor-ed with flip: per 64 bytes, four rows of 16 quads are transposed (4x4 dwords in each
+// 128-bit lane) so that each quad's four row dwords land in one 16-byte store. Adds the rows'
+// byte sums (vpsadbw) to sums[0..3] when sums is not nullptr.
+void pack_a_rows4(const uint8_t* const rows[4], int64_t k64, __m512i f, uint8_t* dst, int r0, uint64_t* sums) {
+  constexpr int MR = kVnniMR;
+  const __m512i zero = _mm512_setzero_si512();
+  __m512i s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+  for (int64_t kk = 0; kk < k64; kk += 64) {
+    const __m512i x0 = _mm512_xor_si512(_mm512_loadu_si512(rows[0] + kk), f);
+    const __m512i x1 = _mm512_xor_si512(_mm512_loadu_si512(rows[1] + kk), f);
+    const __m512i x2 = _mm512_xor_si512(_mm512_loadu_si512(rows[2] + kk), f);
+    const __m512i x3 = _mm512_xor_si512(_mm512_loadu_si512(rows[3] + kk), f);
+    if (sums != nullptr) {
+      s0 = _mm512_add_epi64(s0, _mm512_sad_epu8(x0, zero));
+      s1 = _mm512_add_epi64(s1, _mm512_sad_epu8(x1, zero));
+      s2 = _mm512_add_epi64(s2, _mm512_sad_epu8(x2, zero));
+      s3 = _mm512_add_epi64(s3, _mm512_sad_epu8(x3, zero));
+    }
+    const __m512i t0 = _mm512_unpacklo_epi32(x0, x1), t1 = _mm512_unpackhi_epi32(x0, x1);
+    const __m512i t2 = _mm512_unpacklo_epi32(x2, x3), t3 = _mm512_unpackhi_epi32(x2, x3);
+    // y[j], 128-bit lane L: quad 4L + j of the four rows.
+    const __m512i y[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2),
+                          _mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3)};
+    uint8_t* out = dst + (kk / 4 * MR + r0) * 4;
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (0 + j) * MR * 4), _mm512_castsi512_si128(y[j]));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (4 + j) * MR * 4), _mm512_extracti32x4_epi32(y[j], 1));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (8 + j) * MR * 4), _mm512_extracti32x4_epi32(y[j], 2));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (12 + j) * MR * 4), _mm512_extracti32x4_epi32(y[j], 3));
+    }
+  }
+  if (sums != nullptr) {
+    sums[0] += static_cast<uint64_t>(_mm512_reduce_add_epi64(s0));
+    sums[1] += static_cast<uint64_t>(_mm512_reduce_add_epi64(s1));
+    sums[2] += static_cast<uint64_t>(_mm512_reduce_add_epi64(s2));
+    sums[3] += static_cast<uint64_t>(_mm512_reduce_add_epi64(s3));
+  }
 }
 
 }  // namespace
@@ -30,36 +59,60 @@ void pack_a_u8s8_avx512vnni(const MatrixView& a, int64_t i0, int mr, int32_t, in
   constexpr int MR = kVnniMR;
   uint8_t* dst = static_cast<uint8_t*>(dst_);
   const uint8_t flip = a.dtype == DType::kS8 ? 0x80 : 0x00;
-  const uint32_t flip4 = flip * 0x01010101u;
   const int64_t k = a.cols;
   const uint8_t* base = static_cast<const uint8_t*>(a.data);
-  std::memset(dst, 0, static_cast<size_t>(kq) * MR * 4);
-  const int64_t k4 = k / 4 * 4;
-  for (int r = 0; r < mr; ++r) {
-    const uint8_t* row = base + (i0 + r) * a.row_stride;
-    int64_t q = 0;
-    if (a.col_stride == 1) {
-      uint32_t* out = reinterpret_cast<uint32_t*>(dst) + r;
-      for (; q < k4 / 4; ++q) {
-        uint32_t w;
-        std::memcpy(&w, row + 4 * q, 4);
-        out[q * MR] = w ^ flip4;
-      }
-      rowsum[r] = static_cast<int32_t>(static_cast<uint32_t>(byte_sum(row, k, flip)));
-    } else {
+  if (a.col_stride != 1) {
+    std::memset(dst, 0, static_cast<size_t>(kq) * MR * 4);
+    for (int r = 0; r < mr; ++r) {
+      const uint8_t* row = base + (i0 + r) * a.row_stride;
       uint32_t sum = 0;
-      for (int64_t kk = 0; kk < k4; ++kk) {
+      for (int64_t kk = 0; kk < k; ++kk) {
         const uint8_t v = row[kk * a.col_stride] ^ flip;
         dst[(kk / 4) * MR * 4 + r * 4 + (kk % 4)] = v;
         sum += v;
       }
-      for (int64_t kk = k4; kk < k; ++kk) sum += static_cast<uint8_t>(row[kk * a.col_stride] ^ flip);
-      rowsum[r] = static_cast<int32_t>(sum);
+      if (rowsum != nullptr) rowsum[r] = static_cast<int32_t>(sum);
     }
-    // Last partial quad: the padding stays 0 (not the shifted zero), so it adds nothing.
-    for (int64_t kk = k4; kk < k; ++kk) dst[(kk / 4) * MR * 4 + r * 4 + (kk % 4)] = row[kk * a.col_stride] ^ flip;
+  } else {
+    // Groups of four rows over whole 64-byte chunks of K are transposed in registers; what they
+    // leave (the K tail, the last mr % 4 rows) is written dword by dword. Only bytes that no
+    // row writes are zeroed: the K padding of the last quad and the rows [mr, MR).
+    const int64_t k64 = k / 64 * 64, k4 = k / 4 * 4, q64 = k64 / 4;
+    const int r4 = mr / 4 * 4;
+    const __m512i f = _mm512_set1_epi8(static_cast<char>(flip));
+    uint64_t sums[MR] = {};
+    for (int r = 0; r < r4; r += 4) {
+      const uint8_t* rows[4];
+      for (int t = 0; t < 4; ++t) rows[t] = base + (i0 + r + t) * a.row_stride;
+      pack_a_rows4(rows, k64, f, dst, r, rowsum != nullptr ? sums + r : nullptr);
+    }
+    std::memset(dst + q64 * MR * 4, 0, static_cast<size_t>(kq - q64) * MR * 4);
+    if (mr < MR)
+      for (int64_t q = 0; q < q64; ++q) std::memset(dst + (q * MR + mr) * 4, 0, static_cast<size_t>(MR - mr) * 4);
+    const uint32_t flip4 = flip * 0x01010101u;
+    for (int r = 0; r < mr; ++r) {
+      const uint8_t* row = base + (i0 + r) * a.row_stride;
+      uint32_t* out = reinterpret_cast<uint32_t*>(dst) + r;
+      const int64_t q0 = r < r4 ? q64 : 0;  // the first quad the groups above did not write
+      uint32_t sum = 0;
+      for (int64_t q = q0; q < k4 / 4; ++q) {
+        uint32_t w;
+        std::memcpy(&w, row + 4 * q, 4);
+        w ^= flip4;
+        out[q * MR] = w;
+        if (rowsum != nullptr) sum += (w & 0xFF) + ((w >> 8) & 0xFF) + ((w >> 16) & 0xFF) + (w >> 24);
+      }
+      // Last partial quad: the padding stays 0 (not the shifted zero), so it adds nothing.
+      for (int64_t kk = k4; kk < k; ++kk) {
+        const uint8_t v = row[kk] ^ flip;
+        dst[(kk / 4) * MR * 4 + r * 4 + (kk % 4)] = v;
+        sum += v;
+      }
+      if (rowsum != nullptr) rowsum[r] = static_cast<int32_t>(static_cast<uint32_t>(sums[r]) + sum);
+    }
   }
-  for (int r = mr; r < MR; ++r) rowsum[r] = 0;
+  if (rowsum != nullptr)
+    for (int r = mr; r < MR; ++r) rowsum[r] = 0;
 }
 
 namespace {
@@ -158,16 +211,27 @@ void pack_b_u8s8_avx512vnni(const MatrixView& b, int64_t j0, int n_cols, const i
     for (int64_t kk = q_done * 4; kk < k; ++kk)
       for (int s = 0; s < nr; ++s)
         panel[(kk / 4) * NR * 4 + s * 4 + (kk % 4)] = data[kk * b.row_stride + (j0 + p * NR + s) * b.col_stride];
-    // Column sums from the packed panel: vpdpbusd with all-ones u8 adds each column's 4 bytes.
+    if (colsum == nullptr) continue;  // za' = 0: the column term vanishes
+    // Column sums from the packed panel (L1/L2-hot): vpdpbusd with all-ones u8 adds each
+    // column's 4 bytes; two quads per step into four accumulators (the dependency chain of
+    // one accumulator per half was the loop's bound).
     const __m512i ones = _mm512_set1_epi8(1);
     __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-    for (int64_t q = 0; q < kq; ++q) {
+    __m512i s2 = _mm512_setzero_si512(), s3 = _mm512_setzero_si512();
+    int64_t q = 0;
+    for (; q + 2 <= kq; q += 2) {
+      s0 = _mm512_dpbusd_epi32(s0, ones, _mm512_load_si512(panel + q * NR * 4));
+      s1 = _mm512_dpbusd_epi32(s1, ones, _mm512_load_si512(panel + q * NR * 4 + 64));
+      s2 = _mm512_dpbusd_epi32(s2, ones, _mm512_load_si512(panel + q * NR * 4 + 128));
+      s3 = _mm512_dpbusd_epi32(s3, ones, _mm512_load_si512(panel + q * NR * 4 + 192));
+    }
+    if (q < kq) {
       s0 = _mm512_dpbusd_epi32(s0, ones, _mm512_load_si512(panel + q * NR * 4));
       s1 = _mm512_dpbusd_epi32(s1, ones, _mm512_load_si512(panel + q * NR * 4 + 64));
     }
     alignas(64) int32_t sums[NR];
-    _mm512_store_si512(sums, s0);
-    _mm512_store_si512(sums + 16, s1);
+    _mm512_store_si512(sums, _mm512_add_epi32(s0, s2));
+    _mm512_store_si512(sums + 16, _mm512_add_epi32(s1, s3));
     for (int s = 0; s < nr; ++s) colsum[p * NR + s] = sums[s];
   }
 }

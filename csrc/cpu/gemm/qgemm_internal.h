@@ -61,13 +61,14 @@ struct Route {
   // c[mr][nr] (row-major int32) = (accumulate ? c : 0) + sum over kw words of packed a x b.
   void (*ukernel)(int64_t kw, const void* a, const void* b, int32_t* c, bool accumulate);
   // Packs rows [i0, i0 + mr_valid) of A, all K, into one A panel of kw words. int16 route:
-  // minus za. VNNI route: raw bytes (s8 shifted by +128 to u8), row sums into rowsum[0, mr).
+  // minus za. VNNI route: raw bytes (s8 shifted by +128 to u8), row sums into rowsum[0, mr)
+  // unless rowsum is nullptr (every zb is 0: the row term vanishes and the sums are skipped).
   void (*pack_a)(const MatrixView& a, int64_t i0, int mr_valid, int32_t za, int64_t kw, void* dst,
                  int32_t* rowsum);
   // Packs columns [j0, j0 + n_cols) of B into ceil(n_cols / nr) consecutive B panels of kw
   // words (kw * nr * 4 bytes each; several panels per call let the packer read rows of B
   // contiguously). int16 route: minus zb (zb[s] for column j0 + s, padded to whole panels).
-  // VNNI route: raw s8, column sums into colsum[0, n_cols).
+  // VNNI route: raw s8, column sums into colsum[0, n_cols) unless colsum is nullptr (za' = 0).
   void (*pack_b)(const MatrixView& b, int64_t j0, int n_cols, const int32_t* zb, int64_t kw, void* dst,
                  int32_t* colsum);
   // Applies bias + output stage to rows [0, mr) x columns [0, nr) of the tile c (row pitch
@@ -77,6 +78,12 @@ struct Route {
   // a + 128; vpdpbusd, usmmla). true: s8 (s8 a as is, u8 a - 128; aarch64 sdot, which has no
   // mixed-sign form without i8mm). The driver shifts the A zero point into the same domain.
   bool a_packed_signed = false;
+  // Optional (nullptr: the route has none): the last K slice of a tile with the int32 output
+  // stage fused in, used for s32 outputs with unit column stride. c: the earlier slices' sums
+  // (row-major, ldc = nr) or nullptr; writes rows [0, mr) x columns [0, nr) of the tile to
+  // out(i0 + r, j0 + s) exactly as `output` would.
+  void (*ukernel_s32_out)(int64_t kw, const void* a, const void* b, const int32_t* c, int mr, int nr, int64_t i0,
+                          int64_t j0, const OutputStage& o) = nullptr;
 };
 
 // The implementations, one set per ISA path; the registry (csrc/cpu/config/) lists the routes.
@@ -96,6 +103,8 @@ void pack_b_s16_avx2(const MatrixView& b, int64_t j0, int nr, const int32_t* zb,
                      int32_t*);
 void output_avx2(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o);
 void ukernel_u8s8_12x32_avx512vnni(int64_t kq, const void* a, const void* b, int32_t* c, bool accumulate);
+void ukernel_u8s8_12x32_s32out_avx512vnni(int64_t kq, const void* a, const void* b, const int32_t* c, int mr, int nr,
+                                          int64_t i0, int64_t j0, const OutputStage& o);
 void pack_a_u8s8_avx512vnni(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kq, void* dst,
                             int32_t* rowsum);
 void pack_b_u8s8_avx512vnni(const MatrixView& b, int64_t j0, int nr, const int32_t* zb, int64_t kq, void* dst,

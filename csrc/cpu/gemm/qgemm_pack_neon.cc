@@ -41,9 +41,10 @@ void pack_a(int64_t (*offset)(int, int64_t, int, int64_t), int MR, const MatrixV
       dst[offset(MR, kq, r, kk)] = v;
       sum += Signed ? static_cast<uint32_t>(static_cast<int32_t>(static_cast<int8_t>(v))) : v;
     }
-    rowsum[r] = static_cast<int32_t>(sum);
+    if (rowsum != nullptr) rowsum[r] = static_cast<int32_t>(sum);
   }
-  for (int r = mr; r < MR; ++r) rowsum[r] = 0;
+  if (rowsum != nullptr)
+    for (int r = mr; r < MR; ++r) rowsum[r] = 0;
 }
 
 // Columns [j0, j0 + n_cols) of B (s8), all K, into ceil(n_cols / NR) panels of NR lanes;
@@ -65,7 +66,7 @@ void pack_b(int64_t (*offset)(int, int64_t, int, int64_t), int NR, const MatrixV
         panel[offset(NR, kq, s, kk)] = static_cast<uint8_t>(v);
         sum += static_cast<uint32_t>(static_cast<int32_t>(v));
       }
-      colsum[p * NR + s] = static_cast<int32_t>(sum);
+      if (colsum != nullptr) colsum[p * NR + s] = static_cast<int32_t>(sum);
     }
   }
 }
