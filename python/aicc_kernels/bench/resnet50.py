@@ -1,6 +1,6 @@
 """ResNet-50 inference (batch-norm folded into conv bias, random weights) built from our
-kernels — ak.conv2d with fused bias+relu, ak.gemm for the classifier, NumPy for max-pool,
-residual add and average pool — timed in images/s against the same network built from
+kernels — ak.conv2d with fused bias+relu (and the residual add of each block in the last
+conv's epilogue), ak.gemm for the classifier, NumPy for max-pool and average pool — timed in images/s against the same network built from
 PyTorch functional ops (eager, and TorchScript-frozen), measured in the same run.
 
     from aicc_kernels.bench import resnet50
@@ -95,9 +95,12 @@ class AiccResNet50:
         self.fc_w = np.ascontiguousarray(params["fc_w"].T)  # [2048, 1000]
         self.fc_b = params["fc_b"]
 
-    def _conv(self, x, p, activation="relu"):
+    def _conv(self, x, p, activation="relu", residual=None):
+        if residual is None:  # the plain call (no new arguments: the unchanged fast path)
+            return ak.conv2d(x, p["w"], p["b"], stride=p["stride"], padding=p["pad"], layout=self.layout,
+                             activation=activation)
         return ak.conv2d(x, p["w"], p["b"], stride=p["stride"], padding=p["pad"], layout=self.layout,
-                         activation=activation)
+                         activation=activation, residual=residual)
 
     def _maxpool(self, x):
         """3x3, stride 2, padding 1 (padding is -inf)."""
@@ -118,10 +121,8 @@ class AiccResNet50:
         for b in self.blocks:
             identity = self._conv(y, b["down"], None) if "down" in b else y
             t = self._conv(self._conv(y, b["a"]), b["b"])
-            t = self._conv(t, b["c"], None)
-            np.add(t, identity, out=t)
-            np.maximum(t, 0.0, out=t)
-            y = t
+            # relu(conv + bias + identity) in the conv's epilogue: no pass over the block output.
+            y = self._conv(t, b["c"], "relu", residual=identity)
         pooled = y.mean(axis=(1, 2) if self.layout == "NHWC" else (2, 3), dtype=np.float32)
         return ak.gemm(np.ascontiguousarray(pooled), self.fc_w, bias=self.fc_b)
 
