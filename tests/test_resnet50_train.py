@@ -63,3 +63,14 @@ def test_cli_train_without_torch_is_unavailable(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real_find(name, *a))
     with pytest.raises(cli.Unavailable, match="torch is not installed"):
         cli._resnet50_train_module()
+
+
+def test_resnet50_inference_with_fused_residual_matches_torch():
+    # bench/resnet50.py's network on our kernels (each block's residual add + relu in its last
+    # conv's epilogue) against the same network in PyTorch.
+    from aicc_kernels.bench import resnet50
+
+    rows = resnet50.run(threads=[2], batches=[1], repeats=1, jit=False)
+    ours = [r for r in rows if r.impl == "aicc"]
+    assert ours and all(r.wrong == 0 for r in ours)
+    assert all(r.extra["max_rel_err"] < 1e-4 for r in ours)
