@@ -240,6 +240,13 @@ def _opcheck_cases():
                     [0, 1, 1, 2], [2, 1], 1), {"activation": "relu"}),
         ("conv2d", (r(1, 3, 5, 5, dtype=torch.bfloat16), r(2, 3, 1, 1, dtype=torch.bfloat16)),
          {"out_dtype": torch.float32}),
+        # The fused epilogue: folded batch norm (scale) and the residual input, with gradients.
+        ("conv2d", (r(2, 4, 7, 7).contiguous(memory_format=cl).requires_grad_(),
+                    r(6, 4, 3, 3).contiguous(memory_format=cl).requires_grad_(), r(6, grad=True), [1, 1], [1, 1]),
+         {"activation": "relu", "scale": r(6, grad=True),
+          "residual": r(2, 6, 7, 7).contiguous(memory_format=cl).requires_grad_()}),
+        ("conv2d", (r(2, 4, 7, 7, grad=True), r(6, 4, 3, 3, grad=True), None, [2, 2]),
+         {"activation": "gelu", "scale": r(6, grad=True), "residual": r(2, 6, 3, 3, grad=True)}),
         ("qconv2d", (x8, w8, None, [1, 1], [1, 1]),
          {"x_zero_point": 128, "scale": torch.full((3,), 0.02), "out_dtype": torch.float32}),
         ("qconv2d", (x8.contiguous(memory_format=cl), w8.contiguous(memory_format=cl)), {}),
@@ -327,6 +334,45 @@ def test_conv2d_gradients_match_torch(dtype, channels_last, activation):
     for ours, theirs in zip(g1, g2):
         assert ours.dtype == dtype and ours.shape == theirs.shape
         _close(ours, theirs, depth, dtype)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_TORCH)
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("activation", [None, "relu", "gelu"])
+def test_conv2d_fused_epilogue_forward_and_gradients_match_torch(dtype, channels_last, activation):
+    # out = act(scale * conv(x, w) + bias + residual): folded batch norm + the ResNet skip.
+    g = torch.Generator().manual_seed(3)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.randn(2, 4, 9, 8, generator=g).to(dtype).contiguous(memory_format=fmt).requires_grad_()
+    w = torch.randn(6, 4, 3, 3, generator=g).to(dtype).contiguous(memory_format=fmt).requires_grad_()
+    bias = torch.randn(6, generator=g).requires_grad_()
+    scale = (torch.rand(6, generator=g) + 0.5).requires_grad_()
+    # The residual in the other memory format than x on purpose: the op copies it once.
+    residual = torch.randn(2, 6, 5, 8, generator=g).to(dtype).requires_grad_()
+    act = {None: lambda t: t, "relu": torch.relu, "gelu": torch.nn.functional.gelu}[activation]
+    y1, g1 = _grads(lambda x, w, b, s, r: torch.ops.aicc.conv2d(x, w, b, [2, 1], [1, 1], activation=activation,
+                                                                 scale=s, residual=r),
+                    (x, w, bias, scale, residual))
+    ins = [t.detach().float().requires_grad_() for t in (x, w, bias, scale, residual)]
+    y2, g2 = _grads(lambda x, w, b, s, r: act(torch.nn.functional.conv2d(x, w, None, (2, 1), (1, 1))
+                                               * s.view(1, -1, 1, 1) + b.view(1, -1, 1, 1) + r), ins)
+    depth = 3 * 3 * 4 * 2 * 5 * 8
+    _close(y1, y2, 3 * 3 * 4, dtype)
+    assert y1.dtype == dtype
+    if channels_last:
+        assert y1.is_contiguous(memory_format=torch.channels_last)
+    for name, ours, theirs, orig in zip(("x", "w", "bias", "scale", "residual"), g1, g2,
+                                        (x, w, bias, scale, residual)):
+        assert ours.dtype == orig.dtype and ours.shape == theirs.shape, name
+        _close(ours, theirs, depth, dtype)
+
+
+def test_conv2d_fused_epilogue_bad_input_names_the_argument():
+    x, w = torch.randn(1, 2, 5, 5), torch.randn(3, 2, 3, 3)
+    with pytest.raises(ValueError, match="^scale"):
+        torch.ops.aicc.conv2d(x, w, scale=torch.ones(4))
+    with pytest.raises(ValueError, match="^residual"):
+        torch.ops.aicc.conv2d(x, w, residual=torch.ones(1, 3, 4, 4))
 
 
 def test_matmul_gradients_match_torch():

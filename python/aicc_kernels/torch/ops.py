@@ -30,7 +30,8 @@ SCHEMAS = {
               "Tensor? scale=None, int out_zero_point=0, ScalarType? out_dtype=None, str? activation=None, "
               "bool trans_b=False) -> Tensor"),
     "conv2d": ("conv2d(Tensor x, Tensor w, Tensor? bias=None, int[2] stride=1, int[] padding=[0, 0], "
-               "int[2] dilation=1, int groups=1, *, str? activation=None, ScalarType? out_dtype=None) -> Tensor"),
+               "int[2] dilation=1, int groups=1, *, str? activation=None, ScalarType? out_dtype=None, Tensor? scale=None, "
+               "Tensor? residual=None) -> Tensor"),
     "qconv2d": ("qconv2d(Tensor x, Tensor w, Tensor? bias=None, int[2] stride=1, int[] padding=[0, 0], "
                 "int[2] dilation=1, int groups=1, *, int x_zero_point=0, Tensor? w_zero_point=None, "
                 "Tensor? scale=None, int out_zero_point=0, ScalarType? out_dtype=None, str? activation=None) "
@@ -218,8 +219,8 @@ def _check_4d(**tensors):
 
 @torch.library.impl(_lib, "conv2d", "CPU")
 def _conv2d_cpu(x, w, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, *, activation=None,
-                out_dtype=None):
-    device = _device_of(x, x=x, w=w, bias=bias)
+                out_dtype=None, scale=None, residual=None):
+    device = _device_of(x, x=x, w=w, bias=bias, scale=scale, residual=residual)
     _check_4d(x=x, w=w)
     nhwc = T.is_channels_last(x)
     geo = _geometry(stride, padding, dilation, groups, "NHWC" if nhwc else "NCHW")
@@ -228,9 +229,18 @@ def _conv2d_cpu(x, w, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
     shape = _conv_shape(x, w, stride, padding, dilation) if _plausible(x, w, geo) else (0, 0, 0, 0)
     out = T.empty(shape, x.dtype if out_dtype is None else out_dtype, device, nhwc)
     xa, wa, oa = (T.nhwc(x), T.nhwc(w), T.nhwc(out)) if nhwc else (x, w, out)
+    fused = {}  # only when given: a plain call stays the plain op call
+    if scale is not None:
+        fused["scale"] = T.as_array(scale)
+    if residual is not None:
+        # The epilogue reads the residual in the output's memory layout (a copy only when the
+        # caller's tensor is in the other one); a wrong shape or dtype is the op layer's error.
+        if residual.dim() == 4 and T.is_channels_last(residual) != nhwc:
+            residual = residual.contiguous(memory_format=torch.channels_last if nhwc else torch.contiguous_format)
+        fused["residual"] = T.as_array(T.nhwc(residual) if nhwc and residual.dim() == 4 else residual)
     with T.kernel_stream(device):
         _ops.conv2d(T.as_array(xa), T.as_array(wa), T.as_array_or_none(bias), activation=activation,
-                    out_dtype=T.np_dtype(out_dtype), out=T.as_array(oa), **geo)
+                    out_dtype=T.np_dtype(out_dtype), out=T.as_array(oa), **geo, **fused)
     return out
 
 
@@ -245,7 +255,7 @@ def _plausible(x, w, geo):
 
 @torch.library.register_fake(f"{NAMESPACE}::conv2d", lib=_lib)
 def _conv2d_fake(x, w, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, *, activation=None,
-                 out_dtype=None):
+                 out_dtype=None, scale=None, residual=None):
     torch._check(x.dim() == 4 and w.dim() == 4, lambda: "x, w: expected 4-D tensors")
     return T.empty(_conv_shape(x, w, stride, padding, dilation), x.dtype if out_dtype is None else out_dtype,
                    x.device, T.is_channels_last(x))
@@ -431,36 +441,57 @@ def _conv_setup(ctx, inputs, keyword_only_inputs, output):
     x, w, bias, stride, padding, dilation, groups = (list(inputs) + [None] * 7)[:7]
     ctx.geo = (stride if stride is not None else (1, 1), padding if padding is not None else (0, 0),
                dilation if dilation is not None else (1, 1), groups if groups is not None else 1)
-    ctx.kw = keyword_only_inputs
+    kw = dict(keyword_only_inputs)
+    scale, residual = kw.pop("scale", None), kw.pop("residual", None)
+    ctx.kw = kw
     ctx.has_bias = bias is not None
     ctx.bias_dtype = None if bias is None else bias.dtype
-    ctx.save_for_backward(x, w, bias, output if keyword_only_inputs.get("activation") == "relu" else None)
+    ctx.residual_dtype = None if residual is None else residual.dtype
+    act = kw.get("activation")
+    # The residual is needed again only to recompute gelu's pre-activation.
+    ctx.save_for_backward(x, w, bias, output if act == "relu" else None, scale,
+                          residual if act not in (None, "relu") else None)
+    ctx.has_residual = residual is not None
 
 
 def _conv_backward(ctx, grad):
-    x, w, bias, out = ctx.saved_tensors
+    """out = act(scale * conv(x, w) + bias + residual): g = dL/d(pre-activation) is the
+    residual's and bias's gradient; scale * g is conv's output gradient, which our backward
+    kernels turn into x's and w's; scale's is the channel sum of g * conv(x, w) (one extra
+    forward conv, only when scale needs a gradient)."""
+    x, w, bias, out, scale, residual = ctx.saved_tensors
     stride, padding, dilation, groups = ctx.geo
+    fused = {k: v for k, v in (("scale", scale), ("residual", residual)) if v is not None}
     g = _activation_grad(grad, out, ctx.kw.get("activation"), lambda: torch.ops.aicc.conv2d(
-        x, w, bias, stride, padding, dilation, groups, out_dtype=torch.float32))
+        x, w, bias, stride, padding, dilation, groups, out_dtype=torch.float32, **fused))
+    kw_grads = {}
+    if ctx.has_residual and ctx.kw_input_grad.get("residual"):
+        kw_grads["residual"] = g.to(ctx.residual_dtype)
+    if scale is not None and ctx.kw_input_grad.get("scale"):
+        z = torch.ops.aicc.conv2d(x, w, None, stride, padding, dilation, groups, out_dtype=torch.float32)
+        kw_grads["scale"] = (g.float() * z).sum((0, 2, 3)).to(scale.dtype)
+    grad_bias = None
+    if ctx.has_bias and ctx.input_grad[2]:
+        grad_bias = g.float().sum((0, 2, 3)).to(ctx.bias_dtype)
+    if scale is not None:
+        g = g.float() * scale.float().view(1, -1, 1, 1)
     g = g.to(x.dtype)
     if T.is_channels_last(x) != T.is_channels_last(g):
         # The backward kernels read grad_out in x's layout (one copy, only when they differ).
         g = g.contiguous(memory_format=torch.channels_last if T.is_channels_last(x) else torch.contiguous_format)
-    grad_x = grad_w = grad_bias = None
+    grad_x = grad_w = None
     if ctx.input_grad[0]:
         grad_x = torch.ops.aicc.conv2d_backward_data(g, w, list(x.shape), stride, padding, dilation, groups)
     if ctx.input_grad[1]:
         grad_w = torch.ops.aicc.conv2d_backward_weight(x, g, list(w.shape), stride, padding, dilation, groups)
-    if ctx.has_bias and ctx.input_grad[2]:
-        grad_bias = g.float().sum((0, 2, 3)).to(ctx.bias_dtype)
-    return (grad_x, grad_w, grad_bias) + (None,) * 4
+    return (grad_x, grad_w, grad_bias) + (None,) * 4, kw_grads
 
 
 _AFTER_AUTOGRAD = torch._C._after_autograd_keyset
 _CPU_KEY = torch._C.DispatchKey.CPU
 
 
-def _register_autograd(name, cpu_kernel, setup_context, backward):
+def _register_autograd(name, cpu_kernel, setup_context, backward, tensor_kwargs=()):
     """The Autograd kernel of aicc::<name>: an autograd.Function when an input requires grad,
     else straight on to the kernel below.
 
@@ -481,42 +512,66 @@ def _register_autograd(name, cpu_kernel, setup_context, backward):
             return cpu_kernel(*args, **kwargs)
         return op.redispatch(below, *args, **kwargs)
 
+    # Keyword-only tensor arguments (conv2d's scale and residual) travel as positional inputs
+    # of the Function, after the positional ones: autograd only sees (and differentiates)
+    # tensors passed to apply() directly, never those inside a dict.
+    def split(args, kwargs):
+        static = {k: v for k, v in kwargs.items() if k not in tensor_kwargs}
+        return static, (len(args),) + tuple(args) + tuple(kwargs.get(k) for k in tensor_kwargs)
+
+    def join(static, n_args, flat):
+        kwargs = dict(static)
+        kwargs.update({k: v for k, v in zip(tensor_kwargs, flat[n_args:]) if v is not None})
+        return tuple(flat[:n_args]), kwargs
+
     class Function(torch.autograd.Function):
         @staticmethod
-        def forward(keyset, kwargs, *args):
+        def forward(keyset, static, n_args, *flat):
+            args, kwargs = join(static, n_args, flat)
             with torch._C._AutoDispatchBelowAutograd():
                 return run_below(keyset, args, kwargs)
 
         @staticmethod
         def setup_context(ctx, inputs, output):
-            _, kwargs, *args = inputs
-            ctx.n_args = len(args)  # the dispatcher may leave trailing defaults out
-            setup_context(ctx, tuple(args), kwargs, output)
+            _, static, n_args, *flat = inputs
+            args, kwargs = join(static, n_args, flat)
+            ctx.n_args = n_args  # the dispatcher may leave trailing defaults out
+            setup_context(ctx, args, kwargs, output)
 
         @staticmethod
         def backward(ctx, grad):
-            ctx.input_grad = tuple(ctx.needs_input_grad[2:]) + (False,) * 8  # past (keyset, kwargs)
-            return (None, None) + tuple(backward(ctx, grad))[:ctx.n_args]
+            needs = tuple(ctx.needs_input_grad[3:])  # past (keyset, static kwargs, n_args)
+            ctx.input_grad = needs[:ctx.n_args] + (False,) * 8
+            ctx.kw_input_grad = dict(zip(tensor_kwargs, needs[ctx.n_args:]))
+            grads = backward(ctx, grad)
+            kw_grads = {}
+            if isinstance(grads, tuple) and len(grads) == 2 and isinstance(grads[1], dict):
+                grads, kw_grads = grads
+            return ((None, None, None) + tuple(grads)[:ctx.n_args]
+                    + tuple(kw_grads.get(k) for k in tensor_kwargs))
 
     Function.__name__ = Function.__qualname__ = f"aicc_{name}_autograd"
 
     def autograd_kernel(keyset, *args, **kwargs):
-        if torch.is_grad_enabled() and torch._C._any_requires_grad(*args):
-            return Function.apply(keyset, kwargs, *args)
+        if torch.is_grad_enabled() and (torch._C._any_requires_grad(*args) or any(
+                isinstance(kwargs.get(k), torch.Tensor) and kwargs[k].requires_grad for k in tensor_kwargs)):
+            static, flat = split(args, kwargs)
+            return Function.apply(keyset, static, *flat)
         return run_below(keyset, args, kwargs)
 
     _lib.impl(name, autograd_kernel, "Autograd", with_keyset=True)
 
     if name in AUTOGRAD_ENTRIES:
         def autograd_entry(*args, **kwargs):
-            return Function.apply(None, kwargs, *args)
+            static, flat = split(args, kwargs)
+            return Function.apply(None, static, *flat)
 
         _lib.impl(AUTOGRAD_ENTRIES[name], autograd_entry, "CompositeImplicitAutograd")
 
 
 _register_autograd("matmul", _matmul_cpu, _matmul_setup, _matmul_backward)
 _register_autograd("gemm", _gemm_cpu, _gemm_setup, _gemm_backward)
-_register_autograd("conv2d", _conv2d_cpu, _conv_setup, _conv_backward)
+_register_autograd("conv2d", _conv2d_cpu, _conv_setup, _conv_backward, tensor_kwargs=("scale", "residual"))
 
 # Last, once every schema and Python kernel exists: the C++ per-call path of matmul / gemm
 # (_native.py says when and why it is not in use; the Python kernels above then serve).
