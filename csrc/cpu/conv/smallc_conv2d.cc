@@ -76,18 +76,18 @@ inline float to_f32(const void* p, int64_t i) {
   }
 }
 
-// The slab of output row (n, p): slab[(r*cols + col)*C + c] = x[n, h_r, col - pad_left, c]
-// (f32), zero where h_r or the column is outside the input.
+// Rows [hp0, hp1) of image n's padded f32 copy: img[(hp*cols + col)*C + c] =
+// x[n, hp - pad_top, col - pad_left, c], zero outside the input.
 template <DType T>
-void fill_slab_t(const Conv2dDesc& d, const void* x, int64_t n, int64_t p, int64_t cols, float* slab) {
+void fill_rows_t(const Conv2dDesc& d, const void* x, int64_t n, int64_t hp0, int64_t hp1, int64_t cols, float* img) {
   const int64_t C = d.c, H = d.h, W = d.w;
   constexpr int64_t esize = T == DType::kF32 ? 4 : 2;
   const char* xb = static_cast<const char*>(x);
-  // Input columns [w0, w1) land at slab columns [w0 + pad_left, w1 + pad_left).
+  // Input columns [w0, w1) land at columns [w0 + pad_left, w1 + pad_left).
   const int64_t w0 = std::max<int64_t>(0, -d.pad_left), w1 = std::min<int64_t>(W, cols - d.pad_left);
-  for (int64_t r = 0; r < d.r; ++r) {
-    float* row = slab + r * cols * C;
-    const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
+  for (int64_t hp = hp0; hp < hp1; ++hp) {
+    float* row = img + hp * cols * C;
+    const int64_t h = hp - d.pad_top;
     if (h < 0 || h >= H || w1 <= w0) {
       std::fill(row, row + cols * C, 0.0f);
       continue;
@@ -104,17 +104,42 @@ void fill_slab_t(const Conv2dDesc& d, const void* x, int64_t n, int64_t p, int64
       // NCHW: C planes interleaved into pixels (C <= kSmallCMaxChannels).
       const char* plane0 = xb + ((n * C * H + h) * W + w0) * esize;
       const int64_t plane = H * W * esize;
-      for (int64_t w = 0; w < w1 - w0; ++w)
-        for (int64_t c = 0; c < C; ++c) dst[w * C + c] = to_f32<T>(plane0 + c * plane, w);
+      for (int64_t c = 0; c < C; ++c) {
+        const char* src = plane0 + c * plane;
+        for (int64_t w = 0; w < w1 - w0; ++w) dst[w * C + c] = to_f32<T>(src, w);
+      }
     }
   }
 }
 
-void fill_slab(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t p, int64_t cols, float* slab) {
+void fill_rows(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t hp0, int64_t hp1, int64_t cols,
+               float* img) {
   switch (x.dtype) {
-    case DType::kF16: fill_slab_t<DType::kF16>(d, x.data, n, p, cols, slab); break;
-    case DType::kBF16: fill_slab_t<DType::kBF16>(d, x.data, n, p, cols, slab); break;
-    default: fill_slab_t<DType::kF32>(d, x.data, n, p, cols, slab); break;
+    case DType::kF16: fill_rows_t<DType::kF16>(d, x.data, n, hp0, hp1, cols, img); break;
+    case DType::kBF16: fill_rows_t<DType::kBF16>(d, x.data, n, hp0, hp1, cols, img); break;
+    default: fill_rows_t<DType::kF32>(d, x.data, n, hp0, hp1, cols, img); break;
+  }
+}
+
+// Rows of the padded image the output reads.
+int64_t padded_rows(const Conv2dDesc& d) { return (d.p() - 1) * d.stride_h + (d.r - 1) * d.dilation_h + 1; }
+
+// Padded row hp of image n as bf16 bits (x is bf16): dst[col*C + c] = x[n, hp - pad_top,
+// col - pad_left, c], +0 outside the input (and for rows past the padded image).
+void fill_row_bf16(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t hp, int64_t cols, uint16_t* dst) {
+  const int64_t C = d.c, H = d.h, W = d.w, h = hp - d.pad_top;
+  const int64_t w0 = std::max<int64_t>(0, -d.pad_left), w1 = std::min<int64_t>(W, cols - d.pad_left);
+  std::fill(dst, dst + cols * C, uint16_t{0});
+  if (h < 0 || h >= H || w1 <= w0) return;
+  const uint16_t* xs = static_cast<const uint16_t*>(x.data);
+  uint16_t* row = dst + (w0 + d.pad_left) * C;
+  if (d.layout == Layout::kNHWC) {
+    std::memcpy(row, xs + ((n * H + h) * W + w0) * C, (w1 - w0) * C * sizeof(uint16_t));
+  } else {
+    for (int64_t c = 0; c < C; ++c) {
+      const uint16_t* src = xs + ((n * C + c) * H + h) * W + w0;
+      for (int64_t w = 0; w < w1 - w0; ++w) row[w * C + c] = src[w];
+    }
   }
 }
 
@@ -124,8 +149,10 @@ int64_t smallc_workspace_bytes(const Conv2dDesc& d) {
   const SmallCOps& ops = smallc_ops();
   const int64_t depth = d.c * d.r * d.s;
   const int64_t kp = (d.k + ops.vl - 1) / ops.vl * ops.vl;
-  const int64_t per_thread = d.r * slab_cols(d) * d.c + 2 * kMaxTilePixels * ops.max_nv * ops.vl;
-  return (depth * kp + per_thread * get_num_threads()) * static_cast<int64_t>(sizeof(float)) +
+  const int64_t per_thread = 2 * kMaxTilePixels * ops.max_nv * ops.vl;
+  const int64_t images = ops.tile_pairs != nullptr && d.r % 2 == 1 ? 2 : 1;  // bf16 pairs: + the zero-high image
+  return (images * padded_rows(d) * slab_cols(d) * d.c + depth * kp + per_thread * get_num_threads()) *
+             static_cast<int64_t>(sizeof(float)) +
          depth * static_cast<int64_t>(sizeof(int32_t));
 }
 
@@ -133,32 +160,56 @@ void smallc_conv2d(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
                    Activation activation, const TensorView& out) {
   const SmallCOps& ops = smallc_ops();
   const int64_t C = d.c, K = d.k, P = d.p(), Q = d.q(), R = d.r, S = d.s;
-  const int64_t depth = C * R * S, cols = slab_cols(d);
+  const int64_t cols = slab_cols(d);
   const std::vector<ColumnBlock> blocks = column_blocks(ops, K);
+  // bf16 with a bf16 dot product: 32-bit words pairing filter rows r = 2u and 2u + 1 (the
+  // same s, c), read from a pair image whose word (hp, col, c) holds input rows hp and
+  // hp + dilation_h; an odd last filter row pairs with zero, from a second image whose high
+  // halves are +0 (never a real input value times a zero weight: Inf * 0 would be NaN).
+  const bool pairs = ops.tile_pairs != nullptr && x.dtype == DType::kBF16;
+  const int64_t row_groups = pairs ? (R + 1) / 2 : R;
+  const int64_t depth = row_groups * S * C;  // words (pairs) or elements per output pixel
+  const int64_t hp_rows = padded_rows(d), image = hp_rows * cols * C;
+  const bool odd_tail = pairs && R % 2 == 1;
 
-  // Weights, per column block of bw = nv*vl channels: wp[j0*depth + t*bw + j] = w[j0 + j][t]
-  // with t = (r*S + s)*C + c (zero past K), f32.
+  // Weights, per column block of bw = nv*vl channels: wp[j0*depth + t*bw + j] = word t of output
+  // channel j0 + j (zero past K): t = (r*S + s)*C + c, f32; pairs: t = (u*S + s)*C + c, bf16
+  // bits of w[.., 2u, s, c] (low) and w[.., 2u + 1, s, c] (high, +0 past R).
   const int64_t kp = blocks.back().j0 + static_cast<int64_t>(blocks.back().nv) * ops.vl;
-  std::vector<float> wp(static_cast<size_t>(depth * kp), 0.0f);
+  std::vector<uint32_t> wp(static_cast<size_t>(depth * kp), 0u);
+  const auto w_index = [&](int64_t k, int64_t r, int64_t s, int64_t c) {  // NHWC [K, R, S, C], NCHW [K, C, R, S]
+    return d.layout == Layout::kNHWC ? ((k * R + r) * S + s) * C + c : ((k * C + c) * R + r) * S + s;
+  };
   for (const ColumnBlock& b : blocks) {
     const int64_t bw = static_cast<int64_t>(b.nv) * ops.vl;
-    float* dst = wp.data() + b.j0 * depth;
+    uint32_t* dst = wp.data() + b.j0 * depth;
     for (int64_t j = 0; j < std::min(bw, K - b.j0); ++j) {
       const int64_t k = b.j0 + j;
-      for (int64_t r = 0; r < R; ++r)
+      for (int64_t u = 0; u < row_groups; ++u)
         for (int64_t s = 0; s < S; ++s)
           for (int64_t c = 0; c < C; ++c) {
-            // NHWC weights are [K, R, S, C], NCHW [K, C, R, S].
-            const int64_t src = d.layout == Layout::kNHWC ? ((k * R + r) * S + s) * C + c : ((k * C + c) * R + r) * S + s;
-            dst[((r * S + s) * C + c) * bw + j] = load_elem(w, wdtype, src);
+            uint32_t word;
+            if (pairs) {
+              const uint16_t* w16 = static_cast<const uint16_t*>(w);
+              const uint32_t lo = w16[w_index(k, 2 * u, s, c)];
+              const uint32_t hi = 2 * u + 1 < R ? w16[w_index(k, 2 * u + 1, s, c)] : 0u;
+              word = lo | hi << 16;
+            } else {
+              const float v = load_elem(w, wdtype, w_index(k, u, s, c));
+              std::memcpy(&word, &v, 4);
+            }
+            dst[((u * S + s) * C + c) * bw + j] = word;
           }
     }
   }
   std::vector<int32_t> off(static_cast<size_t>(depth));
-  for (int64_t r = 0; r < R; ++r)
+  for (int64_t u = 0; u < row_groups; ++u) {
+    const int64_t r = pairs ? 2 * u : u;
+    const int64_t base = odd_tail && u == row_groups - 1 ? image : 0;  // the zero-high image
     for (int64_t s = 0; s < S; ++s)
       for (int64_t c = 0; c < C; ++c)
-        off[(r * S + s) * C + c] = static_cast<int32_t>((r * cols + s * d.dilation_w) * C + c);
+        off[(u * S + s) * C + c] = static_cast<int32_t>(base + (r * d.dilation_h * cols + s * d.dilation_w) * C + c);
+  }
 
   gemm_internal::Epilogue ep;
   ep.bias = bias;
@@ -168,47 +219,84 @@ void smallc_conv2d(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
   const gemm_internal::EpilogueFn epilogue = gemm_internal::float_gemm_config(DType::kF32, DType::kF32).epilogue;
   const int64_t esize = static_cast<int64_t>(dtype_size(out.dtype));
   const int64_t step = d.stride_w * C;
-  // A plain f32 NHWC output takes full tiles straight from the kernel (1 * acc is acc).
-  const bool direct = !nchw && bias == nullptr && activation == Activation::kNone && out.dtype == DType::kF32;
-  const double flops = 2.0 * static_cast<double>(d.n * P * Q) * static_cast<double>(K * depth);
+  // NHWC full tiles with bias / relu and an f32 or bf16 output are finished in registers and
+  // stored by the kernel; the rest goes through the GEMM's tile epilogue.
+  const bool direct = !nchw && (activation == Activation::kNone || activation == Activation::kRelu) &&
+                      (out.dtype == DType::kF32 || out.dtype == DType::kBF16);
+  const double flops = 2.0 * static_cast<double>(d.n * P * Q) * static_cast<double>(K * C * R * S);
 
-  parallel_for(
-      d.n * P,
-      [&](int64_t task, int) {
-        const int64_t n = task / P, p = task % P;
-        thread_local std::vector<float> slab, tile, tile_t;
-        slab.resize(static_cast<size_t>(R * cols * C));
-        const size_t tile_elems = static_cast<size_t>(kMaxTilePixels * ops.max_nv * ops.vl);
-        tile.resize(tile_elems);
-        tile_t.resize(tile_elems);
-        fill_slab(d, x, n, p, cols, slab.data());
-        gemm_internal::Epilogue e = ep;
-        if (nchw) e.out = MatrixView{static_cast<char*>(out.data) + n * K * P * Q * esize, out.dtype, K, P * Q, P * Q, 1};
-        else e.out = MatrixView{out.data, out.dtype, d.n * P * Q, K, K, 1};
-        for (const ColumnBlock& b : blocks) {
-          const int64_t bw = static_cast<int64_t>(b.nv) * ops.vl;
-          const int mr = ops.mr(b.nv);
-          const int ncols = static_cast<int>(std::min(bw, K - b.j0));
-          const float* wb = wp.data() + b.j0 * depth;
-          for (int64_t q0 = 0; q0 < Q; q0 += mr) {
-            const int rows = static_cast<int>(std::min<int64_t>(mr, Q - q0));
-            const float* a = slab.data() + q0 * step;
-            if (direct && rows == mr && ncols == bw) {
-              ops.tile(b.nv, a, step, off.data(), depth, wb, static_cast<float*>(out.data) + ((n * P + p) * Q + q0) * K + b.j0, K);
-              continue;
-            }
-            ops.tile(b.nv, a, step, off.data(), depth, wb, tile.data(), bw);
-            if (!nchw) {
-              epilogue(e, tile.data(), bw, (n * P + p) * Q + q0, b.j0, rows, ncols);
-            } else {
-              for (int i = 0; i < rows; ++i)
-                for (int j = 0; j < ncols; ++j) tile_t[j * mr + i] = tile[i * bw + j];
-              epilogue(e, tile_t.data(), mr, b.j0, p * Q + q0, ncols, rows);
+  // f32 image, or the pair image (+ the zero-high one): 32-bit words either way.
+  std::vector<uint32_t> img(static_cast<size_t>(image * (odd_tail ? 2 : 1)));
+  const int threads = flops < 1.0e6 ? 1 : 0;
+  const int64_t fill_block = std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(cols * C, 1));
+  for (int64_t n = 0; n < d.n; ++n) {
+    // Image n, padded and converted once: each input row serves about R / stride_h output rows.
+    parallel_for(
+        (hp_rows + fill_block - 1) / fill_block,
+        [&](int64_t task, int) {
+          const int64_t hp0 = task * fill_block, hp1 = std::min(hp_rows, (task + 1) * fill_block);
+          if (!pairs) {
+            fill_rows(d, x, n, hp0, hp1, cols, reinterpret_cast<float*>(img.data()));
+          } else {
+            thread_local std::vector<uint16_t> lo, hi;
+            lo.resize(static_cast<size_t>(cols * C));
+            hi.resize(static_cast<size_t>(cols * C));
+            for (int64_t hp = hp0; hp < hp1; ++hp) {
+              fill_row_bf16(d, x, n, hp, cols, lo.data());
+              fill_row_bf16(d, x, n, hp + d.dilation_h, cols, hi.data());
+              uint32_t* pr = img.data() + hp * cols * C;
+              for (int64_t e = 0; e < cols * C; ++e) pr[e] = lo[e] | static_cast<uint32_t>(hi[e]) << 16;
+              if (odd_tail) {
+                uint32_t* zr = img.data() + image + hp * cols * C;
+                for (int64_t e = 0; e < cols * C; ++e) zr[e] = lo[e];
+              }
             }
           }
-        }
-      },
-      flops < 1.0e6 ? 1 : 0);
+        },
+        threads);
+    gemm_internal::Epilogue e = ep;
+    if (nchw) e.out = MatrixView{static_cast<char*>(out.data) + n * K * P * Q * esize, out.dtype, K, P * Q, P * Q, 1};
+    else e.out = MatrixView{out.data, out.dtype, d.n * P * Q, K, K, 1};
+    parallel_for(
+        P,
+        [&](int64_t p, int) {
+          thread_local std::vector<float> tile, tile_t;
+          const size_t tile_elems = static_cast<size_t>(kMaxTilePixels * ops.max_nv * ops.vl);
+          tile.resize(tile_elems);
+          tile_t.resize(tile_elems);
+          const uint32_t* slab = img.data() + p * d.stride_h * cols * C;
+          for (const ColumnBlock& b : blocks) {
+            const int64_t bw = static_cast<int64_t>(b.nv) * ops.vl;
+            const int mr = ops.mr(b.nv);
+            const int ncols = static_cast<int>(std::min(bw, K - b.j0));
+            const uint32_t* wb = wp.data() + b.j0 * depth;
+            const auto run = [&](const uint32_t* a, const SmallCStore& o) {
+              if (pairs) ops.tile_pairs(b.nv, a, step, off.data(), depth, wb, o);
+              else ops.tile(b.nv, reinterpret_cast<const float*>(a), step, off.data(), depth,
+                            reinterpret_cast<const float*>(wb), o);
+            };
+            for (int64_t q0 = 0; q0 < Q; q0 += mr) {
+              const int rows = static_cast<int>(std::min<int64_t>(mr, Q - q0));
+              const uint32_t* a = slab + q0 * step;
+              if (direct && rows == mr && ncols == bw) {
+                run(a, SmallCStore{static_cast<char*>(out.data) + (((n * P + p) * Q + q0) * K + b.j0) * esize, K,
+                                   bias ? bias + b.j0 : nullptr, activation == Activation::kRelu,
+                                   out.dtype == DType::kBF16});
+                continue;
+              }
+              run(a, SmallCStore{tile.data(), bw, nullptr, false, false});
+              if (!nchw) {
+                epilogue(e, tile.data(), bw, (n * P + p) * Q + q0, b.j0, rows, ncols);
+              } else {
+                for (int i = 0; i < rows; ++i)
+                  for (int j = 0; j < ncols; ++j) tile_t[j * mr + i] = tile[i * bw + j];
+                epilogue(e, tile_t.data(), mr, b.j0, p * Q + q0, ncols, rows);
+              }
+            }
+          }
+        },
+        threads);
+  }
 }
 
 }  // namespace aicc::cpu

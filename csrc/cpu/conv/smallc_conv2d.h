@@ -21,15 +21,32 @@
 
 namespace aicc::cpu {
 
-// One ISA's kernel (vectors of `vl` floats). tile(nv, ...) computes the raw sums of mr(nv)
-// consecutive output pixels x nv*vl output channels:
-//   dst[i*ldd + j] = sum_{t < depth} a[i*step + off[t]] * w[t*nv*vl + j],  i < mr(nv), j < nv*vl.
+// Where a full tile goes: dst[i*ldd + j] = round(relu?(acc[i][j] + bias[j])), rounded to
+// bf16 (round half to even, NaN kept quiet: common/half.h's f32_to_bf16) or stored as f32.
+// bias may be null. Other epilogues (gelu, f16, partial tiles) take the raw f32 sums
+// (plain f32, no bias, no relu) through the GEMM's tile epilogue.
+struct SmallCStore {
+  void* dst;
+  int64_t ldd;         // elements
+  const float* bias;   // nv*vl values or nullptr
+  bool relu;
+  bool bf16;           // else f32
+};
+
+// One ISA's kernel (vectors of `vl` floats). tile(nv, ...) computes mr(nv) consecutive output
+// pixels x nv*vl output channels:
+//   acc[i][j] = sum_{t < depth} a[i*step + off[t]] * w[t*nv*vl + j],  i < mr(nv), j < nv*vl,
+// in t order from zero, and stores them as `o` says.
+// tile_pairs (nullptr where the CPU has no bf16 dot product): the same over 32-bit words that
+// each hold two bf16 (low half first), each product of a word pair summed as vdpbf16ps does.
 struct SmallCOps {
   int vl;      // floats per vector
   int max_nv;  // most weight vectors per tile
   int (*mr)(int nv);
-  void (*tile)(int nv, const float* a, int64_t step, const int32_t* off, int64_t depth, const float* w, float* dst,
-               int64_t ldd);
+  void (*tile)(int nv, const float* a, int64_t step, const int32_t* off, int64_t depth, const float* w,
+               const SmallCStore& o);
+  void (*tile_pairs)(int nv, const uint32_t* a, int64_t step, const int32_t* off, int64_t words, const uint32_t* w,
+                     const SmallCStore& o);
 };
 
 // The registry's choice (csrc/cpu/config/): the first small-C entry the active features allow.
@@ -38,6 +55,7 @@ const SmallCOps& smallc_ops_portable();
 #if defined(AICC_X86)
 const SmallCOps& smallc_ops_avx2();
 const SmallCOps& smallc_ops_avx512();
+const SmallCOps& smallc_ops_avx512bf16();
 #endif
 
 // True for the convs this path takes: float, groups == 1, at most kSmallCMaxChannels input

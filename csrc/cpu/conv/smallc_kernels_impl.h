@@ -48,9 +48,39 @@ inline V ldv(const float* p) {
   return v;
 }
 
+typedef uint32_t VU __attribute__((vector_size(VL * 4)));
+typedef int32_t VI __attribute__((vector_size(VL * 4)));
+typedef uint16_t VH __attribute__((vector_size(VL * 2)));
+
+// The accumulators of one tile, through bias / relu / rounding, into o.dst.
+template <int MR, int NV>
+inline void store_tile(V (&acc)[MR][NV], const SmallCStore& o) {
+  V b[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) b[v] = o.bias ? ldv(o.bias + v * VL) : V{};
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      V y = acc[i][v];
+      if (o.bias) y += b[v];
+      if (o.relu) y = y < 0 ? V{} : y;  // NaN stays NaN
+      if (!o.bf16) {
+        std::memcpy(static_cast<float*>(o.dst) + i * o.ldd + v * VL, &y, sizeof y);
+      } else {
+        const VU u = reinterpret_cast<VU>(y);
+        const VU rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+        const VI nan = (u & 0x7fffffffu) > 0x7f800000u;
+        const VU r = nan ? (u >> 16) | 0x40u : rounded;
+        const VH h = __builtin_convertvector(r, VH);
+        std::memcpy(static_cast<uint16_t*>(o.dst) + i * o.ldd + v * VL, &h, sizeof h);
+      }
+    }
+  }
+}
+
 template <int NV>
-void tile_t(const float* a, int64_t step, const int32_t* off, int64_t depth, const float* w, float* dst,
-            int64_t ldd) {
+void tile_t(const float* a, int64_t step, const int32_t* off, int64_t depth, const float* w, const SmallCStore& o) {
   constexpr int MR = mr_for(NV);
   V acc[MR][NV];
 #pragma GCC unroll 16
@@ -69,28 +99,66 @@ void tile_t(const float* a, int64_t step, const int32_t* off, int64_t depth, con
       for (int v = 0; v < NV; ++v) acc[i][v] += ai * wv[v];
     }
   }
+  store_tile<MR, NV>(acc, o);
+}
+
+#if defined(AICC_SMALLC_PAIRS)
+// bf16 pair words: one vdpbf16ps per (pixel, weight vector) adds both products of the word.
+template <int NV>
+void tile_pairs_t(const uint32_t* a, int64_t step, const int32_t* off, int64_t words, const uint32_t* w,
+                  const SmallCStore& o) {
+  static_assert(VL == 16, "vdpbf16ps on zmm");
+  constexpr int MR = mr_for(NV);
+  V acc[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) std::memcpy(dst + i * ldd + v * VL, &acc[i][v], sizeof(V));
+    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+  for (int64_t t = 0; t < words; ++t, w += NV * VL) {
+    __m512bh wv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) wv[v] = (__m512bh)_mm512_loadu_si512(w + v * VL);
+    const uint32_t* at = a + off[t];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m512bh ai = (__m512bh)_mm512_set1_epi32(static_cast<int>(at[i * step]));
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = reinterpret_cast<V>(_mm512_dpbf16_ps(reinterpret_cast<__m512>(acc[i][v]), ai, wv[v]));
+    }
+  }
+  store_tile<MR, NV>(acc, o);
 }
+
+void tile_pairs(int nv, const uint32_t* a, int64_t step, const int32_t* off, int64_t words, const uint32_t* w,
+                const SmallCStore& o) {
+  switch (nv) {
+    case 1: tile_pairs_t<1>(a, step, off, words, w, o); break;
+    case 2: tile_pairs_t<2>(a, step, off, words, w, o); break;
+    case 3: tile_pairs_t<3>(a, step, off, words, w, o); break;
+    default: tile_pairs_t<4>(a, step, off, words, w, o); break;
+  }
+}
+constexpr auto kTilePairs = tile_pairs;
+#else
+constexpr decltype(SmallCOps::tile_pairs) kTilePairs = nullptr;
+#endif
 
 constexpr int kMaxNV = ACC >= 24 ? 4 : 2;
 
 int mr(int nv) { return mr_for(nv); }
 
-void tile(int nv, const float* a, int64_t step, const int32_t* off, int64_t depth, const float* w, float* dst,
-          int64_t ldd) {
+void tile(int nv, const float* a, int64_t step, const int32_t* off, int64_t depth, const float* w,
+          const SmallCStore& o) {
   switch (nv) {
-    case 1: tile_t<1>(a, step, off, depth, w, dst, ldd); break;
-    case 2: tile_t<2>(a, step, off, depth, w, dst, ldd); break;
-    case 3: if constexpr (kMaxNV >= 3) tile_t<kMaxNV >= 3 ? 3 : 1>(a, step, off, depth, w, dst, ldd); break;
-    default: if constexpr (kMaxNV >= 4) tile_t<kMaxNV >= 4 ? 4 : 1>(a, step, off, depth, w, dst, ldd); break;
+    case 1: tile_t<1>(a, step, off, depth, w, o); break;
+    case 2: tile_t<2>(a, step, off, depth, w, o); break;
+    case 3: if constexpr (kMaxNV >= 3) tile_t<kMaxNV >= 3 ? 3 : 1>(a, step, off, depth, w, o); break;
+    default: if constexpr (kMaxNV >= 4) tile_t<kMaxNV >= 4 ? 4 : 1>(a, step, off, depth, w, o); break;
   }
 }
 
 const SmallCOps& ops() {
-  static const SmallCOps o = {VL, kMaxNV, mr, tile};
+  static const SmallCOps o = {VL, kMaxNV, mr, tile, kTilePairs};
   return o;
 }
 
