@@ -227,6 +227,14 @@ void smallc_conv2d(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
 
   // f32 image, or the pair image (+ the zero-high one): 32-bit words either way.
   std::vector<uint32_t> img(static_cast<size_t>(image * (odd_tail ? 2 : 1)));
+  // The image rows a tile reads (stride 2 with pairs: every other row; the rest is never built).
+  std::vector<char> need(static_cast<size_t>(hp_rows), 0), need_zero(static_cast<size_t>(hp_rows), 0);
+  for (int64_t p = 0; p < P; ++p)
+    for (int64_t u = 0; u < row_groups; ++u) {
+      const int64_t hp = p * d.stride_h + (pairs ? 2 * u : u) * d.dilation_h;
+      if (odd_tail && u == row_groups - 1) need_zero[hp] = 1;
+      else need[hp] = 1;
+    }
   const int threads = flops < 1.0e6 ? 1 : 0;
   const int64_t fill_block = std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(cols * C, 1));
   for (int64_t n = 0; n < d.n; ++n) {
@@ -242,11 +250,14 @@ void smallc_conv2d(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
             lo.resize(static_cast<size_t>(cols * C));
             hi.resize(static_cast<size_t>(cols * C));
             for (int64_t hp = hp0; hp < hp1; ++hp) {
+              if (!need[hp] && !need_zero[hp]) continue;
               fill_row_bf16(d, x, n, hp, cols, lo.data());
-              fill_row_bf16(d, x, n, hp + d.dilation_h, cols, hi.data());
-              uint32_t* pr = img.data() + hp * cols * C;
-              for (int64_t e = 0; e < cols * C; ++e) pr[e] = lo[e] | static_cast<uint32_t>(hi[e]) << 16;
-              if (odd_tail) {
+              if (need[hp]) {
+                fill_row_bf16(d, x, n, hp + d.dilation_h, cols, hi.data());
+                uint32_t* pr = img.data() + hp * cols * C;
+                for (int64_t e = 0; e < cols * C; ++e) pr[e] = lo[e] | static_cast<uint32_t>(hi[e]) << 16;
+              }
+              if (need_zero[hp]) {
                 uint32_t* zr = img.data() + image + hp * cols * C;
                 for (int64_t e = 0; e < cols * C; ++e) zr[e] = lo[e];
               }
