@@ -125,3 +125,53 @@ def test_smallc_workspace_is_reported():
     geo = (2, 2, 3, 3, 3, 3, 1, 1, 1, 1)
     ws = _aicc_cpu.conv2d_workspace_bytes((8, 3, 224, 224, 64, 7, 7), geo, "f32")
     assert 0 < ws < 8 * 112 * 112 * 64 * 4  # slab + packed weights: far below the output
+
+
+@st.composite
+def _run_case(draw, c_range):
+    """NHWC groups-1 convs whose filter rows are one input run (unit column dilation) or not
+    (dilation 2), with left/right padding, widths that are not a multiple of the stride, and
+    depths R*S*C past the float GEMM's kc (256: blocks end inside a filter row)."""
+    n = draw(st.sampled_from([1, 2]))
+    c = draw(st.integers(*c_range))
+    k = draw(st.sampled_from([1, 3, 8, 17]))
+    r, s = draw(st.integers(1, 7)), draw(st.integers(2, 7))
+    h, w = draw(st.integers(1, 9)), draw(st.integers(1, 13))
+    stride = draw(st.sampled_from([1, 2, (1, 2), (2, 1), 3]))
+    dilation = draw(st.sampled_from([1, 1, 2, (1, 2), (2, 1)]))
+    padding = draw(st.sampled_from([0, 1, 3, ((0, 0), (4, 0)), ((1, 2), (0, 5)), "same"]))
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=1, layout="NHWC")
+    x_shape, w_shape = (n, h, w, c), (k, r, s, c)
+    try:
+        geo = ConvGeometry(x_shape, w_shape, **kw)
+    except ValueError:
+        assume(False)
+    return x_shape, w_shape, kw, geo
+
+
+@given(case=_run_case((5, 9)), data=st.data())
+def test_implicit_gemm_row_runs_match_reference(backend, case, data):
+    """The float implicit-GEMM A packer copies a filter row as one run (C > 4: not the small-C
+    path), clipped at the padding and at kc block ends."""
+    _host_only(backend)
+    x_shape, w_shape, kw, geo = case
+    dtype = data.draw(st.sampled_from(FLOATS))
+    x = S.float_array(data.draw, x_shape, dtype, nonfinite=data.draw(st.booleans()) and data.draw(st.booleans()))
+    w = S.float_array(data.draw, w_shape, dtype)
+    y = ak.conv2d(x, w, backend=backend, **kw)
+    _check(y, x, w, None, None, None, kw, geo.cg * geo.r * geo.s)
+
+
+@given(case=_run_case((1, 6)), data=st.data())
+def test_qconv2d_im2col_row_runs_bit_exact(backend, case, data):
+    """INT8 im2col copies a filter row as one run; padding holds the zero point: bit-exact."""
+    _host_only(backend)
+    x_shape, w_shape, kw, geo = case
+    x_dtype = data.draw(st.sampled_from([np.uint8, np.int8]))
+    info = np.iinfo(x_dtype)
+    x = S.int_array(data.draw, x_shape, x_dtype)
+    w = S.int_array(data.draw, w_shape, np.int8)
+    zx = data.draw(st.sampled_from([0, int(info.min), int(info.max), 3]))
+    y = ak.qconv2d(x, w, x_zero_point=zx, backend=backend, **kw)
+    ref = ak.reference.qconv2d(x, w, x_zero_point=zx, **kw)
+    np.testing.assert_array_equal(y, ref)

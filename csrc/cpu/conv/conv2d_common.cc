@@ -86,12 +86,31 @@ namespace {
 template <typename T>
 void im2col_nhwc(const Conv2dDesc& d, const T* x, T pad, int64_t g, int64_t m0, int64_t mc, T* col) {
   const int64_t P = d.p(), Q = d.q(), cg = d.cg(), row = d.r * d.s * cg;
+  // One group, unit column dilation: a filter row's taps are contiguous (small-C convs such as
+  // the stem copy R runs of S*C elements per pixel instead of R*S runs of C).
+  const bool runs = d.groups == 1 && d.dilation_w == 1 && d.s > 1;
   const int64_t rows_per_task = std::max<int64_t>(1, kCopyGrain / std::max<int64_t>(row, 1));
   parallel_for((mc + rows_per_task - 1) / rows_per_task, [&](int64_t task, int) {
     const int64_t j1 = std::min(mc, (task + 1) * rows_per_task);
     for (int64_t j = task * rows_per_task; j < j1; ++j) {
       const int64_t m = m0 + j, n = m / (P * Q), p = (m / Q) % P, q = m % Q;
       T* dst = col + j * row;
+      if (runs) {
+        // The S taps of one filter row are one run of S*C elements in the input.
+        const int64_t w0 = q * d.stride_w - d.pad_left;
+        const int64_t s_lo = std::clamp<int64_t>(-w0, 0, d.s), s_hi = std::clamp<int64_t>(d.w - w0, s_lo, d.s);
+        for (int64_t r = 0; r < d.r; ++r, dst += d.s * cg) {
+          const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
+          if (h < 0 || h >= d.h) {
+            std::fill(dst, dst + d.s * cg, pad);
+            continue;
+          }
+          std::fill(dst, dst + s_lo * cg, pad);
+          std::memcpy(dst + s_lo * cg, x + ((n * d.h + h) * d.w + w0 + s_lo) * d.c, (s_hi - s_lo) * cg * sizeof(T));
+          std::fill(dst + s_hi * cg, dst + d.s * cg, pad);
+        }
+        continue;
+      }
       for (int64_t r = 0; r < d.r; ++r) {
         const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
         for (int64_t s = 0; s < d.s; ++s, dst += cg) {
@@ -142,10 +161,41 @@ template <typename T>
 void block_nhwc(const Conv2dDesc& d, const T* x, T pad, int64_t g, int64_t m0, int64_t mc, int64_t p0, int64_t kc,
                 T* col) {
   const int64_t P = d.p(), Q = d.q(), cg = d.cg();
+  // One group, unit column dilation: the taps of a filter row are one run of S*C input elements
+  // (clipped at the left/right padding), copied at once instead of tap by tap.
+  const bool runs = d.groups == 1 && d.dilation_w == 1 && d.s > 1;
+  const int64_t rowlen = d.s * cg;
   for (int64_t j = 0; j < mc; ++j) {
     const int64_t m = m0 + j, n = m / (P * Q), p = (m / Q) % P, q = m % Q;
     T* dst = col + j * kc;
     int64_t k = p0;
+    if (runs) {
+      const int64_t w0 = q * d.stride_w - d.pad_left;
+      // Valid part of every filter row, as element offsets inside the row: [lo, hi).
+      const int64_t lo = std::clamp<int64_t>(-w0, 0, d.s) * cg, hi = std::max(lo, std::clamp<int64_t>(d.w - w0, 0, d.s) * cg);
+      while (k < p0 + kc) {
+        const int64_t r = k / rowlen, e = k % rowlen;
+        const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
+        const int64_t row_end = std::min(rowlen, e + p0 + kc - k);  // this block's part of row r
+        int64_t len;
+        if (h < 0 || h >= d.h) {
+          len = row_end - e;
+          std::fill(dst, dst + len, pad);
+        } else if (e < lo) {
+          len = std::min(lo, row_end) - e;
+          std::fill(dst, dst + len, pad);
+        } else if (e < hi) {
+          len = std::min(hi, row_end) - e;
+          std::memcpy(dst, x + ((n * d.h + h) * d.w + w0) * d.c + e, len * sizeof(T));
+        } else {
+          len = row_end - e;
+          std::fill(dst, dst + len, pad);
+        }
+        dst += len;
+        k += len;
+      }
+      continue;
+    }
     while (k < p0 + kc) {
       const int64_t tap = k / cg, c = k % cg, len = std::min(cg - c, p0 + kc - k);
       const int64_t r = tap / d.s, s = tap % d.s;
