@@ -128,7 +128,7 @@ def test_smallc_workspace_is_reported():
 
 
 @st.composite
-def _run_case(draw, c_range):
+def _run_case(draw, c_range, layouts=("NHWC",)):
     """NHWC groups-1 convs whose filter rows are one input run (unit column dilation) or not
     (dilation 2), with left/right padding, widths that are not a multiple of the stride, and
     depths R*S*C past the float GEMM's kc (256: blocks end inside a filter row)."""
@@ -140,8 +140,9 @@ def _run_case(draw, c_range):
     stride = draw(st.sampled_from([1, 2, (1, 2), (2, 1), 3]))
     dilation = draw(st.sampled_from([1, 1, 2, (1, 2), (2, 1)]))
     padding = draw(st.sampled_from([0, 1, 3, ((0, 0), (4, 0)), ((1, 2), (0, 5)), "same"]))
-    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=1, layout="NHWC")
-    x_shape, w_shape = (n, h, w, c), (k, r, s, c)
+    layout = draw(st.sampled_from(layouts))
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=1, layout=layout)
+    x_shape, w_shape = ((n, h, w, c), (k, r, s, c)) if layout == "NHWC" else ((n, c, h, w), (k, c, r, s))
     try:
         geo = ConvGeometry(x_shape, w_shape, **kw)
     except ValueError:
@@ -162,9 +163,10 @@ def test_implicit_gemm_row_runs_match_reference(backend, case, data):
     _check(y, x, w, None, None, None, kw, geo.cg * geo.r * geo.s)
 
 
-@given(case=_run_case((1, 6)), data=st.data())
+@given(case=_run_case((1, 6), ("NHWC", "NCHW")), data=st.data())
 def test_qconv2d_im2col_row_runs_bit_exact(backend, case, data):
-    """INT8 im2col copies a filter row as one run; padding holds the zero point: bit-exact."""
+    """INT8 im2col copies a filter row as one run (NHWC: S*C elements; NCHW: S per channel, into
+    pixel-major rows); padding holds the zero point: bit-exact."""
     _host_only(backend)
     x_shape, w_shape, kw, geo = case
     x_dtype = data.draw(st.sampled_from([np.uint8, np.int8]))

@@ -90,14 +90,15 @@ Operands operands(const Conv2dDesc& d, const TensorView& x, const TensorView& y,
     o.out.row_stride = d.k;
     o.out.col_stride = 1;
   } else {
-    if (col) {
+    if (col) {  // pixel-major rows (im2col)
       o.a.data = const_cast<void*>(col);
-      o.a.col_stride = mc;
+      o.a.row_stride = depth;
+      o.a.col_stride = 1;
     } else {
       o.a.data = byte_ptr(x, (n * d.c + g * cg) * d.h * d.w + m0);
       o.a.col_stride = d.h * d.w;
+      o.a.row_stride = 1;
     }
-    o.a.row_stride = 1;
     o.out.data = byte_ptr(y, (n * d.k + g * kg) * pq + m0);
     o.out.row_stride = 1;
     o.out.col_stride = pq;
