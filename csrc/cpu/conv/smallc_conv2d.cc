@@ -76,7 +76,7 @@ inline float to_f32(const void* p, int64_t i) {
   }
 }
 
-// Rows [hp0, hp1) of image n's padded f32 copy: img[(hp*cols + col)*C + c] =
+// NHWC: rows [hp0, hp1) of image n's padded f32 copy: img[(hp*cols + col)*C + c] =
 // x[n, hp - pad_top, col - pad_left, c], zero outside the input.
 template <DType T>
 void fill_rows_t(const Conv2dDesc& d, const void* x, int64_t n, int64_t hp0, int64_t hp1, int64_t cols, float* img) {
@@ -96,19 +96,9 @@ void fill_rows_t(const Conv2dDesc& d, const void* x, int64_t n, int64_t hp0, int
     std::fill(row, row + lo, 0.0f);
     std::fill(row + hi, row + cols * C, 0.0f);
     float* dst = row + lo;
-    if (d.layout == Layout::kNHWC) {
-      const void* src = xb + ((n * H + h) * W + w0) * C * esize;
-      if constexpr (T == DType::kF32) std::memcpy(dst, src, (hi - lo) * sizeof(float));
-      else for (int64_t i = 0; i < hi - lo; ++i) dst[i] = to_f32<T>(src, i);
-    } else {
-      // NCHW: C planes interleaved into pixels (C <= kSmallCMaxChannels).
-      const char* plane0 = xb + ((n * C * H + h) * W + w0) * esize;
-      const int64_t plane = H * W * esize;
-      for (int64_t c = 0; c < C; ++c) {
-        const char* src = plane0 + c * plane;
-        for (int64_t w = 0; w < w1 - w0; ++w) dst[w * C + c] = to_f32<T>(src, w);
-      }
-    }
+    const void* src = xb + ((n * H + h) * W + w0) * C * esize;
+    if constexpr (T == DType::kF32) std::memcpy(dst, src, (hi - lo) * sizeof(float));
+    else for (int64_t i = 0; i < hi - lo; ++i) dst[i] = to_f32<T>(src, i);
   }
 }
 
@@ -124,7 +114,7 @@ void fill_rows(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t hp0,
 // Rows of the padded image the output reads.
 int64_t padded_rows(const Conv2dDesc& d) { return (d.p() - 1) * d.stride_h + (d.r - 1) * d.dilation_h + 1; }
 
-// Padded row hp of image n as bf16 bits (x is bf16): dst[col*C + c] = x[n, hp - pad_top,
+// NHWC: padded row hp of image n as bf16 bits (x is bf16): dst[col*C + c] = x[n, hp - pad_top,
 // col - pad_left, c], +0 outside the input (and for rows past the padded image).
 void fill_row_bf16(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t hp, int64_t cols, uint16_t* dst) {
   const int64_t C = d.c, H = d.h, W = d.w, h = hp - d.pad_top;
@@ -132,14 +122,122 @@ void fill_row_bf16(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t 
   std::fill(dst, dst + cols * C, uint16_t{0});
   if (h < 0 || h >= H || w1 <= w0) return;
   const uint16_t* xs = static_cast<const uint16_t*>(x.data);
-  uint16_t* row = dst + (w0 + d.pad_left) * C;
-  if (d.layout == Layout::kNHWC) {
-    std::memcpy(row, xs + ((n * H + h) * W + w0) * C, (w1 - w0) * C * sizeof(uint16_t));
-  } else {
-    for (int64_t c = 0; c < C; ++c) {
-      const uint16_t* src = xs + ((n * C + c) * H + h) * W + w0;
-      for (int64_t w = 0; w < w1 - w0; ++w) row[w * C + c] = src[w];
+  std::memcpy(dst + (w0 + d.pad_left) * C, xs + ((n * H + h) * W + w0) * C, (w1 - w0) * C * sizeof(uint16_t));
+}
+
+// NCHW geometry: each channel's padded rows split by column stride phase, so the output pixels
+// q..q+vl of a tap read vl contiguous floats:
+//   img[((c*Hp + hp)*sw + ph)*cp + i] = x[n, c, hp - pad_top, i*sw + ph - pad_left]  (0 outside).
+struct NchwGeometry {
+  int64_t hp_rows, cp, qv;
+  NchwGeometry(const Conv2dDesc& d, int vl) {
+    hp_rows = padded_rows(d);
+    qv = (d.q() + vl - 1) / vl * vl;                         // pixels computed per output row
+    cp = qv + ((d.s - 1) * d.dilation_w) / d.stride_w + 1;  // phase columns those pixels read
+  }
+  int64_t floats(const Conv2dDesc& d) const { return d.c * hp_rows * d.stride_w * cp; }
+};
+
+// NCHW output channels per tile: the supported count that wastes the fewest rows (ties: the larger).
+int rows_tile(const SmallCOps& ops, int64_t k) {
+  int mr = ops.rows_mr[0];
+  for (const int* m = ops.rows_mr; *m; ++m)
+    if ((k + *m - 1) / *m * *m < (k + mr - 1) / mr * mr) mr = *m;
+  return mr;
+}
+
+template <DType T>
+void fill_phase_rows_t(const Conv2dDesc& d, const void* x, int64_t n, const NchwGeometry& g, int64_t row0,
+                       int64_t row1, float* img) {
+  const int64_t H = d.h, W = d.w, sw = d.stride_w;
+  for (int64_t row = row0; row < row1; ++row) {  // row = c*Hp + hp
+    const int64_t c = row / g.hp_rows, h = row % g.hp_rows - d.pad_top;
+    float* dst = img + row * sw * g.cp;
+    if (h < 0 || h >= H) {
+      std::fill(dst, dst + sw * g.cp, 0.0f);
+      continue;
     }
+    const void* src = static_cast<const char*>(x) + (((n * d.c + c) * H + h) * W) * (T == DType::kF32 ? 4 : 2);
+    for (int64_t ph = 0; ph < sw; ++ph, dst += g.cp) {
+      for (int64_t i = 0; i < g.cp; ++i) {
+        const int64_t w = i * sw + ph - d.pad_left;
+        dst[i] = (w >= 0 && w < W) ? to_f32<T>(src, w) : 0.0f;
+      }
+    }
+  }
+}
+
+// The NCHW conv (same contract as smallc_conv2d): output channels x pixel vectors, written
+// along the output rows.
+void smallc_nchw(const Conv2dDesc& d, const SmallCOps& ops, const TensorView& x, const void* w, DType wdtype,
+                 const float* bias, Activation activation, const TensorView& out) {
+  const int64_t C = d.c, K = d.k, P = d.p(), Q = d.q(), R = d.r, S = d.s, depth = C * R * S;
+  const NchwGeometry g(d, ops.vl);
+  const int mr = rows_tile(ops, K);
+  const int64_t kp = (K + mr - 1) / mr * mr;
+  // wt[t*kp + k] = w[k, c, r, s], t = (c*R + r)*S + s: the [K, C, R, S] order, transposed.
+  std::vector<float> wt(static_cast<size_t>(depth * kp), 0.0f);
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t t = 0; t < depth; ++t) wt[t * kp + k] = load_elem(w, wdtype, k * depth + t);
+  std::vector<int32_t> off(static_cast<size_t>(depth));
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t s = 0; s < S; ++s) {
+        const int64_t sd = s * d.dilation_w;
+        off[(c * R + r) * S + s] =
+            static_cast<int32_t>(((c * g.hp_rows + r * d.dilation_h) * d.stride_w + sd % d.stride_w) * g.cp + sd / d.stride_w);
+      }
+
+  const bool direct = (activation == Activation::kNone || activation == Activation::kRelu) &&
+                      (out.dtype == DType::kF32 || out.dtype == DType::kBF16);
+  const gemm_internal::EpilogueFn epilogue = gemm_internal::float_gemm_config(DType::kF32, DType::kF32).epilogue;
+  const int64_t esize = static_cast<int64_t>(dtype_size(out.dtype));
+  const double flops = 2.0 * static_cast<double>(d.n * P * Q) * static_cast<double>(K * depth);
+  const int threads = flops < 1.0e6 ? 1 : 0;
+  std::vector<float> img(static_cast<size_t>(g.floats(d)));
+  const int64_t rows = C * g.hp_rows;
+  const int64_t fill_block = std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(d.stride_w * g.cp, 1));
+  for (int64_t n = 0; n < d.n; ++n) {
+    parallel_for(
+        (rows + fill_block - 1) / fill_block,
+        [&](int64_t task, int) {
+          const int64_t r0 = task * fill_block, r1 = std::min(rows, r0 + fill_block);
+          switch (x.dtype) {
+            case DType::kF16: fill_phase_rows_t<DType::kF16>(d, x.data, n, g, r0, r1, img.data()); break;
+            case DType::kBF16: fill_phase_rows_t<DType::kBF16>(d, x.data, n, g, r0, r1, img.data()); break;
+            default: fill_phase_rows_t<DType::kF32>(d, x.data, n, g, r0, r1, img.data()); break;
+          }
+        },
+        threads);
+    gemm_internal::Epilogue e;
+    e.bias = bias;
+    e.bias_per_row = true;
+    e.activation = activation;
+    char* out_n = static_cast<char*>(out.data) + n * K * P * Q * esize;
+    e.out = MatrixView{out_n, out.dtype, K, P * Q, P * Q, 1};
+    parallel_for(
+        P,
+        [&](int64_t p, int) {
+          thread_local std::vector<float> tile;
+          tile.resize(static_cast<size_t>(mr * ops.vl));
+          const float* row = img.data() + p * d.stride_h * d.stride_w * g.cp;
+          for (int64_t k0 = 0; k0 < K; k0 += mr) {
+            const int kr = static_cast<int>(std::min<int64_t>(mr, K - k0));
+            for (int64_t q0 = 0; q0 < Q; q0 += ops.vl) {
+              const int qc = static_cast<int>(std::min<int64_t>(ops.vl, Q - q0));
+              if (direct && kr == mr && qc == ops.vl) {
+                ops.tile_rows(mr, row + q0, off.data(), depth, wt.data() + k0, kp,
+                              SmallCStore{out_n + ((k0 * P + p) * Q + q0) * esize, P * Q, bias ? bias + k0 : nullptr,
+                                          activation == Activation::kRelu, out.dtype == DType::kBF16});
+                continue;
+              }
+              ops.tile_rows(mr, row + q0, off.data(), depth, wt.data() + k0, kp,
+                            SmallCStore{tile.data(), ops.vl, nullptr, false, false});
+              epilogue(e, tile.data(), ops.vl, k0, p * Q + q0, kr, qc);
+            }
+          }
+        },
+        threads);
   }
 }
 
@@ -147,6 +245,13 @@ void fill_row_bf16(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t 
 
 int64_t smallc_workspace_bytes(const Conv2dDesc& d) {
   const SmallCOps& ops = smallc_ops();
+  if (d.layout == Layout::kNCHW) {
+    const NchwGeometry g(d, ops.vl);
+    const int mr = rows_tile(ops, d.k);
+    const int64_t kp = (d.k + mr - 1) / mr * mr;
+    return (g.floats(d) + d.c * d.r * d.s * kp + mr * ops.vl * get_num_threads()) * static_cast<int64_t>(sizeof(float)) +
+           d.c * d.r * d.s * static_cast<int64_t>(sizeof(int32_t));
+  }
   const int64_t depth = d.c * d.r * d.s;
   const int64_t kp = (d.k + ops.vl - 1) / ops.vl * ops.vl;
   const int64_t per_thread = 2 * kMaxTilePixels * ops.max_nv * ops.vl;
@@ -159,6 +264,10 @@ int64_t smallc_workspace_bytes(const Conv2dDesc& d) {
 void smallc_conv2d(const Conv2dDesc& d, const TensorView& x, const void* w, DType wdtype, const float* bias,
                    Activation activation, const TensorView& out) {
   const SmallCOps& ops = smallc_ops();
+  if (d.layout == Layout::kNCHW) {
+    smallc_nchw(d, ops, x, w, wdtype, bias, activation, out);
+    return;
+  }
   const int64_t C = d.c, K = d.k, P = d.p(), Q = d.q(), R = d.r, S = d.s;
   const int64_t cols = slab_cols(d);
   const std::vector<ColumnBlock> blocks = column_blocks(ops, K);
@@ -177,9 +286,7 @@ void smallc_conv2d(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
   // bits of w[.., 2u, s, c] (low) and w[.., 2u + 1, s, c] (high, +0 past R).
   const int64_t kp = blocks.back().j0 + static_cast<int64_t>(blocks.back().nv) * ops.vl;
   std::vector<uint32_t> wp(static_cast<size_t>(depth * kp), 0u);
-  const auto w_index = [&](int64_t k, int64_t r, int64_t s, int64_t c) {  // NHWC [K, R, S, C], NCHW [K, C, R, S]
-    return d.layout == Layout::kNHWC ? ((k * R + r) * S + s) * C + c : ((k * C + c) * R + r) * S + s;
-  };
+  const auto w_index = [&](int64_t k, int64_t r, int64_t s, int64_t c) { return ((k * R + r) * S + s) * C + c; };
   for (const ColumnBlock& b : blocks) {
     const int64_t bw = static_cast<int64_t>(b.nv) * ops.vl;
     uint32_t* dst = wp.data() + b.j0 * depth;
@@ -214,14 +321,12 @@ void smallc_conv2d(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
   gemm_internal::Epilogue ep;
   ep.bias = bias;
   ep.activation = activation;
-  const bool nchw = d.layout == Layout::kNCHW;
-  ep.bias_per_row = nchw;  // NCHW tiles are written transposed: rows are channels
   const gemm_internal::EpilogueFn epilogue = gemm_internal::float_gemm_config(DType::kF32, DType::kF32).epilogue;
   const int64_t esize = static_cast<int64_t>(dtype_size(out.dtype));
   const int64_t step = d.stride_w * C;
   // NHWC full tiles with bias / relu and an f32 or bf16 output are finished in registers and
   // stored by the kernel; the rest goes through the GEMM's tile epilogue.
-  const bool direct = !nchw && (activation == Activation::kNone || activation == Activation::kRelu) &&
+  const bool direct = (activation == Activation::kNone || activation == Activation::kRelu) &&
                       (out.dtype == DType::kF32 || out.dtype == DType::kBF16);
   const double flops = 2.0 * static_cast<double>(d.n * P * Q) * static_cast<double>(K * C * R * S);
 
@@ -266,15 +371,12 @@ void smallc_conv2d(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
         },
         threads);
     gemm_internal::Epilogue e = ep;
-    if (nchw) e.out = MatrixView{static_cast<char*>(out.data) + n * K * P * Q * esize, out.dtype, K, P * Q, P * Q, 1};
-    else e.out = MatrixView{out.data, out.dtype, d.n * P * Q, K, K, 1};
+    e.out = MatrixView{out.data, out.dtype, d.n * P * Q, K, K, 1};
     parallel_for(
         P,
         [&](int64_t p, int) {
-          thread_local std::vector<float> tile, tile_t;
-          const size_t tile_elems = static_cast<size_t>(kMaxTilePixels * ops.max_nv * ops.vl);
-          tile.resize(tile_elems);
-          tile_t.resize(tile_elems);
+          thread_local std::vector<float> tile;
+          tile.resize(static_cast<size_t>(kMaxTilePixels * ops.max_nv * ops.vl));
           const uint32_t* slab = img.data() + p * d.stride_h * cols * C;
           for (const ColumnBlock& b : blocks) {
             const int64_t bw = static_cast<int64_t>(b.nv) * ops.vl;
@@ -296,13 +398,7 @@ void smallc_conv2d(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
                 continue;
               }
               run(a, SmallCStore{tile.data(), bw, nullptr, false, false});
-              if (!nchw) {
-                epilogue(e, tile.data(), bw, (n * P + p) * Q + q0, b.j0, rows, ncols);
-              } else {
-                for (int i = 0; i < rows; ++i)
-                  for (int j = 0; j < ncols; ++j) tile_t[j * mr + i] = tile[i * bw + j];
-                epilogue(e, tile_t.data(), mr, b.j0, p * Q + q0, ncols, rows);
-              }
+              epilogue(e, tile.data(), bw, (n * P + p) * Q + q0, b.j0, rows, ncols);
             }
           }
         },

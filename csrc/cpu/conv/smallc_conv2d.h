@@ -3,15 +3,21 @@
 //
 // Why not the implicit GEMM: with C = 3 a row of A (R*S*C deep, 147 for the 7x7 stem) is R*S
 // runs of 3 elements, and the GEMM packs each such row once for only N = K/nr column panels
-// (2 for K = 64), so packing costs about as much as the arithmetic. Here nothing is packed per
-// pixel: each output row (n, p) gets a zero-padded f32 "slab" of its R input rows
-// ([R][Wslab][C], padding and the converted input written once), and a register-tile kernel
-// reads the taps of MR consecutive output pixels straight from it: tap t = (r, s, c) of pixel q
-// is slab[q*stride_w*C + off[t]], off[t] = r*Wslab*C + s*dilation_w*C + c, one broadcast per
-// pixel and tap, multiplied into NV vectors of packed weights (oneDNN and XNNPACK special-case
-// this layer the same way). Padding and borders cost nothing inside the kernel.
-// Sums run over t in order from zero (f32 accumulation), so results do not depend on the
-// thread count; the GEMM's tile epilogue applies bias, activation and the output dtype.
+// (2 for K = 64), so packing cost about as much as the arithmetic. Here nothing is packed per
+// pixel: each image is padded and converted to f32 once (a few hundred KiB; each input row
+// serves about R / stride_h output rows), and a register-tile kernel reads the taps straight
+// from it (oneDNN and XNNPACK special-case this layer the same way):
+//   NHWC: img[hp][col][c]; tap t = (r, s, c) of output pixel (p, q) is
+//         img[(p*stride_h*cols + q*stride_w)*C + off[t]], off[t] = (r*dil_h*cols + s*dil_w)*C + c;
+//         MR consecutive pixels (one broadcast each) x NV vectors of output channels.
+//         bf16 on AVX512_BF16: 32-bit words pairing filter rows 2u, 2u + 1 (vdpbf16ps).
+//   NCHW: img[c][hp][phase][i] split by column stride phase, so VL consecutive output pixels
+//         of a tap are one contiguous load; MR output channels (weights broadcast) x VL pixels,
+//         stored along the NCHW output rows.
+// Padding costs nothing inside the kernels. Sums run over t in order from zero (f32
+// accumulation): results do not depend on the thread count. Full tiles apply bias, relu and
+// the f32/bf16 output in registers; partial tiles, gelu and f16 outputs take the GEMM's tile
+// epilogue.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +34,7 @@ namespace aicc::cpu {
 struct SmallCStore {
   void* dst;
   int64_t ldd;         // elements
-  const float* bias;   // nv*vl values or nullptr
+  const float* bias;   // per column (tile) or per row (tile_rows), or nullptr
   bool relu;
   bool bf16;           // else f32
 };
@@ -47,6 +53,13 @@ struct SmallCOps {
                const SmallCStore& o);
   void (*tile_pairs)(int nv, const uint32_t* a, int64_t step, const int32_t* off, int64_t words, const uint32_t* w,
                      const SmallCStore& o);
+  // NCHW, vectors along the output row: mr output channels x vl consecutive output pixels,
+  //   acc[i][j] = sum_{t < depth} w[t*ldw + i] * x[off[t] + j],  bias per row i.
+  // x is a stride-phase-split image, so the vl pixels of a tap are contiguous. mr is one of
+  // rows_mr (descending, 0-terminated).
+  int rows_mr[5];
+  void (*tile_rows)(int mr, const float* x, const int32_t* off, int64_t depth, const float* w, int64_t ldw,
+                    const SmallCStore& o);
 };
 
 // The registry's choice (csrc/cpu/config/): the first small-C entry the active features allow.

@@ -52,6 +52,21 @@ typedef uint32_t VU __attribute__((vector_size(VL * 4)));
 typedef int32_t VI __attribute__((vector_size(VL * 4)));
 typedef uint16_t VH __attribute__((vector_size(VL * 2)));
 
+// One vector of results at element `idx` of dst: f32, or bf16 rounded half to even (NaN -> quiet
+// NaN with the sign and top payload, as f32_to_bf16 in common/half.h).
+inline void store_row(V y, char* dst, int64_t idx, bool bf16) {
+  if (!bf16) {
+    std::memcpy(dst + idx * 4, &y, sizeof y);
+    return;
+  }
+  const VU u = reinterpret_cast<VU>(y);
+  const VU rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const VI nan = (u & 0x7fffffffu) > 0x7f800000u;
+  const VU r = nan ? (u >> 16) | 0x40u : rounded;
+  const VH h = __builtin_convertvector(r, VH);
+  std::memcpy(dst + idx * 2, &h, sizeof h);
+}
+
 // The accumulators of one tile, through bias / relu / rounding, into o.dst.
 template <int MR, int NV>
 inline void store_tile(V (&acc)[MR][NV], const SmallCStore& o) {
@@ -65,16 +80,7 @@ inline void store_tile(V (&acc)[MR][NV], const SmallCStore& o) {
       V y = acc[i][v];
       if (o.bias) y += b[v];
       if (o.relu) y = y < 0 ? V{} : y;  // NaN stays NaN
-      if (!o.bf16) {
-        std::memcpy(static_cast<float*>(o.dst) + i * o.ldd + v * VL, &y, sizeof y);
-      } else {
-        const VU u = reinterpret_cast<VU>(y);
-        const VU rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-        const VI nan = (u & 0x7fffffffu) > 0x7f800000u;
-        const VU r = nan ? (u >> 16) | 0x40u : rounded;
-        const VH h = __builtin_convertvector(r, VH);
-        std::memcpy(static_cast<uint16_t*>(o.dst) + i * o.ldd + v * VL, &h, sizeof h);
-      }
+      store_row(y, static_cast<char*>(o.dst), i * o.ldd + v * VL, o.bf16);
     }
   }
 }
@@ -143,6 +149,39 @@ constexpr auto kTilePairs = tile_pairs;
 constexpr decltype(SmallCOps::tile_pairs) kTilePairs = nullptr;
 #endif
 
+// NCHW: MR output channels x one vector of VL consecutive output pixels; the weights of a tap
+// are MR consecutive floats (broadcast), the pixels one contiguous load.
+template <int MR>
+void tile_rows_t(const float* x, const int32_t* off, int64_t depth, const float* w, int64_t ldw,
+                 const SmallCStore& o) {
+  V acc[MR];
+#pragma GCC unroll 24
+  for (int i = 0; i < MR; ++i) acc[i] = V{};
+  for (int64_t t = 0; t < depth; ++t, w += ldw) {
+    const V xv = ldv(x + off[t]);
+#pragma GCC unroll 24
+    for (int i = 0; i < MR; ++i) acc[i] += splat(w[i]) * xv;
+  }
+#pragma GCC unroll 24
+  for (int i = 0; i < MR; ++i) {
+    V y = acc[i];
+    if (o.bias) y += splat(o.bias[i]);
+    if (o.relu) y = y < 0 ? V{} : y;  // NaN stays NaN
+    store_row(y, static_cast<char*>(o.dst), i * o.ldd, o.bf16);
+  }
+}
+
+constexpr int kRowsMR0 = ACC >= 24 ? 24 : 12, kRowsMR1 = ACC >= 24 ? 16 : 8, kRowsMR2 = ACC >= 24 ? 12 : 6,
+              kRowsMR3 = ACC >= 24 ? 8 : 4;
+
+void tile_rows(int mr, const float* x, const int32_t* off, int64_t depth, const float* w, int64_t ldw,
+               const SmallCStore& o) {
+  if (mr == kRowsMR0) tile_rows_t<kRowsMR0>(x, off, depth, w, ldw, o);
+  else if (mr == kRowsMR1) tile_rows_t<kRowsMR1>(x, off, depth, w, ldw, o);
+  else if (mr == kRowsMR2) tile_rows_t<kRowsMR2>(x, off, depth, w, ldw, o);
+  else tile_rows_t<kRowsMR3>(x, off, depth, w, ldw, o);
+}
+
 constexpr int kMaxNV = ACC >= 24 ? 4 : 2;
 
 int mr(int nv) { return mr_for(nv); }
@@ -158,7 +197,7 @@ void tile(int nv, const float* a, int64_t step, const int32_t* off, int64_t dept
 }
 
 const SmallCOps& ops() {
-  static const SmallCOps o = {VL, kMaxNV, mr, tile, kTilePairs};
+  static const SmallCOps o = {VL, kMaxNV, mr, tile, kTilePairs, {kRowsMR0, kRowsMR1, kRowsMR2, kRowsMR3, 0}, tile_rows};
   return o;
 }
 
