@@ -339,7 +339,7 @@ int64_t conv2d_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
   const int64_t esize = static_cast<int64_t>(dtype_size(input_dtype));
   const bool quantized = input_dtype == DType::kS8 || input_dtype == DType::kU8;
   if (conv::is_depthwise(d)) return depthwise_workspace_bytes(d);  // int32 accumulators: same size
-  if (!quantized && smallc_eligible(d)) return smallc_workspace_bytes(d);
+  if (!quantized && smallc_eligible(d)) return smallc_workspace_bytes(d, input_dtype);
   if (!quantized) {
     // One staging tile (mr x kc input elements) per thread; the unfolded matrix never exists.
     const auto& cfg = gemm_internal::float_gemm_config(input_dtype, input_dtype);

@@ -243,7 +243,7 @@ void smallc_nchw(const Conv2dDesc& d, const SmallCOps& ops, const TensorView& x,
 
 }  // namespace
 
-int64_t smallc_workspace_bytes(const Conv2dDesc& d) {
+int64_t smallc_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
   const SmallCOps& ops = smallc_ops();
   if (d.layout == Layout::kNCHW) {
     const NchwGeometry g(d, ops.vl);
@@ -254,8 +254,9 @@ int64_t smallc_workspace_bytes(const Conv2dDesc& d) {
   }
   const int64_t depth = d.c * d.r * d.s;
   const int64_t kp = (d.k + ops.vl - 1) / ops.vl * ops.vl;
-  const int64_t per_thread = 2 * kMaxTilePixels * ops.max_nv * ops.vl;
-  const int64_t images = ops.tile_pairs != nullptr && d.r % 2 == 1 ? 2 : 1;  // bf16 pairs: + the zero-high image
+  const int64_t per_thread = kMaxTilePixels * ops.max_nv * ops.vl;  // the edge-tile buffer
+  // bf16 pairs with an odd R: + the zero-high image.
+  const int64_t images = ops.tile_pairs != nullptr && input_dtype == DType::kBF16 && d.r % 2 == 1 ? 2 : 1;
   return (images * padded_rows(d) * slab_cols(d) * d.c + depth * kp + per_thread * get_num_threads()) *
              static_cast<int64_t>(sizeof(float)) +
          depth * static_cast<int64_t>(sizeof(int32_t));

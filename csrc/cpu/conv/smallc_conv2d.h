@@ -79,6 +79,6 @@ bool smallc_eligible(const Conv2dDesc& d);
 // The conv (shapes and dtypes checked by the caller). w: the weights as given (layout's order).
 void smallc_conv2d(const Conv2dDesc& d, const TensorView& x, const void* w, DType wdtype, const float* bias,
                    Activation activation, const TensorView& out);
-int64_t smallc_workspace_bytes(const Conv2dDesc& d);
+int64_t smallc_workspace_bytes(const Conv2dDesc& d, DType input_dtype);
 
 }  // namespace aicc::cpu
