@@ -392,10 +392,10 @@ void smallc_conv2d(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
             for (int64_t q0 = 0; q0 < Q; q0 += mr) {
               const int rows = static_cast<int>(std::min<int64_t>(mr, Q - q0));
               const uint32_t* a = slab + q0 * step;
-              if (direct && rows == mr && ncols == bw) {
+              if (direct && ncols == bw) {  // the last pixels of a row: a full tile, `rows` stored
                 run(a, SmallCStore{static_cast<char*>(out.data) + (((n * P + p) * Q + q0) * K + b.j0) * esize, K,
                                    bias ? bias + b.j0 : nullptr, activation == Activation::kRelu,
-                                   out.dtype == DType::kBF16});
+                                   out.dtype == DType::kBF16, rows});
                 continue;
               }
               run(a, SmallCStore{tile.data(), bw, nullptr, false, false});

@@ -37,6 +37,7 @@ struct SmallCStore {
   const float* bias;   // per column (tile) or per row (tile_rows), or nullptr
   bool relu;
   bool bf16;           // else f32
+  int rows = 1 << 30;  // tile (NHWC): store only pixels i < rows (the rest read the image's zero margin)
 };
 
 // One ISA's kernel (vectors of `vl` floats). tile(nv, ...) computes mr(nv) consecutive output

@@ -75,6 +75,7 @@ inline void store_tile(V (&acc)[MR][NV], const SmallCStore& o) {
   for (int v = 0; v < NV; ++v) b[v] = o.bias ? ldv(o.bias + v * VL) : V{};
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
+    if (i >= o.rows) break;
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       V y = acc[i][v];
