@@ -368,8 +368,8 @@ void conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const
     depthwise_conv2d(d, x, w, ep.bias, ep.activation, out, ep.scale, ep.residual);
     return;
   }
-  if (smallc_eligible(d) && !ep.scale && !ep.residual) {
-    smallc_conv2d(d, x, w.data, w.dtype, ep.bias, ep.activation, out);
+  if (smallc_eligible(d)) {
+    smallc_conv2d(d, x, w.data, w.dtype, ep, out);
     return;
   }
   conv2d_driver(d, x, w.data, w.dtype, nullptr, ep, out);
@@ -444,8 +444,8 @@ void conv2d(const Conv2dDesc& d, const TensorView& x, const Conv2dWeights& w, co
     depthwise_conv2d(d, x, raw, ep.bias, ep.activation, out, ep.scale, ep.residual);
     return;
   }
-  if (smallc_eligible(d) && !ep.scale && !ep.residual) {  // packs its f32 weights per call (R*S*C*K: a few KiB)
-    smallc_conv2d(d, x, impl.raw.data(), w.dtype(), ep.bias, ep.activation, out);
+  if (smallc_eligible(d)) {  // packs its f32 weights per call (R*S*C*K: a few KiB)
+    smallc_conv2d(d, x, impl.raw.data(), w.dtype(), ep, out);
     return;
   }
   if (d.layout == Layout::kNHWC) conv2d_driver(d, x, nullptr, w.dtype(), &impl, ep, out);

@@ -125,6 +125,15 @@ void fill_row_bf16(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t 
   std::memcpy(dst + (w0 + d.pad_left) * C, xs + ((n * H + h) * W + w0) * C, (w1 - w0) * C * sizeof(uint16_t));
 }
 
+// The residual (out's shape and layout) as the epilogue's view over the same elements as `view`,
+// which starts `offset` elements into out.
+MatrixView residual_view(const TensorView& residual, int64_t offset, const MatrixView& view) {
+  MatrixView r = view;
+  r.data = static_cast<char*>(residual.data) + offset * static_cast<int64_t>(dtype_size(residual.dtype));
+  r.dtype = residual.dtype;
+  return r;
+}
+
 // NCHW geometry: each channel's padded rows split by column stride phase, so the output pixels
 // q..q+vl of a tap read vl contiguous floats:
 //   img[((c*Hp + hp)*sw + ph)*cp + i] = x[n, c, hp - pad_top, i*sw + ph - pad_left]  (0 outside).
@@ -170,7 +179,9 @@ void fill_phase_rows_t(const Conv2dDesc& d, const void* x, int64_t n, const Nchw
 // The NCHW conv (same contract as smallc_conv2d): output channels x pixel vectors, written
 // along the output rows.
 void smallc_nchw(const Conv2dDesc& d, const SmallCOps& ops, const TensorView& x, const void* w, DType wdtype,
-                 const float* bias, Activation activation, const TensorView& out) {
+                 const Conv2dEpilogue& epi, const TensorView& out) {
+  const float* bias = epi.bias;
+  const Activation activation = epi.activation;
   const int64_t C = d.c, K = d.k, P = d.p(), Q = d.q(), R = d.r, S = d.s, depth = C * R * S;
   const NchwGeometry g(d, ops.vl);
   const int mr = rows_tile(ops, K);
@@ -188,7 +199,8 @@ void smallc_nchw(const Conv2dDesc& d, const SmallCOps& ops, const TensorView& x,
             static_cast<int32_t>(((c * g.hp_rows + r * d.dilation_h) * d.stride_w + sd % d.stride_w) * g.cp + sd / d.stride_w);
       }
 
-  const bool direct = (activation == Activation::kNone || activation == Activation::kRelu) &&
+  const bool direct = !epi.scale && !epi.residual &&
+                      (activation == Activation::kNone || activation == Activation::kRelu) &&
                       (out.dtype == DType::kF32 || out.dtype == DType::kBF16);
   const gemm_internal::EpilogueFn epilogue = gemm_internal::float_gemm_config(DType::kF32, DType::kF32).epilogue;
   const int64_t esize = static_cast<int64_t>(dtype_size(out.dtype));
@@ -211,10 +223,12 @@ void smallc_nchw(const Conv2dDesc& d, const SmallCOps& ops, const TensorView& x,
         threads);
     gemm_internal::Epilogue e;
     e.bias = bias;
-    e.bias_per_row = true;
+    e.scale = epi.scale;
+    e.bias_per_row = true;  // bias and scale per row: rows are channels
     e.activation = activation;
     char* out_n = static_cast<char*>(out.data) + n * K * P * Q * esize;
     e.out = MatrixView{out_n, out.dtype, K, P * Q, P * Q, 1};
+    if (epi.residual) e.residual = residual_view(*epi.residual, n * K * P * Q, e.out);
     parallel_for(
         P,
         [&](int64_t p, int) {
@@ -262,13 +276,15 @@ int64_t smallc_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
          depth * static_cast<int64_t>(sizeof(int32_t));
 }
 
-void smallc_conv2d(const Conv2dDesc& d, const TensorView& x, const void* w, DType wdtype, const float* bias,
-                   Activation activation, const TensorView& out) {
+void smallc_conv2d(const Conv2dDesc& d, const TensorView& x, const void* w, DType wdtype, const Conv2dEpilogue& epi,
+                   const TensorView& out) {
   const SmallCOps& ops = smallc_ops();
   if (d.layout == Layout::kNCHW) {
-    smallc_nchw(d, ops, x, w, wdtype, bias, activation, out);
+    smallc_nchw(d, ops, x, w, wdtype, epi, out);
     return;
   }
+  const float* bias = epi.bias;
+  const Activation activation = epi.activation;
   const int64_t C = d.c, K = d.k, P = d.p(), Q = d.q(), R = d.r, S = d.s;
   const int64_t cols = slab_cols(d);
   const std::vector<ColumnBlock> blocks = column_blocks(ops, K);
@@ -321,13 +337,16 @@ void smallc_conv2d(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
 
   gemm_internal::Epilogue ep;
   ep.bias = bias;
+  ep.scale = epi.scale;
   ep.activation = activation;
   const gemm_internal::EpilogueFn epilogue = gemm_internal::float_gemm_config(DType::kF32, DType::kF32).epilogue;
   const int64_t esize = static_cast<int64_t>(dtype_size(out.dtype));
   const int64_t step = d.stride_w * C;
   // NHWC full tiles with bias / relu and an f32 or bf16 output are finished in registers and
-  // stored by the kernel; the rest goes through the GEMM's tile epilogue.
-  const bool direct = (activation == Activation::kNone || activation == Activation::kRelu) &&
+  // stored by the kernel; the rest (scale, residual, gelu, f16) goes through the GEMM's tile
+  // epilogue, which keeps the contract's one-operation-at-a-time order.
+  const bool direct = !epi.scale && !epi.residual &&
+                      (activation == Activation::kNone || activation == Activation::kRelu) &&
                       (out.dtype == DType::kF32 || out.dtype == DType::kBF16);
   const double flops = 2.0 * static_cast<double>(d.n * P * Q) * static_cast<double>(K * C * R * S);
 
@@ -373,6 +392,7 @@ void smallc_conv2d(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
         threads);
     gemm_internal::Epilogue e = ep;
     e.out = MatrixView{out.data, out.dtype, d.n * P * Q, K, K, 1};
+    if (epi.residual) e.residual = residual_view(*epi.residual, 0, e.out);
     parallel_for(
         P,
         [&](int64_t p, int) {

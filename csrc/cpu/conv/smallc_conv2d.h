@@ -16,8 +16,8 @@
 //         stored along the NCHW output rows.
 // Padding costs nothing inside the kernels. Sums run over t in order from zero (f32
 // accumulation): results do not depend on the thread count. Full tiles apply bias, relu and
-// the f32/bf16 output in registers; partial tiles, gelu and f16 outputs take the GEMM's tile
-// epilogue.
+// the f32/bf16 output in registers; partial tiles, scale (folded BN), residual, gelu and f16
+// outputs take the GEMM's tile epilogue.
 #pragma once
 
 #include <cstdint>
@@ -78,8 +78,8 @@ constexpr int64_t kSmallCMaxChannels = 4;
 bool smallc_eligible(const Conv2dDesc& d);
 
 // The conv (shapes and dtypes checked by the caller). w: the weights as given (layout's order).
-void smallc_conv2d(const Conv2dDesc& d, const TensorView& x, const void* w, DType wdtype, const float* bias,
-                   Activation activation, const TensorView& out);
+void smallc_conv2d(const Conv2dDesc& d, const TensorView& x, const void* w, DType wdtype, const Conv2dEpilogue& epi,
+                   const TensorView& out);
 int64_t smallc_workspace_bytes(const Conv2dDesc& d, DType input_dtype);
 
 }  // namespace aicc::cpu
