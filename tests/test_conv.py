@@ -515,16 +515,17 @@ def test_conv2d_fused_epilogue_matches_reference(backend, case, data):
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("dtype", [np.float32, _dtypes.bfloat16])
-@pytest.mark.parametrize("shape", ["3x3", "3x3deep", "1x1", "1x1/2", "depthwise", "grouped"])
+@pytest.mark.parametrize("shape", ["3x3", "3x3deep", "1x1", "1x1/2", "depthwise", "grouped", "stem"])
 def test_fused_epilogue_order_and_single_rounding(backend, rng, layout, dtype, shape):
     """The fused result is bit for bit the plain conv's f32 sums followed, in f32, by
     * scale, + bias, + residual, relu, one rounding (SEMANTICS.md): the epilogue runs on the
     sums the plain path computes, in the documented order, and rounds once. 3x3deep: depth
-    576, more than one k block (partial sums in out or in the workspace)."""
+    576, more than one k block (partial sums in out or in the workspace). stem: the small-C direct
+    conv (7x7/2, C = 3)."""
     _host_arrays_only(backend)
     c, k, r, groups, stride = {"3x3": (19, 37, 3, 1, 1), "3x3deep": (64, 40, 3, 1, 1), "1x1": (23, 29, 1, 1, 1),
                                "1x1/2": (8, 16, 1, 1, 2), "depthwise": (21, 21, 3, 21, 1),
-                               "grouped": (12, 18, 3, 3, 2)}[shape]
+                               "grouped": (12, 18, 3, 3, 2), "stem": (3, 32, 7, 1, 2)}[shape]
     n, h, wd = 2, 11, 13
     x = rng.standard_normal((n, c, h, wd) if layout == "NCHW" else (n, h, wd, c)).astype(dtype)
     w = rng.standard_normal((k, c // groups, r, r) if layout == "NCHW" else (k, r, r, c // groups)).astype(dtype)

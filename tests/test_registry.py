@@ -44,7 +44,7 @@ def entry_params(families):
 
 def test_every_family_ends_in_a_portable_entry_and_chooses_one_entry():
     fams = {e["family"] for e in _ext.registry()}
-    assert {"f32_gemm", "bf16_gemm", "f16_gemm", "int8_gemm", "depthwise", "depthwise_int8", "reduce",
+    assert {"f32_gemm", "bf16_gemm", "f16_gemm", "int8_gemm", "depthwise", "depthwise_int8", "smallc", "reduce",
             "peak_f32", "peak_bf16", "peak_int8"} <= fams
     for fam in fams:
         rows = [e for e in _ext.registry() if e["family"] == fam]

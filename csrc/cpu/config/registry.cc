@@ -59,6 +59,7 @@ std::vector<EntryInfo> describe() {
   add(out, "int8_gemm", f.int8_gemm);
   add(out, "depthwise", f.depthwise);
   add(out, "depthwise_int8", f.depthwise_int8);
+  add(out, "smallc", f.smallc);
   add(out, "reduce", f.reduce);
   add(out, "peak_f32", f.peak_f32);
   add(out, "peak_bf16", f.peak_bf16);

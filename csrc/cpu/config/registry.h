@@ -20,6 +20,7 @@
 #include "common/cpu_features.h"
 #include "cpu/conv/depthwise_conv2d.h"
 #include "cpu/conv/depthwise_qconv2d.h"
+#include "cpu/conv/smallc_conv2d.h"
 #include "cpu/gemm/gemm_driver.h"
 #include "cpu/gemm/qgemm_internal.h"
 #include "cpu/reduce/reduce.h"
@@ -37,6 +38,7 @@ struct Entry {
 using DepthwiseOpsFor = const DepthwiseOps& (*)(DType);
 using DepthwiseQconv = void (*)(const Conv2dDesc&, const TensorView& x, const TensorView& w, const QGemmParams&,
                                 const TensorView& out);
+using SmallCOpsFor = const SmallCOps& (*)();
 
 // The families. f32 GEMM serves f32 (and is the fallback of the other float families: their
 // inputs are converted exactly to f32 while packing); bf16 and f16 list their own kernels first.
@@ -45,6 +47,7 @@ struct Families {
   std::vector<Entry<const qgemm_detail::Route*>> int8_gemm;
   std::vector<Entry<DepthwiseOpsFor>> depthwise;
   std::vector<Entry<DepthwiseQconv>> depthwise_int8;
+  std::vector<Entry<SmallCOpsFor>> smallc;  // the direct conv of few input channels (the stem)
   std::vector<Entry<const ReduceKernels*>> reduce;
   // peak_bf16 falls back on peak_f32 (bf16 then runs on the f32 kernels).
   std::vector<Entry<const peak::ComputeLoop*>> peak_f32, peak_bf16, peak_int8;

@@ -86,12 +86,31 @@ namespace {
 template <typename T>
 void im2col_nhwc(const Conv2dDesc& d, const T* x, T pad, int64_t g, int64_t m0, int64_t mc, T* col) {
   const int64_t P = d.p(), Q = d.q(), cg = d.cg(), row = d.r * d.s * cg;
+  // One group, unit column dilation: a filter row's taps are contiguous (small-C convs such as
+  // the stem copy R runs of S*C elements per pixel instead of R*S runs of C).
+  const bool runs = d.groups == 1 && d.dilation_w == 1 && d.s > 1;
   const int64_t rows_per_task = std::max<int64_t>(1, kCopyGrain / std::max<int64_t>(row, 1));
   parallel_for((mc + rows_per_task - 1) / rows_per_task, [&](int64_t task, int) {
     const int64_t j1 = std::min(mc, (task + 1) * rows_per_task);
     for (int64_t j = task * rows_per_task; j < j1; ++j) {
       const int64_t m = m0 + j, n = m / (P * Q), p = (m / Q) % P, q = m % Q;
       T* dst = col + j * row;
+      if (runs) {
+        // The S taps of one filter row are one run of S*C elements in the input.
+        const int64_t w0 = q * d.stride_w - d.pad_left;
+        const int64_t s_lo = std::clamp<int64_t>(-w0, 0, d.s), s_hi = std::clamp<int64_t>(d.w - w0, s_lo, d.s);
+        for (int64_t r = 0; r < d.r; ++r, dst += d.s * cg) {
+          const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
+          if (h < 0 || h >= d.h) {
+            std::fill(dst, dst + d.s * cg, pad);
+            continue;
+          }
+          std::fill(dst, dst + s_lo * cg, pad);
+          std::memcpy(dst + s_lo * cg, x + ((n * d.h + h) * d.w + w0 + s_lo) * d.c, (s_hi - s_lo) * cg * sizeof(T));
+          std::fill(dst + s_hi * cg, dst + d.s * cg, pad);
+        }
+        continue;
+      }
       for (int64_t r = 0; r < d.r; ++r) {
         const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
         for (int64_t s = 0; s < d.s; ++s, dst += cg) {
@@ -108,31 +127,34 @@ void im2col_nhwc(const Conv2dDesc& d, const T* x, T pad, int64_t g, int64_t m0, 
 }
 
 template <typename T>
-void im2col_nchw(const Conv2dDesc& d, const T* x, T pad, int64_t n, int64_t g, int64_t m0, int64_t mc, T* col) {
-  const int64_t Q = d.q(), cg = d.cg(), taps = cg * d.r * d.s;
-  const int64_t rows_per_task = std::max<int64_t>(1, kCopyGrain / std::max<int64_t>(mc, 1));
-  parallel_for((taps + rows_per_task - 1) / rows_per_task, [&](int64_t task, int) {
-    const int64_t t1 = std::min(taps, (task + 1) * rows_per_task);
-    for (int64_t t = task * rows_per_task; t < t1; ++t) {
-      const int64_t c = t / (d.r * d.s), r = (t / d.s) % d.r, s = t % d.s;
-      const T* plane = x + (n * d.c + g * cg + c) * d.h * d.w;
-      T* dst = col + t * mc;
-      int64_t j = 0;
-      while (j < mc) {
-        const int64_t m = m0 + j, p = m / Q, q0 = m % Q;
-        const int64_t len = std::min(mc - j, Q - q0);  // pixels left in this output row
-        const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
-        if (h < 0 || h >= d.h) {
-          std::fill(dst + j, dst + j + len, pad);
-        } else {
-          const T* src = plane + h * d.w;
-          const int64_t off = s * d.dilation_w - d.pad_left;
-          for (int64_t i = 0; i < len; ++i) {
-            const int64_t w = (q0 + i) * d.stride_w + off;
-            dst[j + i] = (w >= 0 && w < d.w) ? src[w] : pad;
+void im2col_rows_nchw_t(const Conv2dDesc& d, const T* x, T pad, int64_t n, int64_t g, int64_t m0, int64_t mc, T* col) {
+  const int64_t Q = d.q(), cg = d.cg(), row = d.r * d.s * cg;
+  const int64_t rows_per_task = std::max<int64_t>(1, kCopyGrain / std::max<int64_t>(row, 1));
+  parallel_for((mc + rows_per_task - 1) / rows_per_task, [&](int64_t task, int) {
+    const int64_t j1 = std::min(mc, (task + 1) * rows_per_task);
+    for (int64_t j = task * rows_per_task; j < j1; ++j) {
+      const int64_t m = m0 + j, p = m / Q, q = m % Q;
+      const int64_t w0 = q * d.stride_w - d.pad_left;
+      // Taps [s_lo, s_hi) of a filter row are inside the input columns (dilation 1).
+      const int64_t s_lo = std::clamp<int64_t>(-w0, 0, d.s), s_hi = std::clamp<int64_t>(d.w - w0, s_lo, d.s);
+      T* dst = col + j * row;
+      for (int64_t c = 0; c < cg; ++c) {
+        const T* plane = x + (n * d.c + g * cg + c) * d.h * d.w;
+        for (int64_t r = 0; r < d.r; ++r, dst += d.s) {
+          const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
+          if (h < 0 || h >= d.h) {
+            std::fill(dst, dst + d.s, pad);
+          } else if (d.dilation_w == 1) {
+            std::fill(dst, dst + s_lo, pad);
+            std::memcpy(dst + s_lo, plane + h * d.w + w0 + s_lo, (s_hi - s_lo) * sizeof(T));
+            std::fill(dst + s_hi, dst + d.s, pad);
+          } else {
+            for (int64_t s = 0; s < d.s; ++s) {
+              const int64_t w = w0 + s * d.dilation_w;
+              dst[s] = (w >= 0 && w < d.w) ? plane[h * d.w + w] : pad;
+            }
           }
         }
-        j += len;
       }
     }
   });
@@ -142,10 +164,41 @@ template <typename T>
 void block_nhwc(const Conv2dDesc& d, const T* x, T pad, int64_t g, int64_t m0, int64_t mc, int64_t p0, int64_t kc,
                 T* col) {
   const int64_t P = d.p(), Q = d.q(), cg = d.cg();
+  // One group, unit column dilation: the taps of a filter row are one run of S*C input elements
+  // (clipped at the left/right padding), copied at once instead of tap by tap.
+  const bool runs = d.groups == 1 && d.dilation_w == 1 && d.s > 1;
+  const int64_t rowlen = d.s * cg;
   for (int64_t j = 0; j < mc; ++j) {
     const int64_t m = m0 + j, n = m / (P * Q), p = (m / Q) % P, q = m % Q;
     T* dst = col + j * kc;
     int64_t k = p0;
+    if (runs) {
+      const int64_t w0 = q * d.stride_w - d.pad_left;
+      // Valid part of every filter row, as element offsets inside the row: [lo, hi).
+      const int64_t lo = std::clamp<int64_t>(-w0, 0, d.s) * cg, hi = std::max(lo, std::clamp<int64_t>(d.w - w0, 0, d.s) * cg);
+      while (k < p0 + kc) {
+        const int64_t r = k / rowlen, e = k % rowlen;
+        const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
+        const int64_t row_end = std::min(rowlen, e + p0 + kc - k);  // this block's part of row r
+        int64_t len;
+        if (h < 0 || h >= d.h) {
+          len = row_end - e;
+          std::fill(dst, dst + len, pad);
+        } else if (e < lo) {
+          len = std::min(lo, row_end) - e;
+          std::fill(dst, dst + len, pad);
+        } else if (e < hi) {
+          len = std::min(hi, row_end) - e;
+          std::memcpy(dst, x + ((n * d.h + h) * d.w + w0) * d.c + e, len * sizeof(T));
+        } else {
+          len = row_end - e;
+          std::fill(dst, dst + len, pad);
+        }
+        dst += len;
+        k += len;
+      }
+      continue;
+    }
     while (k < p0 + kc) {
       const int64_t tap = k / cg, c = k % cg, len = std::min(cg - c, p0 + kc - k);
       const int64_t r = tap / d.s, s = tap % d.s;
@@ -227,19 +280,19 @@ void im2col(const Conv2dDesc& d, const void* x, int esize, uint32_t pad, int64_t
     case 1: {
       const auto v = static_cast<uint8_t>(pad);
       if (nhwc) im2col_nhwc(d, static_cast<const uint8_t*>(x), v, g, m0, mc, static_cast<uint8_t*>(col));
-      else im2col_nchw(d, static_cast<const uint8_t*>(x), v, n, g, m0, mc, static_cast<uint8_t*>(col));
+      else im2col_rows_nchw_t(d, static_cast<const uint8_t*>(x), v, n, g, m0, mc, static_cast<uint8_t*>(col));
       break;
     }
     case 2: {
       const auto v = static_cast<uint16_t>(pad);
       if (nhwc) im2col_nhwc(d, static_cast<const uint16_t*>(x), v, g, m0, mc, static_cast<uint16_t*>(col));
-      else im2col_nchw(d, static_cast<const uint16_t*>(x), v, n, g, m0, mc, static_cast<uint16_t*>(col));
+      else im2col_rows_nchw_t(d, static_cast<const uint16_t*>(x), v, n, g, m0, mc, static_cast<uint16_t*>(col));
       break;
     }
     default: {
       const uint32_t v = pad;
       if (nhwc) im2col_nhwc(d, static_cast<const uint32_t*>(x), v, g, m0, mc, static_cast<uint32_t*>(col));
-      else im2col_nchw(d, static_cast<const uint32_t*>(x), v, n, g, m0, mc, static_cast<uint32_t*>(col));
+      else im2col_rows_nchw_t(d, static_cast<const uint32_t*>(x), v, n, g, m0, mc, static_cast<uint32_t*>(col));
       break;
     }
   }

@@ -4,7 +4,10 @@
 // Column buffers (`col`), per layout:
 //   NHWC: col[j][(r*S + s)*Cg + c]   one row per output pixel j of the chunk (pixels of the
 //                                    whole batch, n-major), matching the [K, R, S, Cg] weights.
-//   NCHW: col[(c*R + r)*S + s][j]    one row per tap, pixels of one image, matching [K, Cg, R, S].
+//   NCHW: col[(c*R + r)*S + s][j]    one row per tap, pixels of one image, matching [K, Cg, R, S]
+//                                    (im2col_block, col2im_add). im2col() writes NCHW pixel-major
+//                                    instead, col[j][(c*R + r)*S + s]: a row-major A for the INT8
+//                                    GEMM, each (c, r) one run of S input elements.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +34,8 @@ bool is_depthwise(const Conv2dDesc& d);
 int64_t chunk_pixels(const Conv2dDesc& d);
 
 // im2col of output pixels [m0, m0 + mc) (global over the batch for NHWC, inside image n for
-// NCHW), group g, `esize`-byte elements; padded taps get `pad` (bit pattern, low esize bytes).
+// NCHW), group g, `esize`-byte elements, one row per pixel in both layouts; padded taps get
+// `pad` (bit pattern, low esize bytes).
 void im2col(const Conv2dDesc& d, const void* x, int esize, uint32_t pad, int64_t n, int64_t g, int64_t m0,
             int64_t mc, void* col);
 

@@ -21,6 +21,7 @@
 #include "cpu/conv/conv2d_common.h"
 #include "cpu/conv/depthwise_conv2d.h"
 #include "cpu/conv/depthwise_qconv2d.h"
+#include "cpu/conv/smallc_conv2d.h"
 #include "cpu/gemm/gemm_driver.h"
 
 namespace aicc::cpu {
@@ -89,14 +90,15 @@ Operands operands(const Conv2dDesc& d, const TensorView& x, const TensorView& y,
     o.out.row_stride = d.k;
     o.out.col_stride = 1;
   } else {
-    if (col) {
+    if (col) {  // pixel-major rows (im2col)
       o.a.data = const_cast<void*>(col);
-      o.a.col_stride = mc;
+      o.a.row_stride = depth;
+      o.a.col_stride = 1;
     } else {
       o.a.data = byte_ptr(x, (n * d.c + g * cg) * d.h * d.w + m0);
       o.a.col_stride = d.h * d.w;
+      o.a.row_stride = 1;
     }
-    o.a.row_stride = 1;
     o.out.data = byte_ptr(y, (n * d.k + g * kg) * pq + m0);
     o.out.row_stride = 1;
     o.out.col_stride = pq;
@@ -337,6 +339,7 @@ int64_t conv2d_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
   const int64_t esize = static_cast<int64_t>(dtype_size(input_dtype));
   const bool quantized = input_dtype == DType::kS8 || input_dtype == DType::kU8;
   if (conv::is_depthwise(d)) return depthwise_workspace_bytes(d);  // int32 accumulators: same size
+  if (!quantized && smallc_eligible(d)) return smallc_workspace_bytes(d, input_dtype);
   if (!quantized) {
     // One staging tile (mr x kc input elements) per thread; the unfolded matrix never exists.
     const auto& cfg = gemm_internal::float_gemm_config(input_dtype, input_dtype);
@@ -363,6 +366,10 @@ void conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const
   if (out.numel() == 0) return;
   if (conv::is_depthwise(d)) {
     depthwise_conv2d(d, x, w, ep.bias, ep.activation, out, ep.scale, ep.residual);
+    return;
+  }
+  if (smallc_eligible(d)) {
+    smallc_conv2d(d, x, w.data, w.dtype, ep, out);
     return;
   }
   conv2d_driver(d, x, w.data, w.dtype, nullptr, ep, out);
@@ -435,6 +442,10 @@ void conv2d(const Conv2dDesc& d, const TensorView& x, const Conv2dWeights& w, co
     raw.ndim = 4;
     conv::w_dims(d, raw.shape);
     depthwise_conv2d(d, x, raw, ep.bias, ep.activation, out, ep.scale, ep.residual);
+    return;
+  }
+  if (smallc_eligible(d)) {  // packs its f32 weights per call (R*S*C*K: a few KiB)
+    smallc_conv2d(d, x, impl.raw.data(), w.dtype(), ep, out);
     return;
   }
   if (d.layout == Layout::kNHWC) conv2d_driver(d, x, nullptr, w.dtype(), &impl, ep, out);

@@ -54,6 +54,12 @@ LAYERS = (
     Layer("dw3x3_256@28", 256, 256, 28, 3, 1, 1, 256),
 )
 
+#: Layers measured only when named (`layers=` / `--layers`), outside the ResNet-50 geomeans:
+#: the MobileNet stem (3x3/2, C=3), the other stem the small-C direct conv serves.
+EXTRA_LAYERS = (
+    Layer("conv1_3x3s2_3-32@224", 3, 32, 224, 3, 2, 1),
+)
+
 
 def out_hw(layer: Layer) -> int:
     return (layer.hw + 2 * layer.pad - layer.rs) // layer.stride + 1
@@ -309,7 +315,8 @@ def run(dtypes: Optional[Sequence[str]] = None, threads: Optional[Sequence[int]]
         progress: Optional[Callable] = None, backend: Optional[str] = None) -> List[Result]:
     """Results for every (threads, batch, layout, dtype, layer). quick: batch 1, 3 repeats.
     backend: a plugin backend's name, measured beside the built-in kernels (bench/plugin.py).
-    dtypes: from f32, f16, bf16, int8 (default all); layers: names from LAYERS (default all);
+    dtypes: from f32, f16, bf16, int8 (default all); layers: names from LAYERS or EXTRA_LAYERS
+    (default: all of LAYERS);
     backward: also conv2d_backward_data / _weight, in each float dtype of `dtypes`, against torch's
     convolution_backward."""
     aliases = {"fp32": "f32", "float32": "f32", "fp16": "f16", "float16": "f16", "bfloat16": "bf16",
@@ -322,7 +329,7 @@ def run(dtypes: Optional[Sequence[str]] = None, threads: Optional[Sequence[int]]
     threads = list(threads or (2,))
     batches = list(batches or ((1,) if quick else (1, 8)))
     repeats = repeats or (3 if quick else 5)
-    chosen = [l for l in LAYERS if layers is None or l.name in layers]
+    chosen = list(LAYERS) if layers is None else [l for l in LAYERS + EXTRA_LAYERS if l.name in layers]
     torch, _ = _torch()
     plugin_backend = plugin.resolve(backend)
     plugin.notes.clear()
