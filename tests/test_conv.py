@@ -406,11 +406,12 @@ def test_dense_backward_data_stride1_paths(backend, rng, layout, dtype, r, dilat
 @pytest.mark.parametrize("dtype", [np.float32, _dtypes.bfloat16])
 def test_strided_depthwise_and_wide_dense_backward_do_not_depend_on_thread_count(backend, rng, layout, dtype):
     """Depthwise 5x5/2 (stride phases, 37 channels: vector tails), a dense 3x3 whose weight
-    gradient splits into a different number of column tiles per thread count, and a dense 3x3/2
-    (NHWC: backward data by phase sub-convolutions, 3*19*23 >= 1024 pixels): bit-identical
-    results on 1, 2 and 3 threads."""
+    gradient splits into a different number of column tiles per thread count, a dense 3x3/2
+    (NHWC: backward data by phase sub-convolutions, 3*19*23 >= 1024 pixels) and a 1x1 with more
+    output than input channels (its weight gradient splits by rows, into 1, 2 or 3 row tiles of
+    whole and partial 12-row panels): bit-identical results on 1, 2 and 3 threads."""
     _host_arrays_only(backend)
-    cases = [(37, 37, 5, 37, 2, ((2, 1), (0, 3))), (24, 40, 3, 1, 1, 1), (32, 24, 3, 1, 2, 1)]
+    cases = [(37, 37, 5, 37, 2, ((2, 1), (0, 3))), (24, 40, 3, 1, 1, 1), (32, 24, 3, 1, 2, 1), (8, 41, 1, 1, 1, 0)]
     previous = ak.get_num_threads()
     try:
         for c, k, r, groups, stride, padding in cases:

@@ -8,9 +8,10 @@
 //                    into an f32 grad_in.
 //   backward_weight: NHWC: dW_g = G_g^T x col, an implicit GEMM over all N*P*Q pixels whose
 //                    B packer gathers the column blocks straight from x (no column buffer);
-//                    the threads split dW_g's columns (taps x channels), each running a
-//                    serial GEMM over the whole pixel sum, so every element's sum has one
-//                    fixed order and no partial results are reduced. NCHW: the same, with
+//                    the threads split dW_g's columns (taps x channels) or, when there are
+//                    more output channels than columns, its rows, each running a serial
+//                    GEMM over the whole pixel sum, so every element's sum has one fixed
+//                    order and no partial results are reduced. NCHW: the same, with
 //                    the pixel sum taken image after image (dW_g += G_n x col_n^T, beta = 1).
 //   depthwise:       direct kernels (depthwise_conv2d_backward.cc).
 //   backward_weight: dW_g += G_chunk^T x col_chunk, chunk after chunk (beta = 1), into an
@@ -248,26 +249,36 @@ void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const Te
   const int64_t cg = d.cg(), kg = d.kg(), depth = cg * d.r * d.s, pq = d.p() * d.q();
   const int64_t pixels = nhwc ? d.n * pq : pq;
   const bool pointwise = conv::is_pointwise(d);
-  const int nr = gemm_internal::float_gemm_config(x.dtype, grad_out.dtype).nr;
+  const gemm_internal::FloatGemmConfig& cfg = gemm_internal::float_gemm_config(x.dtype, grad_out.dtype);
   const int threads = get_num_threads();
-  // Column tiles per group (whole nr panels): about two per thread over all groups, so the
-  // threads stay busy; the tiling does not change any element's sum.
-  const int64_t panels = (depth + nr - 1) / nr;
-  const int64_t per_group = std::max<int64_t>(1, std::min(panels, (2 * threads + d.groups - 1) / d.groups));
-  const int64_t tile = ((panels + per_group - 1) / per_group) * nr;
-  const int64_t tiles = (depth + tile - 1) / tile;
+  // Tiles of dW_g: one per thread over all groups (a single GEMM on one thread). Each tile
+  // packs its whole A and B over the pixel sum, so a split repacks the operand it does not
+  // cut: cut the rows (output channels, mr panels) when there are more of them than columns
+  // (taps x channels, nr panels), so the narrower operand is the one packed again (measured,
+  // 1x1 64->256 @56: the column split repacked G^T, 256 rows, per 32-column tile and spent
+  // as long packing as multiplying). No tiling changes any element's sum: the driver's kc
+  // blocks depend on the pixel count alone.
+  const bool split_rows = kg > depth;
+  const int64_t unit = split_rows ? cfg.mr : cfg.nr, extent = split_rows ? kg : depth;
+  const int64_t panels = (extent + unit - 1) / unit;
+  const int64_t per_group = std::max<int64_t>(1, std::min(panels, (threads + d.groups - 1) / d.groups));
+  const int64_t tile = ((panels + per_group - 1) / per_group) * unit;
+  const int64_t tiles = (extent + tile - 1) / tile;
   parallel_for(d.groups * tiles, [&](int64_t task, int) {
-    const int64_t g = task / tiles, j0 = (task % tiles) * tile, nc = std::min(tile, depth - j0);
-    const MatrixView out{acc + g * kg * depth + j0, DType::kF32, kg, nc, depth, 1};
+    const int64_t g = task / tiles, t0 = (task % tiles) * tile, tn = std::min(tile, extent - t0);
+    // This task's block of dW_g: rows [i0, i0 + mk) x columns [j0, j0 + nc).
+    const int64_t i0 = split_rows ? t0 : 0, mk = split_rows ? tn : kg;
+    const int64_t j0 = split_rows ? 0 : t0, nc = split_rows ? depth : tn;
+    const MatrixView out{acc + (g * kg + i0) * depth + j0, DType::kF32, mk, nc, depth, 1};
     if (nhwc) {
-      const gemm_internal::MatrixAPacker a(MatrixView{at(grad_out, g * kg), grad_out.dtype, kg, pixels, 1, d.k});
+      const gemm_internal::MatrixAPacker a(MatrixView{at(grad_out, g * kg + i0), grad_out.dtype, mk, pixels, 1, d.k});
       gemm_internal::Epilogue ep;
       ep.out = out;
       if (pointwise) {
         const gemm_internal::MatrixBPacker b(MatrixView{at(x, g * cg + j0), x.dtype, pixels, nc, d.c, 1});
-        gemm_internal::run_float_gemm(kg, nc, pixels, a, b, ep, 1);
+        gemm_internal::run_float_gemm(mk, nc, pixels, a, b, ep, 1);
       } else {
-        gemm_internal::run_float_gemm(kg, nc, pixels, a, WgradColumnPacker(d, x, 0, g, j0), ep, 1);
+        gemm_internal::run_float_gemm(mk, nc, pixels, a, WgradColumnPacker(d, x, 0, g, j0), ep, 1);
       }
       return;
     }
@@ -275,7 +286,7 @@ void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const Te
     // first), still one fixed order per element.
     for (int64_t n = 0; n < d.n; ++n) {
       const gemm_internal::MatrixAPacker a(
-          MatrixView{at(grad_out, (n * d.k + g * kg) * pq), grad_out.dtype, kg, pq, pq, 1});
+          MatrixView{at(grad_out, (n * d.k + g * kg + i0) * pq), grad_out.dtype, mk, pq, pq, 1});
       gemm_internal::Epilogue ep;
       ep.out = out;
       if (n > 0) {
@@ -285,9 +296,9 @@ void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const Te
       if (pointwise) {
         const gemm_internal::MatrixBPacker b(
             MatrixView{at(x, (n * d.c + g * cg + j0) * pq), x.dtype, pq, nc, 1, pq});
-        gemm_internal::run_float_gemm(kg, nc, pq, a, b, ep, 1);
+        gemm_internal::run_float_gemm(mk, nc, pq, a, b, ep, 1);
       } else {
-        gemm_internal::run_float_gemm(kg, nc, pq, a, WgradColumnPacker(d, x, n, g, j0), ep, 1);
+        gemm_internal::run_float_gemm(mk, nc, pq, a, WgradColumnPacker(d, x, n, g, j0), ep, 1);
       }
     }
   });
