@@ -95,6 +95,30 @@ PhaseTaps phase_taps(int64_t phase, int64_t pad, int64_t kernel, int64_t dil, in
   return t;
 }
 
+// dst[c * dst_c + k * dst_k] = src[k * src_k + c * src_c] for k < rows, c < cols (strides in
+// elements of `es` bytes), in 16x16 blocks so both sides stay in cache.
+template <typename T>
+void transpose_typed(const T* src, int64_t src_k, int64_t src_c, T* dst, int64_t dst_c, int64_t dst_k, int64_t rows,
+                     int64_t cols) {
+  constexpr int64_t kB = 16;
+  for (int64_t k0 = 0; k0 < rows; k0 += kB)
+    for (int64_t c0 = 0; c0 < cols; c0 += kB) {
+      const int64_t k1 = std::min(rows, k0 + kB), c1 = std::min(cols, c0 + kB);
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t k = k0; k < k1; ++k) dst[c * dst_c + k * dst_k] = src[k * src_k + c * src_c];
+    }
+}
+
+void transpose_block(const char* src, int64_t src_k, int64_t src_c, char* dst, int64_t dst_c, int64_t dst_k,
+                     int64_t rows, int64_t cols, size_t es) {
+  if (es == 4)
+    transpose_typed(reinterpret_cast<const uint32_t*>(src), src_k, src_c, reinterpret_cast<uint32_t*>(dst), dst_c,
+                    dst_k, rows, cols);
+  else
+    transpose_typed(reinterpret_cast<const uint16_t*>(src), src_k, src_c, reinterpret_cast<uint16_t*>(dst), dst_c,
+                    dst_k, rows, cols);
+}
+
 bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, const TensorView& w,
                               const TensorView& grad_in) {
   const int64_t sh = d.stride_h, sw = d.stride_w, P = d.p(), Q = d.q();
@@ -151,18 +175,19 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
       if (direct && (f.p() != d.h || f.q() != d.w)) return false;
       // w'[g*Cg + c][m][mm][k] = w[g*Kg + k][taps_r[m]][taps_s[mm]][c] (NHWC; NCHW likewise).
       wf.resize(static_cast<size_t>(d.k * cg * Rc * Sc) * es);
+      // One Kg x Cg transpose per (group, tap): blocked, since an element-by-element flip
+      // of a 512x512 3x3 filter took as long as a third of the phase GEMMs (1 thread).
+      const int64_t src_k = nhwc ? d.r * d.s * cg : cg * d.r * d.s, src_c = nhwc ? 1 : d.r * d.s;
+      const int64_t dst_c = nhwc ? Rc * Sc * kg : kg * Rc * Sc, dst_k = nhwc ? 1 : Rc * Sc;
       for (int64_t g = 0; g < d.groups; ++g)
-        for (int64_t k = 0; k < kg; ++k)
-          for (int64_t c = 0; c < cg; ++c)
-            for (int64_t m = 0; m < Rc; ++m)
-              for (int64_t mm = 0; mm < Sc; ++mm) {
-                const int64_t r = tr.taps[static_cast<size_t>(m)], s_ = ts.taps[static_cast<size_t>(mm)];
-                const int64_t from = nhwc ? (((g * kg + k) * d.r + r) * d.s + s_) * cg + c
-                                          : (((g * kg + k) * cg + c) * d.r + r) * d.s + s_;
-                const int64_t to = nhwc ? (((g * cg + c) * Rc + m) * Sc + mm) * kg + k
-                                        : (((g * cg + c) * kg + k) * Rc + m) * Sc + mm;
-                std::memcpy(wf.data() + to * es, src + from * es, es);
-              }
+        for (int64_t m = 0; m < Rc; ++m)
+          for (int64_t mm = 0; mm < Sc; ++mm) {
+            const int64_t r = tr.taps[static_cast<size_t>(m)], s_ = ts.taps[static_cast<size_t>(mm)];
+            const int64_t from = nhwc ? ((g * kg * d.r + r) * d.s + s_) * cg : (g * kg * cg * d.r + r) * d.s + s_;
+            const int64_t to = nhwc ? (g * cg * Rc + m) * Sc * kg + mm * kg : (g * cg * kg * Rc + m) * Sc + mm;
+            transpose_block(src + static_cast<int64_t>(es) * from, src_k, src_c,
+                            wf.data() + static_cast<int64_t>(es) * to, dst_c, dst_k, kg, cg, es);
+          }
       TensorView wv = w;
       wv.data = wf.data();
       int64_t dims[4];
