@@ -377,6 +377,34 @@ def test_depthwise_forward_all_dtypes_match_reference(backend, case, data):
     assert compare_exact(yq, ak.reference.qconv2d(xq, wq, **q)) is None
 
 
+@pytest.mark.parametrize("c, k, r, groups, padding", [(13, 32, 3, 1, 1), (100, 32, 1, 1, 0), (32, 64, 3, 2, ((2, 0), (1, 1))),
+                                                    (5, 32, 5, 1, 2)])
+def test_dense_backward_weight_swapped_path(backend, rng, c, k, r, groups, padding):
+    """NHWC f32 weight gradients with few output channels per group run as dW^T = col^T x G
+    (taps in 12-row panels, whole and partial; 1x1 reading x directly) and are transposed
+    back: against the reference, and bit-identical on 1, 2 and 3 threads."""
+    _host_arrays_only(backend)
+    x_shape, w_shape = (2, 17, 11, c), (k, r, r, c // groups)
+    kw = dict(stride=1, padding=padding, groups=groups, layout="NHWC")
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    y_shape = ak.reference.conv2d(x, np.zeros(w_shape, np.float32), **kw).shape
+    g = rng.standard_normal(y_shape).astype(np.float32)
+    mag = ak.reference.conv2d_backward_weight(np.abs(x), np.abs(g), w_shape, **kw).astype(np.float64)
+    want = ak.reference.conv2d_backward_weight(x, g, w_shape, **kw)
+    previous = ak.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            ak.set_num_threads(threads)
+            results.append(ak.conv2d_backward_weight(x, g, w_shape, backend=backend, **kw))
+    finally:
+        ak.set_num_threads(previous)
+    mismatch = check_float(results[0], want, mag, y_shape[0] * y_shape[1] * y_shape[2])
+    assert mismatch is None, str(mismatch)
+    for other in results[1:]:
+        assert compare_exact(results[0], other) is None
+
+
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("dtype", [np.float32, _dtypes.bfloat16])
 @pytest.mark.parametrize("r, dilation, padding", [(3, 1, 1), (5, 1, ((2, 1), (0, 4))), (3, 2, 2), (3, 1, 0),

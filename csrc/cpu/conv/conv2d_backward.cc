@@ -11,7 +11,9 @@
 //                    the threads split dW_g's columns (taps x channels) or, when there are
 //                    more output channels than columns, its rows, each running a serial
 //                    GEMM over the whole pixel sum, so every element's sum has one fixed
-//                    order and no partial results are reduced. NCHW: the same, with
+//                    order and no partial results are reduced. NHWC f32 with few output
+//                    channels (where 12-row panels of K waste more lanes than 12-row panels
+//                    of taps): swapped, dW_g^T = col^T x G_g, then transposed. NCHW: the same, with
 //                    the pixel sum taken image after image (dW_g += G_n x col_n^T, beta = 1).
 //   depthwise:       direct kernels (depthwise_conv2d_backward.cc).
 //   backward_weight: dW_g += G_chunk^T x col_chunk, chunk after chunk (beta = 1), into an
@@ -268,6 +270,78 @@ class WgradColumnPacker final : public gemm_internal::BPacker {
   int64_t n_, g_, j_begin_;
 };
 
+// A = the transposed column matrix of group g (Cg*R*S taps x N*P*Q pixels; NHWC, f32 words),
+// rows [i_begin + i0, +mc): a pixel-major block gathered from x by im2col_block, then cut into
+// mr-tap panels (mr contiguous taps per pixel: one short copy each).
+class WgradColumnAPacker final : public gemm_internal::APacker {
+ public:
+  WgradColumnAPacker(const Conv2dDesc& d, const TensorView& x, int64_t g, int64_t i_begin)
+      : d_(d), x_(x), g_(g), i_begin_(i_begin) {}
+
+  DType dtype() const override { return x_.dtype; }
+
+  void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+            void* dst) const override {
+    const int mr = cfg.mr;
+    // A 1x1/stride-1 unpadded conv's column matrix is x itself (pixel rows of C channels).
+    const float* block;
+    int64_t ld;
+    if (conv::is_pointwise(d_)) {
+      block = static_cast<const float*>(x_.data) + p0 * d_.c + g_ * d_.cg() + i_begin_ + i0;
+      ld = d_.c;
+    } else {
+      thread_local std::vector<float> staging;
+      if (staging.size() < static_cast<size_t>(kc * mc)) staging.resize(static_cast<size_t>(kc * mc));
+      conv::im2col_block(d_, x_.data, 4, 0u, 0, g_, p0, kc, i_begin_ + i0, mc, staging.data());
+      block = staging.data();
+      ld = mc;
+    }
+    float* out = static_cast<float*>(dst);
+    for (int64_t r = 0; r * mr < mc; ++r) {
+      const int64_t rows = std::min<int64_t>(mr, mc - r * mr);
+      float* d = out + r * mr * kc;
+      const float* src = block + r * mr;
+      if (rows == 12) {
+        for (int64_t k = 0; k < kc; ++k) std::memcpy(d + k * 12, src + k * ld, 12 * sizeof(float));
+      } else {
+        for (int64_t k = 0; k < kc; ++k) {
+          std::memcpy(d + k * mr, src + k * ld, static_cast<size_t>(rows) * sizeof(float));
+          std::fill(d + k * mr + rows, d + (k + 1) * mr, 0.0f);
+        }
+      }
+    }
+  }
+
+ private:
+  Conv2dDesc d_;
+  TensorView x_;
+  int64_t g_, i_begin_;
+};
+
+// NHWC f32, swapped: dW_g^T = col^T x G_g (M = taps, N = output channels) into wt [G][Cg*R*S][Kg],
+// then transposed into acc. Chosen where it wastes fewer microkernel lanes (64 output channels
+// fill 5 1/3 12-row panels, but exactly two 32-column panels). Threads split the taps.
+void backward_weight_swapped(const Conv2dDesc& d, const TensorView& x, const TensorView& grad_out, float* acc) {
+  const int64_t kg = d.kg(), depth = d.cg() * d.r * d.s, pixels = d.n * d.p() * d.q();
+  const gemm_internal::FloatGemmConfig& cfg = gemm_internal::float_gemm_config(x.dtype, grad_out.dtype);
+  std::unique_ptr<float[]> wt(new float[static_cast<size_t>(d.groups * depth * kg)]);
+  const int threads = get_num_threads();
+  const int64_t panels = (depth + cfg.mr - 1) / cfg.mr;
+  const int64_t per_group = std::max<int64_t>(1, std::min(panels, (threads + d.groups - 1) / d.groups));
+  const int64_t tile = ((panels + per_group - 1) / per_group) * cfg.mr;
+  const int64_t tiles = (depth + tile - 1) / tile;
+  parallel_for(d.groups * tiles, [&](int64_t task, int) {
+    const int64_t g = task / tiles, i0 = (task % tiles) * tile, mk = std::min(tile, depth - i0);
+    gemm_internal::Epilogue ep;
+    ep.out = MatrixView{wt.get() + (g * depth + i0) * kg, DType::kF32, mk, kg, kg, 1};
+    const gemm_internal::MatrixBPacker b(MatrixView{at(grad_out, g * kg), grad_out.dtype, pixels, kg, d.k, 1});
+    gemm_internal::run_float_gemm(mk, kg, pixels, WgradColumnAPacker(d, x, g, i0), b, ep, 1);
+  });
+  for (int64_t g = 0; g < d.groups; ++g)
+    transpose_block(reinterpret_cast<const char*>(wt.get() + g * depth * kg), kg, 1,
+                    reinterpret_cast<char*>(acc + g * kg * depth), depth, 1, depth, kg, sizeof(float));
+}
+
 // Backward weight into the f32 acc [K, Cg*R*S] (tap order of the layout); see the file comment.
 void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const TensorView& grad_out, float* acc) {
   const bool nhwc = d.layout == Layout::kNHWC;
@@ -275,6 +349,12 @@ void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const Te
   const int64_t pixels = nhwc ? d.n * pq : pq;
   const bool pointwise = conv::is_pointwise(d);
   const gemm_internal::FloatGemmConfig& cfg = gemm_internal::float_gemm_config(x.dtype, grad_out.dtype);
+  auto up = [](int64_t v, int64_t u) { return (v + u - 1) / u * u; };
+  if (nhwc && x.dtype == DType::kF32 && grad_out.dtype == DType::kF32 && cfg.word == gemm_internal::PanelWord::kF32 &&
+      20 * up(depth, cfg.mr) * up(kg, cfg.nr) < 19 * up(kg, cfg.mr) * up(depth, cfg.nr)) {
+    backward_weight_swapped(d, x, grad_out, acc);
+    return;
+  }
   const int threads = get_num_threads();
   // Tiles of dW_g: one per thread over all groups (a single GEMM on one thread). Each tile
   // packs its whole A and B over the pixel sum, so a split repacks the operand it does not
