@@ -415,7 +415,6 @@ def test_dense_backward_data_stride1_paths(backend, rng, layout, dtype, r, dilat
     past one GEMM register tile in every dimension, groups 1 and 2."""
     for groups in (1, 2):
         c, k = 2 * 19, 2 * 13
-        # 2*29*19 = 1102 input pixels: past the size below which the column path is kept
         x_shape = (2, c, 29, 19) if layout == "NCHW" else (2, 29, 19, c)
         w_shape = (k, c // groups, r, r) if layout == "NCHW" else (k, r, r, c // groups)
         kw = dict(stride=1, padding=padding, dilation=dilation, groups=groups, layout=layout)
@@ -435,7 +434,7 @@ def test_dense_backward_data_stride1_paths(backend, rng, layout, dtype, r, dilat
 def test_strided_depthwise_and_wide_dense_backward_do_not_depend_on_thread_count(backend, rng, layout, dtype):
     """Depthwise 5x5/2 (stride phases, 37 channels: vector tails), a dense 3x3 whose weight
     gradient splits into a different number of column tiles per thread count, a dense 3x3/2
-    (NHWC: backward data by phase sub-convolutions, 3*19*23 >= 1024 pixels) and a 1x1 with more
+    (NHWC: backward data by phase sub-convolutions) and a 1x1 with more
     output than input channels (its weight gradient splits by rows, into 1, 2 or 3 row tiles of
     whole and partial 12-row panels): bit-identical results on 1, 2 and 3 threads."""
     _host_arrays_only(backend)
@@ -475,7 +474,7 @@ def test_strided_backward_data_phases_match_reference(backend, data):
     stride = data.draw(st.sampled_from([2, 3, (2, 1), (1, 2), (3, 2)]))
     dilation = data.draw(st.sampled_from([1, 2, (2, 1), 3]))
     padding = data.draw(st.sampled_from([0, 1, 2, "same", ((0, 3), (2, 1)), ((4, 0), (0, 5))]))
-    # at least 1024 input pixels (smaller convs keep the column path), plus a few small ones
+    # batches of several hundred input pixels, plus a few small ones
     n, h, w = data.draw(st.sampled_from([(8, 12, 11), (8, 17, 13), (5, 23, 9), (1, 3, 7), (2, 1, 13)]))
     dtype = data.draw(st.sampled_from(FLOATS))
     x_shape, w_shape = (n, h, w, cg * groups), (kg * groups, r, s, cg)

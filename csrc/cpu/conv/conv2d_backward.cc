@@ -73,7 +73,6 @@ void convert_from_f32(const float* src, const TensorView& out) {
 // minus the smallest offset. Stride 1 is the single phase, written straight into grad_in;
 // strided convs compute each phase into a scratch of the phase's size, then scatter it.
 constexpr int64_t kMinPhaseChannels = 16;
-constexpr int64_t kMinPhasePixels = 1024;
 
 struct PhaseTaps {
   std::vector<int64_t> taps;  // kernel indices, in increasing grad_out offset (decreasing index)
@@ -130,9 +129,9 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
   // where each phase GEMM has 3 columns, and NCHW, whose phase scatter is element-strided,
   // are faster on the column path).
   if ((sh != 1 || sw != 1) && (!nhwc || d.cg() < kMinPhaseChannels)) return false;
-  // Few pixels (3x3 512@7, batch 8: 392): the forward GEMM's M is short and G x W + col2im
-  // (N = Cg*R*S wide) measured faster (0.54x vs 0.33x torch; 0.25x -> 0.82x at 64@56).
-  if (d.n * d.h * d.w < kMinPhasePixels) return false;
+  // Small images too (3x3 512@7): once the flipped weights are transposed in blocks, the
+  // forward GEMM beats G x W + col2im there as well (batch 8, 1 thread: 0.56x -> 0.70x torch,
+  // 2 threads 0.39x -> 0.49x; batch 1, 1 thread: 0.27x -> 0.49x).
   std::vector<PhaseTaps> rows, cols;
   for (int64_t ph = 0; ph < sh; ++ph) rows.push_back(phase_taps(ph, d.pad_top, d.r, d.dilation_h, sh, d.h));
   for (int64_t pw = 0; pw < sw; ++pw) cols.push_back(phase_taps(pw, d.pad_left, d.s, d.dilation_w, sw, d.w));
