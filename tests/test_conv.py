@@ -377,15 +377,18 @@ def test_depthwise_forward_all_dtypes_match_reference(backend, case, data):
     assert compare_exact(yq, ak.reference.qconv2d(xq, wq, **q)) is None
 
 
-@pytest.mark.parametrize("c, k, r, groups, padding", [(13, 32, 3, 1, 1), (100, 32, 1, 1, 0), (32, 64, 3, 2, ((2, 0), (1, 1))),
-                                                    (5, 32, 5, 1, 2)])
-def test_dense_backward_weight_swapped_path(backend, rng, c, k, r, groups, padding):
-    """NHWC f32 weight gradients with few output channels per group run as dW^T = col^T x G
-    (taps in 12-row panels, whole and partial; 1x1 reading x directly) and are transposed
-    back: against the reference, and bit-identical on 1, 2 and 3 threads."""
+@pytest.mark.parametrize("c, k, r, groups, padding, dilation", [
+    (13, 32, 3, 1, 1, 1), (100, 32, 1, 1, 0, 1), (32, 64, 3, 2, ((2, 0), (1, 1)), 1), (5, 32, 5, 1, 2, 1),
+    (64, 40, 3, 1, ((2, 0), (1, 1)), 1), (64, 48, 3, 2, 1, 1), (32, 40, 3, 1, 2, 2)])
+def test_dense_backward_weight_nhwc_packers(backend, rng, c, k, r, groups, padding, dilation):
+    """NHWC f32 weight gradients on their two fast packers: few output channels per group run
+    swapped, dW^T = col^T x G (taps in 12-row panels, whole and partial; 1x1 reading x
+    directly), transposed back; C/groups a multiple of the panel width packs x's channel runs
+    straight into the B panels (padding, dilation, groups). Against the reference, and
+    bit-identical on 1, 2 and 3 threads."""
     _host_arrays_only(backend)
     x_shape, w_shape = (2, 17, 11, c), (k, r, r, c // groups)
-    kw = dict(stride=1, padding=padding, groups=groups, layout="NHWC")
+    kw = dict(stride=1, padding=padding, dilation=dilation, groups=groups, layout="NHWC")
     x = rng.standard_normal(x_shape).astype(np.float32)
     y_shape = ak.reference.conv2d(x, np.zeros(w_shape, np.float32), **kw).shape
     g = rng.standard_normal(y_shape).astype(np.float32)

@@ -246,6 +246,7 @@ class WgradColumnPacker final : public gemm_internal::BPacker {
             void* dst) const override {
     const int nr = cfg.nr;
     const int64_t kw = gemm_internal::panel_words(kc, cfg.word);
+    if (pack_direct(cfg, p0, kc, j0, nc, static_cast<float*>(dst))) return;
     thread_local std::vector<char> staging;
     const int esize = static_cast<int>(dtype_size(x_.dtype));
     const int64_t step = static_cast<int64_t>(kStagedPanels) * nr;
@@ -264,6 +265,47 @@ class WgradColumnPacker final : public gemm_internal::BPacker {
 
 
  private:
+  // NHWC f32 with whole nr-channel panels (Cg a multiple of nr): every panel is nr channels of
+  // one tap, so each pixel's row of a panel is one nr-float copy from x (or zeros in the
+  // padding), written straight into the packed layout: no staging block and no second pass
+  // (which, with the im2col gather, cost a fifth of a 3x3 64@56 weight gradient).
+  bool pack_direct(const gemm_internal::FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                   float* dst) const {
+    const int nr = cfg.nr;
+    const int64_t cg = d_.cg();
+    if (d_.layout != Layout::kNHWC || x_.dtype != DType::kF32 || cfg.word != gemm_internal::PanelWord::kF32 ||
+        cg % nr != 0 || (j_begin_ + j0) % nr != 0 || nc % nr != 0)
+      return false;
+    const int64_t panels = nc / nr, P = d_.p(), Q = d_.q();
+    // Per panel: the tap's input offsets (dh, dw) and its first channel.
+    thread_local std::vector<int64_t> info;
+    info.resize(static_cast<size_t>(3 * panels));
+    for (int64_t t = 0; t < panels; ++t) {
+      const int64_t col = j_begin_ + j0 + t * nr, tap = col / cg;
+      info[static_cast<size_t>(3 * t)] = (tap / d_.s) * d_.dilation_h - d_.pad_top;
+      info[static_cast<size_t>(3 * t + 1)] = (tap % d_.s) * d_.dilation_w - d_.pad_left;
+      info[static_cast<size_t>(3 * t + 2)] = g_ * cg + col % cg;
+    }
+    const float* x = static_cast<const float*>(x_.data);
+    const size_t bytes = static_cast<size_t>(nr) * sizeof(float);
+    int64_t n = p0 / (P * Q), p = (p0 / Q) % P, q = p0 % Q;
+    for (int64_t k = 0; k < kc; ++k) {
+      const int64_t h0 = p * d_.stride_h, w0 = q * d_.stride_w;
+      const float* xn = x + n * d_.h * d_.w * d_.c;
+      float* row = dst + k * nr;
+      for (int64_t t = 0; t < panels; ++t, row += nr * kc) {
+        const int64_t h = h0 + info[static_cast<size_t>(3 * t)], w = w0 + info[static_cast<size_t>(3 * t + 1)];
+        if (h < 0 || h >= d_.h || w < 0 || w >= d_.w) std::memset(row, 0, bytes);
+        else std::memcpy(row, xn + (h * d_.w + w) * d_.c + info[static_cast<size_t>(3 * t + 2)], bytes);
+      }
+      if (++q == Q) {
+        q = 0;
+        if (++p == P) p = 0, ++n;
+      }
+    }
+    return true;
+  }
+
   Conv2dDesc d_;
   TensorView x_;
   int64_t n_, g_, j_begin_;
