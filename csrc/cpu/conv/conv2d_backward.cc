@@ -359,6 +359,12 @@ class WgradColumnAPacker final : public gemm_internal::APacker {
   int64_t g_, i_begin_;
 };
 
+// dW tiles over all groups: one on one thread (each tile packs its whole uncut operand once
+// more); about two per thread otherwise, so a thread that gets its core late leaves at most a
+// quarter of the work to wait for rather than half (the machine is shared). No tiling changes
+// any element's sum: the driver's kc blocks depend on the pixel count alone.
+int64_t tiles_wanted(int threads) { return threads <= 1 ? 1 : 2 * static_cast<int64_t>(threads); }
+
 // NHWC f32, swapped: dW_g^T = col^T x G_g (M = taps, N = output channels) into wt [G][Cg*R*S][Kg],
 // then transposed into acc. Chosen where it wastes fewer microkernel lanes (64 output channels
 // fill 5 1/3 12-row panels, but exactly two 32-column panels). Threads split the taps.
@@ -368,7 +374,7 @@ void backward_weight_swapped(const Conv2dDesc& d, const TensorView& x, const Ten
   std::unique_ptr<float[]> wt(new float[static_cast<size_t>(d.groups * depth * kg)]);
   const int threads = get_num_threads();
   const int64_t panels = (depth + cfg.mr - 1) / cfg.mr;
-  const int64_t per_group = std::max<int64_t>(1, std::min(panels, (threads + d.groups - 1) / d.groups));
+  const int64_t per_group = std::max<int64_t>(1, std::min(panels, (tiles_wanted(threads) + d.groups - 1) / d.groups));
   const int64_t tile = ((panels + per_group - 1) / per_group) * cfg.mr;
   const int64_t tiles = (depth + tile - 1) / tile;
   parallel_for(d.groups * tiles, [&](int64_t task, int) {
@@ -397,17 +403,15 @@ void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const Te
     return;
   }
   const int threads = get_num_threads();
-  // Tiles of dW_g: one per thread over all groups (a single GEMM on one thread). Each tile
-  // packs its whole A and B over the pixel sum, so a split repacks the operand it does not
-  // cut: cut the rows (output channels, mr panels) when there are more of them than columns
-  // (taps x channels, nr panels), so the narrower operand is the one packed again (measured,
-  // 1x1 64->256 @56: the column split repacked G^T, 256 rows, per 32-column tile and spent
-  // as long packing as multiplying). No tiling changes any element's sum: the driver's kc
-  // blocks depend on the pixel count alone.
+  // Tiles of dW_g (tiles_wanted). Each packs its whole A and B over the pixel sum, so a split
+  // repacks the operand it does not cut: cut the rows (output channels, mr panels) when there
+  // are more of them than columns (taps x channels, nr panels), so the narrower operand is
+  // the one packed again (measured, 1x1 64->256 @56: the column split repacked G^T, 256 rows,
+  // per 32-column tile and spent as long packing as multiplying).
   const bool split_rows = kg > depth;
   const int64_t unit = split_rows ? cfg.mr : cfg.nr, extent = split_rows ? kg : depth;
   const int64_t panels = (extent + unit - 1) / unit;
-  const int64_t per_group = std::max<int64_t>(1, std::min(panels, (threads + d.groups - 1) / d.groups));
+  const int64_t per_group = std::max<int64_t>(1, std::min(panels, (tiles_wanted(threads) + d.groups - 1) / d.groups));
   const int64_t tile = ((panels + per_group - 1) / per_group) * unit;
   const int64_t tiles = (extent + tile - 1) / tile;
   parallel_for(d.groups * tiles, [&](int64_t task, int) {
