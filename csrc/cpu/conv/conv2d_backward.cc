@@ -311,6 +311,40 @@ class WgradColumnPacker final : public gemm_internal::BPacker {
   int64_t n_, g_, j_begin_;
 };
 
+// f32 A panels (mr rows, kc words each) from a pixel-major block: A[i][k] = block[k * ld + i],
+// i < mc. Each pixel gives each panel mr contiguous floats: one short copy, where the
+// GEMM's generic packer for this (row stride 1) layout moves element by element.
+void pack_pixel_major(int mr, const float* block, int64_t ld, int64_t mc, int64_t kc, float* out) {
+  for (int64_t r = 0; r * mr < mc; ++r) {
+    const int64_t rows = std::min<int64_t>(mr, mc - r * mr);
+    float* d = out + r * mr * kc;
+    const float* src = block + r * mr;
+    if (rows == 12) {
+      for (int64_t k = 0; k < kc; ++k) std::memcpy(d + k * 12, src + k * ld, 12 * sizeof(float));
+    } else {
+      for (int64_t k = 0; k < kc; ++k) {
+        std::memcpy(d + k * mr, src + k * ld, static_cast<size_t>(rows) * sizeof(float));
+        std::fill(d + k * mr + rows, d + (k + 1) * mr, 0.0f);
+      }
+    }
+  }
+}
+
+// A = G_g^T (Kg output channels x N*P*Q pixels) read from NHWC f32 grad_out, rows from i_begin.
+class GradOutTransposedAPacker final : public gemm_internal::APacker {
+ public:
+  GradOutTransposedAPacker(const float* g, int64_t ld) : g_(g), ld_(ld) {}
+  DType dtype() const override { return DType::kF32; }
+  void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+            void* dst) const override {
+    pack_pixel_major(cfg.mr, g_ + p0 * ld_ + i0, ld_, mc, kc, static_cast<float*>(dst));
+  }
+
+ private:
+  const float* g_;
+  int64_t ld_;
+};
+
 // A = the transposed column matrix of group g (Cg*R*S taps x N*P*Q pixels; NHWC, f32 words),
 // rows [i_begin + i0, +mc): a pixel-major block gathered from x by im2col_block, then cut into
 // mr-tap panels (mr contiguous taps per pixel: one short copy each).
@@ -337,20 +371,7 @@ class WgradColumnAPacker final : public gemm_internal::APacker {
       block = staging.data();
       ld = mc;
     }
-    float* out = static_cast<float*>(dst);
-    for (int64_t r = 0; r * mr < mc; ++r) {
-      const int64_t rows = std::min<int64_t>(mr, mc - r * mr);
-      float* d = out + r * mr * kc;
-      const float* src = block + r * mr;
-      if (rows == 12) {
-        for (int64_t k = 0; k < kc; ++k) std::memcpy(d + k * 12, src + k * ld, 12 * sizeof(float));
-      } else {
-        for (int64_t k = 0; k < kc; ++k) {
-          std::memcpy(d + k * mr, src + k * ld, static_cast<size_t>(rows) * sizeof(float));
-          std::fill(d + k * mr + rows, d + (k + 1) * mr, 0.0f);
-        }
-      }
-    }
+    pack_pixel_major(mr, block, ld, mc, kc, static_cast<float*>(dst));
   }
 
  private:
@@ -421,14 +442,17 @@ void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const Te
     const int64_t j0 = split_rows ? 0 : t0, nc = split_rows ? depth : tn;
     const MatrixView out{acc + (g * kg + i0) * depth + j0, DType::kF32, mk, nc, depth, 1};
     if (nhwc) {
-      const gemm_internal::MatrixAPacker a(MatrixView{at(grad_out, g * kg + i0), grad_out.dtype, mk, pixels, 1, d.k});
+      const gemm_internal::MatrixAPacker generic(MatrixView{at(grad_out, g * kg + i0), grad_out.dtype, mk, pixels, 1, d.k});
+      const GradOutTransposedAPacker fast(static_cast<const float*>(grad_out.data) + g * kg + i0, d.k);
+      const bool f32 = grad_out.dtype == DType::kF32 && cfg.word == gemm_internal::PanelWord::kF32;
+      const gemm_internal::APacker& a = f32 ? static_cast<const gemm_internal::APacker&>(fast) : generic;
       gemm_internal::Epilogue ep;
       ep.out = out;
       if (pointwise) {
         const gemm_internal::MatrixBPacker b(MatrixView{at(x, g * cg + j0), x.dtype, pixels, nc, d.c, 1});
-        gemm_internal::run_float_gemm(mk, nc, pixels, a, b, ep, 1);
+        gemm_internal::run_float_gemm(mk, nc, pixels, a, b, ep, 1, &cfg);
       } else {
-        gemm_internal::run_float_gemm(mk, nc, pixels, a, WgradColumnPacker(d, x, 0, g, j0), ep, 1);
+        gemm_internal::run_float_gemm(mk, nc, pixels, a, WgradColumnPacker(d, x, 0, g, j0), ep, 1, &cfg);
       }
       return;
     }
