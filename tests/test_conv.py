@@ -377,6 +377,37 @@ def test_depthwise_forward_all_dtypes_match_reference(backend, case, data):
     assert compare_exact(yq, ak.reference.qconv2d(xq, wq, **q)) is None
 
 
+@pytest.mark.parametrize("c, k, r, groups, padding, dilation", [
+    (13, 32, 3, 1, 1, 1), (100, 32, 1, 1, 0, 1), (32, 64, 3, 2, ((2, 0), (1, 1)), 1), (5, 32, 5, 1, 2, 1),
+    (64, 40, 3, 1, ((2, 0), (1, 1)), 1), (64, 48, 3, 2, 1, 1), (32, 40, 3, 1, 2, 2)])
+def test_dense_backward_weight_nhwc_packers(backend, rng, c, k, r, groups, padding, dilation):
+    """NHWC f32 weight gradients on their two fast packers: few output channels per group run
+    swapped, dW^T = col^T x G (taps in 12-row panels, whole and partial; 1x1 reading x
+    directly), transposed back; C/groups a multiple of the panel width packs x's channel runs
+    straight into the B panels (padding, dilation, groups). Against the reference, and
+    bit-identical on 1, 2 and 3 threads."""
+    _host_arrays_only(backend)
+    x_shape, w_shape = (2, 17, 11, c), (k, r, r, c // groups)
+    kw = dict(stride=1, padding=padding, dilation=dilation, groups=groups, layout="NHWC")
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    y_shape = ak.reference.conv2d(x, np.zeros(w_shape, np.float32), **kw).shape
+    g = rng.standard_normal(y_shape).astype(np.float32)
+    mag = ak.reference.conv2d_backward_weight(np.abs(x), np.abs(g), w_shape, **kw).astype(np.float64)
+    want = ak.reference.conv2d_backward_weight(x, g, w_shape, **kw)
+    previous = ak.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            ak.set_num_threads(threads)
+            results.append(ak.conv2d_backward_weight(x, g, w_shape, backend=backend, **kw))
+    finally:
+        ak.set_num_threads(previous)
+    mismatch = check_float(results[0], want, mag, y_shape[0] * y_shape[1] * y_shape[2])
+    assert mismatch is None, str(mismatch)
+    for other in results[1:]:
+        assert compare_exact(results[0], other) is None
+
+
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("dtype", [np.float32, _dtypes.bfloat16])
 @pytest.mark.parametrize("r, dilation, padding", [(3, 1, 1), (5, 1, ((2, 1), (0, 4))), (3, 2, 2), (3, 1, 0),
@@ -387,7 +418,6 @@ def test_dense_backward_data_stride1_paths(backend, rng, layout, dtype, r, dilat
     past one GEMM register tile in every dimension, groups 1 and 2."""
     for groups in (1, 2):
         c, k = 2 * 19, 2 * 13
-        # 2*29*19 = 1102 input pixels: past the size below which the column path is kept
         x_shape = (2, c, 29, 19) if layout == "NCHW" else (2, 29, 19, c)
         w_shape = (k, c // groups, r, r) if layout == "NCHW" else (k, r, r, c // groups)
         kw = dict(stride=1, padding=padding, dilation=dilation, groups=groups, layout=layout)
@@ -406,11 +436,12 @@ def test_dense_backward_data_stride1_paths(backend, rng, layout, dtype, r, dilat
 @pytest.mark.parametrize("dtype", [np.float32, _dtypes.bfloat16])
 def test_strided_depthwise_and_wide_dense_backward_do_not_depend_on_thread_count(backend, rng, layout, dtype):
     """Depthwise 5x5/2 (stride phases, 37 channels: vector tails), a dense 3x3 whose weight
-    gradient splits into a different number of column tiles per thread count, and a dense 3x3/2
-    (NHWC: backward data by phase sub-convolutions, 3*19*23 >= 1024 pixels): bit-identical
-    results on 1, 2 and 3 threads."""
+    gradient splits into a different number of column tiles per thread count, a dense 3x3/2
+    (NHWC: backward data by phase sub-convolutions) and a 1x1 with more
+    output than input channels (its weight gradient splits by rows, into 1, 2 or 3 row tiles of
+    whole and partial 12-row panels): bit-identical results on 1, 2 and 3 threads."""
     _host_arrays_only(backend)
-    cases = [(37, 37, 5, 37, 2, ((2, 1), (0, 3))), (24, 40, 3, 1, 1, 1), (32, 24, 3, 1, 2, 1)]
+    cases = [(37, 37, 5, 37, 2, ((2, 1), (0, 3))), (24, 40, 3, 1, 1, 1), (32, 24, 3, 1, 2, 1), (8, 41, 1, 1, 1, 0)]
     previous = ak.get_num_threads()
     try:
         for c, k, r, groups, stride, padding in cases:
@@ -446,7 +477,7 @@ def test_strided_backward_data_phases_match_reference(backend, data):
     stride = data.draw(st.sampled_from([2, 3, (2, 1), (1, 2), (3, 2)]))
     dilation = data.draw(st.sampled_from([1, 2, (2, 1), 3]))
     padding = data.draw(st.sampled_from([0, 1, 2, "same", ((0, 3), (2, 1)), ((4, 0), (0, 5))]))
-    # at least 1024 input pixels (smaller convs keep the column path), plus a few small ones
+    # batches of several hundred input pixels, plus a few small ones
     n, h, w = data.draw(st.sampled_from([(8, 12, 11), (8, 17, 13), (5, 23, 9), (1, 3, 7), (2, 1, 13)]))
     dtype = data.draw(st.sampled_from(FLOATS))
     x_shape, w_shape = (n, h, w, cg * groups), (kg * groups, r, s, cg)

@@ -8,9 +8,12 @@
 //                    into an f32 grad_in.
 //   backward_weight: NHWC: dW_g = G_g^T x col, an implicit GEMM over all N*P*Q pixels whose
 //                    B packer gathers the column blocks straight from x (no column buffer);
-//                    the threads split dW_g's columns (taps x channels), each running a
-//                    serial GEMM over the whole pixel sum, so every element's sum has one
-//                    fixed order and no partial results are reduced. NCHW: the same, with
+//                    the threads split dW_g's columns (taps x channels) or, when there are
+//                    more output channels than columns, its rows, each running a serial
+//                    GEMM over the whole pixel sum, so every element's sum has one fixed
+//                    order and no partial results are reduced. NHWC f32 with few output
+//                    channels (where 12-row panels of K waste more lanes than 12-row panels
+//                    of taps): swapped, dW_g^T = col^T x G_g, then transposed. NCHW: the same, with
 //                    the pixel sum taken image after image (dW_g += G_n x col_n^T, beta = 1).
 //   depthwise:       direct kernels (depthwise_conv2d_backward.cc).
 //   backward_weight: dW_g += G_chunk^T x col_chunk, chunk after chunk (beta = 1), into an
@@ -70,7 +73,6 @@ void convert_from_f32(const float* src, const TensorView& out) {
 // minus the smallest offset. Stride 1 is the single phase, written straight into grad_in;
 // strided convs compute each phase into a scratch of the phase's size, then scatter it.
 constexpr int64_t kMinPhaseChannels = 16;
-constexpr int64_t kMinPhasePixels = 1024;
 
 struct PhaseTaps {
   std::vector<int64_t> taps;  // kernel indices, in increasing grad_out offset (decreasing index)
@@ -94,6 +96,30 @@ PhaseTaps phase_taps(int64_t phase, int64_t pad, int64_t kernel, int64_t dil, in
   return t;
 }
 
+// dst[c * dst_c + k * dst_k] = src[k * src_k + c * src_c] for k < rows, c < cols (strides in
+// elements of `es` bytes), in 16x16 blocks so both sides stay in cache.
+template <typename T>
+void transpose_typed(const T* src, int64_t src_k, int64_t src_c, T* dst, int64_t dst_c, int64_t dst_k, int64_t rows,
+                     int64_t cols) {
+  constexpr int64_t kB = 16;
+  for (int64_t k0 = 0; k0 < rows; k0 += kB)
+    for (int64_t c0 = 0; c0 < cols; c0 += kB) {
+      const int64_t k1 = std::min(rows, k0 + kB), c1 = std::min(cols, c0 + kB);
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t k = k0; k < k1; ++k) dst[c * dst_c + k * dst_k] = src[k * src_k + c * src_c];
+    }
+}
+
+void transpose_block(const char* src, int64_t src_k, int64_t src_c, char* dst, int64_t dst_c, int64_t dst_k,
+                     int64_t rows, int64_t cols, size_t es) {
+  if (es == 4)
+    transpose_typed(reinterpret_cast<const uint32_t*>(src), src_k, src_c, reinterpret_cast<uint32_t*>(dst), dst_c,
+                    dst_k, rows, cols);
+  else
+    transpose_typed(reinterpret_cast<const uint16_t*>(src), src_k, src_c, reinterpret_cast<uint16_t*>(dst), dst_c,
+                    dst_k, rows, cols);
+}
+
 bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, const TensorView& w,
                               const TensorView& grad_in) {
   const int64_t sh = d.stride_h, sw = d.stride_w, P = d.p(), Q = d.q();
@@ -103,9 +129,9 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
   // where each phase GEMM has 3 columns, and NCHW, whose phase scatter is element-strided,
   // are faster on the column path).
   if ((sh != 1 || sw != 1) && (!nhwc || d.cg() < kMinPhaseChannels)) return false;
-  // Few pixels (3x3 512@7, batch 8: 392): the forward GEMM's M is short and G x W + col2im
-  // (N = Cg*R*S wide) measured faster (0.54x vs 0.33x torch; 0.25x -> 0.82x at 64@56).
-  if (d.n * d.h * d.w < kMinPhasePixels) return false;
+  // Small images too (3x3 512@7): once the flipped weights are transposed in blocks, the
+  // forward GEMM beats G x W + col2im there as well (batch 8, 1 thread: 0.56x -> 0.70x torch,
+  // 2 threads 0.39x -> 0.49x; batch 1, 1 thread: 0.27x -> 0.49x).
   std::vector<PhaseTaps> rows, cols;
   for (int64_t ph = 0; ph < sh; ++ph) rows.push_back(phase_taps(ph, d.pad_top, d.r, d.dilation_h, sh, d.h));
   for (int64_t pw = 0; pw < sw; ++pw) cols.push_back(phase_taps(pw, d.pad_left, d.s, d.dilation_w, sw, d.w));
@@ -150,18 +176,19 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
       if (direct && (f.p() != d.h || f.q() != d.w)) return false;
       // w'[g*Cg + c][m][mm][k] = w[g*Kg + k][taps_r[m]][taps_s[mm]][c] (NHWC; NCHW likewise).
       wf.resize(static_cast<size_t>(d.k * cg * Rc * Sc) * es);
+      // One Kg x Cg transpose per (group, tap): blocked, since an element-by-element flip
+      // of a 512x512 3x3 filter took as long as a third of the phase GEMMs (1 thread).
+      const int64_t src_k = nhwc ? d.r * d.s * cg : cg * d.r * d.s, src_c = nhwc ? 1 : d.r * d.s;
+      const int64_t dst_c = nhwc ? Rc * Sc * kg : kg * Rc * Sc, dst_k = nhwc ? 1 : Rc * Sc;
       for (int64_t g = 0; g < d.groups; ++g)
-        for (int64_t k = 0; k < kg; ++k)
-          for (int64_t c = 0; c < cg; ++c)
-            for (int64_t m = 0; m < Rc; ++m)
-              for (int64_t mm = 0; mm < Sc; ++mm) {
-                const int64_t r = tr.taps[static_cast<size_t>(m)], s_ = ts.taps[static_cast<size_t>(mm)];
-                const int64_t from = nhwc ? (((g * kg + k) * d.r + r) * d.s + s_) * cg + c
-                                          : (((g * kg + k) * cg + c) * d.r + r) * d.s + s_;
-                const int64_t to = nhwc ? (((g * cg + c) * Rc + m) * Sc + mm) * kg + k
-                                        : (((g * cg + c) * kg + k) * Rc + m) * Sc + mm;
-                std::memcpy(wf.data() + to * es, src + from * es, es);
-              }
+        for (int64_t m = 0; m < Rc; ++m)
+          for (int64_t mm = 0; mm < Sc; ++mm) {
+            const int64_t r = tr.taps[static_cast<size_t>(m)], s_ = ts.taps[static_cast<size_t>(mm)];
+            const int64_t from = nhwc ? ((g * kg * d.r + r) * d.s + s_) * cg : (g * kg * cg * d.r + r) * d.s + s_;
+            const int64_t to = nhwc ? (g * cg * Rc + m) * Sc * kg + mm * kg : (g * cg * kg * Rc + m) * Sc + mm;
+            transpose_block(src + static_cast<int64_t>(es) * from, src_k, src_c,
+                            wf.data() + static_cast<int64_t>(es) * to, dst_c, dst_k, kg, cg, es);
+          }
       TensorView wv = w;
       wv.data = wf.data();
       int64_t dims[4];
@@ -219,6 +246,7 @@ class WgradColumnPacker final : public gemm_internal::BPacker {
             void* dst) const override {
     const int nr = cfg.nr;
     const int64_t kw = gemm_internal::panel_words(kc, cfg.word);
+    if (pack_direct(cfg, p0, kc, j0, nc, static_cast<float*>(dst))) return;
     thread_local std::vector<char> staging;
     const int esize = static_cast<int>(dtype_size(x_.dtype));
     const int64_t step = static_cast<int64_t>(kStagedPanels) * nr;
@@ -237,10 +265,150 @@ class WgradColumnPacker final : public gemm_internal::BPacker {
 
 
  private:
+  // NHWC f32 with whole nr-channel panels (Cg a multiple of nr): every panel is nr channels of
+  // one tap, so each pixel's row of a panel is one nr-float copy from x (or zeros in the
+  // padding), written straight into the packed layout: no staging block and no second pass
+  // (which, with the im2col gather, cost a fifth of a 3x3 64@56 weight gradient).
+  bool pack_direct(const gemm_internal::FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                   float* dst) const {
+    const int nr = cfg.nr;
+    const int64_t cg = d_.cg();
+    if (d_.layout != Layout::kNHWC || x_.dtype != DType::kF32 || cfg.word != gemm_internal::PanelWord::kF32 ||
+        cg % nr != 0 || (j_begin_ + j0) % nr != 0 || nc % nr != 0)
+      return false;
+    const int64_t panels = nc / nr, P = d_.p(), Q = d_.q();
+    // Per panel: the tap's input offsets (dh, dw) and its first channel.
+    thread_local std::vector<int64_t> info;
+    info.resize(static_cast<size_t>(3 * panels));
+    for (int64_t t = 0; t < panels; ++t) {
+      const int64_t col = j_begin_ + j0 + t * nr, tap = col / cg;
+      info[static_cast<size_t>(3 * t)] = (tap / d_.s) * d_.dilation_h - d_.pad_top;
+      info[static_cast<size_t>(3 * t + 1)] = (tap % d_.s) * d_.dilation_w - d_.pad_left;
+      info[static_cast<size_t>(3 * t + 2)] = g_ * cg + col % cg;
+    }
+    const float* x = static_cast<const float*>(x_.data);
+    const size_t bytes = static_cast<size_t>(nr) * sizeof(float);
+    int64_t n = p0 / (P * Q), p = (p0 / Q) % P, q = p0 % Q;
+    for (int64_t k = 0; k < kc; ++k) {
+      const int64_t h0 = p * d_.stride_h, w0 = q * d_.stride_w;
+      const float* xn = x + n * d_.h * d_.w * d_.c;
+      float* row = dst + k * nr;
+      for (int64_t t = 0; t < panels; ++t, row += nr * kc) {
+        const int64_t h = h0 + info[static_cast<size_t>(3 * t)], w = w0 + info[static_cast<size_t>(3 * t + 1)];
+        if (h < 0 || h >= d_.h || w < 0 || w >= d_.w) std::memset(row, 0, bytes);
+        else std::memcpy(row, xn + (h * d_.w + w) * d_.c + info[static_cast<size_t>(3 * t + 2)], bytes);
+      }
+      if (++q == Q) {
+        q = 0;
+        if (++p == P) p = 0, ++n;
+      }
+    }
+    return true;
+  }
+
   Conv2dDesc d_;
   TensorView x_;
   int64_t n_, g_, j_begin_;
 };
+
+// f32 A panels (mr rows, kc words each) from a pixel-major block: A[i][k] = block[k * ld + i],
+// i < mc. Each pixel gives each panel mr contiguous floats: one short copy, where the
+// GEMM's generic packer for this (row stride 1) layout moves element by element.
+void pack_pixel_major(int mr, const float* block, int64_t ld, int64_t mc, int64_t kc, float* out) {
+  for (int64_t r = 0; r * mr < mc; ++r) {
+    const int64_t rows = std::min<int64_t>(mr, mc - r * mr);
+    float* d = out + r * mr * kc;
+    const float* src = block + r * mr;
+    if (rows == 12) {
+      for (int64_t k = 0; k < kc; ++k) std::memcpy(d + k * 12, src + k * ld, 12 * sizeof(float));
+    } else {
+      for (int64_t k = 0; k < kc; ++k) {
+        std::memcpy(d + k * mr, src + k * ld, static_cast<size_t>(rows) * sizeof(float));
+        std::fill(d + k * mr + rows, d + (k + 1) * mr, 0.0f);
+      }
+    }
+  }
+}
+
+// A = G_g^T (Kg output channels x N*P*Q pixels) read from NHWC f32 grad_out, rows from i_begin.
+class GradOutTransposedAPacker final : public gemm_internal::APacker {
+ public:
+  GradOutTransposedAPacker(const float* g, int64_t ld) : g_(g), ld_(ld) {}
+  DType dtype() const override { return DType::kF32; }
+  void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+            void* dst) const override {
+    pack_pixel_major(cfg.mr, g_ + p0 * ld_ + i0, ld_, mc, kc, static_cast<float*>(dst));
+  }
+
+ private:
+  const float* g_;
+  int64_t ld_;
+};
+
+// A = the transposed column matrix of group g (Cg*R*S taps x N*P*Q pixels; NHWC, f32 words),
+// rows [i_begin + i0, +mc): a pixel-major block gathered from x by im2col_block, then cut into
+// mr-tap panels (mr contiguous taps per pixel: one short copy each).
+class WgradColumnAPacker final : public gemm_internal::APacker {
+ public:
+  WgradColumnAPacker(const Conv2dDesc& d, const TensorView& x, int64_t g, int64_t i_begin)
+      : d_(d), x_(x), g_(g), i_begin_(i_begin) {}
+
+  DType dtype() const override { return x_.dtype; }
+
+  void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+            void* dst) const override {
+    const int mr = cfg.mr;
+    // A 1x1/stride-1 unpadded conv's column matrix is x itself (pixel rows of C channels).
+    const float* block;
+    int64_t ld;
+    if (conv::is_pointwise(d_)) {
+      block = static_cast<const float*>(x_.data) + p0 * d_.c + g_ * d_.cg() + i_begin_ + i0;
+      ld = d_.c;
+    } else {
+      thread_local std::vector<float> staging;
+      if (staging.size() < static_cast<size_t>(kc * mc)) staging.resize(static_cast<size_t>(kc * mc));
+      conv::im2col_block(d_, x_.data, 4, 0u, 0, g_, p0, kc, i_begin_ + i0, mc, staging.data());
+      block = staging.data();
+      ld = mc;
+    }
+    pack_pixel_major(mr, block, ld, mc, kc, static_cast<float*>(dst));
+  }
+
+ private:
+  Conv2dDesc d_;
+  TensorView x_;
+  int64_t g_, i_begin_;
+};
+
+// dW tiles over all groups: one on one thread (each tile packs its whole uncut operand once
+// more); about two per thread otherwise, so a thread that gets its core late leaves at most a
+// quarter of the work to wait for rather than half (the machine is shared). No tiling changes
+// any element's sum: the driver's kc blocks depend on the pixel count alone.
+int64_t tiles_wanted(int threads) { return threads <= 1 ? 1 : 2 * static_cast<int64_t>(threads); }
+
+// NHWC f32, swapped: dW_g^T = col^T x G_g (M = taps, N = output channels) into wt [G][Cg*R*S][Kg],
+// then transposed into acc. Chosen where it wastes fewer microkernel lanes (64 output channels
+// fill 5 1/3 12-row panels, but exactly two 32-column panels). Threads split the taps.
+void backward_weight_swapped(const Conv2dDesc& d, const TensorView& x, const TensorView& grad_out, float* acc) {
+  const int64_t kg = d.kg(), depth = d.cg() * d.r * d.s, pixels = d.n * d.p() * d.q();
+  const gemm_internal::FloatGemmConfig& cfg = gemm_internal::float_gemm_config(x.dtype, grad_out.dtype);
+  std::unique_ptr<float[]> wt(new float[static_cast<size_t>(d.groups * depth * kg)]);
+  const int threads = get_num_threads();
+  const int64_t panels = (depth + cfg.mr - 1) / cfg.mr;
+  const int64_t per_group = std::max<int64_t>(1, std::min(panels, (tiles_wanted(threads) + d.groups - 1) / d.groups));
+  const int64_t tile = ((panels + per_group - 1) / per_group) * cfg.mr;
+  const int64_t tiles = (depth + tile - 1) / tile;
+  parallel_for(d.groups * tiles, [&](int64_t task, int) {
+    const int64_t g = task / tiles, i0 = (task % tiles) * tile, mk = std::min(tile, depth - i0);
+    gemm_internal::Epilogue ep;
+    ep.out = MatrixView{wt.get() + (g * depth + i0) * kg, DType::kF32, mk, kg, kg, 1};
+    const gemm_internal::MatrixBPacker b(MatrixView{at(grad_out, g * kg), grad_out.dtype, pixels, kg, d.k, 1});
+    gemm_internal::run_float_gemm(mk, kg, pixels, WgradColumnAPacker(d, x, g, i0), b, ep, 1);
+  });
+  for (int64_t g = 0; g < d.groups; ++g)
+    transpose_block(reinterpret_cast<const char*>(wt.get() + g * depth * kg), kg, 1,
+                    reinterpret_cast<char*>(acc + g * kg * depth), depth, 1, depth, kg, sizeof(float));
+}
 
 // Backward weight into the f32 acc [K, Cg*R*S] (tap order of the layout); see the file comment.
 void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const TensorView& grad_out, float* acc) {
@@ -248,26 +416,43 @@ void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const Te
   const int64_t cg = d.cg(), kg = d.kg(), depth = cg * d.r * d.s, pq = d.p() * d.q();
   const int64_t pixels = nhwc ? d.n * pq : pq;
   const bool pointwise = conv::is_pointwise(d);
-  const int nr = gemm_internal::float_gemm_config(x.dtype, grad_out.dtype).nr;
+  const gemm_internal::FloatGemmConfig& cfg = gemm_internal::float_gemm_config(x.dtype, grad_out.dtype);
+  auto up = [](int64_t v, int64_t u) { return (v + u - 1) / u * u; };
+  if (nhwc && x.dtype == DType::kF32 && grad_out.dtype == DType::kF32 && cfg.word == gemm_internal::PanelWord::kF32 &&
+      20 * up(depth, cfg.mr) * up(kg, cfg.nr) < 19 * up(kg, cfg.mr) * up(depth, cfg.nr)) {
+    backward_weight_swapped(d, x, grad_out, acc);
+    return;
+  }
   const int threads = get_num_threads();
-  // Column tiles per group (whole nr panels): about two per thread over all groups, so the
-  // threads stay busy; the tiling does not change any element's sum.
-  const int64_t panels = (depth + nr - 1) / nr;
-  const int64_t per_group = std::max<int64_t>(1, std::min(panels, (2 * threads + d.groups - 1) / d.groups));
-  const int64_t tile = ((panels + per_group - 1) / per_group) * nr;
-  const int64_t tiles = (depth + tile - 1) / tile;
+  // Tiles of dW_g (tiles_wanted). Each packs its whole A and B over the pixel sum, so a split
+  // repacks the operand it does not cut: cut the rows (output channels, mr panels) when there
+  // are more of them than columns (taps x channels, nr panels), so the narrower operand is
+  // the one packed again (measured, 1x1 64->256 @56: the column split repacked G^T, 256 rows,
+  // per 32-column tile and spent as long packing as multiplying).
+  const bool split_rows = kg > depth;
+  const int64_t unit = split_rows ? cfg.mr : cfg.nr, extent = split_rows ? kg : depth;
+  const int64_t panels = (extent + unit - 1) / unit;
+  const int64_t per_group = std::max<int64_t>(1, std::min(panels, (tiles_wanted(threads) + d.groups - 1) / d.groups));
+  const int64_t tile = ((panels + per_group - 1) / per_group) * unit;
+  const int64_t tiles = (extent + tile - 1) / tile;
   parallel_for(d.groups * tiles, [&](int64_t task, int) {
-    const int64_t g = task / tiles, j0 = (task % tiles) * tile, nc = std::min(tile, depth - j0);
-    const MatrixView out{acc + g * kg * depth + j0, DType::kF32, kg, nc, depth, 1};
+    const int64_t g = task / tiles, t0 = (task % tiles) * tile, tn = std::min(tile, extent - t0);
+    // This task's block of dW_g: rows [i0, i0 + mk) x columns [j0, j0 + nc).
+    const int64_t i0 = split_rows ? t0 : 0, mk = split_rows ? tn : kg;
+    const int64_t j0 = split_rows ? 0 : t0, nc = split_rows ? depth : tn;
+    const MatrixView out{acc + (g * kg + i0) * depth + j0, DType::kF32, mk, nc, depth, 1};
     if (nhwc) {
-      const gemm_internal::MatrixAPacker a(MatrixView{at(grad_out, g * kg), grad_out.dtype, kg, pixels, 1, d.k});
+      const gemm_internal::MatrixAPacker generic(MatrixView{at(grad_out, g * kg + i0), grad_out.dtype, mk, pixels, 1, d.k});
+      const GradOutTransposedAPacker fast(static_cast<const float*>(grad_out.data) + g * kg + i0, d.k);
+      const bool f32 = grad_out.dtype == DType::kF32 && cfg.word == gemm_internal::PanelWord::kF32;
+      const gemm_internal::APacker& a = f32 ? static_cast<const gemm_internal::APacker&>(fast) : generic;
       gemm_internal::Epilogue ep;
       ep.out = out;
       if (pointwise) {
         const gemm_internal::MatrixBPacker b(MatrixView{at(x, g * cg + j0), x.dtype, pixels, nc, d.c, 1});
-        gemm_internal::run_float_gemm(kg, nc, pixels, a, b, ep, 1);
+        gemm_internal::run_float_gemm(mk, nc, pixels, a, b, ep, 1, &cfg);
       } else {
-        gemm_internal::run_float_gemm(kg, nc, pixels, a, WgradColumnPacker(d, x, 0, g, j0), ep, 1);
+        gemm_internal::run_float_gemm(mk, nc, pixels, a, WgradColumnPacker(d, x, 0, g, j0), ep, 1, &cfg);
       }
       return;
     }
@@ -275,7 +460,7 @@ void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const Te
     // first), still one fixed order per element.
     for (int64_t n = 0; n < d.n; ++n) {
       const gemm_internal::MatrixAPacker a(
-          MatrixView{at(grad_out, (n * d.k + g * kg) * pq), grad_out.dtype, kg, pq, pq, 1});
+          MatrixView{at(grad_out, (n * d.k + g * kg + i0) * pq), grad_out.dtype, mk, pq, pq, 1});
       gemm_internal::Epilogue ep;
       ep.out = out;
       if (n > 0) {
@@ -285,9 +470,9 @@ void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const Te
       if (pointwise) {
         const gemm_internal::MatrixBPacker b(
             MatrixView{at(x, (n * d.c + g * cg + j0) * pq), x.dtype, pq, nc, 1, pq});
-        gemm_internal::run_float_gemm(kg, nc, pq, a, b, ep, 1);
+        gemm_internal::run_float_gemm(mk, nc, pq, a, b, ep, 1);
       } else {
-        gemm_internal::run_float_gemm(kg, nc, pq, a, WgradColumnPacker(d, x, n, g, j0), ep, 1);
+        gemm_internal::run_float_gemm(mk, nc, pq, a, WgradColumnPacker(d, x, n, g, j0), ep, 1);
       }
     }
   });
