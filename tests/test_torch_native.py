@@ -119,3 +119,64 @@ def test_python_registration_alone_passes_the_operator_tests():
     probe = subprocess.run([sys.executable, "-c", "import aicc_kernels.torch as t; print(t.native_status())"],
                            env=env, capture_output=True, text=True, timeout=300)
     assert "'native': False" in probe.stdout and "AICC_TORCH_NATIVE=0" in probe.stdout, probe.stdout + probe.stderr
+
+
+# ---- our parallel loops on torch's threads --------------------------------------------------
+@needs_native
+def test_parallel_loops_run_on_torch_threads_and_give_the_same_bits():
+    if os.environ.get("AICC_TORCH_THREADS", "1").strip() == "0":
+        pytest.skip("torch's threads turned off for our kernels (AICC_TORCH_THREADS=0)")
+    assert akt.native_status()["torch_threads"]
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((300, 200)).astype(np.float32)
+    b = rng.standard_normal((200, 170)).astype(np.float32)
+    x = rng.standard_normal((2, 9, 9, 16)).astype(np.float32)
+    w = rng.standard_normal((24, 3, 3, 16)).astype(np.float32)
+    previous = ak.get_num_threads()
+    ak.set_num_threads(2)
+    try:
+        before = _native.team_runs()
+        on_team = (ak.gemm(a, b), ak.conv2d(x, w, padding=1, layout="NHWC"))
+        assert _native.team_runs() > before  # the 2-thread calls went to torch's team
+        _native.use_torch_threads(False)
+        try:
+            before = _native.team_runs()
+            on_pool = (ak.gemm(a, b), ak.conv2d(x, w, padding=1, layout="NHWC"))
+            assert _native.team_runs() == before
+        finally:
+            _native.use_torch_threads(True)
+    finally:
+        ak.set_num_threads(previous)
+    for t, p in zip(on_team, on_pool):  # the library's results never depend on its threads
+        np.testing.assert_array_equal(t, p)
+
+
+@needs_native
+def test_forked_child_runs_kernels_on_its_own_pool():
+    # GNU OpenMP's team does not survive a fork: the child must fall back to a fresh pool of
+    # ours (the fork handler clears the team) instead of hanging in torch's.
+    script = r"""
+import os, sys
+import numpy as np
+import torch
+import aicc_kernels as ak
+import aicc_kernels.torch
+ak.set_num_threads(2)
+a = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)
+ref = ak.matmul(a, a)  # on torch's team in the parent
+pid = os.fork()
+if pid == 0:
+    ok = np.array_equal(ak.matmul(a, a), ref)
+    os._exit(0 if ok else 3)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_torch_threads_off_by_environment():
+    env = dict(os.environ, AICC_TORCH_THREADS="0")
+    probe = subprocess.run([sys.executable, "-c", "import aicc_kernels.torch as t; print(t.native_status())"],
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert "'torch_threads': False" in probe.stdout, probe.stdout + probe.stderr

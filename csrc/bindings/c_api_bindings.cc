@@ -8,8 +8,9 @@
 #include <exception>
 
 #include "aicc/gemm.h"
-#include "aicc/status.h"
 #include "aicc/c_api.h"
+#include "aicc/status.h"
+#include "common/thread_pool.h"
 
 namespace aicc::bindings {
 
@@ -79,7 +80,9 @@ int c_gemm(const aicc_matrix* a, const aicc_matrix* b, const aicc_matrix* c, con
   });
 }
 
-const aicc_c_api kCApi = {AICC_C_API_VERSION, sizeof(aicc_c_api), &c_gemm};
+void c_set_parallel_team(void (*team)(int, void (*)(void*, int), void*)) { set_external_team(team); }
+
+const aicc_c_api kCApi = {AICC_C_API_VERSION, sizeof(aicc_c_api), &c_gemm, &c_set_parallel_team};
 
 }  // namespace
 

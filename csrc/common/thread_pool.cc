@@ -76,6 +76,16 @@ class ThreadPool {
       for (int64_t t = 0; t < num_tasks; ++t) body(t, 0);
       return;
     }
+    if (ExternalTeam team = external_team_.load(std::memory_order_acquire)) {
+      body_ = &body;
+      num_tasks_ = num_tasks;
+      next_task_.store(0, std::memory_order_relaxed);
+      error_ = nullptr;
+      team(threads, [](void* self, int worker) { static_cast<ThreadPool*>(self)->work(worker); }, this);
+      body_ = nullptr;
+      if (error_) std::rethrow_exception(error_);
+      return;
+    }
     ensure_workers(num_threads() - 1);
 
     body_ = &body;
@@ -115,6 +125,9 @@ class ThreadPool {
   // from a new pool with the same thread count. The creation mutex is re-created too: a
   // parent thread may have held it at the moment of the fork.
   static void fork_child() {
+    // The framework's team may not survive a fork either (GNU OpenMP's does not): the child
+    // runs on a fresh pool of our own.
+    external_team_.store(nullptr, std::memory_order_release);
     new (&create_mutex()) std::mutex();
     ThreadPool* old = current_.load(std::memory_order_relaxed);
     if (old != nullptr) current_.store(new ThreadPool(old->num_threads()), std::memory_order_release);
@@ -126,6 +139,11 @@ class ThreadPool {
   }
 
   static std::atomic<ThreadPool*> current_;
+
+ public:
+  static std::atomic<ExternalTeam> external_team_;
+
+ private:
 
   // The generation and the number of participating threads are published in one atomic
   // word, so a worker that wakes late (or skips a generation in which it did not
@@ -229,6 +247,7 @@ class ThreadPool {
 };
 
 std::atomic<ThreadPool*> ThreadPool::current_{nullptr};
+std::atomic<ExternalTeam> ThreadPool::external_team_{nullptr};
 
 // AICC_NUM_THREADS: unset, empty or 0 means the default; anything else must be a whole
 // number in [1, max_threads()]. Garbage is an error rather than a silent fallback, so a
@@ -290,5 +309,13 @@ void parallel_for(int64_t num_tasks, const std::function<void(int64_t, int)>& bo
                   int max_threads) {
   ThreadPool::instance().run(num_tasks, body, max_threads);
 }
+
+void set_external_team(ExternalTeam team) {
+  ThreadPool& pool = ThreadPool::instance();  // registers the fork handler that resets it
+  (void)pool;
+  ThreadPool::external_team_.store(team, std::memory_order_release);
+}
+
+ExternalTeam external_team() { return ThreadPool::external_team_.load(std::memory_order_acquire); }
 
 }  // namespace aicc

@@ -41,4 +41,15 @@ int max_threads();
 void parallel_for(int64_t num_tasks, const std::function<void(int64_t task, int thread)>& body,
                   int max_threads = 0);
 
+// A host framework's thread team (PyTorch's OpenMP threads, through the torch extension):
+// runs fn(ctx, worker) once for every worker in [0, workers), on threads it owns, and returns
+// when all have returned (running some or all of them one after another is fine: workers
+// take tasks from a shared counter). When one is set, parallel_for runs its workers on that
+// team instead of on this pool's threads, so a model that mixes our kernels with the
+// framework's does not keep two sets of threads spinning on the same cores. nullptr: our
+// own workers (the default, and what a forked child always gets back).
+using ExternalTeam = void (*)(int workers, void (*fn)(void* ctx, int worker), void* ctx);
+void set_external_team(ExternalTeam team);
+ExternalTeam external_team();
+
 }  // namespace aicc

@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define AICC_C_API_CAPSULE "aicc_kernels._aicc_cpu._C_API"
-#define AICC_C_API_VERSION 1
+#define AICC_C_API_VERSION 2 /* 2: set_parallel_team */
 
 /* Element types: the values of aicc::DType (csrc/include/aicc/tensor.h). */
 enum aicc_dtype {
@@ -72,6 +72,12 @@ typedef struct aicc_c_api {
   int (*gemm)(const aicc_matrix* a, const aicc_matrix* b, const aicc_matrix* c, const aicc_matrix* out,
               float alpha, float beta, const float* bias, int32_t activation, char* message,
               size_t message_size);
+
+  /* Version 2. Runs the library's parallel loops on a host framework's threads instead of
+   * its own pool (NULL: back to its own). team(workers, fn, ctx) must call fn(ctx, w) once for
+   * every w in [0, workers), concurrently or not, and return when all calls have returned.
+   * A forked child always starts without a team. */
+  void (*set_parallel_team)(void (*team)(int workers, void (*fn)(void* ctx, int worker), void* ctx));
 } aicc_c_api;
 
 #ifdef __cplusplus

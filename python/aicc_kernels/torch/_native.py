@@ -9,6 +9,10 @@ extension cache (TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions), keyed
 source, our C API header and the torch version; later imports load the cached library.
 Concurrent first imports (ranks of one job) wait on torch's build lock.
 
+With it, our kernels' parallel loops also run on torch's intra-op (OpenMP) threads rather
+than on a second pool of our own (`AICC_TORCH_THREADS=0` keeps our pool): in a model that
+mixes our kernels with torch's, the two pools would take turns spinning on the same cores.
+
 Without it everything still works: the operators stay the pure-Python registration of
 ops.py (~12 us more per call). `status()` says which is in use and why, and
 `AICC_TORCH_NATIVE=0` turns the native path off.
@@ -81,7 +85,8 @@ def load() -> bool:
             return False
         _with_ninja_on_path()
         path = cpp_extension.load(name=_build_name(torch.__version__), sources=[str(_SOURCE)],
-                                  extra_include_paths=[str(_include_dir())], extra_cflags=["-O2"],
+                                  extra_include_paths=[str(_include_dir())], extra_cflags=["-O2", "-fopenmp"],
+                                  extra_ldflags=["-fopenmp"],
                                   is_python_module=False, verbose=os.environ.get("AICC_TORCH_NATIVE_VERBOSE") == "1")
         lib = ctypes.CDLL(path)
         bind = lib.aicc_torch_bind_c_api
@@ -98,7 +103,18 @@ def load() -> bool:
     counter = lib.aicc_torch_fast_calls
     counter.restype = ctypes.c_uint64
     counter.argtypes = []
-    _STATE.update(loaded=True, reason="compiled against torch " + torch.__version__, path=path, counter=counter)
+    team_runs = lib.aicc_torch_team_runs
+    team_runs.restype = ctypes.c_uint64
+    team_runs.argtypes = []
+    use_torch_threads = lib.aicc_torch_use_torch_threads
+    use_torch_threads.restype = None
+    use_torch_threads.argtypes = [ctypes.c_int]
+    # Our parallel loops on torch's threads (see native/aicc_torch_ops.cc, torch_team), unless
+    # AICC_TORCH_THREADS=0 keeps our own pool.
+    team = os.environ.get("AICC_TORCH_THREADS", "1").strip() != "0"
+    use_torch_threads(1 if team else 0)
+    _STATE.update(loaded=True, reason="compiled against torch " + torch.__version__, path=path, counter=counter,
+                  team_runs=team_runs, use_torch_threads=use_torch_threads, torch_threads=team)
     return True
 
 
@@ -107,9 +123,26 @@ def fast_calls() -> int:
     return int(_STATE["counter"]()) if _STATE.get("counter") else 0
 
 
+def team_runs() -> int:
+    """How many of our parallel loops have run on torch's threads in this process."""
+    return int(_STATE["team_runs"]()) if _STATE.get("team_runs") else 0
+
+
+def use_torch_threads(on: bool) -> None:
+    """Run our kernels' parallel loops on torch's intra-op threads (True, the default with
+    the native library; AICC_TORCH_THREADS=0 starts with False) or on our own pool."""
+    if not _STATE.get("use_torch_threads"):
+        raise RuntimeError(f"use_torch_threads: needs the native torch library, which is not loaded "
+                           f"({_STATE['reason']})")
+    _STATE["use_torch_threads"](1 if on else 0)
+    _STATE["torch_threads"] = bool(on)
+
+
 def status() -> dict:
-    """{"native": bool, "reason": str, "path": library path or None}."""
-    return {"native": _STATE["loaded"], "reason": _STATE["reason"], "path": _STATE["path"]}
+    """{"native": bool, "reason": str, "path": library path or None, "torch_threads": bool
+    (our parallel loops run on torch's threads)}."""
+    return {"native": _STATE["loaded"], "reason": _STATE["reason"], "path": _STATE["path"],
+            "torch_threads": bool(_STATE.get("torch_threads"))}
 
 
-__all__ = ["load", "status", "fast_calls"]
+__all__ = ["load", "status", "fast_calls", "team_runs", "use_torch_threads"]

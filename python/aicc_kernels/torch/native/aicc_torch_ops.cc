@@ -16,6 +16,7 @@
 // So every case the fast path does not take behaves exactly as the Python registration
 // alone (validation, error messages, dtype rules): the fast path only takes calls that the
 // Python kernel would send to the same GEMM with the same arguments.
+#include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/ops/empty.h>
@@ -204,6 +205,37 @@ at::Tensor gemm_autograd_cpu(c10::DispatchKeySet ks, const at::Tensor& a, const 
 TORCH_LIBRARY_IMPL(aicc, AutogradCPU, m) {
   m.impl("matmul", TORCH_FN(matmul_autograd_cpu));
   m.impl("gemm", TORCH_FN(gemm_autograd_cpu));
+}
+
+namespace {
+
+std::atomic<uint64_t> g_team_runs{0};
+
+// Our parallel loops on torch's intra-op threads (at::parallel_for: its OpenMP team here,
+// this file being compiled with -fopenmp against the libgomp torch loaded). In a model that
+// mixes our kernels with torch's, two pools would otherwise take turns spinning on the same
+// cores: torch's threads keep spinning for a while after each of its operators, exactly
+// when our next kernel's threads need those cores. Inside a torch parallel region,
+// at::parallel_for runs the workers one after another on the calling thread, which the
+// library's task counter handles (any worker may take every task).
+void torch_team(int workers, void (*fn)(void* ctx, int worker), void* ctx) {
+  g_team_runs.fetch_add(1, std::memory_order_relaxed);
+  at::parallel_for(0, workers, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t w = begin; w < end; ++w) fn(ctx, static_cast<int>(w));
+  });
+}
+
+}  // namespace
+
+// Our kernels' threads: torch's team (1) or the library's own pool (0).
+extern "C" __attribute__((visibility("default"))) void aicc_torch_use_torch_threads(int on) {
+  const aicc_c_api* api = g_api.load(std::memory_order_acquire);
+  if (api != nullptr) api->set_parallel_team(on ? &torch_team : nullptr);
+}
+
+// Parallel loops run on torch's team so far (read by the tests).
+extern "C" __attribute__((visibility("default"))) uint64_t aicc_torch_team_runs() {
+  return g_team_runs.load(std::memory_order_relaxed);
 }
 
 // Called once by _native.py with the capsule pointer of _aicc_cpu._C_API. Returns 0, or
