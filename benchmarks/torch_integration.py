@@ -148,18 +148,13 @@ def allreduce(args):
 
 
 # ---- ResNet-50 -----------------------------------------------------------------------------------
-def resnet50_model():
-    from aicc_kernels.bench.resnet50_train import resnet50_model as model
-
-    return model()
-
-
 def resnet50(args):
     import copy
 
     import torch
 
     import aicc_kernels.torch as akt
+    from aicc_kernels.bench.resnet50_train import resnet50_model
 
     _threads(args.threads)
     torch.manual_seed(0)

@@ -28,13 +28,7 @@ pytestmark = [pytest.mark.skipif(not ak.backends.get("cpu").available, reason="c
 needs_native = pytest.mark.skipif(NATIVE_OFF, reason="native torch kernels turned off (AICC_TORCH_NATIVE=0)")
 
 
-def to_torch(x):
-    if x is None:
-        return None
-    x = np.asarray(x)
-    if x.dtype == _dtypes.bfloat16:
-        return torch.from_numpy(x.view(np.int16)).view(torch.bfloat16)
-    return torch.from_numpy(x)
+to_torch = torch_ops.T.from_array  # a tensor over the NumPy array's memory
 
 
 @needs_native

@@ -24,14 +24,7 @@ FLOAT_TORCH = [torch.float32, torch.float16, torch.bfloat16]
 pytestmark = pytest.mark.skipif(not ak.backends.get("cpu").available, reason="cpu backend not built")
 
 
-def to_torch(x):
-    """A tensor over the NumPy array's memory (bf16 through an int16 view); None stays None."""
-    if x is None:
-        return None
-    x = np.asarray(x)
-    if x.dtype == _dtypes.bfloat16:
-        return torch.from_numpy(x.view(np.int16)).view(torch.bfloat16)
-    return torch.from_numpy(x)
+to_torch = T.from_array  # a tensor over the NumPy array's memory (bf16 via int16)
 
 
 def to_numpy(t):
@@ -58,6 +51,8 @@ def test_tensors_reach_the_kernels_without_a_copy(dtype):
     assert arr.__array_interface__["data"][0] == t.data_ptr()
     assert arr.strides == tuple(s * t.element_size() for s in t.stride())
     assert arr.dtype == T.NP_DTYPE[dtype]
+    back = T.from_array(arr)  # and back: the same memory, strides and dtype
+    assert back.data_ptr() == t.data_ptr() and back.stride() == t.stride() and back.dtype == dtype
 
 
 def test_bf16_operands_and_output_cross_without_conversion():

@@ -26,6 +26,7 @@ torch_grad_max_rel_err (aicc rows).
 from __future__ import annotations
 
 import copy
+import time
 from typing import Callable, List, Optional, Sequence
 
 from aicc_kernels.bench.record import Result, bench_threads, make_result, time_call
@@ -95,8 +96,6 @@ def _step_fn(torch, model, x, target):
 def _split_time(torch, step, names) -> tuple:
     """(seconds in the outermost `names` operators, seconds of the whole step), one profiled step."""
     from torch.profiler import ProfilerActivity, profile
-
-    import time
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         t0 = time.perf_counter()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
 import torch
 
 from .. import _dtypes
@@ -54,6 +55,17 @@ def as_array(t: torch.Tensor):
     if t.dtype == torch.bfloat16:
         return t.view(torch.int16).numpy().view(_dtypes.bfloat16)
     return t.numpy()
+
+
+def from_array(x) -> torch.Tensor:
+    """The inverse of as_array on the CPU: a tensor over the NumPy array's memory, no copy
+    (bf16 through an int16 view, as NumPy has no bfloat16 torch could read); None stays None."""
+    if x is None:
+        return None
+    x = np.asarray(x)
+    if x.dtype == _dtypes.bfloat16:
+        return torch.from_numpy(x.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(x)
 
 
 def as_array_or_none(t):
@@ -113,5 +125,5 @@ def scalar_or_array(t, name):
     return arr.reshape(()).item() if arr.size == 1 and arr.ndim <= 1 else arr
 
 
-__all__ = ["NP_DTYPE", "TORCH_DTYPE", "FLOAT_DTYPES", "check_tensor", "as_array", "np_dtype",
+__all__ = ["NP_DTYPE", "TORCH_DTYPE", "FLOAT_DTYPES", "check_tensor", "as_array", "from_array", "np_dtype",
            "is_channels_last", "empty", "nhwc", "kernel_stream", "scalar_or_array"]
