@@ -52,6 +52,35 @@ def test_conv2d_matches_reference(backend, case, data):
     assert mismatch is None, str(mismatch)
 
 
+@given(data=st.data())
+def test_conv2d_nhwc_wide_channels_match_reference(backend, data):
+    """NHWC f32 convs with 16+ channels per group, where the AVX-512 entry reads the input in
+    place (a row pointer per output pixel and tap, zeros for padding; docs/CONV.md) instead of
+    packing it: tiles that wrap across image rows and images, padding on every side, strides,
+    dilation, groups, depths that split a tap across kc blocks, and non-finite inputs. (The
+    shared geometry strategy keeps channels below 8, so it never takes this path.)"""
+    _host_arrays_only(backend)
+    draw = data.draw
+    groups = draw(st.sampled_from([1, 1, 2]))
+    cg, kg = draw(st.sampled_from([16, 17, 31, 64, 80])), draw(st.integers(1, 40))
+    n, h, w = draw(st.sampled_from([1, 2])), draw(st.integers(1, 13)), draw(st.integers(1, 13))
+    r, s = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kw = dict(stride=draw(st.sampled_from([1, 2, (1, 2)])), padding=draw(st.integers(0, 2)),
+              dilation=draw(st.sampled_from([1, 2])), groups=groups, layout="NHWC")
+    try:
+        geo = ConvGeometry((n, h, w, cg * groups), (kg * groups, r, s, cg), **kw)
+    except ValueError:
+        assume(False)
+    x = S.float_array(draw, (n, h, w, cg * groups), np.float32, nonfinite=draw(st.booleans()))
+    wt = S.float_array(draw, (kg * groups, r, s, cg), np.float32)
+    y = to_host(ak.conv2d(*to_device((x, wt), backend), backend=backend, **kw))
+    ref = ak.reference.conv2d(x, wt, **kw)
+    mag = ak.reference.conv2d(_abs(x).astype(np.float32), _abs(wt).astype(np.float32), **kw).astype(np.float64)
+    assert y.shape == geo.out_shape
+    mismatch = check_float(y, ref, mag, geo.cg * geo.r * geo.s)
+    assert mismatch is None, str(mismatch)
+
+
 @given(case=conv_geometry(), data=st.data())
 def test_qconv2d_bit_exact(backend, case, data):
     x_shape, w_shape, kw, geo = case

@@ -417,3 +417,18 @@ def test_fast_path_leaves_bad_calls_to_the_generic_checks():
         ak.gemm(buf, buf, out=buf)
     with pytest.raises(ValueError, match="a: expected K"):  # int32 overflow guard still applies
         ak.matmul(np.zeros((1, 70000), np.uint8), np.zeros((70000, 1), np.int8))
+
+
+@pytest.mark.parametrize("shape", [(25, 300, 70), (48, 513, 64), (12, 7, 32)])
+def test_f32_results_do_not_depend_on_how_a_is_read(rng, shape):
+    """The same A values read in place (a compact row stride: the AVX-512 entry's indirect
+    kernel) and packed (a 4 KiB row stride, which would thrash L1 read in place) give the same
+    bits: both run the same products in the same order (docs/GEMM_DESIGN.md)."""
+    m, k, n = shape
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    wide = np.zeros((m, 1024), np.float32)
+    wide[:, :k] = a
+    compact = ak.gemm(a, b)
+    strided = ak.gemm(wide[:, :k], b)
+    assert np.array_equal(compact.view(np.uint32), strided.view(np.uint32))

@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <random>
 #include <set>
 #include <string>
@@ -154,6 +155,56 @@ std::string run_float_case(std::mt19937& rng, const gi::FloatGemmConfig& cfg, DT
   return "";
 }
 
+// The indirect microkernel (A read in place through row pointers) against the packed one on the
+// same values: the tiles must be bit-identical (same products, same order), for segment splits
+// of every short length, empty segments lists, accumulate on/off, and NaN/Inf in A.
+std::string run_indirect_case(std::mt19937& rng, const gi::FloatGemmConfig& cfg, const std::vector<int64_t>& segs,
+                              bool accumulate, bool specials) {
+  const int mr = cfg.mr, nr = cfg.nr;
+  int64_t kc = 0;
+  for (int64_t len : segs) kc += len;
+  std::normal_distribution<float> d;
+  // A row-major with a padded row stride; each segment's runs start at a different column.
+  const int64_t lda = kc + 3 + static_cast<int64_t>(segs.size());
+  // Packed panels are 64-byte aligned in the driver (the kernels use aligned loads).
+  auto aligned = [](std::vector<float>& v, size_t n) {
+    v.assign(n + 16, 0.0f);
+    return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(v.data()) + 63) & ~uintptr_t{63});
+  };
+  std::vector<float> a(static_cast<size_t>(mr * lda + 1)), bstore, astore;
+  float* bpanel = aligned(bstore, static_cast<size_t>(std::max<int64_t>(kc, 1) * nr));
+  float* apanel = aligned(astore, static_cast<size_t>(std::max<int64_t>(kc, 1) * mr));
+  for (float& x : a) x = d(rng);
+  for (int64_t i = 0; i < std::max<int64_t>(kc, 1) * nr; ++i) bpanel[i] = d(rng);
+  if (specials && kc > 0) {
+    a[0] = std::numeric_limits<float>::infinity();
+    a[static_cast<size_t>((mr - 1) * lda + kc - 1)] = std::numeric_limits<float>::quiet_NaN();
+  }
+  // Segment s of row r starts at column (sum of earlier lengths) + s: a gap of one element
+  // between runs, so a kernel that read past a run would pick up the wrong value.
+  std::vector<const void*> rows(segs.size() * static_cast<size_t>(mr));
+  int64_t p = 0;
+  for (size_t sg = 0; sg < segs.size(); ++sg) {
+    for (int r = 0; r < mr; ++r) {
+      const float* run = a.data() + r * lda + p + static_cast<int64_t>(sg);
+      rows[sg * mr + r] = run;
+      for (int64_t q = 0; q < segs[sg]; ++q) apanel[(p + q) * mr + r] = run[q];
+    }
+    p += segs[sg];
+  }
+  const int64_t ldc = nr + 7;
+  std::vector<float> c0(static_cast<size_t>(mr * ldc)), c1;
+  for (float& x : c0) x = d(rng);
+  c1 = c0;
+  cfg.ukernel(kc, apanel, bpanel, c0.data(), ldc, accumulate);
+  cfg.ukernel_indirect(static_cast<int64_t>(segs.size()), segs.data(), rows.data(), bpanel, c1.data(), ldc,
+                       accumulate);
+  for (size_t i = 0; i < c0.size(); ++i)
+    if (std::memcmp(&c0[i], &c1[i], sizeof(float)) != 0)
+      return "element " + std::to_string(i) + ": packed " + std::to_string(c0[i]) + " indirect " + std::to_string(c1[i]);
+  return "";
+}
+
 void test_float_family(const char* family, const std::vector<reg::Entry<const gi::FloatGemmConfig*>>& entries,
                        DType t, FeatureSet detected, bool quick) {
   std::set<const gi::FloatGemmConfig*> seen;
@@ -196,8 +247,22 @@ void test_float_family(const char* family, const std::vector<reg::Entry<const gi
     // Column-major operands, the fused epilogue, several threads and several row/column blocks.
     one(ms.back(), ns.back(), cfg.kc + 1, true, true, 1);
     one(2 * cfg.mc + cfg.mr + 3, 3 * cfg.nr + 1, 19, false, true, 0);
-    std::printf("%-9s %-24s %3d cases, %d failed (mr=%d nr=%d k/word=%d kc=%d)\n", family, e.name, cases, fails,
-                cfg.mr, cfg.nr, kpw, cfg.kc);
+    if (cfg.ukernel_indirect != nullptr) {
+      const std::vector<std::vector<int64_t>> splits = {
+          {}, {1}, {2}, {3}, {4}, {5}, {7}, {cfg.kc}, {1, 1, 1}, {3, 4, 5, 6}, {16, 16, 16, 16}, {64, 1, 64},
+          {cfg.kc - 1, 1}};
+      for (const auto& segs : splits)
+        for (int acc = 0; acc < 2; ++acc)
+          for (int sp = 0; sp < 2; ++sp) {
+            const std::string err = run_indirect_case(rng, cfg, segs, acc != 0, sp != 0);
+            ++cases;
+            if (!err.empty()) ++fails;
+            check(err.empty(), std::string(family) + " " + e.name + " indirect, " + std::to_string(segs.size()) +
+                                   " segments" + (acc ? ", accumulate" : "") + (sp ? ", NaN/Inf" : "") + ": " + err);
+          }
+    }
+    std::printf("%-9s %-24s %3d cases, %d failed (mr=%d nr=%d k/word=%d kc=%d%s)\n", family, e.name, cases, fails,
+                cfg.mr, cfg.nr, kpw, cfg.kc, cfg.ukernel_indirect ? ", indirect" : "");
   }
 }
 

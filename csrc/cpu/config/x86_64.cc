@@ -23,16 +23,20 @@ constexpr FeatureSet kAvx512 = kAvx2 | FeatureSet{F::kAvx512f, F::kAvx512bw, F::
 // ---- float GEMM ------------------------------------------------------------------------
 // AVX-512 (12x32): kc = 256 keeps the B micro-panel (256 x 32 x 4 B = 32 KiB) in a 48 KiB L1d
 // next to the streamed A micro-panel (12 KiB); mc = 144 (12 panels) keeps the A block (144 KiB)
-// in L2; nc = 4064 = 127 x 32 (the shared B block, 4 MiB, in L3).
+// in L2; nc = 4064 = 127 x 32 (the shared B block, 4 MiB, in L3). On Zen 4 (32 KiB L1d) kc =
+// 128 and 192 measured no better (B streams from L2 behind the kernel's prefetches), and 640
+// within noise on convs. The indirect kernel reads A in place (gemm_driver.h).
 const FloatGemmConfig kF32Avx512 = {"f32_12x32_avx512", PanelWord::kF32, gi::ukernel_f32_12x32_avx512,
                                     gi::epilogue_tile_avx2, gi::pack_a_avx2, gi::pack_b_avx2,
-                                    /*mr=*/12, /*nr=*/32, /*mc=*/144, /*kc=*/256, /*nc=*/4064};
+                                    /*mr=*/12, /*nr=*/32, /*mc=*/144, /*kc=*/256, /*nc=*/4064,
+                                    gi::ukernel_f32_12x32_avx512_indirect};
 // AVX2 (6x16): BLIS's Zen sgemm blocking. kc = 256: the B micro-panel (16 KiB) stays in a
 // 32-48 KiB L1 next to the A micro-panel (6 KiB); mc = 144: the A block (144 KiB) in L2;
 // nc = 4080: the shared B block (4 MiB) in L3 (docs/GEMM_DESIGN.md has the sweep).
 const FloatGemmConfig kF32Avx2 = {"f32_6x16_avx2", PanelWord::kF32, gi::ukernel_f32_6x16_avx2,
                                   gi::epilogue_tile_avx2, gi::pack_a_avx2, gi::pack_b_avx2,
-                                  /*mr=*/6, /*nr=*/16, /*mc=*/144, /*kc=*/256, /*nc=*/4080};
+                                  /*mr=*/6, /*nr=*/16, /*mc=*/144, /*kc=*/256, /*nc=*/4080,
+                                  gi::ukernel_f32_6x16_avx2_indirect};
 // AVX512_BF16 (12x32 of pair words): the f32 kernel's register plan with vdpbf16ps. A word is
 // 4 bytes as in f32, but holds two k: kc = 512 elements (256 words) keeps the same L1/L2
 // footprint as the f32 entry while halving the number of kc blocks.

@@ -16,7 +16,11 @@ namespace aicc::cpu::gemm_internal {
 void ukernel_f32_4x8_portable(int64_t kc, const void* a, const void* b, float* c, int64_t ldc, int accumulate);
 #if defined(AICC_X86)
 void ukernel_f32_6x16_avx2(int64_t kc, const void* a, const void* b, float* c, int64_t ldc, int accumulate);
+void ukernel_f32_6x16_avx2_indirect(int64_t nseg, const int64_t* seg_words, const void* const* rows,
+                                    const void* b, float* c, int64_t ldc, int accumulate);
 void ukernel_f32_12x32_avx512(int64_t kc, const void* a, const void* b, float* c, int64_t ldc, int accumulate);
+void ukernel_f32_12x32_avx512_indirect(int64_t nseg, const int64_t* seg_words, const void* const* rows,
+                                       const void* b, float* c, int64_t ldc, int accumulate);
 void ukernel_bf16_12x32_avx512bf16(int64_t kw, const void* a, const void* b, float* c, int64_t ldc,
                                    int accumulate);
 #endif

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "aicc/gemm.h"
 #include "aicc/status.h"
@@ -80,6 +81,27 @@ inline void prefetch_tile(const float* p, int64_t ld, int rows, int cols) {
   for (int r = 0; r < rows; ++r, p += ld) {
     __builtin_prefetch(p, 1, 3);
     __builtin_prefetch(p + cols - 1, 1, 3);
+  }
+}
+
+// AICC_GEMM_DIRECT_A=0 packs A always: a diagnostic switch (the two paths give the same bits,
+// so it only changes speed), read once.
+bool direct_a_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("AICC_GEMM_DIRECT_A");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return enabled;
+}
+
+// The first 256 bytes of every run of a direct tile (rows[s * mr + r], seg_words[s] floats).
+inline void prefetch_runs(const void* const* rows, int nseg, const int64_t* seg_words, int mr) {
+  for (int sg = 0; sg < nseg; ++sg) {
+    const int64_t bytes = std::min<int64_t>(seg_words[sg] * 4, 256);
+    for (int r = 0; r < mr; ++r) {
+      const char* p = static_cast<const char*>(rows[sg * mr + r]);
+      for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
+    }
   }
 }
 
@@ -167,6 +189,11 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
           bblock = bbuf;
         }
 
+        // A read in place for this depth block (full mr-row tiles), when the entry has an
+        // indirect microkernel and the A source can present the block's rows as runs.
+        int64_t seg_words[APacker::kMaxDirectSegments];
+        const int nseg = cfg.ukernel_indirect && direct_a_enabled() ? a.direct_segments(cfg, p0, kc, seg_words) : 0;
+
         const int64_t panels_per_chunk = ceil_div(npanels, nchunks);
         parallel_for(
             mblocks * nchunks,
@@ -179,7 +206,29 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
               if (s0 >= s1) return;
               float* apack = abuf + thread * a_slot;
               float* tile = apack + a_slot - mr * nr;
-              a.pack(cfg, i0, mcur, p0, kc, apack);
+              // Direct tiles: row tables, one per full tile, built once per block and reused
+              // for every B panel; only a last partial tile is packed.
+              const int64_t direct_rows = nseg > 0 ? mcur / mr * mr : 0;
+              thread_local std::vector<const void*> row_table;
+              if (direct_rows > 0) {
+                const int64_t per_tile = static_cast<int64_t>(nseg) * mr;
+                if (static_cast<int64_t>(row_table.size()) < direct_rows / mr * per_tile)
+                  row_table.resize(static_cast<size_t>(direct_rows / mr * per_tile));
+                for (int64_t ir = 0; ir < direct_rows; ir += mr)
+                  a.direct_rows(cfg, i0 + ir, p0, nseg, seg_words, row_table.data() + ir / mr * per_tile);
+              }
+              if (direct_rows < mcur) a.pack(cfg, i0 + direct_rows, mcur - direct_rows, p0, kc, apack + direct_rows * kw);
+              // acc (=) or += the product of tile ir and panel bp, through whichever path.
+              auto product = [&](int64_t ir, const float* bp, float* c, int64_t ldc, int accumulate) {
+                if (ir < direct_rows) {
+                  // The kernel prefetches each row a few lines ahead of its reads; the first
+                  // lines of the next tile's runs are asked for here, while this tile computes
+                  // (from DRAM, 48 misses at a tile's start cost a fifth of its time).
+                  if (ir + mr < direct_rows) prefetch_runs(row_table.data() + (ir + mr) / mr * nseg * mr, nseg, seg_words, mr);
+                  cfg.ukernel_indirect(nseg, seg_words, row_table.data() + ir / mr * nseg * mr, bp, c, ldc, accumulate);
+                } else
+                  cfg.ukernel(kw, apack + ir * kw, bp, c, ldc, accumulate);
+              };
               for (int64_t sp = s0; sp < s1; ++sp) {
                 const int64_t j = jc + sp * nr;
                 const int cols = static_cast<int>(std::min<int64_t>(nr, jc + nc - j));
@@ -187,14 +236,12 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
                 for (int64_t ir = 0; ir < mcur; ir += mr) {
                   const int64_t i = i0 + ir;
                   const int rows = static_cast<int>(std::min<int64_t>(mr, mcur - ir));
-                  const float* ap = apack + ir * kw;
                   if (!multi) {
                     if (identity && rows == mr && cols == nr) {
-                      cfg.ukernel(kw, ap, bp, static_cast<float*>(ep.out.data) + i * ep.out.row_stride + j,
-                                  ep.out.row_stride, 0);
+                      product(ir, bp, static_cast<float*>(ep.out.data) + i * ep.out.row_stride + j, ep.out.row_stride, 0);
                       continue;
                     }
-                    cfg.ukernel(kw, ap, bp, tile, nr, 0);
+                    product(ir, bp, tile, nr, 0);
                     cfg.epilogue(ep, tile, nr, i, j, rows, cols);
                     continue;
                   }
@@ -209,11 +256,11 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
                   }
                   if (rows == mr && cols == nr) {
                     prefetch_tile(acc, ld, mr, nr);
-                    cfg.ukernel(kw, ap, bp, acc, ld, !first);
+                    product(ir, bp, acc, ld, !first);
                     if (last && !(identity && acc_in_out)) cfg.epilogue(ep, acc, ld, i, j, rows, cols);
                   } else {  // edge tile: through the tile buffer, never past the matrix
                     if (!first) copy_tile(acc, ld, tile, nr, rows, cols);
-                    cfg.ukernel(kw, ap, bp, tile, nr, !first);
+                    product(ir, bp, tile, nr, !first);
                     if (last) cfg.epilogue(ep, tile, nr, i, j, rows, cols);
                     else copy_tile(tile, nr, acc, ld, rows, cols);
                   }

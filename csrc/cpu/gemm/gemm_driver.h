@@ -65,6 +65,17 @@ constexpr int64_t panel_words(int64_t kc, PanelWord w) { return (kc + k_per_word
 using FloatUkernel = void (*)(int64_t kw, const void* a, const void* b, float* c, int64_t ldc,
                               int accumulate);
 
+// The same tile product with A read in place instead of from a packed panel (XNNPACK's
+// "indirect GEMM"): the depth block is split into nseg segments of seg_words[s] words, and
+// rows[s * mr + i] points at row i's run of segment s, seg_words[s] contiguous words in memory
+// (an input pixel's channels in an NHWC conv, a row of a row-major matrix). B is the usual
+// packed panel of sum(seg_words) words. The products and sums are those of FloatUkernel in the
+// same order, so a tile is bit for bit the same through either. Saves packing A where A's rows
+// are already contiguous runs: the A panel of a conv is otherwise copied (im2col) and packed
+// once per block and read back from L2.
+using FloatIndirectUkernel = void (*)(int64_t nseg, const int64_t* seg_words, const void* const* rows,
+                                      const void* b, float* c, int64_t ldc, int accumulate);
+
 // Epilogue of one output tile: rows [i0, i0 + mr), columns [j0, j0 + nr), from the f32 sums
 // in `tile` (row stride ldt, unit column stride). Defined with Epilogue below.
 struct Epilogue;
@@ -89,6 +100,9 @@ struct FloatGemmConfig {
   int mc;       // rows of A per block (multiple of mr; A block mc x kc stays in L2)
   int kc;       // depth per block in elements, a multiple of k_per_word (B micro-panel stays in L1)
   int nc;       // columns of B per block (multiple of nr; B block kc x nc stays in L3)
+  // A read in place (FloatIndirectUkernel) for full mr-row tiles whose A source offers it
+  // (APacker::direct_segments); nullptr: A is always packed.
+  FloatIndirectUkernel ukernel_indirect = nullptr;
 };
 
 // The registry's choice for operands of these dtypes under the active CPU features:
@@ -107,6 +121,24 @@ class APacker {
   virtual ~APacker() = default;
   virtual DType dtype() const = 0;
   virtual void pack(const FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc, void* dst) const = 0;
+
+  // In-place reads of A (for entries with an indirect microkernel). direct_segments splits the
+  // depth block [p0, p0 + kc) into runs along which every row of A is contiguous in memory, in
+  // the entry's word format, writing at most kMaxDirectSegments lengths (in words) to
+  // seg_words; it returns their number, or 0 when this block must be packed (the default: a
+  // layout, dtype or word format the source cannot present in place, or reads that would
+  // thrash the L1 cache). direct_rows then fills, for the full mr-row tile starting at row i,
+  // rows[s * mr + r] = the address of row i + r's run of segment s (a zero run stands for
+  // padding). Both may be called concurrently.
+  static constexpr int kMaxDirectSegments = 32;
+  virtual int direct_segments(const FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t* seg_words) const {
+    (void)cfg, (void)p0, (void)kc, (void)seg_words;
+    return 0;
+  }
+  virtual void direct_rows(const FloatGemmConfig& cfg, int64_t i, int64_t p0, int nseg, const int64_t* seg_words,
+                           const void** rows) const {
+    (void)cfg, (void)i, (void)p0, (void)nseg, (void)seg_words, (void)rows;
+  }
 };
 
 // Packs the block B[p0 : p0+kc, j0 : j0+nc] into the B-block layout above (cfg.nr-column panels).
@@ -126,10 +158,20 @@ class MatrixAPacker final : public APacker {
   explicit MatrixAPacker(const MatrixView& a) : a_(a) {}
   DType dtype() const override { return a_.dtype; }
   void pack(const FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc, void* dst) const override;
+  // In place when A is f32 with unit column stride and a row stride that spreads mr rows over
+  // the L1 sets (see rows_share_l1_sets).
+  int direct_segments(const FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t* seg_words) const override;
+  void direct_rows(const FloatGemmConfig& cfg, int64_t i, int64_t p0, int nseg, const int64_t* seg_words,
+                   const void** rows) const override;
 
  private:
   MatrixView a_;
 };
+
+// True when mr rows `row_stride_bytes` apart would put more than six of their current cache
+// lines into one set of a 64-set L1 (row strides near a multiple of 4 KiB): read in place
+// they would evict each other every k step, so such an A is packed instead.
+bool rows_share_l1_sets(int64_t row_stride_bytes, int mr);
 
 class MatrixBPacker final : public BPacker {
  public:
