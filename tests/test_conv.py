@@ -54,7 +54,7 @@ def test_conv2d_matches_reference(backend, case, data):
 
 @given(data=st.data())
 def test_conv2d_nhwc_wide_channels_match_reference(backend, data):
-    """NHWC f32 convs with 16+ channels per group, where the AVX-512 entry reads the input in
+    """NHWC f32 and bf16 convs with 16+ channels per group, where the AVX-512/AVX2 entries read the input in
     place (a row pointer per output pixel and tap, zeros for padding; docs/CONV.md) instead of
     packing it: tiles that wrap across image rows and images, padding on every side, strides,
     dilation, groups, depths that split a tap across kc blocks, and non-finite inputs. (The
@@ -71,8 +71,9 @@ def test_conv2d_nhwc_wide_channels_match_reference(backend, data):
         geo = ConvGeometry((n, h, w, cg * groups), (kg * groups, r, s, cg), **kw)
     except ValueError:
         assume(False)
-    x = S.float_array(draw, (n, h, w, cg * groups), np.float32, nonfinite=draw(st.booleans()))
-    wt = S.float_array(draw, (kg * groups, r, s, cg), np.float32)
+    dtype = draw(st.sampled_from([np.float32, _dtypes.bfloat16]))  # bf16: pair words in place (even Cg)
+    x = S.float_array(draw, (n, h, w, cg * groups), dtype, nonfinite=draw(st.booleans()))
+    wt = S.float_array(draw, (kg * groups, r, s, cg), dtype)
     y = to_host(ak.conv2d(*to_device((x, wt), backend), backend=backend, **kw))
     ref = ak.reference.conv2d(x, wt, **kw)
     mag = ak.reference.conv2d(_abs(x).astype(np.float32), _abs(wt).astype(np.float32), **kw).astype(np.float64)

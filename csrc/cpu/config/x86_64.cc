@@ -43,7 +43,8 @@ const FloatGemmConfig kF32Avx2 = {"f32_6x16_avx2", PanelWord::kF32, gi::ukernel_
 const FloatGemmConfig kBf16Avx512 = {"bf16_12x32_avx512bf16", PanelWord::kBF16Pair,
                                      gi::ukernel_bf16_12x32_avx512bf16, gi::epilogue_tile_avx2,
                                      gi::pack_a_bf16pair_avx512, gi::pack_b_bf16pair_avx512,
-                                     /*mr=*/12, /*nr=*/32, /*mc=*/144, /*kc=*/512, /*nc=*/4064};
+                                     /*mr=*/12, /*nr=*/32, /*mc=*/144, /*kc=*/512, /*nc=*/4064,
+                                     gi::ukernel_bf16_12x32_avx512bf16_indirect};
 
 // ---- INT8 GEMM (qgemm_internal.h) -------------------------------------------------------
 // The B micro-panel slice (kc_words x nr words) stays in L1, the A block slice (mc x kc_words)

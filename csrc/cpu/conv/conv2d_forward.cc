@@ -179,21 +179,27 @@ class ImplicitAPacker final : public gemm_internal::APacker {
     }
   }
 
-  // In place (f32 words of an f32 input): each tap of a pixel is a run of Cg channels, so a
+  // In place (f32 words of an f32 input, pair words of a bf16 one): each tap of a pixel is a run of Cg channels, so a
   // depth block splits at tap boundaries into runs, and a row table points every output pixel
   // of a tile at its input pixel for each run (or at zeros where the tap falls in the padding).
   // Short runs (few channels per group) and input rows that would share L1 sets are packed.
+  // bf16 inputs are read as pair words (two adjacent channels of one tap) when every run is a
+  // whole number of pairs (Cg, p0 and kc even), so no word straddles two taps.
   int direct_segments(const gemm_internal::FloatGemmConfig& cfg, int64_t p0, int64_t kc,
                       int64_t* seg_words) const override {
     const int64_t cg = d_.cg();
-    if (cfg.word != gemm_internal::PanelWord::kF32 || x_.dtype != DType::kF32 || kc <= 0) return 0;
-    if (cg < kMinDirectRun || gemm_internal::rows_share_l1_sets(d_.stride_w * d_.c * 4, cfg.mr)) return 0;
+    const bool f32 = cfg.word == gemm_internal::PanelWord::kF32 && x_.dtype == DType::kF32;
+    const bool pairs = cfg.word == gemm_internal::PanelWord::kBF16Pair && x_.dtype == DType::kBF16 &&
+                       cg % 2 == 0 && p0 % 2 == 0 && kc % 2 == 0;
+    if (!(f32 || pairs) || kc <= 0) return 0;
+    const int64_t esize = f32 ? 4 : 2, per_word = f32 ? 1 : 2;
+    if (cg < kMinDirectRun || gemm_internal::rows_share_l1_sets(d_.stride_w * d_.c * esize, cfg.mr)) return 0;
     int nseg = 0;
     for (int64_t p = p0; p < p0 + kc; ++nseg) {
       if (nseg == gemm_internal::APacker::kMaxDirectSegments) return 0;
       const int64_t len = std::min(cg - p % cg, p0 + kc - p);
-      if (len > kZeroRun) return 0;
-      seg_words[nseg] = len;
+      if (len * esize > kZeroRunBytes) return 0;
+      seg_words[nseg] = len / per_word;
       p += len;
     }
     return nseg;
@@ -203,19 +209,20 @@ class ImplicitAPacker final : public gemm_internal::APacker {
                    const int64_t* seg_words, const void** rows) const override {
     const int mr = cfg.mr;
     const int64_t P = d_.p(), Q = d_.q(), cg = d_.cg();
-    const float* x = static_cast<const float*>(x_.data) + g_ * cg;
+    const int64_t esize = static_cast<int64_t>(dtype_size(x_.dtype)), per_word = 4 / esize;
+    const char* x = static_cast<const char*>(x_.data) + g_ * cg * esize;
     for (int r = 0; r < mr; ++r) {
       const int64_t pix = i + r;
       const int64_t n = pix / (P * Q), oh = pix / Q % P, ow = pix % Q;
       const int64_t h0 = oh * d_.stride_h - d_.pad_top, w0 = ow * d_.stride_w - d_.pad_left;
-      const float* image = x + n * d_.h * d_.w * d_.c;
+      const char* image = x + n * d_.h * d_.w * d_.c * esize;
       int64_t p = p0;
       for (int sg = 0; sg < nseg; ++sg) {
         const int64_t tap = p / cg, c0 = p % cg;
         const int64_t ih = h0 + tap / d_.s * d_.dilation_h, iw = w0 + tap % d_.s * d_.dilation_w;
         const bool inside = ih >= 0 && ih < d_.h && iw >= 0 && iw < d_.w;
-        rows[sg * mr + r] = inside ? image + (ih * d_.w + iw) * d_.c + c0 : kZeros;
-        p += seg_words[sg];
+        rows[sg * mr + r] = inside ? image + ((ih * d_.w + iw) * d_.c + c0) * esize : static_cast<const void*>(kZeros);
+        p += seg_words[sg] * per_word;
       }
     }
   }
@@ -223,9 +230,9 @@ class ImplicitAPacker final : public gemm_internal::APacker {
  private:
   // Runs shorter than this cost more in row-pointer switches than packing saves.
   static constexpr int64_t kMinDirectRun = 16;
-  // Padding taps read this many zeros at most (a run is at most one kc block of f32 words).
-  static constexpr int64_t kZeroRun = 1024;
-  alignas(64) static constexpr float kZeros[kZeroRun] = {};
+  // Padding taps read zeros from here: a run is at most one kc block (256 f32 or 512 bf16).
+  static constexpr int64_t kZeroRunBytes = 4096;
+  alignas(64) static constexpr float kZeros[kZeroRunBytes / 4] = {};
 
   Conv2dDesc d_;
   TensorView x_;

@@ -123,19 +123,26 @@ bool rows_share_l1_sets(int64_t row_stride_bytes, int mr) {
   return false;
 }
 
+// In place: f32 rows as f32 words, or bf16 rows as pair words (two adjacent bf16 of a row are
+// one 32-bit word, the lower k in the low half, as the pair packer builds them) when the block
+// is a whole number of pairs: an odd tail would pair the last element with whatever follows
+// it in memory, where the packer pads with +0.
 int MatrixAPacker::direct_segments(const FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t* seg_words) const {
-  (void)p0;
-  if (cfg.word != PanelWord::kF32 || a_.dtype != DType::kF32 || a_.col_stride != 1 || kc <= 0) return 0;
-  if (rows_share_l1_sets(a_.row_stride * 4, cfg.mr)) return 0;
-  seg_words[0] = kc;
+  const bool f32 = cfg.word == PanelWord::kF32 && a_.dtype == DType::kF32;
+  const bool pairs = cfg.word == PanelWord::kBF16Pair && a_.dtype == DType::kBF16 && kc % 2 == 0 && p0 % 2 == 0;
+  if (!(f32 || pairs) || a_.col_stride != 1 || kc <= 0) return 0;
+  const int64_t esize = f32 ? 4 : 2;
+  if (rows_share_l1_sets(a_.row_stride * esize, cfg.mr)) return 0;
+  seg_words[0] = f32 ? kc : kc / 2;
   return 1;
 }
 
 void MatrixAPacker::direct_rows(const FloatGemmConfig& cfg, int64_t i, int64_t p0, int nseg,
                                 const int64_t* seg_words, const void** rows) const {
   (void)nseg, (void)seg_words;
-  const float* base = static_cast<const float*>(a_.data) + p0;
-  for (int r = 0; r < cfg.mr; ++r) rows[r] = base + (i + r) * a_.row_stride;
+  const int64_t esize = a_.dtype == DType::kF32 ? 4 : 2;
+  const char* base = static_cast<const char*>(a_.data) + p0 * esize;
+  for (int r = 0; r < cfg.mr; ++r) rows[r] = base + (i + r) * a_.row_stride * esize;
 }
 
 void MatrixBPacker::pack(const FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc,

@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include "cpu/gemm/float_kernels.h"
+#include "cpu/gemm/ukernels/indirect_12x32_avx512.h"
 
 namespace aicc::cpu::gemm_internal {
 
@@ -98,5 +99,8 @@ void ukernel_bf16_12x32_avx512bf16(int64_t kw, const void* a_words, const void* 
   put(c + 10 * ldc, cA0, cA1);
   put(c + 11 * ldc, cB0, cB1);
 }
+
+// A in place (bf16 rows, pair words): indirect_12x32_avx512.h with vdpbf16ps.
+AICC_DEFINE_INDIRECT_12X32_AVX512(ukernel_bf16_12x32_avx512bf16_indirect, "vdpbf16ps")
 
 }  // namespace aicc::cpu::gemm_internal
