@@ -26,6 +26,10 @@ constexpr double kSerialFlops = 1.0e6;
 // (32 MiB); taller problems are processed in row strips of that size.
 constexpr int64_t kMaxWorkspaceFloats = int64_t{8} << 20;
 
+// All of B for one column block up to this size is packed at once and the kc loop runs inside
+// each row block (see drive): half of a 1 MiB L2, next to the row block's A and partial sums.
+constexpr int64_t kDepthInnerBytes = int64_t{512} << 10;
+
 constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 constexpr int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
@@ -161,113 +165,154 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
   const int64_t a_slot = round_up(mc * std::max<int64_t>(kw_blk, 1), 16) + 16 + mr * nr;
   float* abuf = s.a.get(a_slot * T);
 
+  // Depth-inner order: when nkb > 1 and all of B for a column block fits in kDepthInnerBytes
+  // (conv weights, the B of a tall narrow GEMM), every kc block of B is packed up front and
+  // each row block runs its kc blocks back to back, so its A rows (read in place or packed)
+  // and its partial sums stay in L2 between them instead of streaming all of M through memory
+  // once per kc block. Per element the kc blocks still come in the same order: bit-identical.
+  const int64_t kw_total = nkb * kw_blk;  // an upper bound on the words per lane of all blocks
+  const bool depth_inner =
+      nkb > 1 && (bsrc.packed != nullptr || kw_total * round_up(nc_max, nr) * 4 <= kDepthInnerBytes);
+  if (depth_inner && !bsrc.packed) bbuf = s.b.get(round_up(kw_total * round_up(nc_max, nr), 16) + 16 * nkb);
+
   for (int64_t jc = 0; jc < n; jc += nc_max) {
     const int64_t nc = std::min(nc_max, n - jc);
     const int64_t npanels = ceil_div(nc, nr);
+
+    // Packs kc block pb of this column block into dst (parallel over column panels).
+    auto pack_b = [&](int64_t pb, float* dst) {
+      const int64_t p0 = pb * kc_blk, kc = std::min(kc_blk, k - p0), kw = panel_words(kc, cfg.word);
+      const int64_t per = ceil_div(npanels, std::min<int64_t>(T, npanels));
+      parallel_for(
+          ceil_div(npanels, per),
+          [&](int64_t t, int) {
+            const int64_t s0 = t * per, s1 = std::min(npanels, s0 + per);
+            const int64_t j0 = s0 * nr, cols = std::min(nc, s1 * nr) - j0;
+            bsrc.packer->pack(cfg, p0, kc, jc + j0, cols, dst + s0 * nr * kw);
+          },
+          T);
+    };
+    // The B block and the in-place A segments of each kc block.
+    std::vector<const float*> bblocks(static_cast<size_t>(nkb));
+    std::vector<int64_t> segs(static_cast<size_t>(nkb * APacker::kMaxDirectSegments));
+    std::vector<int> nsegs(static_cast<size_t>(nkb));
+    auto prepare = [&](int64_t pb, float* dst) {
+      const int64_t p0 = pb * kc_blk, kc = std::min(kc_blk, k - p0);
+      if (bsrc.packed) {
+        bblocks[pb] = static_cast<const float*>(bsrc.packed->block(jc, pb));
+      } else {
+        pack_b(pb, dst);
+        bblocks[pb] = dst;
+      }
+      // A read in place for this depth block (full mr-row tiles), when the entry has an
+      // indirect microkernel and the A source can present the block's rows as runs.
+      int64_t* sw = segs.data() + pb * APacker::kMaxDirectSegments;
+      nsegs[pb] = cfg.ukernel_indirect && direct_a_enabled() ? a.direct_segments(cfg, p0, kc, sw) : 0;
+    };
+
     for (int64_t i_strip = 0; i_strip < m; i_strip += strip) {
       const int64_t ms = std::min(strip, m - i_strip);
       const int64_t mblocks = ceil_div(ms, mc);
-      for (int64_t pb = 0; pb < nkb; ++pb) {
+      const int64_t panels_per_chunk = ceil_div(npanels, nchunks);
+
+      // One row block (and column chunk) of `task` against kc block pb.
+      auto block_task = [&](int64_t task, int thread, int64_t pb) {
         const int64_t p0 = pb * kc_blk;
         const int64_t kc = std::min(kc_blk, k - p0);
         const int64_t kw = panel_words(kc, cfg.word);
         const bool first = pb == 0, last = pb == nkb - 1;
-
-        const float* bblock;
-        if (bsrc.packed) {
-          bblock = static_cast<const float*>(bsrc.packed->block(jc, pb));
-        } else {
-          const int64_t per = ceil_div(npanels, std::min<int64_t>(T, npanels));
-          parallel_for(
-              ceil_div(npanels, per),
-              [&](int64_t t, int) {
-                const int64_t s0 = t * per, s1 = std::min(npanels, s0 + per);
-                const int64_t j0 = s0 * nr, cols = std::min(nc, s1 * nr) - j0;
-                bsrc.packer->pack(cfg, p0, kc, jc + j0, cols, bbuf + s0 * nr * kw);
-              },
-              T);
-          bblock = bbuf;
+        const float* bblock = bblocks[pb];
+        const int nseg = nsegs[pb];
+        const int64_t* seg_words = segs.data() + pb * APacker::kMaxDirectSegments;
+        const int64_t ib = task / nchunks, chunk = task % nchunks;
+        const int64_t i0 = i_strip + ib * mc;
+        const int64_t mcur = std::min(mc, i_strip + ms - i0);
+        const int64_t s0 = chunk * panels_per_chunk;
+        const int64_t s1 = std::min(npanels, s0 + panels_per_chunk);
+        if (s0 >= s1) return;
+        float* apack = abuf + thread * a_slot;
+        float* tile = apack + a_slot - mr * nr;
+        // Direct tiles: row tables, one per full tile, built once per block and reused
+        // for every B panel; only a last partial tile is packed.
+        const int64_t direct_rows = nseg > 0 ? mcur / mr * mr : 0;
+        thread_local std::vector<const void*> row_table;
+        if (direct_rows > 0) {
+          const int64_t per_tile = static_cast<int64_t>(nseg) * mr;
+          if (static_cast<int64_t>(row_table.size()) < direct_rows / mr * per_tile)
+            row_table.resize(static_cast<size_t>(direct_rows / mr * per_tile));
+          for (int64_t ir = 0; ir < direct_rows; ir += mr)
+            a.direct_rows(cfg, i0 + ir, p0, nseg, seg_words, row_table.data() + ir / mr * per_tile);
         }
+        if (direct_rows < mcur) a.pack(cfg, i0 + direct_rows, mcur - direct_rows, p0, kc, apack + direct_rows * kw);
+        // acc (=) or += the product of tile ir and panel bp, through whichever path.
+        auto product = [&](int64_t ir, const float* bp, float* c, int64_t ldc, int accumulate) {
+          if (ir < direct_rows) {
+            // The kernel prefetches each row a few lines ahead of its reads; the first
+            // lines of the next tile's runs are asked for here, while this tile computes
+            // (from DRAM, 48 misses at a tile's start cost a fifth of its time).
+            if (ir + mr < direct_rows) prefetch_runs(row_table.data() + (ir + mr) / mr * nseg * mr, nseg, seg_words, mr);
+            cfg.ukernel_indirect(nseg, seg_words, row_table.data() + ir / mr * nseg * mr, bp, c, ldc, accumulate);
+          } else
+            cfg.ukernel(kw, apack + ir * kw, bp, c, ldc, accumulate);
+        };
+        for (int64_t sp = s0; sp < s1; ++sp) {
+          const int64_t j = jc + sp * nr;
+          const int cols = static_cast<int>(std::min<int64_t>(nr, jc + nc - j));
+          const float* bp = bblock + sp * nr * kw;
+          for (int64_t ir = 0; ir < mcur; ir += mr) {
+            const int64_t i = i0 + ir;
+            const int rows = static_cast<int>(std::min<int64_t>(mr, mcur - ir));
+            if (!multi) {
+              if (identity && rows == mr && cols == nr) {
+                product(ir, bp, static_cast<float*>(ep.out.data) + i * ep.out.row_stride + j, ep.out.row_stride, 0);
+                continue;
+              }
+              product(ir, bp, tile, nr, 0);
+              cfg.epilogue(ep, tile, nr, i, j, rows, cols);
+              continue;
+            }
+            float* acc;
+            int64_t ld;
+            if (acc_in_out) {
+              acc = static_cast<float*>(ep.out.data) + i * ep.out.row_stride + j;
+              ld = ep.out.row_stride;
+            } else {
+              acc = ws + (i - i_strip) * ws_ld + (j - jc);
+              ld = ws_ld;
+            }
+            if (rows == mr && cols == nr) {
+              prefetch_tile(acc, ld, mr, nr);
+              product(ir, bp, acc, ld, !first);
+              if (last && !(identity && acc_in_out)) cfg.epilogue(ep, acc, ld, i, j, rows, cols);
+            } else {  // edge tile: through the tile buffer, never past the matrix
+              if (!first) copy_tile(acc, ld, tile, nr, rows, cols);
+              product(ir, bp, tile, nr, !first);
+              if (last) cfg.epilogue(ep, tile, nr, i, j, rows, cols);
+              else copy_tile(tile, nr, acc, ld, rows, cols);
+            }
+          }
+        }
+      };
 
-        // A read in place for this depth block (full mr-row tiles), when the entry has an
-        // indirect microkernel and the A source can present the block's rows as runs.
-        int64_t seg_words[APacker::kMaxDirectSegments];
-        const int nseg = cfg.ukernel_indirect && direct_a_enabled() ? a.direct_segments(cfg, p0, kc, seg_words) : 0;
-
-        const int64_t panels_per_chunk = ceil_div(npanels, nchunks);
+      if (depth_inner) {
+        if (i_strip == 0) {
+          float* dst = bbuf;
+          for (int64_t pb = 0; pb < nkb; ++pb) {
+            prepare(pb, dst);
+            dst += round_up(npanels * nr * panel_words(std::min(kc_blk, k - pb * kc_blk), cfg.word), 16);
+          }
+        }
         parallel_for(
             mblocks * nchunks,
             [&](int64_t task, int thread) {
-              const int64_t ib = task / nchunks, chunk = task % nchunks;
-              const int64_t i0 = i_strip + ib * mc;
-              const int64_t mcur = std::min(mc, i_strip + ms - i0);
-              const int64_t s0 = chunk * panels_per_chunk;
-              const int64_t s1 = std::min(npanels, s0 + panels_per_chunk);
-              if (s0 >= s1) return;
-              float* apack = abuf + thread * a_slot;
-              float* tile = apack + a_slot - mr * nr;
-              // Direct tiles: row tables, one per full tile, built once per block and reused
-              // for every B panel; only a last partial tile is packed.
-              const int64_t direct_rows = nseg > 0 ? mcur / mr * mr : 0;
-              thread_local std::vector<const void*> row_table;
-              if (direct_rows > 0) {
-                const int64_t per_tile = static_cast<int64_t>(nseg) * mr;
-                if (static_cast<int64_t>(row_table.size()) < direct_rows / mr * per_tile)
-                  row_table.resize(static_cast<size_t>(direct_rows / mr * per_tile));
-                for (int64_t ir = 0; ir < direct_rows; ir += mr)
-                  a.direct_rows(cfg, i0 + ir, p0, nseg, seg_words, row_table.data() + ir / mr * per_tile);
-              }
-              if (direct_rows < mcur) a.pack(cfg, i0 + direct_rows, mcur - direct_rows, p0, kc, apack + direct_rows * kw);
-              // acc (=) or += the product of tile ir and panel bp, through whichever path.
-              auto product = [&](int64_t ir, const float* bp, float* c, int64_t ldc, int accumulate) {
-                if (ir < direct_rows) {
-                  // The kernel prefetches each row a few lines ahead of its reads; the first
-                  // lines of the next tile's runs are asked for here, while this tile computes
-                  // (from DRAM, 48 misses at a tile's start cost a fifth of its time).
-                  if (ir + mr < direct_rows) prefetch_runs(row_table.data() + (ir + mr) / mr * nseg * mr, nseg, seg_words, mr);
-                  cfg.ukernel_indirect(nseg, seg_words, row_table.data() + ir / mr * nseg * mr, bp, c, ldc, accumulate);
-                } else
-                  cfg.ukernel(kw, apack + ir * kw, bp, c, ldc, accumulate);
-              };
-              for (int64_t sp = s0; sp < s1; ++sp) {
-                const int64_t j = jc + sp * nr;
-                const int cols = static_cast<int>(std::min<int64_t>(nr, jc + nc - j));
-                const float* bp = bblock + sp * nr * kw;
-                for (int64_t ir = 0; ir < mcur; ir += mr) {
-                  const int64_t i = i0 + ir;
-                  const int rows = static_cast<int>(std::min<int64_t>(mr, mcur - ir));
-                  if (!multi) {
-                    if (identity && rows == mr && cols == nr) {
-                      product(ir, bp, static_cast<float*>(ep.out.data) + i * ep.out.row_stride + j, ep.out.row_stride, 0);
-                      continue;
-                    }
-                    product(ir, bp, tile, nr, 0);
-                    cfg.epilogue(ep, tile, nr, i, j, rows, cols);
-                    continue;
-                  }
-                  float* acc;
-                  int64_t ld;
-                  if (acc_in_out) {
-                    acc = static_cast<float*>(ep.out.data) + i * ep.out.row_stride + j;
-                    ld = ep.out.row_stride;
-                  } else {
-                    acc = ws + (i - i_strip) * ws_ld + (j - jc);
-                    ld = ws_ld;
-                  }
-                  if (rows == mr && cols == nr) {
-                    prefetch_tile(acc, ld, mr, nr);
-                    product(ir, bp, acc, ld, !first);
-                    if (last && !(identity && acc_in_out)) cfg.epilogue(ep, acc, ld, i, j, rows, cols);
-                  } else {  // edge tile: through the tile buffer, never past the matrix
-                    if (!first) copy_tile(acc, ld, tile, nr, rows, cols);
-                    product(ir, bp, tile, nr, !first);
-                    if (last) cfg.epilogue(ep, tile, nr, i, j, rows, cols);
-                    else copy_tile(tile, nr, acc, ld, rows, cols);
-                  }
-                }
-              }
+              for (int64_t pb = 0; pb < nkb; ++pb) block_task(task, thread, pb);
             },
             T);
+      } else {
+        for (int64_t pb = 0; pb < nkb; ++pb) {
+          prepare(pb, bbuf);
+          parallel_for(mblocks * nchunks, [&](int64_t task, int thread) { block_task(task, thread, pb); }, T);
+        }
       }
     }
   }
