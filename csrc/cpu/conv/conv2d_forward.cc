@@ -207,22 +207,35 @@ class ImplicitAPacker final : public gemm_internal::APacker {
 
   void direct_rows(const gemm_internal::FloatGemmConfig& cfg, int64_t i, int64_t p0, int nseg,
                    const int64_t* seg_words, const void** rows) const override {
+    // Called once per tile and depth block, so no division in the inner loops (a version that
+    // divided per row and segment took 8-10 % of a bf16 3x3 conv): each segment's tap offset
+    // and channel, then each row's pixel by stepping along the output row.
     const int mr = cfg.mr;
     const int64_t P = d_.p(), Q = d_.q(), cg = d_.cg();
     const int64_t esize = static_cast<int64_t>(dtype_size(x_.dtype)), per_word = 4 / esize;
-    const char* x = static_cast<const char*>(x_.data) + g_ * cg * esize;
+    int64_t dh[gemm_internal::APacker::kMaxDirectSegments], dw[gemm_internal::APacker::kMaxDirectSegments];
+    int64_t coff[gemm_internal::APacker::kMaxDirectSegments];
+    for (int sg = 0, p = static_cast<int>(0); sg < nseg; ++sg) {
+      const int64_t k = p0 + p, tap = k / cg;
+      dh[sg] = tap / d_.s * d_.dilation_h;
+      dw[sg] = tap % d_.s * d_.dilation_w;
+      coff[sg] = (g_ * cg + k % cg) * esize;
+      p += static_cast<int>(seg_words[sg] * per_word);
+    }
+    const char* x = static_cast<const char*>(x_.data);
+    const int64_t row_bytes = d_.w * d_.c * esize, image_bytes = d_.h * row_bytes, pixel_bytes = d_.c * esize;
+    int64_t n = i / (P * Q), oh = i / Q % P, ow = i % Q;
     for (int r = 0; r < mr; ++r) {
-      const int64_t pix = i + r;
-      const int64_t n = pix / (P * Q), oh = pix / Q % P, ow = pix % Q;
       const int64_t h0 = oh * d_.stride_h - d_.pad_top, w0 = ow * d_.stride_w - d_.pad_left;
-      const char* image = x + n * d_.h * d_.w * d_.c * esize;
-      int64_t p = p0;
+      const char* image = x + n * image_bytes;
       for (int sg = 0; sg < nseg; ++sg) {
-        const int64_t tap = p / cg, c0 = p % cg;
-        const int64_t ih = h0 + tap / d_.s * d_.dilation_h, iw = w0 + tap % d_.s * d_.dilation_w;
+        const int64_t ih = h0 + dh[sg], iw = w0 + dw[sg];
         const bool inside = ih >= 0 && ih < d_.h && iw >= 0 && iw < d_.w;
-        rows[sg * mr + r] = inside ? image + ((ih * d_.w + iw) * d_.c + c0) * esize : static_cast<const void*>(kZeros);
-        p += seg_words[sg] * per_word;
+        rows[sg * mr + r] = inside ? image + ih * row_bytes + iw * pixel_bytes + coff[sg] : static_cast<const void*>(kZeros);
+      }
+      if (++ow == Q) {
+        ow = 0;
+        if (++oh == P) oh = 0, ++n;
       }
     }
   }
