@@ -9,6 +9,7 @@
 //   pixels whose column buffer never exceeds the layer's output size, one qgemm per chunk.
 // Depthwise convs use their own kernels (depthwise_conv2d.h, depthwise_qconv2d.h).
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -477,7 +478,39 @@ void conv2d(const Conv2dDesc& d, const TensorView& x, const Conv2dWeights& w, co
 
 void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,
              const TensorView& out) {
+  qconv2d(d, x, w, params, out, nullptr);
+}
+
+void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params_in,
+             const TensorView& out, const TensorView* residual) {
   check_common(d, x, &w, out);
+  if (params_in.residual != nullptr)
+    throw_invalid("params.residual", "nullptr (qconv2d takes the residual tensor as its own argument)", "a view");
+  QGemmParams params = params_in;
+  // The residual as a view of the whole tensor: the depthwise and stem kernels read it at
+  // out's element index (same shape and layout, both C-contiguous); the GEMM path below cuts
+  // per-chunk views of it exactly like out's.
+  MatrixView whole_residual;
+  if (residual != nullptr) {
+    conv::check_tensor(*residual, "residual", out.shape[0], out.shape[1], out.shape[2], out.shape[3], false);
+    if (residual->dtype != DType::kU8 && residual->dtype != DType::kS8)
+      throw_invalid("residual", "dtype u8 or s8", dtype_name(residual->dtype));
+    if (out.dtype == DType::kS32) throw_invalid("residual", "none for an s32 output", "a residual");
+    if (!(std::isfinite(params.residual_scale) && params.residual_scale > 0.0f))
+      throw_invalid("residual_scale", "a finite positive value", std::to_string(params.residual_scale));
+    const int32_t lo = residual->dtype == DType::kU8 ? 0 : -128, hi = residual->dtype == DType::kU8 ? 255 : 127;
+    if (params.residual_zero_point < lo || params.residual_zero_point > hi)
+      throw_invalid("residual_zero_point", "a value in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]",
+                    std::to_string(params.residual_zero_point));
+    const char* rb = static_cast<const char*>(residual->data);
+    const char* ob = static_cast<const char*>(out.data);
+    const int64_t rbytes = residual->numel(), obytes = out.numel() * static_cast<int64_t>(dtype_size(out.dtype));
+    const bool same = rb == ob && residual->dtype == out.dtype;
+    if (!same && rbytes > 0 && obytes > 0 && rb < ob + obytes && ob < rb + rbytes)
+      throw_invalid("residual", "memory not overlapping out (or out itself)", "an overlapping array");
+    whole_residual = MatrixView{residual->data, residual->dtype, out.numel() / std::max<int64_t>(d.k, 1), d.k, d.k, 1};
+    params.residual = &whole_residual;
+  }
   if (x.dtype != DType::kU8 && x.dtype != DType::kS8) throw_invalid("x", "dtype u8 or s8", dtype_name(x.dtype));
   if (w.dtype != DType::kS8) throw_invalid("w", "dtype s8", dtype_name(w.dtype));
   const auto per_channel = [&](int64_t len, const char* name) {
@@ -494,8 +527,17 @@ void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, cons
   const int64_t kg = d.kg();
   // Padding holds the zero point so that (x - zx) is exactly 0 there.
   const uint32_t pad = static_cast<uint32_t>(params.a_zero_point) & 0xffu;
+  const int64_t out_esize = static_cast<int64_t>(dtype_size(out.dtype));
   for_each_chunk(d, x, out, pad, [&](const Operands& o, int64_t g) {
     QGemmParams p = params;
+    MatrixView res_view;
+    if (residual != nullptr) {  // the chunk's out view, over the residual's bytes (1 per element)
+      res_view = o.out;
+      res_view.dtype = residual->dtype;
+      res_view.data = static_cast<char*>(residual->data) +
+                      (static_cast<const char*>(o.out.data) - static_cast<const char*>(out.data)) / out_esize;
+      p.residual = &res_view;
+    }
     if (p.b_zero_point && p.b_zero_point_len == d.k) {
       p.b_zero_point += g * kg;
       p.b_zero_point_len = kg;

@@ -1,6 +1,7 @@
 #include "cpu/gemm/gemm_checks.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <string>
@@ -94,6 +95,23 @@ void check_qgemm_args(const MatrixView& a, const MatrixView& b, const MatrixView
   }
   if (params.activation != Activation::kNone && params.activation != Activation::kRelu)
     throw_invalid("activation", "none or relu", "gelu");
+  if (params.residual != nullptr) {
+    const MatrixView& r = *params.residual;
+    if (o == DType::kS32) throw_invalid("residual", "none for an s32 output", "a residual");
+    check_strides(r, "residual", false);
+    if (r.dtype != DType::kU8 && r.dtype != DType::kS8) throw_invalid("residual", "dtype u8 or s8", dtype_name(r.dtype));
+    if (r.rows != out.rows || r.cols != out.cols) throw_invalid("residual", dims(out), dims(r));
+    if (!(std::isfinite(params.residual_scale) && params.residual_scale > 0.0f))
+      throw_invalid("residual_scale", "a finite positive value", std::to_string(params.residual_scale));
+    const int32_t lo = r.dtype == DType::kU8 ? 0 : -128, hi = r.dtype == DType::kU8 ? 255 : 127;
+    if (params.residual_zero_point < lo || params.residual_zero_point > hi)
+      throw_invalid("residual_zero_point", "a value in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]",
+                    std::to_string(params.residual_zero_point));
+    // Exactly out (read before written) or apart from it.
+    const bool same = r.data == out.data && r.row_stride == out.row_stride && r.col_stride == out.col_stride &&
+                      r.dtype == out.dtype;
+    if (!same) check_no_overlap(out, r, "residual");
+  }
 
   // Worst-case int32 accumulator magnitude over the dtype ranges.
   const int64_t a_lo = a.dtype == DType::kU8 ? 0 : -128, a_hi = a.dtype == DType::kU8 ? 255 : 127;

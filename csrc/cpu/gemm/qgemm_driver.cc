@@ -122,6 +122,14 @@ void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, co
   o.col_scale = col_scale.empty() ? nullptr : col_scale.data();
   o.out_zero_point = p.out_zero_point;
   o.relu = p.activation == Activation::kRelu;
+  if (p.residual != nullptr) {
+    o.res = p.residual->data;
+    o.res_dtype = p.residual->dtype;
+    o.res_row_stride = p.residual->row_stride;
+    o.res_col_stride = p.residual->col_stride;
+    o.res_scale = p.residual_scale;
+    o.res_zero_point = p.residual_zero_point;
+  }
 
   // s32 output, unit column stride: the route's fused last-slice kernel writes the output itself.
   const bool fused_s32 = rt.ukernel_s32_out != nullptr && out.dtype == DType::kS32 && out.col_stride == 1;
