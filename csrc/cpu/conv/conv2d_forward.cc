@@ -22,6 +22,7 @@
 #include "cpu/conv/conv2d_common.h"
 #include "cpu/conv/depthwise_conv2d.h"
 #include "cpu/conv/depthwise_qconv2d.h"
+#include "cpu/conv/qstem_conv2d.h"
 #include "cpu/conv/smallc_conv2d.h"
 #include "cpu/gemm/gemm_driver.h"
 
@@ -364,6 +365,7 @@ int64_t conv2d_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
   const bool quantized = input_dtype == DType::kS8 || input_dtype == DType::kU8;
   if (conv::is_depthwise(d)) return depthwise_workspace_bytes(d);  // int32 accumulators: same size
   if (!quantized && smallc_eligible(d)) return smallc_workspace_bytes(d, input_dtype);
+  if (quantized && qstem_eligible(d) && qstem_ops() != nullptr) return qstem_workspace_bytes(*qstem_ops(), d);
   if (!quantized) {
     // One staging tile (mr x kc input elements) per thread; the unfolded matrix never exists.
     const auto& cfg = gemm_internal::float_gemm_config(input_dtype, input_dtype);
@@ -523,6 +525,12 @@ void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, cons
   if (conv::is_depthwise(d)) {
     depthwise_qconv2d(d, x, w, params, out);
     return;
+  }
+  if (qstem_eligible(d)) {
+    if (const QStemOps* ops = qstem_ops()) {
+      qstem_qconv2d(*ops, d, x, w, params, out);
+      return;
+    }
   }
   const int64_t kg = d.kg();
   // Padding holds the zero point so that (x - zx) is exactly 0 there.
