@@ -137,7 +137,7 @@ int64_t qstem_workspace_bytes(const QStemOps& ops, const Conv2dDesc& d) {
   const std::vector<ColumnBlock> blocks = column_blocks(ops, d.k);
   const int64_t kp = blocks.back().j0 + static_cast<int64_t>(blocks.back().nv) * ops.vl;
   const int64_t quads = static_cast<int64_t>(qd.off.size());
-  int64_t per_thread = kMaxTilePixels * ops.max_nv * ops.vl * 4 + d.q() * 4;  // tile + row sums
+  int64_t per_thread = d.q() * 4;  // row sums
   if (d.layout == Layout::kNCHW) per_thread += d.q() * d.k * (4 + 1);
   return g.image_bytes + kTailBytes + quads * kp * 4 + kp * 4 * 3 + per_thread * get_num_threads();
 }
@@ -231,9 +231,8 @@ void qstem_qconv2d(const QStemOps& ops, const Conv2dDesc& d, const TensorView& x
     parallel_for(
         P,
         [&](int64_t pp, int) {
-          thread_local std::vector<int32_t> tile, rowsum;
+          thread_local std::vector<int32_t> rowsum;
           thread_local std::vector<char> obuf, rbuf;
-          tile.resize(static_cast<size_t>(kMaxTilePixels * ops.max_nv * ops.vl));
           const uint8_t* slab = img.data() + pp * d.stride_h * g.row_bytes;
           OutputStage o = base;
           if (row_term) {  // sum of the pixel's real taps (x', padding included: zx' there)
@@ -269,8 +268,7 @@ void qstem_qconv2d(const QStemOps& ops, const Conv2dDesc& d, const TensorView& x
             const int8_t* wb = wp.data() + b.j0 * quads * 4;
             for (int64_t q0 = 0; q0 < Q; q0 += mr) {
               const int rows = static_cast<int>(std::min<int64_t>(mr, Q - q0));
-              ops.tile(b.nv, slab + q0 * step, step, qd.off.data(), quads, wb, tile.data(), bw, rows);
-              ops.output(tile.data(), static_cast<int>(bw), rows, ncols, q0, b.j0, o);
+              ops.tile(b.nv, slab + q0 * step, step, qd.off.data(), quads, wb, rows, ncols, q0, b.j0, o);
             }
           }
           if (nchw)

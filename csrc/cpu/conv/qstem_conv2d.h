@@ -28,21 +28,18 @@
 
 namespace aicc::cpu {
 
-// One ISA's kernel. tile(nv, ...) computes mr(nv) consecutive output pixels x nv*vl channels:
-//   c[i*ldc + j] = sum_{t < quads} sum_{b < 4} a[i*step + off[t] + b] * w[(t*nv*vl + j)*4 + b]
-// (u8 x s8, int32 wrapping), i < mr(nv), j < nv*vl: all mr(nv) rows are computed and stored
-// (c has room for them; the image keeps a margin for the pixels past an output row), `rows`
-// (the valid ones) is a hint.
+// One ISA's kernel. tile(nv, ...) computes mr(nv) consecutive output pixels x nv*vl channels,
+//   acc[i][j] = sum_{t < quads} sum_{b < 4} a[i*step + off[t] + b] * w[(t*nv*vl + j)*4 + b]
+// (u8 x s8, int32 wrapping), and finishes rows i < rows, channels j < ncols through the qgemm
+// output stage o (qgemm_internal.h; bit for bit output_portable) as tile rows i0 + i and
+// columns j0 + j. o's views have unit column strides. All mr(nv) pixels are read (the image
+// keeps a margin past each output row).
 struct QStemOps {
   int vl;      // int32 lanes per vector
   int max_nv;  // most weight vectors per tile
   int (*mr)(int nv);
-  void (*tile)(int nv, const uint8_t* a, int64_t step, const int32_t* off, int64_t quads, const int8_t* w,
-               int32_t* c, int64_t ldc, int rows);
-  // The qgemm output stage (qgemm_internal.h Route::output's contract, bit for bit the
-  // portable one) at this ISA's width.
-  void (*output)(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t j0,
-                 const qgemm_detail::OutputStage& o);
+  void (*tile)(int nv, const uint8_t* a, int64_t step, const int32_t* off, int64_t quads, const int8_t* w, int rows,
+               int ncols, int64_t i0, int64_t j0, const qgemm_detail::OutputStage& o);
   // NCHW rows of 1-byte outputs and residuals: dst[k*ld + q] = src[q*src_ld + k], q < rows, k < cols.
   void (*transpose_u8)(const uint8_t* src, int64_t src_ld, int64_t rows, int64_t cols, uint8_t* dst, int64_t ld);
 };

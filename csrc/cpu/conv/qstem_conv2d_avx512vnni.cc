@@ -1,6 +1,7 @@
 // The direct INT8 stem's tile kernel on AVX-512 VNNI (qstem_conv2d.h): per quad of taps, one
 // broadcast u8 quad per pixel and NV vectors of 16 channels' s8 weight quads, MR*NV vpdpbusd
-// (non-saturating: exact int32, wrapping like the reference's modular folding).
+// (non-saturating: exact int32, wrapping like the reference's modular folding), then the
+// output stage on the accumulators in registers.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -16,9 +17,64 @@ using qgemm_detail::OutputStage;
 // Accumulators MR*NV <= 24 of the 32 zmm registers, plus NV weight vectors and a broadcast.
 constexpr int mr_for(int nv) { return nv >= 4 ? 6 : nv == 3 ? 8 : 12; }
 
-template <int NV, int MR>
-void tile_t(const uint8_t* a, int64_t step, const int32_t* off, int64_t quads, const int8_t* w, int32_t* c,
-            int64_t ldc, int rows) {
+// The output stage's per-column operands of one 16-channel vector (the column arrays are padded
+// to whole blocks: full loads are in bounds) and the mask of its valid channels.
+struct Cols {
+  __m512i add, zb;
+  __m512 scale;
+  __mmask16 m;
+};
+
+inline Cols load_cols(const OutputStage& o, int64_t j, int valid) {
+  Cols k;
+  k.add = o.col_add ? _mm512_loadu_si512(o.col_add + j) : _mm512_setzero_si512();
+  k.zb = o.row_sum ? _mm512_loadu_si512(o.col_zb + j) : _mm512_setzero_si512();
+  k.scale = o.col_scale ? _mm512_loadu_ps(o.col_scale + j) : _mm512_set1_ps(1.0f);
+  k.m = static_cast<__mmask16>(valid >= 16 ? 0xffff : (1u << valid) - 1);
+  return k;
+}
+
+// The qgemm output stage (qgemm_internal.h OutputStage; output_portable is the scalar statement
+// of it) on one vector of raw dot products of output row i, channels j..j+15: the same
+// operations in the same order as the AVX2 and portable stages (this file is built with
+// -ffp-contract=off: the scale multiply and the residual's multiply and add stay three
+// roundings), so the results are bit for bit theirs. Unit column strides (the driver's views).
+template <DType Out>
+inline void finish(__m512i acc, const Cols& k, int64_t i, int64_t j, const OutputStage& o) {
+  constexpr int64_t size = static_cast<int64_t>(dtype_size(Out));
+  acc = _mm512_add_epi32(acc, k.add);
+  if (o.row_sum) acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(_mm512_set1_epi32(o.row_sum[i]), k.zb));
+  char* dst = static_cast<char*>(o.data) + (i * o.row_stride + j) * size;
+  if constexpr (Out == DType::kS32) {
+    if (o.relu) acc = _mm512_max_epi32(acc, _mm512_setzero_si512());
+    _mm512_mask_storeu_epi32(dst, k.m, acc);
+    return;
+  }
+  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), k.scale);
+  if (o.res) {
+    const __m128i bytes = _mm_maskz_loadu_epi8(k.m, static_cast<const char*>(o.res) + i * o.res_row_stride + j);
+    const __m512i rv = o.res_dtype == DType::kU8 ? _mm512_cvtepu8_epi32(bytes) : _mm512_cvtepi8_epi32(bytes);
+    const __m512 t = _mm512_mul_ps(_mm512_set1_ps(o.res_scale),
+                                   _mm512_cvtepi32_ps(_mm512_sub_epi32(rv, _mm512_set1_epi32(o.res_zero_point))));
+    v = _mm512_add_ps(v, t);
+  }
+  if constexpr (Out == DType::kF32) {
+    if (o.relu) v = _mm512_max_ps(v, _mm512_setzero_ps());  // -0.0 -> +0.0, like the reference
+    _mm512_mask_storeu_ps(dst, k.m, v);
+  } else {
+    // Clamped first: saturates, never INT_MIN from vcvtps2dq (+-65536 is past every output).
+    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-65536.0f)), _mm512_set1_ps(65536.0f));
+    const __m512i ozp = _mm512_set1_epi32(o.out_zero_point);
+    __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), ozp);  // round half to even (MXCSR default)
+    if (o.relu) q = _mm512_max_epi32(q, ozp);
+    if constexpr (Out == DType::kU8) _mm512_mask_cvtusepi32_storeu_epi8(dst, k.m, _mm512_max_epi32(q, _mm512_setzero_si512()));
+    else _mm512_mask_cvtsepi32_storeu_epi8(dst, k.m, q);
+  }
+}
+
+template <int NV, int MR, DType Out>
+void tile_t(const uint8_t* a, int64_t step, const int32_t* off, int64_t quads, const int8_t* w, int rows, int ncols,
+            int64_t i0, int64_t j0, const OutputStage& o) {
   // Every loop over MR / NV is unrolled (the pragmas): otherwise GCC keeps the accumulator
   // array in memory, with a stack store per vpdpbusd (4x slower, measured).
   __m512i acc[MR][NV];
@@ -41,89 +97,41 @@ void tile_t(const uint8_t* a, int64_t step, const int32_t* off, int64_t quads, c
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], ai, wv[v]);
     }
   }
-  // All MR rows are stored (c has room for them; the driver's output stage takes `rows`).
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
+  // The output stage straight from the registers (no int32 tile in memory).
+  Cols cols[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) _mm512_storeu_si512(c + i * ldc + v * 16, acc[i][v]);
+  for (int v = 0; v < NV; ++v) cols[v] = load_cols(o, j0 + v * 16, ncols - v * 16);
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    if (i >= rows) break;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      if (v * 16 < ncols) finish<Out>(acc[i][v], cols[v], i0 + i, j0 + v * 16, o);
+  }
 }
 
-void tile(int nv, const uint8_t* a, int64_t step, const int32_t* off, int64_t quads, const int8_t* w, int32_t* c,
-          int64_t ldc, int rows) {
+template <DType Out>
+void tile_out(int nv, const uint8_t* a, int64_t step, const int32_t* off, int64_t quads, const int8_t* w, int rows,
+              int ncols, int64_t i0, int64_t j0, const OutputStage& o) {
   switch (nv) {
-    case 4: tile_t<4, mr_for(4)>(a, step, off, quads, w, c, ldc, rows); break;
-    case 3: tile_t<3, mr_for(3)>(a, step, off, quads, w, c, ldc, rows); break;
-    case 2: tile_t<2, mr_for(2)>(a, step, off, quads, w, c, ldc, rows); break;
-    default: tile_t<1, mr_for(1)>(a, step, off, quads, w, c, ldc, rows); break;
+    case 4: tile_t<4, mr_for(4), Out>(a, step, off, quads, w, rows, ncols, i0, j0, o); break;
+    case 3: tile_t<3, mr_for(3), Out>(a, step, off, quads, w, rows, ncols, i0, j0, o); break;
+    case 2: tile_t<2, mr_for(2), Out>(a, step, off, quads, w, rows, ncols, i0, j0, o); break;
+    default: tile_t<1, mr_for(1), Out>(a, step, off, quads, w, rows, ncols, i0, j0, o); break;
+  }
+}
+
+void tile(int nv, const uint8_t* a, int64_t step, const int32_t* off, int64_t quads, const int8_t* w, int rows,
+          int ncols, int64_t i0, int64_t j0, const OutputStage& o) {
+  switch (o.dtype) {
+    case DType::kS32: tile_out<DType::kS32>(nv, a, step, off, quads, w, rows, ncols, i0, j0, o); break;
+    case DType::kF32: tile_out<DType::kF32>(nv, a, step, off, quads, w, rows, ncols, i0, j0, o); break;
+    case DType::kS8: tile_out<DType::kS8>(nv, a, step, off, quads, w, rows, ncols, i0, j0, o); break;
+    default: tile_out<DType::kU8>(nv, a, step, off, quads, w, rows, ncols, i0, j0, o); break;
   }
 }
 
 int mr(int nv) { return mr_for(nv); }
-
-// The qgemm output stage (qgemm_internal.h OutputStage; output_portable is the scalar statement
-// of it) at 16 lanes, with masked tails: the same operations in the same order as the AVX2 and
-// portable stages (this file is built with -ffp-contract=off: the scale multiply and the
-// residual's multiply and add stay three roundings), so the results are bit for bit theirs.
-template <DType Out>
-void output_t(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o) {
-  constexpr int64_t size = static_cast<int64_t>(dtype_size(Out));
-  const __m512i ozp = _mm512_set1_epi32(o.out_zero_point);
-  const __m512 lo = _mm512_set1_ps(-65536.0f), hi = _mm512_set1_ps(65536.0f);
-  for (int s0 = 0; s0 < nr; s0 += 16) {
-    const int w = std::min(16, nr - s0);
-    const __mmask16 m = static_cast<__mmask16>(w == 16 ? 0xffff : (1u << w) - 1);
-    const int64_t j = j0 + s0;
-    // Column arrays are padded to whole tiles: full loads are in bounds.
-    const __m512i add = o.col_add ? _mm512_loadu_si512(o.col_add + j) : _mm512_setzero_si512();
-    const __m512i zb = o.row_sum ? _mm512_loadu_si512(o.col_zb + j) : _mm512_setzero_si512();
-    const __m512 scale = o.col_scale ? _mm512_loadu_ps(o.col_scale + j) : _mm512_set1_ps(1.0f);
-    for (int r = 0; r < mr; ++r) {
-      __m512i acc = _mm512_add_epi32(_mm512_loadu_si512(c + r * ldc + s0), add);
-      if (o.row_sum) acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(_mm512_set1_epi32(o.row_sum[i0 + r]), zb));
-      char* dst = static_cast<char*>(o.data) + ((i0 + r) * o.row_stride + j) * size;
-      if constexpr (Out == DType::kS32) {
-        if (o.relu) acc = _mm512_max_epi32(acc, _mm512_setzero_si512());
-        _mm512_mask_storeu_epi32(dst, m, acc);
-        continue;
-      }
-      __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
-      if (o.res) {
-        const char* src = static_cast<const char*>(o.res) + (i0 + r) * o.res_row_stride + j;
-        const __m128i bytes = _mm_maskz_loadu_epi8(m, src);
-        const __m512i rv = o.res_dtype == DType::kU8 ? _mm512_cvtepu8_epi32(bytes) : _mm512_cvtepi8_epi32(bytes);
-        const __m512 t = _mm512_mul_ps(_mm512_set1_ps(o.res_scale),
-                                       _mm512_cvtepi32_ps(_mm512_sub_epi32(rv, _mm512_set1_epi32(o.res_zero_point))));
-        v = _mm512_add_ps(v, t);
-      }
-      if constexpr (Out == DType::kF32) {
-        if (o.relu) v = _mm512_max_ps(v, _mm512_setzero_ps());  // -0.0 -> +0.0, like the reference
-        _mm512_mask_storeu_ps(dst, m, v);
-      } else {
-        v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);  // saturates, never INT_MIN from vcvtps2dq
-        __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), ozp);  // round half to even (MXCSR default)
-        if (o.relu) q = _mm512_max_epi32(q, ozp);
-        if constexpr (Out == DType::kU8) {
-          _mm512_mask_cvtusepi32_storeu_epi8(dst, m, _mm512_max_epi32(q, _mm512_setzero_si512()));
-        } else {
-          _mm512_mask_cvtsepi32_storeu_epi8(dst, m, q);
-        }
-      }
-    }
-  }
-}
-
-void output(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o) {
-  if (o.col_stride != 1 || (o.res && o.res_col_stride != 1)) {
-    qgemm_detail::output_portable(c, ldc, mr, nr, i0, j0, o);
-    return;
-  }
-  switch (o.dtype) {
-    case DType::kS32: output_t<DType::kS32>(c, ldc, mr, nr, i0, j0, o); break;
-    case DType::kF32: output_t<DType::kF32>(c, ldc, mr, nr, i0, j0, o); break;
-    case DType::kS8: output_t<DType::kS8>(c, ldc, mr, nr, i0, j0, o); break;
-    default: output_t<DType::kU8>(c, ldc, mr, nr, i0, j0, o); break;
-  }
-}
 
 // dst[k*ld + q] = src[q*src_ld + k] for q < rows, k < cols: 16x16 byte blocks through four rounds
 // of unpacks (bytes, words, dwords, qwords: rows 2i/2i+1, then pairs, quads, halves), the
@@ -160,7 +168,7 @@ void transpose_u8(const uint8_t* src, int64_t src_ld, int64_t rows, int64_t cols
   }
 }
 
-const QStemOps kOps = {16, 4, mr, tile, output, transpose_u8};
+const QStemOps kOps = {16, 4, mr, tile, transpose_u8};
 
 }  // namespace
 
