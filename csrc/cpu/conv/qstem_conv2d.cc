@@ -83,6 +83,13 @@ std::vector<ColumnBlock> column_blocks(const QStemOps& ops, int64_t k) {
   return blocks;
 }
 
+// dst[i*C + c] = src[c*plane + i] ^ flip: C planar rows into one interleaved (NHWC) row.
+template <int C>
+void interleave(const uint8_t* src, int64_t plane, int64_t width, uint8_t flip, uint8_t* dst) {
+  for (int64_t i = 0; i < width; ++i)
+    for (int c = 0; c < C; ++c) dst[i * C + c] = src[c * plane + i] ^ flip;
+}
+
 // Image n padded with the zero point, as u8 (s8 inputs flipped to u8: x + 128), NHWC:
 // img[(hp*cols + col)*C + c] = x'[n, hp - pad_top, col - pad_left, c], pad outside the input.
 // Rows [hp0, hp1). NCHW inputs are interleaved into the same layout.
@@ -106,9 +113,12 @@ void fill_rows(const Conv2dDesc& d, const TensorView& x, const Geometry& g, int6
       const uint8_t* src = xb + ((n * H + h) * W + w0) * C;
       for (int64_t i = 0; i < hi - lo; ++i) dst[i] = src[i] ^ flip;
     } else {
-      for (int64_t c = 0; c < C; ++c) {
-        const uint8_t* src = xb + ((n * C + c) * H + h) * W + w0;
-        for (int64_t i = 0; i < w1 - w0; ++i) dst[i * C + c] = src[i] ^ flip;
+      const uint8_t* src = xb + (n * C * H + h) * W + w0;  // channel c's row at src + c * H * W
+      switch (C) {  // pixel by pixel with C fixed: a channel at a time stored bytes 3 apart (4x slower)
+        case 1: interleave<1>(src, H * W, w1 - w0, flip, dst); break;
+        case 2: interleave<2>(src, H * W, w1 - w0, flip, dst); break;
+        case 3: interleave<3>(src, H * W, w1 - w0, flip, dst); break;
+        default: interleave<4>(src, H * W, w1 - w0, flip, dst); break;
       }
     }
   }
