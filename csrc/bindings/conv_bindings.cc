@@ -140,11 +140,9 @@ void bind_conv(py::module_& m) {
           if (!py::isinstance<py::array>(residual))
             throw_invalid("residual", "a numpy array or None", Py_TYPE(residual.ptr())->tp_name);
           rv = tensor_view(residual.cast<py::array>(), "residual");
-          p.residual_scale = residual_scale;
-          p.residual_zero_point = residual_zero_point;
         }
         py::gil_scoped_release release;
-        cpu::qconv2d(d, xv, wv, p, ov, residual.is_none() ? nullptr : &rv);
+        cpu::qconv2d(d, xv, wv, p, ov, residual.is_none() ? nullptr : &rv, residual_scale, residual_zero_point);
       },
       py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("out"), py::arg("geometry"), py::arg("x_zero_point"),
       py::arg("w_zero_point"), py::arg("scale"), py::arg("out_zero_point"), py::arg("activation"),

@@ -38,7 +38,7 @@ struct Entry {
 
 using DepthwiseOpsFor = const DepthwiseOps& (*)(DType);
 using DepthwiseQconv = void (*)(const Conv2dDesc&, const TensorView& x, const TensorView& w, const QGemmParams&,
-                                const TensorView& out);
+                                const TensorView& out, const QResidual* residual);
 using SmallCOpsFor = const SmallCOps& (*)();
 
 // The families. f32 GEMM serves f32 (and is the fallback of the other float families: their

@@ -24,6 +24,7 @@
 #include "cpu/conv/depthwise_qconv2d.h"
 #include "cpu/conv/qstem_conv2d.h"
 #include "cpu/conv/smallc_conv2d.h"
+#include "cpu/gemm/gemm_checks.h"
 #include "cpu/gemm/gemm_driver.h"
 
 namespace aicc::cpu {
@@ -480,39 +481,12 @@ void conv2d(const Conv2dDesc& d, const TensorView& x, const Conv2dWeights& w, co
 
 void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,
              const TensorView& out) {
-  qconv2d(d, x, w, params, out, nullptr);
+  qconv2d(d, x, w, params, out, nullptr, 1.0f, 0);
 }
 
-void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params_in,
-             const TensorView& out, const TensorView* residual) {
+void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,
+             const TensorView& out, const TensorView* residual, float residual_scale, int32_t residual_zero_point) {
   check_common(d, x, &w, out);
-  if (params_in.residual != nullptr)
-    throw_invalid("params.residual", "nullptr (qconv2d takes the residual tensor as its own argument)", "a view");
-  QGemmParams params = params_in;
-  // The residual as a view of the whole tensor: the depthwise and stem kernels read it at
-  // out's element index (same shape and layout, both C-contiguous); the GEMM path below cuts
-  // per-chunk views of it exactly like out's.
-  MatrixView whole_residual;
-  if (residual != nullptr) {
-    conv::check_tensor(*residual, "residual", out.shape[0], out.shape[1], out.shape[2], out.shape[3], false);
-    if (residual->dtype != DType::kU8 && residual->dtype != DType::kS8)
-      throw_invalid("residual", "dtype u8 or s8", dtype_name(residual->dtype));
-    if (out.dtype == DType::kS32) throw_invalid("residual", "none for an s32 output", "a residual");
-    if (!(std::isfinite(params.residual_scale) && params.residual_scale > 0.0f))
-      throw_invalid("residual_scale", "a finite positive value", std::to_string(params.residual_scale));
-    const int32_t lo = residual->dtype == DType::kU8 ? 0 : -128, hi = residual->dtype == DType::kU8 ? 255 : 127;
-    if (params.residual_zero_point < lo || params.residual_zero_point > hi)
-      throw_invalid("residual_zero_point", "a value in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]",
-                    std::to_string(params.residual_zero_point));
-    const char* rb = static_cast<const char*>(residual->data);
-    const char* ob = static_cast<const char*>(out.data);
-    const int64_t rbytes = residual->numel(), obytes = out.numel() * static_cast<int64_t>(dtype_size(out.dtype));
-    const bool same = rb == ob && residual->dtype == out.dtype;
-    if (!same && rbytes > 0 && obytes > 0 && rb < ob + obytes && ob < rb + rbytes)
-      throw_invalid("residual", "memory not overlapping out (or out itself)", "an overlapping array");
-    whole_residual = MatrixView{residual->data, residual->dtype, out.numel() / std::max<int64_t>(d.k, 1), d.k, d.k, 1};
-    params.residual = &whole_residual;
-  }
   if (x.dtype != DType::kU8 && x.dtype != DType::kS8) throw_invalid("x", "dtype u8 or s8", dtype_name(x.dtype));
   if (w.dtype != DType::kS8) throw_invalid("w", "dtype s8", dtype_name(w.dtype));
   const auto per_channel = [&](int64_t len, const char* name) {
@@ -521,14 +495,27 @@ void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, cons
   };
   per_channel(params.b_zero_point ? params.b_zero_point_len : 0, "w_zero_point");
   per_channel(params.scale ? params.scale_len : 0, "scale");
+  // The residual as a view of the whole tensor: the depthwise and stem kernels read it at out's
+  // element index (same shape and layout, both C-contiguous); the GEMM path below cuts
+  // per-chunk views of it exactly like out's.
+  QResidual whole;
+  if (residual != nullptr) {
+    conv::check_tensor(*residual, "residual", out.shape[0], out.shape[1], out.shape[2], out.shape[3], false);
+    const int64_t k = std::max<int64_t>(d.k, 1);
+    whole.view = MatrixView{residual->data, residual->dtype, residual->numel() / k, k, k, 1};
+    whole.scale = residual_scale;
+    whole.zero_point = residual_zero_point;
+    check_qresidual(MatrixView{out.data, out.dtype, out.numel() / k, k, k, 1}, &whole);
+  }
+  const QResidual* res = residual != nullptr ? &whole : nullptr;
   if (out.numel() == 0) return;
   if (conv::is_depthwise(d)) {
-    depthwise_qconv2d(d, x, w, params, out);
+    depthwise_qconv2d(d, x, w, params, out, res);
     return;
   }
   if (qstem_eligible(d)) {
     if (const QStemOps* ops = qstem_ops()) {
-      qstem_qconv2d(*ops, d, x, w, params, out);
+      qstem_qconv2d(*ops, d, x, w, params, out, res);
       return;
     }
   }
@@ -538,13 +525,13 @@ void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, cons
   const int64_t out_esize = static_cast<int64_t>(dtype_size(out.dtype));
   for_each_chunk(d, x, out, pad, [&](const Operands& o, int64_t g) {
     QGemmParams p = params;
-    MatrixView res_view;
-    if (residual != nullptr) {  // the chunk's out view, over the residual's bytes (1 per element)
-      res_view = o.out;
-      res_view.dtype = residual->dtype;
-      res_view.data = static_cast<char*>(residual->data) +
-                      (static_cast<const char*>(o.out.data) - static_cast<const char*>(out.data)) / out_esize;
-      p.residual = &res_view;
+    QResidual chunk_res;
+    if (res != nullptr) {  // the chunk's out view, over the residual's bytes (1 per element)
+      chunk_res = whole;
+      chunk_res.view = o.out;
+      chunk_res.view.dtype = whole.view.dtype;
+      chunk_res.view.data = static_cast<char*>(whole.view.data) +
+                            (static_cast<const char*>(o.out.data) - static_cast<const char*>(out.data)) / out_esize;
     }
     if (p.b_zero_point && p.b_zero_point_len == d.k) {
       p.b_zero_point += g * kg;
@@ -555,7 +542,7 @@ void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, cons
       p.scale_len = kg;
     }
     if (p.bias) p.bias += g * kg;
-    qgemm(o.a, weight_view(d, w.data, w.dtype, g), o.out, p);
+    qgemm(o.a, weight_view(d, w.data, w.dtype, g), o.out, p, res != nullptr ? &chunk_res : nullptr);
   });
 }
 

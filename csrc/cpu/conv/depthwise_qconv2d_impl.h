@@ -23,13 +23,13 @@ namespace {
 // c_step 1; NCHW: one channel, c_step 0). Branch-free loops per output dtype so the compiler
 // vectorizes them; every step is the reference's (f32 multiply, rint half-even, + zero point
 // in f32 — exact, since |rint(v)| < 2^24 whenever the result is not saturated — clamp).
-inline void output_row_residual(const QGemmParams& p, DType out, void* dst, int64_t base, const int32_t* acc,
-                                int64_t n, int64_t c0, int64_t c_step);
+inline void output_row_residual(const QGemmParams& p, const QResidual& res, DType out, void* dst, int64_t base,
+                                const int32_t* acc, int64_t n, int64_t c0, int64_t c_step);
 
-inline void output_row(const QGemmParams& p, DType out, void* dst, int64_t base, const int32_t* acc, int64_t n,
-                       int64_t c0, int64_t c_step) {
-  if (p.residual != nullptr) {
-    output_row_residual(p, out, dst, base, acc, n, c0, c_step);
+inline void output_row(const QGemmParams& p, const QResidual* res, DType out, void* dst, int64_t base,
+                       const int32_t* acc, int64_t n, int64_t c0, int64_t c_step) {
+  if (res != nullptr) {
+    output_row_residual(p, *res, out, dst, base, acc, n, c0, c_step);
     return;
   }
   const bool relu = p.activation == Activation::kRelu;
@@ -68,30 +68,30 @@ inline void output_row(const QGemmParams& p, DType out, void* dst, int64_t base,
   }
 }
 
-// With a residual (p.residual->data: a tensor of out's layout, read at the same index as out):
+// With a residual (res.view.data: a tensor of out's layout, read at the same index as out):
 // v = f32(acc) * scale, v + residual_scale * f32(r - zr) (each rounded once), then as above. The
 // f32 values go through a small row buffer so both loops stay branch-free.
 template <typename TR>
-inline void residual_values(const QGemmParams& p, int64_t base, const int32_t* acc, int64_t n, int64_t c0,
-                            int64_t c_step, float* v) {
-  const TR* r = static_cast<const TR*>(p.residual->data) + base;
+inline void residual_values(const QGemmParams& p, const QResidual& res, int64_t base, const int32_t* acc, int64_t n,
+                            int64_t c0, int64_t c_step, float* v) {
+  const TR* r = static_cast<const TR*>(res.view.data) + base;
   const bool per_channel = p.scale_len != 1 && c_step != 0;
   const float* sc = p.scale + (p.scale_len == 1 ? 0 : c0);
-  const float s0 = sc[0], rs = p.residual_scale;
-  const int32_t zr = p.residual_zero_point;
+  const float s0 = sc[0], rs = res.scale;
+  const int32_t zr = res.zero_point;
   for (int64_t i = 0; i < n; ++i) {
     const float scaled = static_cast<float>(acc[i]) * (per_channel ? sc[i] : s0);
     v[i] = scaled + rs * static_cast<float>(static_cast<int32_t>(r[i]) - zr);
   }
 }
 
-inline void output_row_residual(const QGemmParams& p, DType out, void* dst, int64_t base, const int32_t* acc,
-                                int64_t n, int64_t c0, int64_t c_step) {
+inline void output_row_residual(const QGemmParams& p, const QResidual& res, DType out, void* dst, int64_t base,
+                                const int32_t* acc, int64_t n, int64_t c0, int64_t c_step) {
   thread_local std::vector<float> buf;
   if (buf.size() < static_cast<size_t>(n)) buf.resize(static_cast<size_t>(n));
   float* v = buf.data();
-  if (p.residual->dtype == DType::kU8) residual_values<uint8_t>(p, base, acc, n, c0, c_step, v);
-  else residual_values<int8_t>(p, base, acc, n, c0, c_step, v);
+  if (res.view.dtype == DType::kU8) residual_values<uint8_t>(p, res, base, acc, n, c0, c_step, v);
+  else residual_values<int8_t>(p, res, base, acc, n, c0, c_step, v);
   const bool relu = p.activation == Activation::kRelu;
   if (out == DType::kF32) {
     float* o = static_cast<float*>(dst) + base;
@@ -112,7 +112,8 @@ inline void output_row_residual(const QGemmParams& p, DType out, void* dst, int6
 }
 
 template <typename TX>
-void depthwise_qconv2d_run(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& p, const TensorView& out) {
+void depthwise_qconv2d_run(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& p,
+                           const TensorView& out, const QResidual* res) {
   const int64_t C = d.c, P = d.p(), Q = d.q(), RS = d.r * d.s;
   const int32_t zx = p.a_zero_point;
   const auto zw = [&](int64_t c) { return p.b_zero_point ? p.b_zero_point[p.b_zero_point_len == 1 ? 0 : c] : 0; };
@@ -167,7 +168,7 @@ void depthwise_qconv2d_run(const Conv2dDesc& d, const TensorView& x, const Tenso
         ops.qaccum_pixels(xt.data(), wp.data(), nt, 0, 1, C, init, acc + q * C, C);
       }
       for (int64_t q = 0; q < Q; ++q)
-        output_row(p, out.dtype, out.data, ((n * P + pp) * Q + q) * C, acc + q * C, C, 0, 1);
+        output_row(p, res, out.dtype, out.data, ((n * P + pp) * Q + q) * C, acc + q * C, C, 0, 1);
     }, threads);
     return;
   }
@@ -192,7 +193,7 @@ void depthwise_qconv2d_run(const Conv2dDesc& d, const TensorView& x, const Tenso
         }
       }
       const int64_t base = (nc * P + pp) * Q;
-      output_row(p, out.dtype, out.data, base, acc, Q, c, 0);
+      output_row(p, res, out.dtype, out.data, base, acc, Q, c, 0);
     }
   }, threads);
 }

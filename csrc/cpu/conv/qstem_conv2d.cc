@@ -153,7 +153,7 @@ int64_t qstem_workspace_bytes(const QStemOps& ops, const Conv2dDesc& d) {
 }
 
 void qstem_qconv2d(const QStemOps& ops, const Conv2dDesc& d, const TensorView& x, const TensorView& w,
-                   const QGemmParams& p, const TensorView& out) {
+                   const QGemmParams& p, const TensorView& out, const QResidual* residual) {
   const int64_t C = d.c, K = d.k, P = d.p(), Q = d.q(), T = d.r * d.s * C;
   const Geometry g(d);
   const Quads qd = make_quads(d, g);
@@ -214,12 +214,12 @@ void qstem_qconv2d(const QStemOps& ops, const Conv2dDesc& d, const TensorView& x
   base.col_scale = col_scale.empty() ? nullptr : col_scale.data();
   base.out_zero_point = p.out_zero_point;
   base.relu = p.activation == Activation::kRelu;
-  if (p.residual != nullptr) {
-    base.res_dtype = p.residual->dtype;
+  if (residual != nullptr) {
+    base.res_dtype = residual->view.dtype;
     base.res_row_stride = K;
     base.res_col_stride = 1;
-    base.res_scale = p.residual_scale;
-    base.res_zero_point = p.residual_zero_point;
+    base.res_scale = residual->scale;
+    base.res_zero_point = residual->zero_point;
   }
   const bool nchw = d.layout == Layout::kNCHW;
   const int64_t es = static_cast<int64_t>(dtype_size(out.dtype));
@@ -260,16 +260,16 @@ void qstem_qconv2d(const QStemOps& ops, const Conv2dDesc& d, const TensorView& x
           if (nchw) {
             obuf.resize(static_cast<size_t>(Q * K * es));
             o.data = obuf.data();
-            if (p.residual != nullptr) {
+            if (residual != nullptr) {
               rbuf.resize(static_cast<size_t>(Q * K));
               // res[n, :, p, :] gathered into the NHWC row order [Q][K].
-              ops.transpose_u8(static_cast<const uint8_t*>(p.residual->data) + n * K * P * Q + pp * Q, P * Q, K, Q,
+              ops.transpose_u8(static_cast<const uint8_t*>(residual->view.data) + n * K * P * Q + pp * Q, P * Q, K, Q,
                                reinterpret_cast<uint8_t*>(rbuf.data()), K);
               o.res = rbuf.data();
             }
           } else {
             o.data = static_cast<char*>(out.data) + pix0 * K * es;
-            if (p.residual != nullptr) o.res = static_cast<const char*>(p.residual->data) + pix0 * K;
+            if (residual != nullptr) o.res = static_cast<const char*>(residual->view.data) + pix0 * K;
           }
           for (const ColumnBlock& b : blocks) {
             const int64_t bw = static_cast<int64_t>(b.nv) * ops.vl;

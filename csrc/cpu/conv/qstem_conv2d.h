@@ -56,10 +56,10 @@ const QStemOps* qstem_ops();
 // at most 4 input channels, not pointwise (the same shapes as the float small-C path).
 bool qstem_eligible(const Conv2dDesc& d);
 
-// The conv (arguments checked by qconv2d). params.residual, when set, points at a C-contiguous
+// The conv (arguments checked by qconv2d). residual (nullptr: none): view.data is a C-contiguous
 // u8/s8 tensor of out's shape (its data and dtype are read; depthwise_qconv2d.h's convention).
 void qstem_qconv2d(const QStemOps& ops, const Conv2dDesc& d, const TensorView& x, const TensorView& w,
-                   const QGemmParams& params, const TensorView& out);
+                   const QGemmParams& params, const TensorView& out, const QResidual* residual);
 // Scratch bytes (the padded image, packed weights, per-thread tiles; NCHW row buffers sized for
 // a 4-byte output).
 int64_t qstem_workspace_bytes(const QStemOps& ops, const Conv2dDesc& d);

@@ -46,7 +46,7 @@ struct OutputStage {
   const float* col_scale = nullptr;  // s8/u8/f32 outputs
   int32_t out_zero_point = 0;
   bool relu = false;
-  // Residual (QGemmParams::residual), s8/u8/f32 outputs: v = f32(acc) * scale, then
+  // Residual (aicc/gemm.h QResidual), s8/u8/f32 outputs: v = f32(acc) * scale, then
   // v + res_scale * f32(r - res_zero_point) before rounding. res == nullptr: none.
   const void* res = nullptr;
   DType res_dtype = DType::kU8;
@@ -129,7 +129,7 @@ void pack_b_u8s8_avx512vnni(const MatrixView& b, int64_t j0, int nr, const int32
 // The INT8 GEMM on one route (aicc::cpu::qgemm passes the registry's choice; tests pass each
 // registry entry in turn).
 void qgemm_with_route(const MatrixView& a, const MatrixView& b, const MatrixView& out, const QGemmParams& p,
-                      const Route& route);
+                      const Route& route, const QResidual* residual = nullptr);
 
 // A 64-byte aligned, growable scratch buffer (never shrinks while alive; contents are
 // not preserved across grow()).

@@ -101,11 +101,10 @@ void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, cons
 // The same with the quantized ResNet block's skip input fused into the output stage (s8/u8/f32
 // outputs): residual is u8 or s8, out's shape and layout, C-contiguous; it may be out itself
 // (each element is read before that out element is written), else must not overlap it. The
-// term is params.residual_scale * (residual - params.residual_zero_point), added after the
-// scale multiply (aicc/gemm.h QGemmParams). params.residual must be nullptr (the conv forms its
-// own views); residual == nullptr is the plain qconv2d.
+// term is residual_scale * (residual - residual_zero_point), added after the scale multiply
+// (aicc/gemm.h QResidual). residual == nullptr is the plain qconv2d.
 void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,
-             const TensorView& out, const TensorView* residual);
+             const TensorView& out, const TensorView* residual, float residual_scale, int32_t residual_zero_point);
 
 // grad_in = adjoint of conv2d in x, for grad_out [N, K, P, Q] (or NHWC). f32 accumulation;
 // the result does not depend on the thread count.
