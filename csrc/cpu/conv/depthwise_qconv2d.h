@@ -9,7 +9,7 @@ namespace aicc::cpu {
 // residual (nullptr: none): view.data is a C-contiguous u8/s8 tensor of out's shape (only its data
 // and dtype are read: element i of out adds the term of element i of the residual).
 void depthwise_qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,
-                       const TensorView& out, const QResidual* residual);
+                       const TensorView& out, const QResidual* residual = nullptr);
 void depthwise_qconv2d_portable(const Conv2dDesc& d, const TensorView& x, const TensorView& w,
                                 const QGemmParams& params, const TensorView& out, const QResidual* residual);
 #if defined(AICC_X86)
