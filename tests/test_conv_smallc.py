@@ -177,3 +177,97 @@ def test_qconv2d_im2col_row_runs_bit_exact(backend, case, data):
     y = ak.qconv2d(x, w, x_zero_point=zx, backend=backend, **kw)
     ref = ak.reference.qconv2d(x, w, x_zero_point=zx, **kw)
     np.testing.assert_array_equal(y, ref)
+
+
+# -- the direct INT8 stem (registry family smallc_int8; docs/CONV.md "INT8 stem") --------------
+# On a CPU setting without its kernel (AVX512_VNNI masked, AVX2, portable) the same tests run the
+# im2col + qgemm path, so both are held to the reference.
+
+@given(case=smallc_case(), data=st.data())
+def test_qstem_bit_exact(backend, case, data):
+    """Every small-C geometry (C 1..4, kernels to 7x7, strides, dilations, asymmetric padding,
+    channel counts around the 16/32/48/64 column blocks and past them), u8 and s8 inputs with
+    extreme zero points (padding holds them), per-tensor or per-channel weight zero points (the
+    row term), every output dtype, relu, bias, and the fused residual."""
+    _host_only(backend)
+    x_shape, w_shape, kw, geo = case
+    x_dtype = data.draw(st.sampled_from([np.uint8, np.int8]))
+    info = np.iinfo(x_dtype)
+    x = S.int_array(data.draw, x_shape, x_dtype)
+    w = S.int_array(data.draw, w_shape, np.int8)
+    zw = (S.int_array(data.draw, (geo.k,), np.int8).astype(np.int32) if data.draw(st.booleans())
+          else data.draw(st.sampled_from([0, -128, 127])))
+    out_dtype = data.draw(st.sampled_from([np.int32, np.uint8, np.int8, np.float32]))
+    q = dict(x_zero_point=data.draw(st.sampled_from([0, int(info.min), int(info.max), 3])), w_zero_point=zw,
+             out_dtype=out_dtype, activation=data.draw(st.sampled_from([None, "relu"])),
+             bias=S.int_array(data.draw, (geo.k,), np.int8).astype(np.int32) * 997 if data.draw(st.booleans()) else None)
+    if out_dtype != np.int32:
+        q["scale"] = data.draw(st.sampled_from([1e-3, 1.0 / 3.0, 1.0]))
+        if out_dtype != np.float32:
+            oi = np.iinfo(out_dtype)
+            q["out_zero_point"] = data.draw(st.sampled_from([int(oi.min), 0, int(oi.max), 5]))
+        if data.draw(st.booleans()):
+            r_dtype = data.draw(st.sampled_from([np.uint8, np.int8]))
+            q.update(residual=S.int_array(data.draw, geo.out_shape, r_dtype), residual_scale=0.37,
+                     residual_zero_point=int(np.iinfo(r_dtype).max))
+    y = ak.qconv2d(x, w, backend=backend, **q, **kw)
+    ref = ak.reference.qconv2d(x, w, **q, **kw)
+    assert y.dtype == ref.dtype and y.shape == ref.shape
+    np.testing.assert_array_equal(y, ref)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("x_dtype", [np.uint8, np.int8])
+@pytest.mark.parametrize("rs, stride, pad, k, hw", [(7, 2, 3, 64, 45), (3, 2, 1, 32, 37), (5, 1, 2, 50, 33)])
+def test_qstem_shapes_full_range(backend, rng, layout, x_dtype, rs, stride, pad, k, hw):
+    """The ResNet and MobileNet stems (and a K that is no multiple of 16) at reduced sizes with
+    the value extremes: rows of several tiles and odd widths (NCHW rows of 16-pixel transpose
+    blocks and a remainder), per-channel zero points, in-place residual."""
+    _host_only(backend)
+    info = np.iinfo(x_dtype)
+    x = rng.choice([info.min, info.max, 0, 1], size=(2, 3, hw, hw) if layout == "NCHW" else (2, hw, hw, 3)).astype(x_dtype)
+    w = rng.choice([-128, 127, 0, -1], size=(k, 3, rs, rs) if layout == "NCHW" else (k, rs, rs, 3)).astype(np.int8)
+    kw = dict(stride=stride, padding=pad, layout=layout, x_zero_point=int(info.max), w_zero_point=rng.integers(-128, 128, k),
+              bias=rng.integers(-9000, 9000, k).astype(np.int32))
+    for out_dtype in (np.int32, np.float32, np.uint8, np.int8):
+        q = dict(kw, out_dtype=out_dtype)
+        if out_dtype != np.int32:
+            q["scale"] = (rng.random(k) * 2e-4 + 1e-6).astype(np.float32)
+        for activation in (None, "relu"):
+            ref = ak.reference.qconv2d(x, w, activation=activation, **q)
+            np.testing.assert_array_equal(ak.qconv2d(x, w, activation=activation, backend=backend, **q), ref)
+        if out_dtype in (np.uint8, np.int8):
+            res = rng.integers(np.iinfo(out_dtype).min, np.iinfo(out_dtype).max + 1, ref.shape).astype(out_dtype)
+            rq = dict(q, activation="relu", residual_scale=0.6, residual_zero_point=3)
+            want = ak.reference.qconv2d(x, w, residual=res, **rq)
+            ak.qconv2d(x, w, residual=res, out=res, backend=backend, **rq)  # in place
+            np.testing.assert_array_equal(res, want)
+
+
+def test_qstem_results_do_not_depend_on_thread_count(rng):
+    x = rng.integers(0, 256, (2, 23, 31, 3), dtype=np.uint8)
+    w = rng.integers(-128, 128, (40, 7, 7, 3), dtype=np.int8)
+    kw = dict(stride=2, padding=3, layout="NHWC", x_zero_point=128, w_zero_point=rng.integers(-5, 5, 40))
+    before = ak.get_num_threads()
+    try:
+        ak.set_num_threads(1)
+        one = ak.qconv2d(x, w, **kw)
+        ak.set_num_threads(2)
+        two = ak.qconv2d(x, w, **kw)
+    finally:
+        ak.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
+
+
+def test_qstem_is_the_registry_choice_and_reports_its_workspace():
+    """With AVX512_VNNI the stem runs the direct kernel, whose scratch (the padded u8 image and
+    the packed weights) is far below im2col's chunk; masking VNNI selects the im2col route."""
+    entries = {e["name"]: e for e in _aicc_cpu.registry() if e["family"] == "smallc_int8"}
+    assert list(entries)[-1] == "smallc_int8_via_qgemm_portable"
+    geo = (2, 2, 3, 3, 3, 3, 1, 1, 1, 1)
+    ws = _aicc_cpu.conv2d_workspace_bytes((8, 3, 224, 224, 64, 7, 7), geo, "u8")
+    output = 8 * 112 * 112 * 64
+    if entries.get("smallc_u8s8_avx512vnni", {}).get("chosen"):
+        assert 0 < ws < output // 20
+    else:
+        assert 0 < ws <= output

@@ -119,7 +119,8 @@ void bind_conv(py::module_& m) {
       "qconv2d",
       [](const py::array& x, const py::array& w, const py::object& bias, const py::array& out,
          const Geometry& geo, int32_t x_zero_point, const py::object& w_zero_point, const py::object& scale,
-         int32_t out_zero_point, int activation) {
+         int32_t out_zero_point, int activation, const py::object& residual, float residual_scale,
+         int32_t residual_zero_point) {
         const TensorView xv = tensor_view(x, "x");
         const TensorView wv = tensor_view(w, "w");
         const TensorView ov = tensor_view(out, "out", /*writeable=*/true);
@@ -134,11 +135,18 @@ void bind_conv(py::module_& m) {
         p.out_zero_point = out_zero_point;
         if (activation != 0 && activation != 1) throw_invalid("activation", "none or relu", std::to_string(activation));
         p.activation = static_cast<Activation>(activation);
+        TensorView rv;
+        if (!residual.is_none()) {
+          if (!py::isinstance<py::array>(residual))
+            throw_invalid("residual", "a numpy array or None", Py_TYPE(residual.ptr())->tp_name);
+          rv = tensor_view(residual.cast<py::array>(), "residual");
+        }
         py::gil_scoped_release release;
-        cpu::qconv2d(d, xv, wv, p, ov);
+        cpu::qconv2d(d, xv, wv, p, ov, residual.is_none() ? nullptr : &rv, residual_scale, residual_zero_point);
       },
       py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("out"), py::arg("geometry"), py::arg("x_zero_point"),
-      py::arg("w_zero_point"), py::arg("scale"), py::arg("out_zero_point"), py::arg("activation"));
+      py::arg("w_zero_point"), py::arg("scale"), py::arg("out_zero_point"), py::arg("activation"),
+      py::arg("residual") = py::none(), py::arg("residual_scale") = 1.0f, py::arg("residual_zero_point") = 0);
 
   m.def(
       "conv2d_backward_data",

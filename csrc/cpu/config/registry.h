@@ -20,6 +20,7 @@
 #include "common/cpu_features.h"
 #include "cpu/conv/depthwise_conv2d.h"
 #include "cpu/conv/depthwise_qconv2d.h"
+#include "cpu/conv/qstem_conv2d.h"
 #include "cpu/conv/smallc_conv2d.h"
 #include "cpu/gemm/gemm_driver.h"
 #include "cpu/gemm/qgemm_internal.h"
@@ -37,7 +38,7 @@ struct Entry {
 
 using DepthwiseOpsFor = const DepthwiseOps& (*)(DType);
 using DepthwiseQconv = void (*)(const Conv2dDesc&, const TensorView& x, const TensorView& w, const QGemmParams&,
-                                const TensorView& out);
+                                const TensorView& out, const QResidual* residual);
 using SmallCOpsFor = const SmallCOps& (*)();
 
 // The families. f32 GEMM serves f32 (and is the fallback of the other float families: their
@@ -48,6 +49,9 @@ struct Families {
   std::vector<Entry<DepthwiseOpsFor>> depthwise;
   std::vector<Entry<DepthwiseQconv>> depthwise_int8;
   std::vector<Entry<SmallCOpsFor>> smallc;  // the direct conv of few input channels (the stem)
+  // Its INT8 twin; the portable entry's impl is nullptr: no direct kernel, the conv runs as
+  // im2col + qgemm (the int8_gemm family's kernel).
+  std::vector<Entry<const QStemOps*>> smallc_int8;
   std::vector<Entry<const ReduceKernels*>> reduce;
   // peak_bf16 falls back on peak_f32 (bf16 then runs on the f32 kernels).
   std::vector<Entry<const peak::ComputeLoop*>> peak_f32, peak_bf16, peak_int8;

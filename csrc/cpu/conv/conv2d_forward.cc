@@ -9,6 +9,7 @@
 //   pixels whose column buffer never exceeds the layer's output size, one qgemm per chunk.
 // Depthwise convs use their own kernels (depthwise_conv2d.h, depthwise_qconv2d.h).
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -21,7 +22,9 @@
 #include "cpu/conv/conv2d_common.h"
 #include "cpu/conv/depthwise_conv2d.h"
 #include "cpu/conv/depthwise_qconv2d.h"
+#include "cpu/conv/qstem_conv2d.h"
 #include "cpu/conv/smallc_conv2d.h"
+#include "cpu/gemm/gemm_checks.h"
 #include "cpu/gemm/gemm_driver.h"
 
 namespace aicc::cpu {
@@ -383,6 +386,7 @@ int64_t conv2d_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
   const bool quantized = input_dtype == DType::kS8 || input_dtype == DType::kU8;
   if (conv::is_depthwise(d)) return depthwise_workspace_bytes(d);  // int32 accumulators: same size
   if (!quantized && smallc_eligible(d)) return smallc_workspace_bytes(d, input_dtype);
+  if (quantized && qstem_eligible(d) && qstem_ops() != nullptr) return qstem_workspace_bytes(*qstem_ops(), d);
   if (!quantized) {
     // One staging tile (mr x kc input elements) per thread; the unfolded matrix never exists.
     const auto& cfg = gemm_internal::float_gemm_config(input_dtype, input_dtype);
@@ -497,6 +501,11 @@ void conv2d(const Conv2dDesc& d, const TensorView& x, const Conv2dWeights& w, co
 
 void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,
              const TensorView& out) {
+  qconv2d(d, x, w, params, out, nullptr, 1.0f, 0);
+}
+
+void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,
+             const TensorView& out, const TensorView* residual, float residual_scale, int32_t residual_zero_point) {
   check_common(d, x, &w, out);
   if (x.dtype != DType::kU8 && x.dtype != DType::kS8) throw_invalid("x", "dtype u8 or s8", dtype_name(x.dtype));
   if (w.dtype != DType::kS8) throw_invalid("w", "dtype s8", dtype_name(w.dtype));
@@ -506,16 +515,44 @@ void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, cons
   };
   per_channel(params.b_zero_point ? params.b_zero_point_len : 0, "w_zero_point");
   per_channel(params.scale ? params.scale_len : 0, "scale");
+  // The residual as a view of the whole tensor: the depthwise and stem kernels read it at out's
+  // element index (same shape and layout, both C-contiguous); the GEMM path below cuts
+  // per-chunk views of it exactly like out's.
+  QResidual whole;
+  if (residual != nullptr) {
+    conv::check_tensor(*residual, "residual", out.shape[0], out.shape[1], out.shape[2], out.shape[3], false);
+    const int64_t k = std::max<int64_t>(d.k, 1);
+    whole.view = MatrixView{residual->data, residual->dtype, residual->numel() / k, k, k, 1};
+    whole.scale = residual_scale;
+    whole.zero_point = residual_zero_point;
+    check_qresidual(MatrixView{out.data, out.dtype, out.numel() / k, k, k, 1}, &whole);
+  }
+  const QResidual* res = residual != nullptr ? &whole : nullptr;
   if (out.numel() == 0) return;
   if (conv::is_depthwise(d)) {
-    depthwise_qconv2d(d, x, w, params, out);
+    depthwise_qconv2d(d, x, w, params, out, res);
     return;
+  }
+  if (qstem_eligible(d)) {
+    if (const QStemOps* ops = qstem_ops()) {
+      qstem_qconv2d(*ops, d, x, w, params, out, res);
+      return;
+    }
   }
   const int64_t kg = d.kg();
   // Padding holds the zero point so that (x - zx) is exactly 0 there.
   const uint32_t pad = static_cast<uint32_t>(params.a_zero_point) & 0xffu;
+  const int64_t out_esize = static_cast<int64_t>(dtype_size(out.dtype));
   for_each_chunk(d, x, out, pad, [&](const Operands& o, int64_t g) {
     QGemmParams p = params;
+    QResidual chunk_res;
+    if (res != nullptr) {  // the chunk's out view, over the residual's bytes (1 per element)
+      chunk_res = whole;
+      chunk_res.view = o.out;
+      chunk_res.view.dtype = whole.view.dtype;
+      chunk_res.view.data = static_cast<char*>(whole.view.data) +
+                            (static_cast<const char*>(o.out.data) - static_cast<const char*>(out.data)) / out_esize;
+    }
     if (p.b_zero_point && p.b_zero_point_len == d.k) {
       p.b_zero_point += g * kg;
       p.b_zero_point_len = kg;
@@ -525,7 +562,7 @@ void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, cons
       p.scale_len = kg;
     }
     if (p.bias) p.bias += g * kg;
-    qgemm(o.a, weight_view(d, w.data, w.dtype, g), o.out, p);
+    qgemm(o.a, weight_view(d, w.data, w.dtype, g), o.out, p, res != nullptr ? &chunk_res : nullptr);
   });
 }
 

@@ -8,14 +8,14 @@
 namespace aicc::cpu {
 
 void depthwise_qconv2d_portable(const Conv2dDesc& d, const TensorView& x, const TensorView& w,
-                                const QGemmParams& params, const TensorView& out) {
-  if (x.dtype == DType::kU8) dwq_detail::depthwise_qconv2d_run<uint8_t>(d, x, w, params, out);
-  else dwq_detail::depthwise_qconv2d_run<int8_t>(d, x, w, params, out);
+                                const QGemmParams& params, const TensorView& out, const QResidual* residual) {
+  if (x.dtype == DType::kU8) dwq_detail::depthwise_qconv2d_run<uint8_t>(d, x, w, params, out, residual);
+  else dwq_detail::depthwise_qconv2d_run<int8_t>(d, x, w, params, out, residual);
 }
 
 void depthwise_qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,
-                       const TensorView& out) {
-  registry::select(registry::families().depthwise_int8).impl(d, x, w, params, out);
+                       const TensorView& out, const QResidual* residual) {
+  registry::select(registry::families().depthwise_int8).impl(d, x, w, params, out, residual);
 }
 
 }  // namespace aicc::cpu

@@ -23,8 +23,15 @@ namespace {
 // c_step 1; NCHW: one channel, c_step 0). Branch-free loops per output dtype so the compiler
 // vectorizes them; every step is the reference's (f32 multiply, rint half-even, + zero point
 // in f32 — exact, since |rint(v)| < 2^24 whenever the result is not saturated — clamp).
-inline void output_row(const QGemmParams& p, DType out, void* dst, int64_t base, const int32_t* acc, int64_t n,
-                       int64_t c0, int64_t c_step) {
+inline void output_row_residual(const QGemmParams& p, const QResidual& res, DType out, void* dst, int64_t base,
+                                const int32_t* acc, int64_t n, int64_t c0, int64_t c_step);
+
+inline void output_row(const QGemmParams& p, const QResidual* res, DType out, void* dst, int64_t base,
+                       const int32_t* acc, int64_t n, int64_t c0, int64_t c_step) {
+  if (res != nullptr) {
+    output_row_residual(p, *res, out, dst, base, acc, n, c0, c_step);
+    return;
+  }
   const bool relu = p.activation == Activation::kRelu;
   if (out == DType::kS32) {
     int32_t* o = static_cast<int32_t*>(dst) + base;
@@ -61,8 +68,52 @@ inline void output_row(const QGemmParams& p, DType out, void* dst, int64_t base,
   }
 }
 
+// With a residual (res.view.data: a tensor of out's layout, read at the same index as out):
+// v = f32(acc) * scale, v + residual_scale * f32(r - zr) (each rounded once), then as above. The
+// f32 values go through a small row buffer so both loops stay branch-free.
+template <typename TR>
+inline void residual_values(const QGemmParams& p, const QResidual& res, int64_t base, const int32_t* acc, int64_t n,
+                            int64_t c0, int64_t c_step, float* v) {
+  const TR* r = static_cast<const TR*>(res.view.data) + base;
+  const bool per_channel = p.scale_len != 1 && c_step != 0;
+  const float* sc = p.scale + (p.scale_len == 1 ? 0 : c0);
+  const float s0 = sc[0], rs = res.scale;
+  const int32_t zr = res.zero_point;
+  for (int64_t i = 0; i < n; ++i) {
+    const float scaled = static_cast<float>(acc[i]) * (per_channel ? sc[i] : s0);
+    v[i] = scaled + rs * static_cast<float>(static_cast<int32_t>(r[i]) - zr);
+  }
+}
+
+inline void output_row_residual(const QGemmParams& p, const QResidual& res, DType out, void* dst, int64_t base,
+                                const int32_t* acc, int64_t n, int64_t c0, int64_t c_step) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < static_cast<size_t>(n)) buf.resize(static_cast<size_t>(n));
+  float* v = buf.data();
+  if (res.view.dtype == DType::kU8) residual_values<uint8_t>(p, res, base, acc, n, c0, c_step, v);
+  else residual_values<int8_t>(p, res, base, acc, n, c0, c_step, v);
+  const bool relu = p.activation == Activation::kRelu;
+  if (out == DType::kF32) {
+    float* o = static_cast<float*>(dst) + base;
+    for (int64_t i = 0; i < n; ++i) o[i] = relu ? std::max(v[i], 0.0f) : v[i];
+    return;
+  }
+  float lo = out == DType::kU8 ? 0.0f : -128.0f;
+  const float hi = out == DType::kU8 ? 255.0f : 127.0f;
+  if (relu) lo = std::max(lo, static_cast<float>(p.out_zero_point));
+  const float zp = static_cast<float>(p.out_zero_point);
+  for (int64_t i = 0; i < n; ++i) {
+    // Clamped first: v may exceed int range (inf) where the result saturates anyway.
+    const float q = std::rint(std::min(std::max(v[i], -65536.0f), 65536.0f)) + zp;
+    const int32_t qi = static_cast<int32_t>(std::min(std::max(q, lo), hi));
+    if (out == DType::kU8) static_cast<uint8_t*>(dst)[base + i] = static_cast<uint8_t>(qi);
+    else static_cast<int8_t*>(dst)[base + i] = static_cast<int8_t>(qi);
+  }
+}
+
 template <typename TX>
-void depthwise_qconv2d_run(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& p, const TensorView& out) {
+void depthwise_qconv2d_run(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& p,
+                           const TensorView& out, const QResidual* res) {
   const int64_t C = d.c, P = d.p(), Q = d.q(), RS = d.r * d.s;
   const int32_t zx = p.a_zero_point;
   const auto zw = [&](int64_t c) { return p.b_zero_point ? p.b_zero_point[p.b_zero_point_len == 1 ? 0 : c] : 0; };
@@ -117,7 +168,7 @@ void depthwise_qconv2d_run(const Conv2dDesc& d, const TensorView& x, const Tenso
         ops.qaccum_pixels(xt.data(), wp.data(), nt, 0, 1, C, init, acc + q * C, C);
       }
       for (int64_t q = 0; q < Q; ++q)
-        output_row(p, out.dtype, out.data, ((n * P + pp) * Q + q) * C, acc + q * C, C, 0, 1);
+        output_row(p, res, out.dtype, out.data, ((n * P + pp) * Q + q) * C, acc + q * C, C, 0, 1);
     }, threads);
     return;
   }
@@ -142,7 +193,7 @@ void depthwise_qconv2d_run(const Conv2dDesc& d, const TensorView& x, const Tenso
         }
       }
       const int64_t base = (nc * P + pp) * Q;
-      output_row(p, out.dtype, out.data, base, acc, Q, c, 0);
+      output_row(p, res, out.dtype, out.data, base, acc, Q, c, 0);
     }
   }, threads);
 }

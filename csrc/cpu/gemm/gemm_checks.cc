@@ -1,6 +1,7 @@
 #include "cpu/gemm/gemm_checks.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <string>
@@ -115,6 +116,25 @@ void check_qgemm_args(const MatrixView& a, const MatrixView& b, const MatrixView
     for (int64_t j = 0; j < n; ++j) max_bias = std::max<int64_t>(max_bias, std::llabs(params.bias[j]));
   if (a.cols * max_a * max_b + max_bias > std::numeric_limits<int32_t>::max())
     throw_invalid("a", "K small enough that int32 accumulation cannot overflow", "K=" + std::to_string(a.cols));
+}
+
+void check_qresidual(const MatrixView& out, const QResidual* residual) {
+  if (residual == nullptr) return;
+  const MatrixView& r = residual->view;
+  if (out.dtype == DType::kS32) throw_invalid("residual", "none for an s32 output", "a residual");
+  check_strides(r, "residual", false);
+  if (r.dtype != DType::kU8 && r.dtype != DType::kS8) throw_invalid("residual", "dtype u8 or s8", dtype_name(r.dtype));
+  if (r.rows != out.rows || r.cols != out.cols) throw_invalid("residual", dims(out), dims(r));
+  if (!(std::isfinite(residual->scale) && residual->scale > 0.0f))
+    throw_invalid("residual_scale", "a finite positive value", std::to_string(residual->scale));
+  const int32_t lo = r.dtype == DType::kU8 ? 0 : -128, hi = r.dtype == DType::kU8 ? 255 : 127;
+  if (residual->zero_point < lo || residual->zero_point > hi)
+    throw_invalid("residual_zero_point", "a value in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]",
+                  std::to_string(residual->zero_point));
+  // Exactly out (read before written) or apart from it.
+  const bool same = r.data == out.data && r.row_stride == out.row_stride && r.col_stride == out.col_stride &&
+                    r.dtype == out.dtype;
+  if (!same) check_no_overlap(out, r, "residual");
 }
 
 }  // namespace aicc::cpu

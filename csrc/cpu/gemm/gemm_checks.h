@@ -10,5 +10,7 @@ void check_gemm_args(const MatrixView& a, const MatrixView& b, const MatrixView*
                      const GemmParams& params);
 void check_qgemm_args(const MatrixView& a, const MatrixView& b, const MatrixView& out,
                       const QGemmParams& params);
+// The residual of the INT8 output stage, when given (nullptr passes).
+void check_qresidual(const MatrixView& out, const QResidual* residual);
 
 }  // namespace aicc::cpu

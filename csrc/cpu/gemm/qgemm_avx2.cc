@@ -147,8 +147,26 @@ void pack_b_s16_avx2(const MatrixView& b, int64_t j0, int n_cols, const int32_t*
 namespace {
 
 // One dtype's store of 8 finished lanes (w <= 8 valid) at dst.
+// The residual term of w <= 8 consecutive outputs (unit column stride): res_scale * f32(r - zr).
+inline __m256 residual_lanes(const OutputStage& o, int64_t i, int64_t j, int w) {
+  const char* src = static_cast<const char*>(o.res) + i * o.res_row_stride + j;
+  __m128i bytes;
+  if (w == 8) {
+    bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src));
+  } else {
+    alignas(16) unsigned char lanes[16] = {};
+    std::memcpy(lanes, src, static_cast<size_t>(w));
+    bytes = _mm_load_si128(reinterpret_cast<const __m128i*>(lanes));
+  }
+  const __m256i r = o.res_dtype == DType::kU8 ? _mm256_cvtepu8_epi32(bytes) : _mm256_cvtepi8_epi32(bytes);
+  const __m256 off = _mm256_cvtepi32_ps(_mm256_sub_epi32(r, _mm256_set1_epi32(o.res_zero_point)));
+  return _mm256_mul_ps(_mm256_set1_ps(o.res_scale), off);
+}
+
+// res: the residual terms to add after the scale multiply, or nullptr.
 template <DType Out>
-inline void store_lanes(char* dst, __m256i acc, __m256 scale, __m256i ozp, bool relu, int w) {
+inline void store_lanes(char* dst, __m256i acc, __m256 scale, __m256i ozp, bool relu, int w,
+                        const __m256* res = nullptr) {
   if constexpr (Out == DType::kS32) {
     if (relu) acc = _mm256_max_epi32(acc, _mm256_setzero_si256());
     if (w == 8) {
@@ -160,6 +178,7 @@ inline void store_lanes(char* dst, __m256i acc, __m256 scale, __m256i ozp, bool 
     }
   } else if constexpr (Out == DType::kF32) {
     __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);  // one f32 multiply
+    if (res) v = _mm256_add_ps(v, *res);                         // (-ffp-contract=off: no FMA)
     if (relu) v = _mm256_max_ps(v, _mm256_setzero_ps());        // -0.0 -> +0.0, like the reference
     if (w == 8) {
       _mm256_storeu_ps(reinterpret_cast<float*>(dst), v);
@@ -170,6 +189,7 @@ inline void store_lanes(char* dst, __m256i acc, __m256 scale, __m256i ozp, bool 
     }
   } else {
     __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
+    if (res) v = _mm256_add_ps(v, *res);
     // Clamp before rounding so huge values saturate instead of turning into INT_MIN in
     // vcvtps2dq; +-65536 is far outside every reachable output, so results are unchanged.
     v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-65536.0f)), _mm256_set1_ps(65536.0f));
@@ -205,6 +225,13 @@ void output_tile(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t 
       __m256i acc = _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + r * ldc + s0)), add);
       if (o.row_sum) acc = _mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(o.row_sum[i0 + r]), zb));
       char* dst = static_cast<char*>(o.data) + ((i0 + r) * o.row_stride + j) * size;
+      if constexpr (Out != DType::kS32) {
+        if (o.res) {
+          const __m256 res = residual_lanes(o, i0 + r, j, w);
+          store_lanes<Out>(dst, acc, scale, ozp, o.relu, w, &res);
+          continue;
+        }
+      }
       store_lanes<Out>(dst, acc, scale, ozp, o.relu, w);
     }
   }
@@ -213,7 +240,7 @@ void output_tile(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t 
 }  // namespace
 
 void output_avx2(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o) {
-  if (o.col_stride != 1) {
+  if (o.col_stride != 1 || (o.res && o.res_col_stride != 1)) {
     output_portable(c, ldc, mr, nr, i0, j0, o);
     return;
   }

@@ -57,9 +57,15 @@ void qgemm(const MatrixView& a, const MatrixView& b, const MatrixView& out, cons
   qgemm_detail::qgemm_with_route(a, b, out, p, *registry::select(registry::families().int8_gemm).impl);
 }
 
+void qgemm(const MatrixView& a, const MatrixView& b, const MatrixView& out, const QGemmParams& p,
+           const QResidual* residual) {
+  qgemm_detail::qgemm_with_route(a, b, out, p, *registry::select(registry::families().int8_gemm).impl, residual);
+}
+
 void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, const MatrixView& out,
-                                    const QGemmParams& p, const Route& rt) {
+                                    const QGemmParams& p, const Route& rt, const QResidual* residual) {
   check_qgemm_args(a, b, out, p);
+  check_qresidual(out, residual);
   const int64_t m = out.rows, n = out.cols, k = a.cols;
   if (m == 0 || n == 0) return;
 
@@ -122,6 +128,14 @@ void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, co
   o.col_scale = col_scale.empty() ? nullptr : col_scale.data();
   o.out_zero_point = p.out_zero_point;
   o.relu = p.activation == Activation::kRelu;
+  if (residual != nullptr) {
+    o.res = residual->view.data;
+    o.res_dtype = residual->view.dtype;
+    o.res_row_stride = residual->view.row_stride;
+    o.res_col_stride = residual->view.col_stride;
+    o.res_scale = residual->scale;
+    o.res_zero_point = residual->zero_point;
+  }
 
   // s32 output, unit column stride: the route's fused last-slice kernel writes the output itself.
   const bool fused_s32 = rt.ukernel_s32_out != nullptr && out.dtype == DType::kS32 && out.col_stride == 1;

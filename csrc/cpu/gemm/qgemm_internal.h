@@ -46,7 +46,22 @@ struct OutputStage {
   const float* col_scale = nullptr;  // s8/u8/f32 outputs
   int32_t out_zero_point = 0;
   bool relu = false;
+  // Residual (aicc/gemm.h QResidual), s8/u8/f32 outputs: v = f32(acc) * scale, then
+  // v + res_scale * f32(r - res_zero_point) before rounding. res == nullptr: none.
+  const void* res = nullptr;
+  DType res_dtype = DType::kU8;
+  int64_t res_row_stride = 0, res_col_stride = 1;
+  float res_scale = 1.0f;
+  int32_t res_zero_point = 0;
 };
+
+// The residual term of one output element (exact int offset, one f32 multiply).
+inline float residual_term(const OutputStage& o, int64_t i, int64_t j) {
+  const int64_t off = i * o.res_row_stride + j * o.res_col_stride;
+  const int32_t r = o.res_dtype == DType::kU8 ? static_cast<const uint8_t*>(o.res)[off]
+                                              : static_cast<const int8_t*>(o.res)[off];
+  return o.res_scale * static_cast<float>(r - o.res_zero_point);
+}
 
 // One compute route: its tile, its packed-word width (K elements per 32-bit word: 2 int16
 // or 4 bytes) and its functions. The driver is the same for every route.
@@ -114,7 +129,7 @@ void pack_b_u8s8_avx512vnni(const MatrixView& b, int64_t j0, int nr, const int32
 // The INT8 GEMM on one route (aicc::cpu::qgemm passes the registry's choice; tests pass each
 // registry entry in turn).
 void qgemm_with_route(const MatrixView& a, const MatrixView& b, const MatrixView& out, const QGemmParams& p,
-                      const Route& route);
+                      const Route& route, const QResidual* residual = nullptr);
 
 // A 64-byte aligned, growable scratch buffer (never shrinks while alive; contents are
 // not preserved across grow()).

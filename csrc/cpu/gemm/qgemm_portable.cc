@@ -77,7 +77,8 @@ void output_portable(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int6
         static_cast<int32_t*>(o.data)[off] = o.relu && acc < 0 ? 0 : acc;
         continue;
       }
-      const float v = static_cast<float>(acc) * o.col_scale[j];
+      float v = static_cast<float>(acc) * o.col_scale[j];
+      if (o.res) v = v + residual_term(o, i0 + r, j);  // after the scale, its own rounding
       if (o.dtype == DType::kF32) {
         static_cast<float*>(o.data)[off] = o.relu ? (v > 0.0f ? v : 0.0f) : v;
         continue;

@@ -98,6 +98,13 @@ void conv2d(const Conv2dDesc& d, const TensorView& x, const Conv2dWeights& w, co
 // output channel (length 1 or K). x: u8 or s8, w: s8; out: s32, s8, u8 or f32.
 void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,
              const TensorView& out);
+// The same with the quantized ResNet block's skip input fused into the output stage (s8/u8/f32
+// outputs): residual is u8 or s8, out's shape and layout, C-contiguous; it may be out itself
+// (each element is read before that out element is written), else must not overlap it. The
+// term is residual_scale * (residual - residual_zero_point), added after the scale multiply
+// (aicc/gemm.h QResidual). residual == nullptr is the plain qconv2d.
+void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,
+             const TensorView& out, const TensorView* residual, float residual_scale, int32_t residual_zero_point);
 
 // grad_in = adjoint of conv2d in x, for grad_out [N, K, P, Q] (or NHWC). f32 accumulation;
 // the result does not depend on the thread count.

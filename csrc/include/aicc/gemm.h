@@ -50,12 +50,30 @@ struct QGemmParams {
   int64_t scale_len = 0;
   int32_t out_zero_point = 0;
   Activation activation = Activation::kNone;  // kNone or kRelu
+  // No more fields: this is the layout of the C ABI's aicc_qgemm_params (aicc/backend.h), which
+  // plugin kernels receive as a QGemmParams. Optional terms travel as separate arguments.
+};
+
+// Optional residual of the quantized output stage (the quantized ResNet block's skip input),
+// s8/u8/f32 outputs only:
+//   v = f32(acc) * scale[j];  v = v + scale * f32(r[i, j] - zero_point)
+// (a multiply and an add, each rounded once to f32), then the output's rounding, zero point,
+// saturation and relu as above.
+struct QResidual {
+  // qgemm: u8 or s8, out's rows x cols; it may be out itself (same data and strides: each element
+  // is read before it is written), else must not overlap it.
+  MatrixView view;
+  float scale = 1.0f;      // finite, > 0
+  int32_t zero_point = 0;  // in view.dtype's range
 };
 
 namespace cpu {
 
 void qgemm(const MatrixView& a, const MatrixView& b, const MatrixView& out,
            const QGemmParams& params);
+// The same with the residual term (nullptr: none).
+void qgemm(const MatrixView& a, const MatrixView& b, const MatrixView& out, const QGemmParams& params,
+           const QResidual* residual);
 
 }  // namespace cpu
 }  // namespace aicc

@@ -53,9 +53,15 @@ def _prepack_conv2d_weights(w, groups, layout):
 
 
 def _qconv2d(x, w, bias, out, *, stride, padding, dilation, groups, layout, x_zero_point=0,
-             w_zero_point=None, scale=None, out_zero_point=0, activation=None):
-    _ext.qconv2d(x, w, bias, out, _geometry(stride, padding, dilation, groups, layout), int(x_zero_point),
-                 w_zero_point, scale, int(out_zero_point), _ACTIVATION_CODES[activation])
+             w_zero_point=None, scale=None, out_zero_point=0, activation=None, residual=None,
+             residual_scale=1.0, residual_zero_point=0):
+    """residual: the requantized skip input added in the output stage (SEMANTICS.md)."""
+    args = (x, w, bias, out, _geometry(stride, padding, dilation, groups, layout), int(x_zero_point),
+            w_zero_point, scale, int(out_zero_point), _ACTIVATION_CODES[activation])
+    if residual is None:
+        _ext.qconv2d(*args)
+    else:
+        _ext.qconv2d(*args, residual, float(residual_scale), int(residual_zero_point))
 
 
 def _conv2d_backward_data(grad_out, w, out, *, stride, padding, dilation, groups, layout):

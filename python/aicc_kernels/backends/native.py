@@ -204,7 +204,11 @@ def _conv2d_backward_kernel(fn, context, where):
 
 def _qconv2d_kernel(fn, context, where):
     def qconv2d(x, w, bias, out, *, x_zero_point, w_zero_point, scale, out_zero_point, activation,
-                stride, padding, dilation, groups, layout):
+                stride, padding, dilation, groups, layout, residual=None, residual_scale=1.0,
+                residual_zero_point=0):
+        if residual is not None:
+            # The C ABI's QConv2dParams has no residual term.
+            raise KernelUnsupported(f"{where}: the C backend ABI has no fused residual in the INT8 output stage")
         xv, wv, ov = _tensor(x), _tensor(w), _tensor(out)
         params = QConv2dParams(_geometry(stride, padding, dilation, groups, layout), int(x_zero_point),
                                _ptr(w_zero_point), _ptr(scale), _ptr(bias), int(out_zero_point),

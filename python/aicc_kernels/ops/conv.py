@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _device, _dtypes, backends
 from .._validation import (GEOMETRY_MAX, as_array, as_int, check_activation, check_dtype, check_ndim, check_out,
-                           float_out_choices)
+                           describe, float_out_choices)
 from .conv_geometry import LAYOUTS, ConvGeometry, check_layout  # noqa: F401  (LAYOUTS: public)
 from .gemm import _same_memory
 from .quant import INT32_MAX, max_abs_offset, quant_output_stage, zero_point
@@ -235,12 +235,17 @@ def _residual(residual, x_dtype, out_shape):
 
 def qconv2d(x, w, bias=None, *, x_zero_point=0, w_zero_point=0, scale=None, out_zero_point=0,
             out_dtype=np.int32, stride=1, padding=0, dilation=1, groups=1, layout="NCHW",
-            activation=None, out=None, backend=None, fallback=None):
+            activation=None, out=None, backend=None, fallback=None, residual=None, residual_scale=1.0,
+            residual_zero_point=0):
     """Quantized conv2d: exact int32 accumulation of (x - x_zero_point)(w - w_zero_point[k]) + bias[k]
     (padding holds x_zero_point, so padded taps contribute 0), then qgemm's output stage:
     s32, dequantized f32, or requantized s8/u8 (round half to even, saturate); relu optional.
 
     x: u8 or s8; w: s8. w_zero_point, scale: scalar or shape (K,). bias: int32 (K,).
+    residual: u8/s8 of the output's shape and layout (the ResNet block's skip input), added in
+    the output stage as residual_scale * (residual - residual_zero_point) after the scale
+    multiply, before rounding and relu (SEMANTICS.md, "Quantized convolution"); s8/u8/f32
+    outputs only. May be `out` itself (in-place).
     """
     x = as_array(x, "x")
     w = as_array(w, "w")
@@ -265,22 +270,61 @@ def qconv2d(x, w, bias=None, *, x_zero_point=0, w_zero_point=0, scale=None, out_
     if depth * per_product + max_bias > INT32_MAX:
         raise ValueError(f"w: expected C/groups*R*S <= {(INT32_MAX - max_bias) // max(per_product, 1)} so that "
                          f"int32 accumulation cannot overflow, got {depth}")
+    # The residual arguments reach the kernel only when a residual is given, so the plain call
+    # (and a backend kernel written before they existed) is untouched.
+    res_kw = {}
+    if residual is not None:
+        residual, res_kw = _quant_residual(residual, residual_scale, residual_zero_point, odt, geo.out_shape)
     combo = (_dtypes.short_name(x.dtype), "s8", _dtypes.short_name(odt))
-    chosen, kernel = backends.select(backend, "qconv2d", combo, [x, w, out], fallback, names=("x", "w", "out"))
+    chosen, kernel = backends.select(backend, "qconv2d", combo, [x, w, out, residual], fallback,
+                                     names=("x", "w", "out", "residual"))
     if out is None:
         out = chosen.empty(geo.out_shape, odt)
     else:
-        check_out(out, "out", geo.out_shape, odt, [("x", x), ("w", w)])
+        # out may be exactly the residual (in place: out = requant(conv + out)); the kernels
+        # read each residual element before writing that out element. Any other overlap is refused.
+        inputs = [("x", x), ("w", w)]
+        if residual is not None and not _same_memory(out, residual):
+            inputs.append(("residual", residual))
+        check_out(out, "out", geo.out_shape, odt, inputs)
     qkw = dict(x_zero_point=zx, w_zero_point=zw_arr, scale=scale32, out_zero_point=ozp, activation=activation,
-               **geo.kwargs())
+               **res_kw, **geo.kwargs())
     if out.size and (x.size == 0 or w.size == 0):
+        if residual is not None:
+            qkw["residual"] = _device.to_host_small(residual)
         return _run_empty_input("qconv2d", combo, chosen, (_device.to_host_small(x), _device.to_host_small(w), bias32),
                                 out, qkw)
     if out.size:
         buf, caller = _kernel_out(out)
+        if residual is not None:
+            # A residual aliasing a non-contiguous out is read from a copy: the kernel writes
+            # a temporary, not the caller's out.
+            qkw["residual"] = _contiguous(residual)
         kernel(_contiguous(x), _contiguous(w), bias32, buf, **qkw)
         _copy_back(buf, caller)
     return out
+
+
+def _quant_residual(residual, residual_scale, residual_zero_point, out_dtype, out_shape):
+    """qconv2d's residual input and its quantization: (residual, kernel keywords)."""
+    if out_dtype == _dtypes.int32:
+        raise ValueError("residual: expected None for an s32 output (the residual is added after the scale; "
+                         "use out_dtype s8, u8 or f32), got an array")
+    residual = as_array(residual, "residual")
+    check_dtype(residual, "residual", _dtypes.QUANT_ACTIVATION)
+    if residual.shape != tuple(out_shape):
+        raise ValueError(f"residual: expected shape {tuple(out_shape)} (the qconv2d output), got {residual.shape}")
+    try:
+        with np.errstate(over="ignore"):  # a value past the f32 range becomes inf: refused below
+            rs = float(np.float32(residual_scale)) if np.ndim(residual_scale) == 0 else None
+    except (TypeError, ValueError):
+        rs = None
+    if rs is None or isinstance(residual_scale, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"residual_scale: expected a real scalar, got {describe(residual_scale)}")
+    if not (np.isfinite(rs) and rs > 0):
+        raise ValueError(f"residual_scale: expected a finite positive value (as f32), got {residual_scale!r}")
+    rzp = zero_point(residual_zero_point, "residual_zero_point", residual.dtype)
+    return residual, dict(residual_scale=rs, residual_zero_point=rzp)
 
 
 def conv2d_backward_data(grad_out, w, input_shape, *, stride=1, padding=0, dilation=1, groups=1,

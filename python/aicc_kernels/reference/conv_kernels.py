@@ -95,9 +95,11 @@ def conv2d_kernel(x, w, bias, out, *, stride, padding, dilation, groups, layout,
 
 
 def qconv2d_kernel(x, w, bias, out, *, stride, padding, dilation, groups, layout, x_zero_point=0,
-                   w_zero_point=0, scale=None, out_zero_point=0, activation=None):
+                   w_zero_point=0, scale=None, out_zero_point=0, activation=None, residual=None,
+                   residual_scale=1.0, residual_zero_point=0):
     """Exact int64 accumulation of (x - zx)(w - zw[k]) + bias[k] (padding = zx, contributing
-    0), then the output stage of qgemm (gemm_kernels.requantize), per output channel k."""
+    0), then the output stage of qgemm (gemm_kernels.requantize), per output channel k, with
+    the requantized residual (out's shape and layout) added after the scale when given."""
     wk = _kcrs(w, layout).astype(np.int64)
     k = wk.shape[0]
     zw = np.asarray(w_zero_point, dtype=np.int64).reshape(-1)
@@ -108,8 +110,10 @@ def qconv2d_kernel(x, w, bias, out, *, stride, padding, dilation, groups, layout
     if bias is not None:
         acc = acc + np.asarray(bias, dtype=np.int64)[None, :, None, None]
     # requantize works on the last axis: channels last.
+    res = None if residual is None else _nchw(np.asarray(residual), layout).transpose(0, 2, 3, 1)
     y = requantize(acc.transpose(0, 2, 3, 1), out.dtype, scale=scale, out_zero_point=out_zero_point,
-                   activation=activation)
+                   activation=activation, residual=res, residual_scale=residual_scale,
+                   residual_zero_point=residual_zero_point)
     out[...] = y if layout == "NHWC" else y.transpose(0, 3, 1, 2)
 
 

@@ -55,22 +55,32 @@ def qgemm_accumulate(a, b, *, a_zero_point=0, b_zero_point=0, bias=None) -> np.n
     return acc
 
 
-def requantize(acc: np.ndarray, out_dtype, *, scale=None, out_zero_point=0, activation=None) -> np.ndarray:
+def requantize(acc: np.ndarray, out_dtype, *, scale=None, out_zero_point=0, activation=None, residual=None,
+               residual_scale=1.0, residual_zero_point=0) -> np.ndarray:
     """The quantized output stage (SEMANTICS.md "INT8"), from an exact int64 accumulator.
 
     s32: acc (relu: max(acc, 0)).
     f32: f32(acc) * f32(scale[j]), one f32 multiply (relu after).
     s8/u8: saturate(rint_half_even(f32(acc) * f32(scale[j])) + out_zero_point); relu clamps
            at out_zero_point, the quantized zero.
+    residual (u8/s8, acc's shape; s8/u8/f32 outputs only): after the scale multiply,
+           v = v + f32(residual_scale) * f32(residual - residual_zero_point), a multiply and
+           an add, each rounded once to f32 (no fused multiply-add), then as above.
     """
     out_dtype = np.dtype(out_dtype)
     n = acc.shape[-1]
     if out_dtype == _dtypes.int32:
+        if residual is not None:
+            raise ValueError("residual: expected None for an s32 output (no scale to add it under)")
         result = np.maximum(acc, 0) if activation == "relu" else acc
         return result.astype(np.int32)
     scale32 = _per_column(scale, n, np.float32)
     with np.errstate(over="ignore"):
         scaled = acc.astype(np.float32) * scale32  # float32 x float32 -> float32, one rounding
+        if residual is not None:
+            # r - zr is an integer in [-255, 255]: exact in f32. Then one f32 multiply, one f32 add.
+            offset = (np.asarray(residual).astype(np.int32) - int(residual_zero_point)).astype(np.float32)
+            scaled = scaled + np.float32(residual_scale) * offset
     if out_dtype == _dtypes.float32:
         return np.maximum(scaled, np.float32(0)) if activation == "relu" else scaled
     info = np.iinfo(out_dtype)

@@ -74,7 +74,12 @@ def _conv2d(x, w, bias, out, *, stride, padding, dilation, groups, layout, activ
 
 
 def _qconv2d(x, w, bias, out, *, stride, padding, dilation, groups, layout, x_zero_point=0, w_zero_point=0,
-             scale=None, out_zero_point=0, activation=None):
+             scale=None, out_zero_point=0, activation=None, residual=None, residual_scale=1.0,
+             residual_zero_point=0):
+    if residual is not None:
+        from ..base import KernelUnsupported
+
+        raise KernelUnsupported("qconv2d: the cuda backend has no fused residual in the INT8 output stage yet")
     _cuda._check_device(x=x, w=w, out=out)
     xs, ws = _nhwc(x, layout), _krsc(w, layout)
     p, q = _out_pq(out, layout)
