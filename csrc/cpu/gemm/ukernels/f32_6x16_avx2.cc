@@ -87,6 +87,20 @@ void ukernel_f32_6x16_avx2(int64_t kc, const void* a_words, const void* b_words,
 // accumulator the products are added in k order from zero, then to C: bit-identical to the
 // packed kernel. c, ldc and accumulate are memory operands: with seven scratch registers taken
 // there are not enough general registers left to hold them too.
+// One k step: the B row at byte offset BOFF from b (ymm12-13), then per row a broadcast of the
+// word at byte offset AOFF from that row's current position (row pointer + 4 r11) into ymm14/15
+// (alternating, so consecutive rows do not wait on one register) and two FMAs.
+#define AICC_ROW6(PTR, AOFF, BC, C0, C1)                            \
+  "vbroadcastss " #AOFF "(%%" #PTR ",%%r11,4), %%ymm" #BC "\n\t"  \
+  "vfmadd231ps %%ymm12, %%ymm" #BC ", %%ymm" #C0 "\n\t"           \
+  "vfmadd231ps %%ymm13, %%ymm" #BC ", %%ymm" #C1 "\n\t"
+#define AICC_STEP6(BOFF, AOFF)                                      \
+  "vmovaps " #BOFF "(%[b]), %%ymm12\n\t"                           \
+  "vmovaps " #BOFF "+32(%[b]), %%ymm13\n\t"                        \
+  AICC_ROW6(rax, AOFF, 14, 0, 1) AICC_ROW6(rcx, AOFF, 15, 2, 3)      \
+  AICC_ROW6(rdx, AOFF, 14, 4, 5) AICC_ROW6(r8, AOFF, 15, 6, 7)       \
+  AICC_ROW6(r9, AOFF, 14, 8, 9) AICC_ROW6(r10, AOFF, 15, 10, 11)
+
 void ukernel_f32_6x16_avx2_indirect(int64_t nseg, const int64_t* seg_words, const void* const* rows,
                                     const void* b_words, float* c, int64_t ldc, int accumulate) {
   if (nseg <= 0) {
@@ -126,86 +140,7 @@ void ukernel_f32_6x16_avx2_indirect(int64_t nseg, const int64_t* seg_words, cons
         "1:\n\t"  // 4 k steps
         "prefetcht0 256(%[b])\n\t"  // B 4 steps ahead, as the packed kernel
         "prefetcht0 288(%[b])\n\t"
-        "vmovaps 0(%[b]), %%ymm12\n\t"
-        "vmovaps 32(%[b]), %%ymm13\n\t"
-        "vbroadcastss (%%rax,%%r11,4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-        "vbroadcastss (%%rcx,%%r11,4), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-        "vbroadcastss (%%rdx,%%r11,4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-        "vbroadcastss (%%r8,%%r11,4), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-        "vbroadcastss (%%r9,%%r11,4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-        "vbroadcastss (%%r10,%%r11,4), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-        "vmovaps 64(%[b]), %%ymm12\n\t"
-        "vmovaps 96(%[b]), %%ymm13\n\t"
-        "vbroadcastss 4(%%rax,%%r11,4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-        "vbroadcastss 4(%%rcx,%%r11,4), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-        "vbroadcastss 4(%%rdx,%%r11,4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-        "vbroadcastss 4(%%r8,%%r11,4), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-        "vbroadcastss 4(%%r9,%%r11,4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-        "vbroadcastss 4(%%r10,%%r11,4), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-        "vmovaps 128(%[b]), %%ymm12\n\t"
-        "vmovaps 160(%[b]), %%ymm13\n\t"
-        "vbroadcastss 8(%%rax,%%r11,4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-        "vbroadcastss 8(%%rcx,%%r11,4), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-        "vbroadcastss 8(%%rdx,%%r11,4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-        "vbroadcastss 8(%%r8,%%r11,4), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-        "vbroadcastss 8(%%r9,%%r11,4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-        "vbroadcastss 8(%%r10,%%r11,4), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-        "vmovaps 192(%[b]), %%ymm12\n\t"
-        "vmovaps 224(%[b]), %%ymm13\n\t"
-        "vbroadcastss 12(%%rax,%%r11,4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-        "vbroadcastss 12(%%rcx,%%r11,4), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-        "vbroadcastss 12(%%rdx,%%r11,4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-        "vbroadcastss 12(%%r8,%%r11,4), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-        "vbroadcastss 12(%%r9,%%r11,4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-        "vbroadcastss 12(%%r10,%%r11,4), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
+        AICC_STEP6(0, 0) AICC_STEP6(64, 4) AICC_STEP6(128, 8) AICC_STEP6(192, 12)
         "add $256, %[b]\n\t"
         "add $4, %%r11\n\t"
         "sub $4, %[len]\n\t"
@@ -215,26 +150,7 @@ void ukernel_f32_6x16_avx2_indirect(int64_t nseg, const int64_t* seg_words, cons
         "test %[len], %[len]\n\t"
         "jz 3f\n\t"
         "5:\n\t"  // single k steps
-        "vmovaps 0(%[b]), %%ymm12\n\t"
-        "vmovaps 32(%[b]), %%ymm13\n\t"
-        "vbroadcastss (%%rax,%%r11,4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-        "vbroadcastss (%%rcx,%%r11,4), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-        "vbroadcastss (%%rdx,%%r11,4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-        "vbroadcastss (%%r8,%%r11,4), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-        "vbroadcastss (%%r9,%%r11,4), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-        "vbroadcastss (%%r10,%%r11,4), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
+        AICC_STEP6(0, 0)
         "add $64, %[b]\n\t"
         "add $1, %%r11\n\t"
         "sub $1, %[len]\n\t"
@@ -303,5 +219,7 @@ void ukernel_f32_6x16_avx2_indirect(int64_t nseg, const int64_t* seg_words, cons
         : "rax", "rcx", "rdx", "r8", "r9", "r10", "r11", "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4",
           "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
 }
+#undef AICC_STEP6
+#undef AICC_ROW6
 
 }  // namespace aicc::cpu::gemm_internal
