@@ -246,7 +246,7 @@ class ImplicitAPacker final : public gemm_internal::APacker {
  private:
   // Runs shorter than this cost more in row-pointer switches than packing saves.
   static constexpr int64_t kMinDirectRun = 16;
-  // Padding taps read zeros from here: a run is at most one kc block (512 f32 or bf16 values).
+  // Padding taps read zeros from here: a run is at most one kc block (512 f32 or 1024 bf16).
   static constexpr int64_t kZeroRunBytes = 4096;
   alignas(64) static constexpr float kZeros[kZeroRunBytes / 4] = {};
 
