@@ -90,3 +90,56 @@ def test_resnet50_dtype_argument_is_checked():
 
     with pytest.raises(ValueError, match="dtype"):
         resnet50.run(dtypes=("int4",), baselines=())
+
+
+@settings(deadline=None, max_examples=30)
+@given(k=st.sampled_from([1, 5, 15, 16, 17, 31, 32, 33, 47, 64, 65]), res_dtype=st.sampled_from([None, "bf16", "f32"]),
+       out_dtype=st.sampled_from(["bf16", "f32"]), use_scale=st.booleans(), relu=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_bf16_epilogue_bit_for_bit_any_width(backend, k, res_dtype, out_dtype, use_scale, relu, seed):
+    """The bf16 entry's 16-wide tile epilogue (the row's last columns under a mask): the fused
+    conv is bit for bit the plain conv's f32 sums, then * scale, + bias, + residual, relu, one
+    rounding (round half to even, NaN kept), for output-channel counts around 16 and 32; NaN
+    and Inf in the residual included."""
+    _host_only(backend)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 5, 7, 24)).astype(BF16)
+    w = rng.standard_normal((k, 1, 1, 24)).astype(BF16)
+    kw = dict(layout="NHWC", backend=backend)
+    acc = ak.conv2d(x, w, out_dtype=np.float32, **kw)
+    scale = rng.standard_normal(k).astype(np.float32) if use_scale else None
+    bias = rng.standard_normal(k).astype(np.float32)
+    residual = None
+    expected = acc * (scale if use_scale else np.float32(1)) + bias
+    if res_dtype is not None:
+        residual = rng.standard_normal(acc.shape).astype(BF16 if res_dtype == "bf16" else np.float32)
+        residual.flat[::7] = np.inf
+        residual.flat[3::11] = np.nan
+        expected = expected + residual.astype(np.float32)
+    if relu:
+        expected = np.where(np.isnan(expected), expected, np.maximum(expected, np.float32(0)))
+    odt = BF16 if out_dtype == "bf16" else np.float32
+    y = ak.conv2d(x, w, bias, scale=scale, residual=residual, activation="relu" if relu else None, out_dtype=odt, **kw)
+    want = expected.astype(odt)
+    assert y.dtype == want.dtype
+    same = (y.view(np.uint16 if odt is BF16 else np.uint32) == want.view(np.uint16 if odt is BF16 else np.uint32))
+    # relu of -0.0 may be either zero; NaN payloads: both quiet, same sign and top payload.
+    zeros = (y.astype(np.float32) == 0) & (want.astype(np.float32) == 0)
+    assert (same | zeros).all(), np.argwhere(~(same | zeros))[:5]
+
+
+def test_bf16_gemm_zero_size_and_gelu_fallback(backend, rng):
+    """Zero-size operands give empty / zero results; gelu and f16 outputs (the AVX2 epilogue
+    behind the 16-wide one) still match the reference."""
+    _host_only(backend)
+    a = np.zeros((0, 7), BF16)
+    assert ak.matmul(a, np.ones((7, 5), BF16), backend=backend).shape == (0, 5)
+    y = ak.matmul(np.ones((3, 0), BF16), np.ones((0, 4), BF16), out_dtype=np.float32, backend=backend)
+    assert y.shape == (3, 4) and (y == 0).all()
+    a = rng.standard_normal((13, 40)).astype(BF16)
+    b = rng.standard_normal((40, 37)).astype(BF16)
+    bias = rng.standard_normal(37).astype(np.float32)
+    y = ak.gemm(a, b, bias=bias, activation="gelu", backend=backend)
+    ref = ak.reference.gemm(a, b, bias=bias, activation="gelu")
+    bad = check_gemm(y, ref, a, b, bias=bias, activation="gelu")
+    assert bad is None, str(bad)
