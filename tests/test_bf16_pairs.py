@@ -6,7 +6,7 @@ strided and oddly aligned operands, NaN/Inf and zero-size shapes."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 import aicc_kernels as ak
 from aicc_kernels import _dtypes
@@ -143,3 +143,73 @@ def test_bf16_gemm_zero_size_and_gelu_fallback(backend, rng):
     ref = ak.reference.gemm(a, b, bias=bias, activation="gelu")
     bad = check_gemm(y, ref, a, b, bias=bias, activation="gelu")
     assert bad is None, str(bad)
+
+
+# -- the NCHW stem on pair words (smallc, C <= 4): two 16-pixel vectors per tile where a row
+#    has 32 more pixels, one otherwise; 12 or 8 output channels per tile ---------------------
+
+@settings(deadline=None, max_examples=40)
+@given(c=st.integers(1, 4), k=st.sampled_from([1, 8, 12, 13, 24, 32, 64, 65]), r=st.integers(1, 7),
+       s=st.integers(1, 7), wd=st.sampled_from([31, 32, 33, 47, 48, 64, 66, 79]), h=st.integers(1, 9),
+       stride=st.sampled_from([1, 2, (2, 1), (1, 3)]), dilation=st.sampled_from([1, 2, (2, 1)]),
+       pad=st.sampled_from([0, 1, 3, ((2, 0), (0, 3))]), epilogue=st.sampled_from(["none", "bias_relu", "scale_residual"]),
+       nonfinite=st.booleans(), seed=st.integers(0, 2**16))
+def test_nchw_bf16_stem_on_pairs_matches_reference(backend, c, k, r, s, wd, h, stride, dilation, pad, epilogue,
+                                                   nonfinite, seed):
+    """Rows of 32+ output pixels (the two-vector tiles) and their remainders, odd and even R (the
+    odd last filter row pairs with a +0 high half, so an Inf input never meets a 0 weight),
+    dilation (a word pairs rows hp and hp + dilation_h), every epilogue; NaN/Inf inputs reach
+    exactly the outputs the reference puts them in."""
+    _host_only(backend)
+    from aicc_kernels.ops.conv_geometry import ConvGeometry
+
+    rng = np.random.default_rng(seed)
+    kw = dict(stride=stride, padding=pad, dilation=dilation, layout="NCHW")
+    try:
+        geo = ConvGeometry((1, c, h, wd), (k, c, r, s), groups=1, **kw)
+    except ValueError:
+        assume(False)  # kernel larger than the padded input: refused (test_conv_errors.py)
+    x = rng.standard_normal((2, c, h, wd)).astype(BF16)
+    if nonfinite:
+        x.flat[rng.integers(0, x.size, 3)] = [np.inf, -np.inf, np.nan]
+    w = rng.standard_normal((k, c, r, s)).astype(BF16)
+    bias = scale = residual = None
+    act = None
+    if epilogue == "bias_relu":
+        bias, act = rng.standard_normal(k).astype(np.float32), "relu"
+    elif epilogue == "scale_residual":
+        scale = rng.standard_normal(k).astype(np.float32)
+        residual = rng.standard_normal((2,) + geo.out_shape[1:]).astype(BF16)
+    y = ak.conv2d(x, w, bias, scale=scale, residual=residual, activation=act, backend=backend, **kw)
+    ref = ak.reference.conv2d(x, w, bias, scale=scale, residual=residual, activation=act, **kw)
+    assert y.shape == ref.shape and y.dtype == ref.dtype
+    yf, rf = y.astype(np.float64), ref.astype(np.float64)
+    np.testing.assert_array_equal(np.isnan(yf), np.isnan(rf))
+    np.testing.assert_array_equal(np.isinf(yf), np.isinf(rf))
+    fin = np.isfinite(rf)
+    absx = np.where(np.isfinite(x.astype(np.float32)), np.abs(x.astype(np.float32)), 0)
+    mag = ak.reference.conv2d(absx, np.abs(w.astype(np.float32)), **kw).astype(np.float64)
+    if scale is not None:
+        mag = mag * np.abs(scale).reshape(1, -1, 1, 1) + np.abs(residual.astype(np.float64))
+    if bias is not None:
+        mag = mag + np.abs(bias).reshape(1, -1, 1, 1)
+    # f32 sums of c*r*s products (order differs from the reference) and up to 3 f32 epilogue
+    # roundings, then the bf16 rounding: near a rounding boundary that may land one bf16 ulp
+    # (2^-7 relative, at most) from the reference's single rounding of the exact value.
+    bound = (c * r * s + 3) * 2.0 ** -23 * mag + 2.0 ** -7 * np.abs(rf) + 1e-30
+    assert (np.abs(yf[fin] - rf[fin]) <= bound[fin]).all()
+
+
+def test_nchw_bf16_stem_equals_nhwc_bit_for_bit(backend, rng):
+    """With one input channel the NCHW and NHWC stems pair the same filter rows and sum the same
+    words in the same order (u, s from zero; each word's two products as vdpbf16ps adds them),
+    so the two layouts' kernels, written apart, agree bit for bit (on the f32 kernels too, where
+    AVX512_BF16 is masked)."""
+    _host_only(backend)
+    x = rng.standard_normal((2, 1, 45, 70)).astype(BF16)
+    w = rng.standard_normal((64, 1, 7, 7)).astype(BF16)
+    bias = rng.standard_normal(64).astype(np.float32)
+    a = ak.conv2d(x, w, bias, stride=2, padding=3, activation="relu", out_dtype=np.float32, backend=backend)
+    b = ak.conv2d(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), np.ascontiguousarray(w.transpose(0, 2, 3, 1)), bias,
+                  stride=2, padding=3, activation="relu", out_dtype=np.float32, layout="NHWC", backend=backend)
+    np.testing.assert_array_equal(a, b.transpose(0, 3, 1, 2))
