@@ -213,3 +213,45 @@ def test_nchw_bf16_stem_equals_nhwc_bit_for_bit(backend, rng):
     b = ak.conv2d(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), np.ascontiguousarray(w.transpose(0, 2, 3, 1)), bias,
                   stride=2, padding=3, activation="relu", out_dtype=np.float32, layout="NHWC", backend=backend)
     np.testing.assert_array_equal(a, b.transpose(0, 3, 1, 2))
+
+
+# -- the NCHW implicit-GEMM B packer: each tap row's run along an output row is copied once,
+#    clipped at the left/right padding (f32, f16 and bf16 share it) ------------------------
+
+@settings(deadline=None, max_examples=40)
+@given(dtype=st.sampled_from(["f32", "f16", "bf16"]), c=st.integers(5, 9), k=st.sampled_from([1, 13, 33]),
+       r=st.integers(1, 5), s=st.integers(1, 7), h=st.integers(1, 9), wd=st.integers(1, 40),
+       pad=st.sampled_from([0, 1, 3, ((0, 0), (5, 0)), ((1, 2), (0, 6)), ((0, 1), (7, 7))]),
+       dilation=st.sampled_from([1, (1, 2)]), edge=st.sampled_from(["none", "inf_left", "nan_right"]),
+       seed=st.integers(0, 2**16))
+def test_nchw_implicit_gemm_runs_clipped_at_the_padding(backend, dtype, c, k, r, s, h, wd, pad, dilation, edge, seed):
+    """Stride-1 NCHW convs whose taps reach past both sides of the row (padding wider than the
+    input included): every output column that reads padding gets +0 there, never a neighbour;
+    an Inf in the first column or a NaN in the last reaches exactly the outputs the reference
+    puts it in."""
+    _host_only(backend)
+    from aicc_kernels.ops.conv_geometry import ConvGeometry
+
+    dt = {"f32": np.float32, "f16": np.float16, "bf16": BF16}[dtype]
+    kw = dict(stride=1, padding=pad, dilation=dilation, layout="NCHW")
+    try:
+        ConvGeometry((2, c, h, wd), (k, c, r, s), groups=1, **kw)
+    except ValueError:
+        assume(False)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, c, h, wd)).astype(dt)
+    if edge == "inf_left":
+        x[1, 2, h // 2, 0] = np.inf
+    elif edge == "nan_right":
+        x[0, 4, h - 1, wd - 1] = np.nan
+    w = (np.abs(rng.standard_normal((k, c, r, s))) + 0.25).astype(dt)  # no 0 * Inf
+    y = ak.conv2d(x, w, out_dtype=np.float32, backend=backend, **kw)
+    ref = ak.reference.conv2d(x, w, out_dtype=np.float32, **kw)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
+    np.testing.assert_array_equal(np.isinf(y), np.isinf(ref))
+    fin = np.isfinite(ref)
+    x32 = x.astype(np.float32)
+    mag = ak.reference.conv2d(np.where(np.isfinite(x32), np.abs(x32), 0), w.astype(np.float32), out_dtype=np.float32,
+                              **kw).astype(np.float64)
+    bound = (c * r * s + 2) * 2.0 ** -23 * mag + 1e-30
+    assert (np.abs(y[fin].astype(np.float64) - ref[fin].astype(np.float64)) <= bound[fin]).all()

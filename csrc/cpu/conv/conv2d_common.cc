@@ -230,8 +230,15 @@ void block_nchw(const Conv2dDesc& d, const T* x, T pad, int64_t n, int64_t g, in
       } else {
         const T* src = plane + h * d.w;
         const int64_t off = s * d.dilation_w - d.pad_left;
-        if (d.stride_w == 1 && q0 + off >= 0 && q0 + len - 1 + off < d.w) {
-          std::memcpy(dst + j, src + q0 + off, len * sizeof(T));
+        if (d.stride_w == 1) {
+          // Output columns [lo, hi) read inside the row; the ones left and right of them are
+          // padding. (A run that touched the padding at all used to go element by element:
+          // with 3x3 pad 1, two taps in three, about a third of an NCHW bf16 conv's time.)
+          const int64_t lo = std::min(q0 + len, std::max(q0, -off));
+          const int64_t hi = std::max(lo, std::min(q0 + len, d.w - off));
+          std::fill(dst + j, dst + j + (lo - q0), pad);
+          std::memcpy(dst + j + (lo - q0), src + lo + off, (hi - lo) * sizeof(T));
+          std::fill(dst + j + (hi - q0), dst + j + len, pad);
         } else {
           for (int64_t i = 0; i < len; ++i) {
             const int64_t w = (q0 + i) * d.stride_w + off;
