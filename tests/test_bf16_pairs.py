@@ -255,3 +255,48 @@ def test_nchw_implicit_gemm_runs_clipped_at_the_padding(backend, dtype, c, k, r,
                               **kw).astype(np.float64)
     bound = (c * r * s + 2) * 2.0 ** -23 * mag + 1e-30
     assert (np.abs(y[fin].astype(np.float64) - ref[fin].astype(np.float64)) <= bound[fin]).all()
+
+
+# -- NCHW small images: several images per GEMM (pixels side by side), then each image's
+#    slice through the epilogue --------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["f32", "bf16"])
+@pytest.mark.parametrize("shape", ["3x3", "1x1", "3x3/2", "grouped"])
+def test_nchw_small_images_batched_equal_one_image_at_a_time(backend, rng, dtype, shape):
+    """Images of at most 256 output pixels share one GEMM (columns of several images); each
+    output element is the same sum in the same order as the one-image GEMM, so image i of a
+    batch of 5 equals that image convolved alone, bit for bit, with every epilogue term
+    (scale, bias, residual, relu); and both match the reference."""
+    _host_only(backend)
+    dt = BF16 if dtype == "bf16" else np.float32
+    c, k, r, stride, groups, hw = {"3x3": (40, 44, 3, 1, 1, 7), "1x1": (64, 37, 1, 1, 1, 9),
+                                   "3x3/2": (24, 40, 3, 2, 1, 15), "grouped": (24, 36, 3, 1, 3, 11)}[shape]
+    kw = dict(stride=stride, padding=r // 2, groups=groups, layout="NCHW", backend=backend)
+    x = rng.standard_normal((5, c, hw, hw)).astype(dt)
+    x[3, 1, 2, 3] = np.inf
+    w = rng.standard_normal((k, c // groups, r, r)).astype(dt)
+    bias = rng.standard_normal(k).astype(np.float32)
+    scale = rng.standard_normal(k).astype(np.float32)
+    y0 = ak.conv2d(x, w, out_dtype=np.float32, **kw)
+    residual = rng.standard_normal(y0.shape).astype(dt)
+    fused = dict(scale=scale, residual=residual, activation="relu")
+    y = ak.conv2d(x, w, bias, **fused, **kw)
+    for i in range(5):
+        one = ak.conv2d(x[i:i + 1], w, bias, scale=scale, residual=residual[i:i + 1], activation="relu", **kw)
+        np.testing.assert_array_equal(y[i:i + 1].view(np.uint8), one.view(np.uint8))
+    ref = ak.reference.conv2d(x, w, bias, **fused, stride=stride, padding=r // 2, groups=groups, layout="NCHW")
+    np.testing.assert_array_equal(np.isnan(y.astype(np.float32)), np.isnan(ref.astype(np.float32)))
+    fin = np.isfinite(ref.astype(np.float32))
+    tol = 2.0 ** -7 if dtype == "bf16" else 1e-5
+    assert np.allclose(y.astype(np.float32)[fin], ref.astype(np.float32)[fin], rtol=tol, atol=tol * 8)
+
+
+def test_nchw_small_image_workspace_stays_within_the_output():
+    from aicc_kernels import _aicc_cpu
+
+    for dtype, esize in (("f32", 4), ("bf16", 2)):
+        sizes, geo = (8, 512, 7, 7, 512, 3, 3), (1, 1, 1, 1, 1, 1, 1, 1, 1, 0)
+        ws = _aicc_cpu.conv2d_workspace_bytes(sizes, geo, dtype)
+        out_bytes = 8 * 512 * 49 * esize
+        staging = 2 ** 20  # the per-thread staging tiles
+        assert 0 < ws <= out_bytes + staging, (dtype, ws, out_bytes)

@@ -214,12 +214,12 @@ void block_nhwc(const Conv2dDesc& d, const T* x, T pad, int64_t g, int64_t m0, i
 
 template <typename T>
 void block_nchw(const Conv2dDesc& d, const T* x, T pad, int64_t n, int64_t g, int64_t m0, int64_t mc, int64_t p0,
-                int64_t kc, T* col) {
+                int64_t kc, T* col, int64_t ldc) {
   const int64_t Q = d.q(), cg = d.cg();
   for (int64_t t = p0; t < p0 + kc; ++t) {
     const int64_t c = t / (d.r * d.s), r = (t / d.s) % d.r, s = t % d.s;
     const T* plane = x + (n * d.c + g * cg + c) * d.h * d.w;
-    T* dst = col + (t - p0) * mc;
+    T* dst = col + (t - p0) * ldc;
     int64_t j = 0;
     while (j < mc) {
       const int64_t m = m0 + j, p = m / Q, q0 = m % Q;
@@ -254,27 +254,28 @@ void block_nchw(const Conv2dDesc& d, const T* x, T pad, int64_t n, int64_t g, in
 }  // namespace
 
 void im2col_block(const Conv2dDesc& d, const void* x, int esize, uint32_t pad, int64_t n, int64_t g, int64_t m0,
-                  int64_t mc, int64_t p0, int64_t kc, void* col) {
+                  int64_t mc, int64_t p0, int64_t kc, void* col, int64_t ldc) {
   const bool nhwc = d.layout == Layout::kNHWC;
+  if (ldc <= 0) ldc = mc;
   switch (esize) {
     case 1: {
       const auto v = static_cast<uint8_t>(pad);
       const auto* xs = static_cast<const uint8_t*>(x);
       auto* cs = static_cast<uint8_t*>(col);
-      if (nhwc) block_nhwc(d, xs, v, g, m0, mc, p0, kc, cs); else block_nchw(d, xs, v, n, g, m0, mc, p0, kc, cs);
+      if (nhwc) block_nhwc(d, xs, v, g, m0, mc, p0, kc, cs); else block_nchw(d, xs, v, n, g, m0, mc, p0, kc, cs, ldc);
       break;
     }
     case 2: {
       const auto v = static_cast<uint16_t>(pad);
       const auto* xs = static_cast<const uint16_t*>(x);
       auto* cs = static_cast<uint16_t*>(col);
-      if (nhwc) block_nhwc(d, xs, v, g, m0, mc, p0, kc, cs); else block_nchw(d, xs, v, n, g, m0, mc, p0, kc, cs);
+      if (nhwc) block_nhwc(d, xs, v, g, m0, mc, p0, kc, cs); else block_nchw(d, xs, v, n, g, m0, mc, p0, kc, cs, ldc);
       break;
     }
     default: {
       const auto* xs = static_cast<const uint32_t*>(x);
       auto* cs = static_cast<uint32_t*>(col);
-      if (nhwc) block_nhwc(d, xs, pad, g, m0, mc, p0, kc, cs); else block_nchw(d, xs, pad, n, g, m0, mc, p0, kc, cs);
+      if (nhwc) block_nhwc(d, xs, pad, g, m0, mc, p0, kc, cs); else block_nchw(d, xs, pad, n, g, m0, mc, p0, kc, cs, ldc);
       break;
     }
   }
