@@ -300,3 +300,29 @@ def test_nchw_small_image_workspace_stays_within_the_output():
         out_bytes = 8 * 512 * 49 * esize
         staging = 2 ** 20  # the per-thread staging tiles
         assert 0 < ws <= out_bytes + staging, (dtype, ws, out_bytes)
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("dtype", ["f32", "bf16"])
+def test_resnet50_maxpool_matches_the_padded_window_max(rng, layout, dtype):
+    """The benchmark network's separable 3x3/2 max-pool (bf16 pooled in f32, exactly) equals
+    the max over each padded window, -inf padding, NaN propagating; odd and even sizes."""
+    from aicc_kernels.bench import resnet50
+
+    net = resnet50.AiccResNet50.__new__(resnet50.AiccResNet50)
+    net.layout, net.dtype = layout, (np.float32 if dtype == "f32" else BF16)
+    for h, w in ((1, 1), (2, 3), (5, 4), (7, 7), (9, 2), (16, 15)):
+        x = rng.standard_normal((2, h, w, 3)).astype(net.dtype)
+        x.flat[rng.integers(0, x.size)] = -np.inf
+        x.flat[rng.integers(0, x.size)] = np.nan
+        got = net._maxpool(x if layout == "NHWC" else np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        got = got if layout == "NHWC" else got.transpose(0, 2, 3, 1)
+        x64 = np.pad(x.astype(np.float64), ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-np.inf)
+        p, q = (h - 1) // 2 + 1, (w - 1) // 2 + 1
+        want = np.full((2, p, q, 3), -np.inf)
+        with np.errstate(invalid="ignore"):
+            for i in range(3):
+                for j in range(3):
+                    want = np.maximum(want, x64[:, i:i + 2 * p - 1:2, j:j + 2 * q - 1:2])
+        assert got.dtype == net.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got.astype(np.float64), want)

@@ -21,6 +21,7 @@ and for bf16 torch_bf16_rel_err (the peer's own error against the same f32 logit
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -104,6 +105,25 @@ def _np_dtype(dtype: str):
     raise ValueError(f"dtype: expected 'f32' or 'bf16', got {dtype!r}")
 
 
+def _max3s2(x, axis):
+    """Max over windows of 3 along `axis`, stride 2, padding 1 (-inf): out[i] = max(x[2i - 1],
+    x[2i], x[2i + 1]) over the indices inside x. NaN propagates (np.maximum)."""
+    n = x.shape[axis]
+    o = (n - 1) // 2 + 1
+
+    def sl(start, stop, step=2):
+        idx = [slice(None)] * x.ndim
+        idx[axis] = slice(start, stop, step)
+        return tuple(idx)
+
+    out = np.ascontiguousarray(x[sl(0, 2 * o - 1)])        # x[2i], i < o
+    odd = x[sl(1, None)]                                    # x[2i + 1], i < n // 2
+    k = min(o, n // 2)
+    np.maximum(out[sl(0, k, 1)], odd[sl(0, k, 1)], out=out[sl(0, k, 1)])
+    np.maximum(out[sl(1, o, 1)], odd[sl(0, o - 1, 1)], out=out[sl(1, o, 1)])  # x[2i - 1], i >= 1
+    return out
+
+
 class AiccResNet50:
     """The forward pass on our kernels, in `layout` and `dtype` ("f32" or "bf16": weights and
     activations; bias f32, logits f32); weights converted to the layout and dtype and prepacked
@@ -133,18 +153,19 @@ class AiccResNet50:
                          activation=activation, residual=residual)
 
     def _maxpool(self, x):
-        """3x3, stride 2, padding 1 (padding is -inf)."""
-        if self.layout == "NCHW":
-            x = x.transpose(0, 2, 3, 1)
-        n, h, w, c = x.shape
-        xp = np.full((n, h + 2, w + 2, c), -np.inf, x.dtype)
-        xp[:, 1:-1, 1:-1] = x
-        p, q = (h - 1) // 2 + 1, (w - 1) // 2 + 1
-        out = xp[:, 0:2 * p - 1:2, 0:2 * q - 1:2].copy()
-        for r in range(3):
-            for s in range(3):
-                np.maximum(out, xp[:, r:r + 2 * p - 1:2, s:s + 2 * q - 1:2], out=out)
-        return out if self.layout == "NHWC" else np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+        """3x3, stride 2, padding 1 (padding is -inf), in NumPy: a max over the 3 columns, then
+        over the 3 rows (separable; no padded copy: the border windows just have fewer taps).
+        bf16 is pooled in f32 (a bit shift each way: every bf16 value is an f32 value and a
+        max is one of its inputs, so it is exact); NumPy's bf16 maximum is an element loop
+        through ml_dtypes."""
+        if x.dtype != np.float32:
+            wide = (x.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+            return (self._maxpool_f32(wide).view(np.uint32) >> 16).astype(np.uint16).view(x.dtype)
+        return self._maxpool_f32(x)
+
+    def _maxpool_f32(self, x):
+        h_axis = 1 if self.layout == "NHWC" else 2
+        return _max3s2(_max3s2(x, h_axis + 1), h_axis)
 
     def __call__(self, x):
         x = x.astype(self.dtype, copy=False)
@@ -202,11 +223,17 @@ def torch_resnet50(params):
 def run(threads: Optional[Sequence[int]] = None, baselines: Sequence[str] = ("torch",), check: bool = True,
         quick: bool = False, batches: Optional[Sequence[int]] = None, layouts: Sequence[str] = ("NHWC",),
         repeats: Optional[int] = None, jit: bool = True, progress: Optional[Callable] = None,
-        dtypes: Sequence[str] = ("f32",)) -> List[Result]:
+        dtypes: Sequence[str] = ("f32",), cpu_time: bool = False) -> List[Result]:
     """images/s of ours and PyTorch's ResNet-50 per (threads, batch, dtype). quick: batch 1, 1
     repeat. dtypes: "f32" (peers: torch eager NCHW and TorchScript-frozen) and/or "bf16" (peer:
-    torch bf16 eager, channels_last); both checked against torch's f32 logits."""
+    torch bf16 eager, channels_last); both checked against torch's f32 logits.
+    cpu_time: time each call by the calling thread's CPU time (time.thread_time) instead of the
+    wall clock; 1 thread only (both libraries then compute on the calling thread). On a shared
+    machine the wall clock of a 2-thread run also measures the other jobs (torch's OpenMP team
+    spins, and loses its cores, under load)."""
     threads = list(threads or (2,))
+    if cpu_time and threads != [1]:
+        raise ValueError(f"threads: cpu_time needs threads=(1,), got {tuple(threads)}")
     batches = list(batches or ((1,) if quick else (1, 8)))
     repeats = repeats or (1 if quick else 3)
     aliases = {"fp32": "f32", "float32": "f32", "bfloat16": "bf16"}
@@ -236,7 +263,7 @@ def run(threads: Optional[Sequence[int]] = None, baselines: Sequence[str] = ("to
                         ref = tnet(torch.from_numpy(x)).numpy()
                 for dtype in dtypes:
                     results += _run_dtype(dtype, t, batch, x, ref, params, gflop, torch, tnet, tnet_bf16, layouts,
-                                          repeats, jit, check, progress)
+                                          repeats, jit, check, progress, cpu_time)
     return results
 
 
@@ -244,8 +271,14 @@ def _rel_err(logits, ref) -> float:
     return float(np.abs(logits.astype(np.float64) - ref).max() / max(np.abs(ref).max(), 1e-30))
 
 
+def _thread_time_call(fn) -> List[float]:
+    t0 = time.thread_time()
+    fn()
+    return [time.thread_time() - t0]
+
+
 def _run_dtype(dtype, t, batch, x, ref, params, gflop, torch, tnet, tnet_bf16, layouts, repeats, jit, check,
-               progress) -> List[Result]:
+               progress, cpu_time=False) -> List[Result]:
     calls = {}  # impl -> (shape label, layout, callable, extra)
     peer_extra = {}
     if dtype == "f32" and tnet is not None:
@@ -299,14 +332,15 @@ def _run_dtype(dtype, t, batch, x, ref, params, gflop, torch, tnet, tnet_bf16, l
     samples = {name: [] for name in calls}
     for _ in range(repeats):
         for name, (_, _, fn, _) in calls.items():
-            samples[name] += time_call(fn, repeats=1, warmup=0)
+            samples[name] += _thread_time_call(fn) if cpu_time else time_call(fn, repeats=1, warmup=0)
     rows = {}
     for name, (label, layout, _, extra) in calls.items():
         impl = name.split(":")[0]
         extra = dict(extra)
         wrong = extra.pop("wrong", None)
         rows[name] = make_result("resnet50", impl, dtype, label, t, samples[name], batch, "img/s", wrong,
-                                 batch=batch, layout=layout, gflop_per_image=gflop, **extra)
+                                 batch=batch, layout=layout, gflop_per_image=gflop,
+                                 clock="thread_time" if cpu_time else "wall", **extra)
     for name, row in rows.items():
         if row.impl == "aicc":
             for peer_name, peer in rows.items():
@@ -316,13 +350,15 @@ def _run_dtype(dtype, t, batch, x, ref, params, gflop, torch, tnet, tnet_bf16, l
 
 
 def layer_profile(dtype: str = "bf16", batch: int = 8, layout: str = "NHWC", threads: int = 2, repeats: int = 5,
-                  seed: int = 0) -> List[dict]:
+                  seed: int = 0, cpu_time: bool = False) -> List[dict]:
     """Where the network's conv time goes: every distinct conv of the network (shape, stride,
     epilogue) timed alone, ours (the prepacked weights and the fused epilogue the network uses)
     against torch's F.conv2d (+ relu, + the residual add: what the eager peer runs) in the same
     dtype (channels_last for NHWC), alternating call by call; medians, times the number of
-    such convs in the network. Rows sorted by our total time, largest first."""
-    import time as _time
+    such convs in the network. Rows sorted by our total time, largest first. cpu_time: as in
+    run() (threads must be 1)."""
+    if cpu_time and threads != 1:
+        raise ValueError(f"threads: cpu_time needs threads=1, got {threads}")
 
     import torch
     import torch.nn.functional as F
@@ -387,8 +423,8 @@ def layer_profile(dtype: str = "bf16", batch: int = 8, layout: str = "NHWC", thr
             a, b = [], []
             for _ in range(repeats):
                 for fn, acc in ((ours, a), (peer, b)):
-                    _time.sleep(0.02)  # the other library's spinning threads (bench/conv.py)
-                    acc += time_call(fn, repeats=1, warmup=0)
+                    time.sleep(0.02)  # the other library's spinning threads (bench/conv.py)
+                    acc += _thread_time_call(fn) if cpu_time else time_call(fn, repeats=1, warmup=0)
             ta, tb = float(np.median(a)), float(np.median(b))
             rows.append(dict(layer=g["layer"], count=g["count"], ours_ms=ta * 1e3, torch_ms=tb * 1e3,
                              ours_total_ms=ta * 1e3 * g["count"], torch_total_ms=tb * 1e3 * g["count"],
