@@ -43,7 +43,8 @@ def main(argv=None) -> int:
                                       layout=split(a.layouts)[0], threads=int(split(a.threads)[0]),
                                       repeats=a.repeats or 5, cpu_time=a.cpu_time)
         print(resnet50.profile_summary(prof))
-        path = pathlib.Path(a.json.replace("resnet50.json", "resnet50_profile.json"))
+        path = pathlib.Path(a.json)
+        path = path.with_name(path.stem + "_profile" + path.suffix)  # never the inference JSON
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(prof, indent=1))
         print(f"wrote {path}")
