@@ -43,8 +43,10 @@ const FloatGemmConfig kF32Avx2 = {"f32_6x16_avx2", PanelWord::kF32, gi::ukernel_
 // 4 bytes as in f32 but holds two k, so kc = 1024 elements (512 words) is the f32 entry's
 // footprint (B micro-panel 64 KiB from L2, A block 288 KiB in L2) with half as many kc
 // blocks; against kc = 512, 1 thread on Zen 4: 2048^3 188 -> 199 GFLOPS, BERT shapes +1-5 %.
+// The AVX-512 epilogue: the bf16 output rounding at 8 lanes cost as much as the multiply on
+// short-K layers.
 const FloatGemmConfig kBf16Avx512 = {"bf16_12x32_avx512bf16", PanelWord::kBF16Pair,
-                                     gi::ukernel_bf16_12x32_avx512bf16, gi::epilogue_tile_avx2,
+                                     gi::ukernel_bf16_12x32_avx512bf16, gi::epilogue_tile_avx512,
                                      gi::pack_a_bf16pair_avx512, gi::pack_b_bf16pair_avx512,
                                      /*mr=*/12, /*nr=*/32, /*mc=*/144, /*kc=*/1024, /*nc=*/4064,
                                      gi::ukernel_bf16_12x32_avx512bf16_indirect};

@@ -214,12 +214,12 @@ void block_nhwc(const Conv2dDesc& d, const T* x, T pad, int64_t g, int64_t m0, i
 
 template <typename T>
 void block_nchw(const Conv2dDesc& d, const T* x, T pad, int64_t n, int64_t g, int64_t m0, int64_t mc, int64_t p0,
-                int64_t kc, T* col) {
+                int64_t kc, T* col, int64_t ldc) {
   const int64_t Q = d.q(), cg = d.cg();
   for (int64_t t = p0; t < p0 + kc; ++t) {
     const int64_t c = t / (d.r * d.s), r = (t / d.s) % d.r, s = t % d.s;
     const T* plane = x + (n * d.c + g * cg + c) * d.h * d.w;
-    T* dst = col + (t - p0) * mc;
+    T* dst = col + (t - p0) * ldc;
     int64_t j = 0;
     while (j < mc) {
       const int64_t m = m0 + j, p = m / Q, q0 = m % Q;
@@ -230,8 +230,15 @@ void block_nchw(const Conv2dDesc& d, const T* x, T pad, int64_t n, int64_t g, in
       } else {
         const T* src = plane + h * d.w;
         const int64_t off = s * d.dilation_w - d.pad_left;
-        if (d.stride_w == 1 && q0 + off >= 0 && q0 + len - 1 + off < d.w) {
-          std::memcpy(dst + j, src + q0 + off, len * sizeof(T));
+        if (d.stride_w == 1) {
+          // Output columns [lo, hi) read inside the row; the ones left and right of them are
+          // padding. (A run that touched the padding at all used to go element by element:
+          // with 3x3 pad 1, two taps in three, about a third of an NCHW bf16 conv's time.)
+          const int64_t lo = std::min(q0 + len, std::max(q0, -off));
+          const int64_t hi = std::max(lo, std::min(q0 + len, d.w - off));
+          std::fill(dst + j, dst + j + (lo - q0), pad);
+          std::memcpy(dst + j + (lo - q0), src + lo + off, (hi - lo) * sizeof(T));
+          std::fill(dst + j + (hi - q0), dst + j + len, pad);
         } else {
           for (int64_t i = 0; i < len; ++i) {
             const int64_t w = (q0 + i) * d.stride_w + off;
@@ -247,27 +254,28 @@ void block_nchw(const Conv2dDesc& d, const T* x, T pad, int64_t n, int64_t g, in
 }  // namespace
 
 void im2col_block(const Conv2dDesc& d, const void* x, int esize, uint32_t pad, int64_t n, int64_t g, int64_t m0,
-                  int64_t mc, int64_t p0, int64_t kc, void* col) {
+                  int64_t mc, int64_t p0, int64_t kc, void* col, int64_t ldc) {
   const bool nhwc = d.layout == Layout::kNHWC;
+  if (ldc <= 0) ldc = mc;
   switch (esize) {
     case 1: {
       const auto v = static_cast<uint8_t>(pad);
       const auto* xs = static_cast<const uint8_t*>(x);
       auto* cs = static_cast<uint8_t*>(col);
-      if (nhwc) block_nhwc(d, xs, v, g, m0, mc, p0, kc, cs); else block_nchw(d, xs, v, n, g, m0, mc, p0, kc, cs);
+      if (nhwc) block_nhwc(d, xs, v, g, m0, mc, p0, kc, cs); else block_nchw(d, xs, v, n, g, m0, mc, p0, kc, cs, ldc);
       break;
     }
     case 2: {
       const auto v = static_cast<uint16_t>(pad);
       const auto* xs = static_cast<const uint16_t*>(x);
       auto* cs = static_cast<uint16_t*>(col);
-      if (nhwc) block_nhwc(d, xs, v, g, m0, mc, p0, kc, cs); else block_nchw(d, xs, v, n, g, m0, mc, p0, kc, cs);
+      if (nhwc) block_nhwc(d, xs, v, g, m0, mc, p0, kc, cs); else block_nchw(d, xs, v, n, g, m0, mc, p0, kc, cs, ldc);
       break;
     }
     default: {
       const auto* xs = static_cast<const uint32_t*>(x);
       auto* cs = static_cast<uint32_t*>(col);
-      if (nhwc) block_nhwc(d, xs, pad, g, m0, mc, p0, kc, cs); else block_nchw(d, xs, pad, n, g, m0, mc, p0, kc, cs);
+      if (nhwc) block_nhwc(d, xs, pad, g, m0, mc, p0, kc, cs); else block_nchw(d, xs, pad, n, g, m0, mc, p0, kc, cs, ldc);
       break;
     }
   }

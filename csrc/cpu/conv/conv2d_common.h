@@ -41,9 +41,10 @@ void im2col(const Conv2dDesc& d, const void* x, int esize, uint32_t pad, int64_t
 
 // One block of the column matrix: output pixels [m0, m0 + mc) x depth [p0, p0 + kc), serial
 // (called from inside the GEMM driver's tasks). Block layout: NHWC row-major
-// (col[j*kc + (p - p0)]), NCHW depth-major (col[(p - p0)*mc + j]), like im2col's.
+// (col[j*kc + (p - p0)]), NCHW depth-major (col[(p - p0)*ldc + j], ldc = mc when 0: a caller
+// stages the pixels of several images side by side), like im2col's.
 void im2col_block(const Conv2dDesc& d, const void* x, int esize, uint32_t pad, int64_t n, int64_t g, int64_t m0,
-                  int64_t mc, int64_t p0, int64_t kc, void* col);
+                  int64_t mc, int64_t p0, int64_t kc, void* col, int64_t ldc = 0);
 
 // col2im: accumulates an f32 column buffer of the same shape into f32 grad_in (full x shape).
 // Each grad_in element is written by one task in a fixed order: thread-count independent.

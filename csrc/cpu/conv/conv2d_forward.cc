@@ -290,6 +290,63 @@ class ImplicitBPacker final : public gemm_internal::BPacker {
   int64_t n_, g_;
 };
 
+// NCHW, small images: B = depth x the pixels of images [n0, n0 + nb) side by side (column
+// b*P*Q + i is pixel i of image n0 + b), so one GEMM covers several images. Per image the
+// GEMM would have N = P*Q columns (49 at 7x7: two 32-column panels, a quarter of them padding,
+// and a B block per image). Staged like ImplicitBPacker, one image segment at a time; a
+// pointwise conv copies channel rows of x.
+class NchwBatchBPacker final : public gemm_internal::BPacker {
+ public:
+  NchwBatchBPacker(const Conv2dDesc& d, const TensorView& x, int64_t n0, int64_t g)
+      : d_(d), x_(x), n0_(n0), g_(g), pq_(d.p() * d.q()), pointwise_(conv::is_pointwise(d)) {}
+
+  DType dtype() const override { return x_.dtype; }
+
+  void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+            void* dst) const override {
+    const int nr = cfg.nr;
+    const int64_t kw = gemm_internal::panel_words(kc, cfg.word);
+    thread_local std::vector<char> staging;
+    const int esize = static_cast<int>(dtype_size(x_.dtype));
+    const int64_t step = static_cast<int64_t>(kStagedPanels) * nr;
+    const size_t bytes = static_cast<size_t>(step * kc * esize);
+    if (staging.size() < bytes) staging.resize(bytes);
+    for (int64_t j = 0; j < nc; j += step) {
+      const int64_t cols = std::min<int64_t>(step, nc - j);
+      for (int64_t done = 0; done < cols;) {
+        const int64_t m = j0 + j + done, n = n0_ + m / pq_, m0 = m % pq_;
+        const int64_t len = std::min(cols - done, pq_ - m0);
+        char* col = staging.data() + done * esize;
+        if (pointwise_) {
+          const char* src = static_cast<const char*>(x_.data) + ((n * d_.c + g_ * d_.cg() + p0) * pq_ + m0) * esize;
+          for (int64_t t = 0; t < kc; ++t) std::memcpy(col + t * cols * esize, src + t * pq_ * esize, len * esize);
+        } else {
+          conv::im2col_block(d_, x_.data, esize, 0u, n, g_, m0, len, p0, kc, col, cols);
+        }
+        done += len;
+      }
+      gemm_internal::MatrixBPacker(MatrixView{staging.data(), x_.dtype, kc, cols, cols, 1})
+          .pack(cfg, 0, kc, 0, cols, static_cast<uint32_t*>(dst) + j * kw);
+    }
+  }
+
+ private:
+  Conv2dDesc d_;
+  TensorView x_;
+  int64_t n0_, g_, pq_;
+  bool pointwise_;
+};
+
+// Images per NCHW GEMM: 1 for images of more than kNchwBatchPixels output pixels (N = P*Q
+// fills the panels already); else as many as keep the f32 product (Kg x images*P*Q) within
+// the output's own size in bytes (all images for f32 outputs, half of them for bf16/f16).
+constexpr int64_t kNchwBatchPixels = 256;
+
+int64_t nchw_images_per_gemm(const Conv2dDesc& d, DType out_dtype) {
+  if (d.layout != Layout::kNCHW || d.p() * d.q() > kNchwBatchPixels || d.n < 2) return 1;
+  return std::max<int64_t>(1, d.n * static_cast<int64_t>(dtype_size(out_dtype)) / 4);
+}
+
 // The output-shaped residual as the epilogue's matrix view over the same rows and columns as
 // `view` (a view of out): same element offsets, the residual's own base and dtype.
 MatrixView residual_like(const TensorView* residual, const TensorView& out, const MatrixView& view) {
@@ -309,8 +366,45 @@ void conv2d_driver(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
   const int64_t kg = d.kg(), cg = d.cg(), depth = cg * d.r * d.s;
   const int64_t esize = static_cast<int64_t>(dtype_size(wdtype));
   if (d.layout == Layout::kNCHW) {
-    // Per image and group: out[kg, P*Q] = W_g[kg, depth] x B[depth, P*Q].
     const int64_t pq = d.p() * d.q();
+    const int64_t batch = nchw_images_per_gemm(d, out.dtype);
+    if (batch > 1) {
+      // Small images: prod[kg, nb*P*Q] = W_g x B over nb images at a time, into an f32
+      // scratch (the plain product: full tiles go straight there), then each image's
+      // [kg, P*Q] slice through the tile epilogue into out. The same sums in the same order
+      // as the per-image GEMMs (k blocking depends on the depth only): the same bits.
+      std::vector<float> prod(static_cast<size_t>(kg * batch * pq));
+      const gemm_internal::EpilogueFn epilogue = gemm_internal::float_gemm_config(x.dtype, wdtype).epilogue;
+      for (int64_t g = 0; g < d.groups; ++g) {
+        const gemm_internal::MatrixAPacker a(
+            MatrixView{static_cast<char*>(const_cast<void*>(w)) + g * kg * depth * esize, wdtype, kg, depth, depth, 1});
+        for (int64_t n0 = 0; n0 < d.n; n0 += batch) {
+          const int64_t nb = std::min(batch, d.n - n0), cols = nb * pq;
+          gemm_internal::Epilogue plain;
+          plain.out = MatrixView{prod.data(), DType::kF32, kg, cols, cols, 1};
+          gemm_internal::run_float_gemm(kg, cols, depth, a, NchwBatchBPacker(d, x, n0, g), plain);
+          // Rows of 12 channels per task (all images of the block): the epilogue is a pass
+          // over the product, worth the pool only when large.
+          const int64_t row_block = 12, tasks = (kg + row_block - 1) / row_block;
+          parallel_for(tasks * nb, [&](int64_t task, int) {
+            const int64_t b = task / tasks, i0 = (task % tasks) * row_block;
+            const int64_t n = n0 + b, rows = std::min(row_block, kg - i0);
+            gemm_internal::Epilogue ep;
+            ep.bias = bias ? bias + g * kg : nullptr;
+            ep.scale = epi.scale ? epi.scale + g * kg : nullptr;
+            ep.bias_per_row = true;
+            ep.activation = epi.activation;
+            ep.out = MatrixView{byte_ptr(out, (n * d.k + g * kg) * pq), out.dtype, kg, pq, pq, 1};
+            ep.residual = residual_like(epi.residual, out, ep.out);
+            for (int64_t j = 0; j < pq; j += 1024)
+              epilogue(ep, prod.data() + i0 * cols + b * pq + j, cols, i0, j, static_cast<int>(rows),
+                       static_cast<int>(std::min<int64_t>(1024, pq - j)));
+          }, kg * cols < (int64_t{1} << 16) ? 1 : 0);
+        }
+      }
+      return;
+    }
+    // Per image and group: out[kg, P*Q] = W_g[kg, depth] x B[depth, P*Q].
     for (int64_t n = 0; n < d.n; ++n) {
       for (int64_t g = 0; g < d.groups; ++g) {
         gemm_internal::Epilogue ep;
@@ -381,9 +475,13 @@ void check_residual(const TensorView* r, const TensorView& x, const TensorView& 
 }  // namespace
 
 int64_t conv2d_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
-  if (conv::is_pointwise(d) || d.n * d.p() * d.q() * d.k == 0) return 0;
+  if (d.n * d.p() * d.q() * d.k == 0) return 0;
   const int64_t esize = static_cast<int64_t>(dtype_size(input_dtype));
   const bool quantized = input_dtype == DType::kS8 || input_dtype == DType::kU8;
+  // NCHW small images batched into one GEMM (for the default output dtype, the input's): the
+  // f32 product, at most the output's size, plus a staging tile per thread.
+  const int64_t batch = quantized || conv::is_depthwise(d) ? 1 : nchw_images_per_gemm(d, input_dtype);
+  if (conv::is_pointwise(d) && batch == 1) return 0;
   if (conv::is_depthwise(d)) return depthwise_workspace_bytes(d);  // int32 accumulators: same size
   if (!quantized && smallc_eligible(d)) return smallc_workspace_bytes(d, input_dtype);
   if (quantized && qstem_eligible(d) && qstem_ops() != nullptr) return qstem_workspace_bytes(*qstem_ops(), d);
@@ -392,7 +490,9 @@ int64_t conv2d_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
     const auto& cfg = gemm_internal::float_gemm_config(input_dtype, input_dtype);
     const int64_t kc = gemm_internal::balanced_kc(d.cg() * d.r * d.s, cfg.kc, gemm_internal::k_per_word(cfg.word));
     const int64_t staged = d.layout == Layout::kNHWC ? cfg.mr : int64_t{kStagedPanels} * cfg.nr;
-    return staged * kc * esize * get_num_threads();
+    int64_t bytes = staged * kc * esize * get_num_threads();
+    if (batch > 1) bytes += d.kg() * batch * d.p() * d.q() * static_cast<int64_t>(sizeof(float));
+    return bytes;
   }
   return chunk_pixels(d) * d.cg() * d.r * d.s * esize;
 }

@@ -148,9 +148,9 @@ struct NchwGeometry {
 };
 
 // NCHW output channels per tile: the supported count that wastes the fewest rows (ties: the larger).
-int rows_tile(const SmallCOps& ops, int64_t k) {
-  int mr = ops.rows_mr[0];
-  for (const int* m = ops.rows_mr; *m; ++m)
+int rows_tile(const int* rows_mr, int64_t k) {
+  int mr = rows_mr[0];
+  for (const int* m = rows_mr; *m; ++m)
     if ((k + *m - 1) / *m * *m < (k + mr - 1) / mr * mr) mr = *m;
   return mr;
 }
@@ -176,37 +176,102 @@ void fill_phase_rows_t(const Conv2dDesc& d, const void* x, int64_t n, const Nchw
   }
 }
 
+// NCHW bf16 pair image (x is bf16): word ((c*Hp + hp)*sw + ph)*cp + i of `img` holds the
+// phase-split padded input at row hp (low half) and row hp + dilation_h (high half); with
+// `zero_high` the high half is +0 instead (the odd last filter row pairs with zero: never a
+// real input times a zero weight, which for an Inf input would be NaN). Only the rows whose
+// `need` flag is set are built.
+void fill_phase_pair_rows(const Conv2dDesc& d, const void* x, int64_t n, const NchwGeometry& g, int64_t row0,
+                          int64_t row1, const std::vector<char>& need, bool zero_high, uint32_t* img) {
+  const int64_t H = d.h, W = d.w, sw = d.stride_w;
+  const uint16_t* xs = static_cast<const uint16_t*>(x);
+  const auto row_ptr = [&](int64_t c, int64_t hp) -> const uint16_t* {
+    const int64_t h = hp - d.pad_top;
+    return h >= 0 && h < H ? xs + ((n * d.c + c) * H + h) * W : nullptr;
+  };
+  for (int64_t row = row0; row < row1; ++row) {  // row = c*Hp + hp
+    const int64_t c = row / g.hp_rows, hp = row % g.hp_rows;
+    if (!need[hp]) continue;
+    const uint16_t* lo = row_ptr(c, hp);
+    const uint16_t* hi = zero_high ? nullptr : row_ptr(c, hp + d.dilation_h);
+    uint32_t* dst = img + row * sw * g.cp;
+    for (int64_t ph = 0; ph < sw; ++ph, dst += g.cp) {
+      for (int64_t i = 0; i < g.cp; ++i) {
+        const int64_t w = i * sw + ph - d.pad_left;
+        const bool in = w >= 0 && w < W;
+        const uint32_t l = lo && in ? lo[w] : 0u, h = hi && in ? hi[w] : 0u;
+        dst[i] = l | h << 16;
+      }
+    }
+  }
+}
+
 // The NCHW conv (same contract as smallc_conv2d): output channels x pixel vectors, written
 // along the output rows.
 void smallc_nchw(const Conv2dDesc& d, const SmallCOps& ops, const TensorView& x, const void* w, DType wdtype,
                  const Conv2dEpilogue& epi, const TensorView& out) {
   const float* bias = epi.bias;
   const Activation activation = epi.activation;
-  const int64_t C = d.c, K = d.k, P = d.p(), Q = d.q(), R = d.r, S = d.s, depth = C * R * S;
+  const int64_t C = d.c, K = d.k, P = d.p(), Q = d.q(), R = d.r, S = d.s;
   const NchwGeometry g(d, ops.vl);
-  const int mr = rows_tile(ops, K);
+  // bf16 with a bf16 dot product: words pair filter rows r = 2u and 2u + 1 (one c, s), read
+  // from a pair image (rows hp, hp + dilation_h per word) and, for an odd R's last row, from a
+  // second image whose high halves are +0 (as the NHWC path).
+  const bool pairs = ops.tile_rows_pairs != nullptr && x.dtype == DType::kBF16;
+  const int mr = rows_tile(pairs ? ops.rows_mr_pairs : ops.rows_mr, K);
   const int64_t kp = (K + mr - 1) / mr * mr;
-  // wt[t*kp + k] = w[k, c, r, s], t = (c*R + r)*S + s: the [K, C, R, S] order, transposed.
-  std::vector<float> wt(static_cast<size_t>(depth * kp), 0.0f);
+  const int64_t row_groups = pairs ? (R + 1) / 2 : R;
+  const int64_t depth = C * row_groups * S;  // words (pairs) or elements per output pixel
+  const bool odd_tail = pairs && R % 2 == 1;
+  const int64_t image = g.floats(d);  // 32-bit words of one image
+  // wt[t*kp + k]: t = (c*RG + u)*S + s; f32 bits of w[k, c, u, s], or the bf16 bits of
+  // w[k, c, 2u, s] (low) and w[k, c, 2u + 1, s] (high, +0 past R).
+  std::vector<uint32_t> wt(static_cast<size_t>(depth * kp), 0u);
   for (int64_t k = 0; k < K; ++k)
-    for (int64_t t = 0; t < depth; ++t) wt[t * kp + k] = load_elem(w, wdtype, k * depth + t);
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t u = 0; u < row_groups; ++u)
+        for (int64_t s = 0; s < S; ++s) {
+          uint32_t word;
+          if (pairs) {
+            const uint16_t* w16 = static_cast<const uint16_t*>(w);
+            const uint32_t lo = w16[((k * C + c) * R + 2 * u) * S + s];
+            const uint32_t hi = 2 * u + 1 < R ? w16[((k * C + c) * R + 2 * u + 1) * S + s] : 0u;
+            word = lo | hi << 16;
+          } else {
+            const float v = load_elem(w, wdtype, ((k * C + c) * R + u) * S + s);
+            std::memcpy(&word, &v, 4);
+          }
+          wt[((c * row_groups + u) * S + s) * kp + k] = word;
+        }
   std::vector<int32_t> off(static_cast<size_t>(depth));
   for (int64_t c = 0; c < C; ++c)
-    for (int64_t r = 0; r < R; ++r)
+    for (int64_t u = 0; u < row_groups; ++u)
       for (int64_t s = 0; s < S; ++s) {
+        const int64_t r = pairs ? 2 * u : u;
+        const int64_t base = odd_tail && u == row_groups - 1 ? image : 0;  // the zero-high image
         const int64_t sd = s * d.dilation_w;
-        off[(c * R + r) * S + s] =
-            static_cast<int32_t>(((c * g.hp_rows + r * d.dilation_h) * d.stride_w + sd % d.stride_w) * g.cp + sd / d.stride_w);
+        off[(c * row_groups + u) * S + s] = static_cast<int32_t>(
+            base + ((c * g.hp_rows + r * d.dilation_h) * d.stride_w + sd % d.stride_w) * g.cp + sd / d.stride_w);
       }
+  // The image rows the tiles read (pairs: rows p*sh + 2u*dh only; the rest is never built).
+  std::vector<char> need(static_cast<size_t>(g.hp_rows), pairs ? 0 : 1), need_zero(static_cast<size_t>(g.hp_rows), 0);
+  for (int64_t p = 0; pairs && p < P; ++p)
+    for (int64_t u = 0; u < row_groups; ++u) {
+      const int64_t hp = p * d.stride_h + 2 * u * d.dilation_h;
+      if (odd_tail && u == row_groups - 1) need_zero[hp] = 1;
+      else need[hp] = 1;
+    }
 
   const bool direct = !epi.scale && !epi.residual &&
                       (activation == Activation::kNone || activation == Activation::kRelu) &&
                       (out.dtype == DType::kF32 || out.dtype == DType::kBF16);
   const gemm_internal::EpilogueFn epilogue = gemm_internal::float_gemm_config(DType::kF32, DType::kF32).epilogue;
   const int64_t esize = static_cast<int64_t>(dtype_size(out.dtype));
-  const double flops = 2.0 * static_cast<double>(d.n * P * Q) * static_cast<double>(K * depth);
+  const double flops = 2.0 * static_cast<double>(d.n * P * Q) * static_cast<double>(K * C * R * S);
   const int threads = flops < 1.0e6 ? 1 : 0;
-  std::vector<float> img(static_cast<size_t>(g.floats(d)));
+  // f32 image, or the pair image (+ the zero-high one): 32-bit words either way. Pair rows no
+  // tile reads are never built (they stay +0).
+  std::vector<uint32_t> img(static_cast<size_t>(image * (odd_tail ? 2 : 1)), 0u);
   const int64_t rows = C * g.hp_rows;
   const int64_t fill_block = std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(d.stride_w * g.cp, 1));
   for (int64_t n = 0; n < d.n; ++n) {
@@ -214,10 +279,16 @@ void smallc_nchw(const Conv2dDesc& d, const SmallCOps& ops, const TensorView& x,
         (rows + fill_block - 1) / fill_block,
         [&](int64_t task, int) {
           const int64_t r0 = task * fill_block, r1 = std::min(rows, r0 + fill_block);
+          float* fimg = reinterpret_cast<float*>(img.data());
+          if (pairs) {
+            fill_phase_pair_rows(d, x.data, n, g, r0, r1, need, false, img.data());
+            if (odd_tail) fill_phase_pair_rows(d, x.data, n, g, r0, r1, need_zero, true, img.data() + image);
+            return;
+          }
           switch (x.dtype) {
-            case DType::kF16: fill_phase_rows_t<DType::kF16>(d, x.data, n, g, r0, r1, img.data()); break;
-            case DType::kBF16: fill_phase_rows_t<DType::kBF16>(d, x.data, n, g, r0, r1, img.data()); break;
-            default: fill_phase_rows_t<DType::kF32>(d, x.data, n, g, r0, r1, img.data()); break;
+            case DType::kF16: fill_phase_rows_t<DType::kF16>(d, x.data, n, g, r0, r1, fimg); break;
+            case DType::kBF16: fill_phase_rows_t<DType::kBF16>(d, x.data, n, g, r0, r1, fimg); break;
+            default: fill_phase_rows_t<DType::kF32>(d, x.data, n, g, r0, r1, fimg); break;
           }
         },
         threads);
@@ -234,20 +305,31 @@ void smallc_nchw(const Conv2dDesc& d, const SmallCOps& ops, const TensorView& x,
         [&](int64_t p, int) {
           thread_local std::vector<float> tile;
           tile.resize(static_cast<size_t>(mr * ops.vl));
-          const float* row = img.data() + p * d.stride_h * d.stride_w * g.cp;
+          const uint32_t* row = img.data() + p * d.stride_h * d.stride_w * g.cp;
+          const auto run = [&](int64_t k0, int64_t q0, int nq, const SmallCStore& o) {
+            if (pairs) ops.tile_rows_pairs(mr, nq, row + q0, off.data(), depth, wt.data() + k0, kp, o);
+            else ops.tile_rows(mr, reinterpret_cast<const float*>(row) + q0, off.data(), depth,
+                               reinterpret_cast<const float*>(wt.data()) + k0, kp, o);
+          };
           for (int64_t k0 = 0; k0 < K; k0 += mr) {
             const int kr = static_cast<int>(std::min<int64_t>(mr, K - k0));
-            for (int64_t q0 = 0; q0 < Q; q0 += ops.vl) {
-              const int qc = static_cast<int>(std::min<int64_t>(ops.vl, Q - q0));
-              if (direct && kr == mr && qc == ops.vl) {
-                ops.tile_rows(mr, row + q0, off.data(), depth, wt.data() + k0, kp,
-                              SmallCStore{out_n + ((k0 * P + p) * Q + q0) * esize, P * Q, bias ? bias + k0 : nullptr,
-                                          activation == Activation::kRelu, out.dtype == DType::kBF16});
+            for (int64_t q0 = 0; q0 < Q;) {
+              // Pairs: two pixel vectors per tile while both are whole output pixels of the row.
+              if (pairs && direct && kr == mr && q0 + 2 * ops.vl <= Q) {
+                run(k0, q0, 2, SmallCStore{out_n + ((k0 * P + p) * Q + q0) * esize, P * Q, bias ? bias + k0 : nullptr,
+                                           activation == Activation::kRelu, out.dtype == DType::kBF16});
+                q0 += 2 * ops.vl;
                 continue;
               }
-              ops.tile_rows(mr, row + q0, off.data(), depth, wt.data() + k0, kp,
-                            SmallCStore{tile.data(), ops.vl, nullptr, false, false});
-              epilogue(e, tile.data(), ops.vl, k0, p * Q + q0, kr, qc);
+              const int qc = static_cast<int>(std::min<int64_t>(ops.vl, Q - q0));
+              if (direct && kr == mr && qc == ops.vl) {
+                run(k0, q0, 1, SmallCStore{out_n + ((k0 * P + p) * Q + q0) * esize, P * Q, bias ? bias + k0 : nullptr,
+                                           activation == Activation::kRelu, out.dtype == DType::kBF16});
+              } else {
+                run(k0, q0, 1, SmallCStore{tile.data(), ops.vl, nullptr, false, false});
+                epilogue(e, tile.data(), ops.vl, k0, p * Q + q0, kr, qc);
+              }
+              q0 += ops.vl;
             }
           }
         },
@@ -261,10 +343,13 @@ int64_t smallc_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
   const SmallCOps& ops = smallc_ops();
   if (d.layout == Layout::kNCHW) {
     const NchwGeometry g(d, ops.vl);
-    const int mr = rows_tile(ops, d.k);
+    const bool pairs = ops.tile_rows_pairs != nullptr && input_dtype == DType::kBF16;
+    const int mr = rows_tile(pairs ? ops.rows_mr_pairs : ops.rows_mr, d.k);
     const int64_t kp = (d.k + mr - 1) / mr * mr;
-    return (g.floats(d) + d.c * d.r * d.s * kp + mr * ops.vl * get_num_threads()) * static_cast<int64_t>(sizeof(float)) +
-           d.c * d.r * d.s * static_cast<int64_t>(sizeof(int32_t));
+    const int64_t images = pairs && d.r % 2 == 1 ? 2 : 1;  // + the zero-high image
+    const int64_t depth = d.c * (pairs ? (d.r + 1) / 2 : d.r) * d.s;
+    return (images * g.floats(d) + depth * kp + mr * ops.vl * get_num_threads()) * static_cast<int64_t>(sizeof(float)) +
+           depth * static_cast<int64_t>(sizeof(int32_t));
   }
   const int64_t depth = d.c * d.r * d.s;
   const int64_t kp = (d.k + ops.vl - 1) / ops.vl * ops.vl;

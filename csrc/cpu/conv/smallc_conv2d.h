@@ -13,7 +13,8 @@
 //         bf16 on AVX512_BF16: 32-bit words pairing filter rows 2u, 2u + 1 (vdpbf16ps).
 //   NCHW: img[c][hp][phase][i] split by column stride phase, so VL consecutive output pixels
 //         of a tap are one contiguous load; MR output channels (weights broadcast) x VL pixels,
-//         stored along the NCHW output rows.
+//         stored along the NCHW output rows. bf16 on AVX512_BF16: the same over pair words
+//         (filter rows 2u, 2u + 1 of one (c, s); a word holds input rows hp and hp + dilation_h).
 // Padding costs nothing inside the kernels. Sums run over t in order from zero (f32
 // accumulation): results do not depend on the thread count. Full tiles apply bias, relu and
 // the f32/bf16 output in registers; partial tiles, scale (folded BN), residual, gelu and f16
@@ -61,6 +62,14 @@ struct SmallCOps {
   int rows_mr[5];
   void (*tile_rows)(int mr, const float* x, const int32_t* off, int64_t depth, const float* w, int64_t ldw,
                     const SmallCStore& o);
+  // tile_rows over bf16 pair words (nullptr without a bf16 dot product), mr (one of
+  // rows_mr_pairs) output channels x nq (1 or 2) vectors of pixels: x is a pair image (each
+  // word two input rows of one phase column), w[t*ldw + i] the pair of weights of word t.
+  // Two pixel vectors per broadcast weight: with one, the broadcasts were as many as the dot
+  // products.
+  int rows_mr_pairs[3];
+  void (*tile_rows_pairs)(int mr, int nq, const uint32_t* x, const int32_t* off, int64_t words, const uint32_t* w,
+                          int64_t ldw, const SmallCStore& o);
 };
 
 // The registry's choice (csrc/cpu/config/): the first small-C entry the active features allow.

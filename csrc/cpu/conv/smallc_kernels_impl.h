@@ -146,6 +146,42 @@ void tile_pairs(int nv, const uint32_t* a, int64_t step, const int32_t* off, int
   }
 }
 constexpr auto kTilePairs = tile_pairs;
+
+// NCHW over pair words: MR output channels x NQ vectors of 16 pixels; per word t, NQ loads of
+// 16 pixel words and MR broadcast weight words, MR*NQ vdpbf16ps.
+template <int MR, int NQ>
+void tile_rows_pairs_t(const uint32_t* x, const int32_t* off, int64_t words, const uint32_t* w, int64_t ldw,
+                       const SmallCStore& o) {
+  static_assert(VL == 16, "vdpbf16ps on zmm");
+  V acc[MR][NQ];
+#pragma GCC unroll 24
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 2
+    for (int v = 0; v < NQ; ++v) acc[i][v] = V{};
+  for (int64_t t = 0; t < words; ++t, w += ldw) {
+    __m512bh xv[NQ];
+#pragma GCC unroll 2
+    for (int v = 0; v < NQ; ++v) xv[v] = (__m512bh)_mm512_loadu_si512(x + off[t] + v * VL);
+#pragma GCC unroll 24
+    for (int i = 0; i < MR; ++i) {
+      const __m512bh wi = (__m512bh)_mm512_set1_epi32(static_cast<int>(w[i]));
+#pragma GCC unroll 2
+      for (int v = 0; v < NQ; ++v)
+        acc[i][v] = reinterpret_cast<V>(_mm512_dpbf16_ps(reinterpret_cast<__m512>(acc[i][v]), wi, xv[v]));
+    }
+  }
+#pragma GCC unroll 24
+  for (int i = 0; i < MR; ++i) {
+    const V b = o.bias ? splat(o.bias[i]) : V{};
+#pragma GCC unroll 2
+    for (int v = 0; v < NQ; ++v) {
+      V y = acc[i][v];
+      if (o.bias) y += b;
+      if (o.relu) y = y < 0 ? V{} : y;  // NaN stays NaN
+      store_row(y, static_cast<char*>(o.dst), i * o.ldd + v * VL, o.bf16);
+    }
+  }
+}
 #else
 constexpr decltype(SmallCOps::tile_pairs) kTilePairs = nullptr;
 #endif
@@ -197,8 +233,25 @@ void tile(int nv, const float* a, int64_t step, const int32_t* off, int64_t dept
   }
 }
 
+#if defined(AICC_SMALLC_PAIRS)
+void tile_rows_pairs(int mr, int nq, const uint32_t* x, const int32_t* off, int64_t words, const uint32_t* w,
+                     int64_t ldw, const SmallCStore& o) {
+  if (mr == 12) {
+    if (nq == 2) tile_rows_pairs_t<12, 2>(x, off, words, w, ldw, o);
+    else tile_rows_pairs_t<12, 1>(x, off, words, w, ldw, o);
+  } else {
+    if (nq == 2) tile_rows_pairs_t<8, 2>(x, off, words, w, ldw, o);
+    else tile_rows_pairs_t<8, 1>(x, off, words, w, ldw, o);
+  }
+}
+constexpr auto kTileRowsPairs = tile_rows_pairs;
+#else
+constexpr decltype(SmallCOps::tile_rows_pairs) kTileRowsPairs = nullptr;
+#endif
+
 const SmallCOps& ops() {
-  static const SmallCOps o = {VL, kMaxNV, mr, tile, kTilePairs, {kRowsMR0, kRowsMR1, kRowsMR2, kRowsMR3, 0}, tile_rows};
+  static const SmallCOps o = {VL, kMaxNV, mr, tile, kTilePairs, {kRowsMR0, kRowsMR1, kRowsMR2, kRowsMR3, 0}, tile_rows,
+                              {12, 8, 0}, kTileRowsPairs};
   return o;
 }
 

@@ -31,6 +31,8 @@ void ukernel_bf16_12x32_avx512bf16_indirect(int64_t nseg, const int64_t* seg_wor
 void epilogue_tile_portable(const Epilogue& ep, const float* tile, int64_t ldt, int64_t i0, int64_t j0, int mr, int nr);
 #if defined(AICC_X86)
 void epilogue_tile_avx2(const Epilogue& ep, const float* tile, int64_t ldt, int64_t i0, int64_t j0, int mr, int nr);
+// 16 columns at a time for f32/bf16 outputs without C or gelu; the rest through the AVX2 one.
+void epilogue_tile_avx512(const Epilogue& ep, const float* tile, int64_t ldt, int64_t i0, int64_t j0, int mr, int nr);
 #endif
 
 // Packers of a strided matrix (layouts in gemm_driver.h). The portable ones handle every

@@ -36,7 +36,7 @@ MODULES = {
 # `allreduce` has no measurement module: cmd_allreduce drives bench/allreduce_support.py.
 
 #: Which peak probes each subcommand needs (measured in the same run for its % of peak).
-PEAK_KINDS = {"gemm": ("fp32", "bf16", "int8"), "conv": ("fp32", "bf16", "int8"), "resnet50": ("fp32", "int8"),
+PEAK_KINDS = {"gemm": ("fp32", "bf16", "int8"), "conv": ("fp32", "bf16", "int8"), "resnet50": ("fp32", "bf16", "int8"),
               "allreduce": ("membw",)}
 
 #: --dtype spellings mapped to each module's names (docs/BENCHMARKS.md: `aicc-bench gemm --dtype int8`).
