@@ -261,6 +261,27 @@ class ImplicitAPacker final : public gemm_internal::APacker {
 // then packed by the driver's vectorized matrix packer.
 constexpr int kStagedPanels = 8;
 
+// Packs B columns [j0, j0 + nc) of a depth block of kc rows through a per-thread depth-major
+// staging tile, kStagedPanels panels at a time: gather(first column, columns, staging) fills
+// its kc rows of `columns` elements (row stride `columns`), then the driver's matrix packer
+// turns them into panels of the entry's word format.
+template <typename Gather>
+void pack_staged_b(const gemm_internal::FloatGemmConfig& cfg, DType dtype, int64_t kc, int64_t j0, int64_t nc,
+                   void* dst, Gather gather) {
+  const int64_t kw = gemm_internal::panel_words(kc, cfg.word);
+  thread_local std::vector<char> staging;
+  const int64_t esize = static_cast<int64_t>(dtype_size(dtype));
+  const int64_t step = static_cast<int64_t>(kStagedPanels) * cfg.nr;
+  const size_t bytes = static_cast<size_t>(step * kc * esize);
+  if (staging.size() < bytes) staging.resize(bytes);
+  for (int64_t j = 0; j < nc; j += step) {
+    const int64_t cols = std::min<int64_t>(step, nc - j);
+    gather(j0 + j, cols, staging.data());
+    gemm_internal::MatrixBPacker(MatrixView{staging.data(), dtype, kc, cols, cols, 1})
+        .pack(cfg, 0, kc, 0, cols, static_cast<uint32_t*>(dst) + j * kw);
+  }
+}
+
 class ImplicitBPacker final : public gemm_internal::BPacker {
  public:
   ImplicitBPacker(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t g) : d_(d), x_(x), n_(n), g_(g) {}
@@ -269,19 +290,10 @@ class ImplicitBPacker final : public gemm_internal::BPacker {
 
   void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
             void* dst) const override {
-    const int nr = cfg.nr;
-    const int64_t kw = gemm_internal::panel_words(kc, cfg.word);
-    thread_local std::vector<char> staging;
     const int esize = static_cast<int>(dtype_size(x_.dtype));
-    const int64_t step = static_cast<int64_t>(kStagedPanels) * nr;
-    const size_t bytes = static_cast<size_t>(step * kc * esize);
-    if (staging.size() < bytes) staging.resize(bytes);
-    for (int64_t j = 0; j < nc; j += step) {
-      const int64_t cols = std::min<int64_t>(step, nc - j);
-      conv::im2col_block(d_, x_.data, esize, 0u, n_, g_, j0 + j, cols, p0, kc, staging.data());
-      gemm_internal::MatrixBPacker(MatrixView{staging.data(), x_.dtype, kc, cols, cols, 1})
-          .pack(cfg, 0, kc, 0, cols, static_cast<uint32_t*>(dst) + j * kw);
-    }
+    pack_staged_b(cfg, x_.dtype, kc, j0, nc, dst, [&](int64_t m0, int64_t cols, char* staging) {
+      conv::im2col_block(d_, x_.data, esize, 0u, n_, g_, m0, cols, p0, kc, staging);
+    });
   }
 
  private:
@@ -304,30 +316,21 @@ class NchwBatchBPacker final : public gemm_internal::BPacker {
 
   void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
             void* dst) const override {
-    const int nr = cfg.nr;
-    const int64_t kw = gemm_internal::panel_words(kc, cfg.word);
-    thread_local std::vector<char> staging;
-    const int esize = static_cast<int>(dtype_size(x_.dtype));
-    const int64_t step = static_cast<int64_t>(kStagedPanels) * nr;
-    const size_t bytes = static_cast<size_t>(step * kc * esize);
-    if (staging.size() < bytes) staging.resize(bytes);
-    for (int64_t j = 0; j < nc; j += step) {
-      const int64_t cols = std::min<int64_t>(step, nc - j);
-      for (int64_t done = 0; done < cols;) {
-        const int64_t m = j0 + j + done, n = n0_ + m / pq_, m0 = m % pq_;
+    const int64_t esize = static_cast<int64_t>(dtype_size(x_.dtype));
+    pack_staged_b(cfg, x_.dtype, kc, j0, nc, dst, [&](int64_t first, int64_t cols, char* staging) {
+      for (int64_t done = 0; done < cols;) {  // one image segment at a time
+        const int64_t m = first + done, n = n0_ + m / pq_, m0 = m % pq_;
         const int64_t len = std::min(cols - done, pq_ - m0);
-        char* col = staging.data() + done * esize;
+        char* col = staging + done * esize;
         if (pointwise_) {
           const char* src = static_cast<const char*>(x_.data) + ((n * d_.c + g_ * d_.cg() + p0) * pq_ + m0) * esize;
           for (int64_t t = 0; t < kc; ++t) std::memcpy(col + t * cols * esize, src + t * pq_ * esize, len * esize);
         } else {
-          conv::im2col_block(d_, x_.data, esize, 0u, n, g_, m0, len, p0, kc, col, cols);
+          conv::im2col_block(d_, x_.data, static_cast<int>(esize), 0u, n, g_, m0, len, p0, kc, col, cols);
         }
         done += len;
       }
-      gemm_internal::MatrixBPacker(MatrixView{staging.data(), x_.dtype, kc, cols, cols, 1})
-          .pack(cfg, 0, kc, 0, cols, static_cast<uint32_t*>(dst) + j * kw);
-    }
+    });
   }
 
  private:
@@ -367,6 +370,17 @@ void conv2d_driver(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
   const int64_t esize = static_cast<int64_t>(dtype_size(wdtype));
   if (d.layout == Layout::kNCHW) {
     const int64_t pq = d.p() * d.q();
+    // The epilogue of image n, group g: out[kg, P*Q] rows of that image (bias per row).
+    auto nchw_epilogue = [&](int64_t n, int64_t g) {
+      gemm_internal::Epilogue ep;
+      ep.bias = bias ? bias + g * kg : nullptr;
+      ep.scale = epi.scale ? epi.scale + g * kg : nullptr;
+      ep.bias_per_row = true;
+      ep.activation = epi.activation;
+      ep.out = MatrixView{byte_ptr(out, (n * d.k + g * kg) * pq), out.dtype, kg, pq, pq, 1};
+      ep.residual = residual_like(epi.residual, out, ep.out);
+      return ep;
+    };
     const int64_t batch = nchw_images_per_gemm(d, out.dtype);
     if (batch > 1) {
       // Small images: prod[kg, nb*P*Q] = W_g x B over nb images at a time, into an f32
@@ -389,13 +403,7 @@ void conv2d_driver(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
           parallel_for(tasks * nb, [&](int64_t task, int) {
             const int64_t b = task / tasks, i0 = (task % tasks) * row_block;
             const int64_t n = n0 + b, rows = std::min(row_block, kg - i0);
-            gemm_internal::Epilogue ep;
-            ep.bias = bias ? bias + g * kg : nullptr;
-            ep.scale = epi.scale ? epi.scale + g * kg : nullptr;
-            ep.bias_per_row = true;
-            ep.activation = epi.activation;
-            ep.out = MatrixView{byte_ptr(out, (n * d.k + g * kg) * pq), out.dtype, kg, pq, pq, 1};
-            ep.residual = residual_like(epi.residual, out, ep.out);
+            const gemm_internal::Epilogue ep = nchw_epilogue(n, g);
             for (int64_t j = 0; j < pq; j += 1024)
               epilogue(ep, prod.data() + i0 * cols + b * pq + j, cols, i0, j, static_cast<int>(rows),
                        static_cast<int>(std::min<int64_t>(1024, pq - j)));
@@ -407,13 +415,7 @@ void conv2d_driver(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
     // Per image and group: out[kg, P*Q] = W_g[kg, depth] x B[depth, P*Q].
     for (int64_t n = 0; n < d.n; ++n) {
       for (int64_t g = 0; g < d.groups; ++g) {
-        gemm_internal::Epilogue ep;
-        ep.bias = bias ? bias + g * kg : nullptr;
-        ep.scale = epi.scale ? epi.scale + g * kg : nullptr;
-        ep.bias_per_row = true;
-        ep.activation = epi.activation;
-        ep.out = MatrixView{byte_ptr(out, (n * d.k + g * kg) * pq), out.dtype, kg, pq, pq, 1};
-        ep.residual = residual_like(epi.residual, out, ep.out);
+        const gemm_internal::Epilogue ep = nchw_epilogue(n, g);
         const gemm_internal::MatrixAPacker a(
             MatrixView{static_cast<char*>(const_cast<void*>(w)) + g * kg * depth * esize, wdtype, kg, depth, depth, 1});
         if (pointwise) {

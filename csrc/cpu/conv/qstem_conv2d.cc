@@ -67,22 +67,6 @@ Quads make_quads(const Conv2dDesc& d, const Geometry& g) {
   return qd;
 }
 
-// Column blocks of the output channels: nv vectors each, the last one what is left.
-struct ColumnBlock {
-  int64_t j0;
-  int nv;
-};
-
-std::vector<ColumnBlock> column_blocks(const QStemOps& ops, int64_t k) {
-  std::vector<ColumnBlock> blocks;
-  for (int64_t j = 0; j < k;) {
-    const int nv = static_cast<int>(std::min<int64_t>(ops.max_nv, (k - j + ops.vl - 1) / ops.vl));
-    blocks.push_back({j, nv});
-    j += static_cast<int64_t>(nv) * ops.vl;
-  }
-  return blocks;
-}
-
 // dst[i*C + c] = src[c*plane + i] ^ flip: C planar rows into one interleaved (NHWC) row.
 template <int C>
 void interleave(const uint8_t* src, int64_t plane, int64_t width, uint8_t flip, uint8_t* dst) {

@@ -38,22 +38,6 @@ int64_t slab_cols(const Conv2dDesc& d) {
   return (d.q() + kMaxTilePixels - 1) * d.stride_w + (d.s - 1) * d.dilation_w + 1;
 }
 
-// Column blocks of the output channels: nv vectors each, the last one what is left.
-struct ColumnBlock {
-  int64_t j0;
-  int nv;
-};
-
-std::vector<ColumnBlock> column_blocks(const SmallCOps& ops, int64_t k) {
-  std::vector<ColumnBlock> blocks;
-  for (int64_t j = 0; j < k;) {
-    const int nv = static_cast<int>(std::min<int64_t>(ops.max_nv, (k - j + ops.vl - 1) / ops.vl));
-    blocks.push_back({j, nv});
-    j += static_cast<int64_t>(nv) * ops.vl;
-  }
-  return blocks;
-}
-
 float load_elem(const void* p, DType t, int64_t i) {
   switch (t) {
     case DType::kF16: return f16_to_f32(static_cast<const uint16_t*>(p)[i]);

@@ -21,7 +21,9 @@
 // outputs take the GEMM's tile epilogue.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "aicc/conv.h"
 #include "aicc/gemm.h"
@@ -90,5 +92,23 @@ bool smallc_eligible(const Conv2dDesc& d);
 void smallc_conv2d(const Conv2dDesc& d, const TensorView& x, const void* w, DType wdtype, const Conv2dEpilogue& epi,
                    const TensorView& out);
 int64_t smallc_workspace_bytes(const Conv2dDesc& d, DType input_dtype);
+
+// Column blocks of the output channels for a direct stem kernel table (SmallCOps, the INT8
+// stem's QStemOps): ops.max_nv vectors of ops.vl channels each, the last one what is left.
+struct ColumnBlock {
+  int64_t j0;
+  int nv;
+};
+
+template <typename Ops>
+std::vector<ColumnBlock> column_blocks(const Ops& ops, int64_t k) {
+  std::vector<ColumnBlock> blocks;
+  for (int64_t j = 0; j < k;) {
+    const int nv = static_cast<int>(std::min<int64_t>(ops.max_nv, (k - j + ops.vl - 1) / ops.vl));
+    blocks.push_back({j, nv});
+    j += static_cast<int64_t>(nv) * ops.vl;
+  }
+  return blocks;
+}
 
 }  // namespace aicc::cpu

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "cpu/gemm/float_kernels.h"
+#include "cpu/gemm/transpose8_avx.h"
 
 namespace aicc::cpu::gemm_internal {
 namespace {
@@ -49,29 +50,10 @@ bool pack_b_bf16pair_avx512(const MatrixView& b, int64_t p0, int64_t kc, int64_t
 
 namespace {
 
-// Rows 0-7 and rows 8-11 (4 zero rows) x 8 words transposed as floats (bits move unchanged:
-// only unpack/shuffle/permute, no arithmetic), each group of 12 words written as 8 + 4. A
-// word-by-word copy scattered at a 12-word stride ran at about a third of the multiply's rate
-// on K = 64 layers (1x1 64->256 @56: packing was most of the time).
-inline void transpose8(__m256 r[8]) {
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
+// Rows 0-7 and rows 8-11 (4 zero rows) x 8 words transposed as floats (transpose8_avx.h: bits
+// move unchanged), each group of 12 words written as 8 + 4. A word-by-word copy scattered at a
+// 12-word stride ran at about a third of the multiply's rate on K = 64 layers (1x1 64->256
+// @56: packing was most of the time).
 // Words [0, words8) of a full 12-row panel, 8 at a time; `src` = the panel's first row at p0.
 void pack_a_pairs12(const uint16_t* src, int64_t rs, int64_t words8, uint32_t* dst) {
   for (int64_t q = 0; q < words8; q += 8) {
