@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "cpu/gemm/qgemm_internal.h"
+#include "cpu/gemm/transpose8_avx.h"
 
 namespace aicc::cpu::qgemm_detail {
 namespace {
@@ -117,24 +118,13 @@ void pack_a_u8s8_avx512vnni(const MatrixView& a, int64_t i0, int mr, int32_t, in
 
 namespace {
 
-// 8 x 8 transpose of 32-bit words: rows r[0..7] -> columns.
+// 8 x 8 transpose of 32-bit words: rows r[0..7] -> columns (the float packers' transpose8:
+// unpack/shuffle/permute move bits unchanged, so it serves integer words as well).
 inline void transpose8x8(__m256i r[8]) {
-  const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-  const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
-  const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
-  const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
-  const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
-  const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
-  const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
-  const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
-  r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
-  r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
-  r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
-  r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
-  r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
-  r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
-  r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
-  r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+  __m256 f[8];
+  for (int i = 0; i < 8; ++i) f[i] = _mm256_castsi256_ps(r[i]);
+  gemm_internal::transpose8(f);
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_castps_si256(f[i]);
 }
 
 // Row-major [K, N], `panels` full panels: per K-quad, 4 rows x 32 columns of each panel become
