@@ -27,9 +27,49 @@ inline __m512i pair_index(int first) {
 
 }  // namespace
 
+namespace {
+
+// B with unit row stride (column-major: a transposed weight matrix, such as a conv's [K, R*S*C]
+// weights read as B = W^T): a k pair of one column is already one 32-bit word, so packing is a
+// transpose of 32-bit words, 8x8 at a time (transpose8_avx.h), for the full 32-column panels;
+// the k tail word by word, a last odd k as (B[k, j], 0). The scalar packer it replaces was 14 %
+// of a bf16 3x3 512@7 conv (4.7 MB of weights packed per call).
+void pack_b_pairs_colmajor(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t panels, uint32_t* dst) {
+  const uint16_t* src = static_cast<const uint16_t*>(b.data);
+  const int64_t cs = b.col_stride, kw = (kc + 1) / 2, full_words = kc / 2;
+  for (int64_t pn = 0; pn < panels; ++pn, dst += 32 * kw) {
+    const uint16_t* col0 = src + (j0 + pn * 32) * cs + p0;
+    int64_t q = 0;
+    for (; q + 8 <= full_words; q += 8) {
+      for (int g = 0; g < 4; ++g) {
+        __m256 v[8];
+        for (int c = 0; c < 8; ++c)
+          v[c] = _mm256_castsi256_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(col0 + (g * 8 + c) * cs + 2 * q)));
+        transpose8(v);
+        for (int w = 0; w < 8; ++w) _mm256_storeu_ps(reinterpret_cast<float*>(dst + (q + w) * 32 + g * 8), v[w]);
+      }
+    }
+    for (; q < kw; ++q)
+      for (int c = 0; c < 32; ++c) {
+        const uint16_t* e = col0 + c * cs + 2 * q;
+        dst[q * 32 + c] = static_cast<uint32_t>(e[0]) | (2 * q + 1 < kc ? static_cast<uint32_t>(e[1]) << 16 : 0u);
+      }
+  }
+}
+
+}  // namespace
+
 bool pack_b_bf16pair_avx512(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr,
                             void* dst_words) {
-  if (b.dtype != DType::kBF16 || b.col_stride != 1 || nr != 32) return false;
+  if (b.dtype != DType::kBF16 || nr != 32) return false;
+  if (b.row_stride == 1 && b.col_stride != 1) {
+    const int64_t panels = nc / 32, kw = (kc + 1) / 2;
+    auto* dst = static_cast<uint32_t*>(dst_words);
+    pack_b_pairs_colmajor(b, p0, kc, j0, panels, dst);
+    if (nc % 32) pack_b_portable(b, p0, kc, j0 + panels * 32, nc % 32, 32, PanelWord::kBF16Pair, dst + panels * 32 * kw);
+    return true;
+  }
+  if (b.col_stride != 1) return false;
   const uint16_t* src = static_cast<const uint16_t*>(b.data);
   const __m512i lo_idx = pair_index(0), hi_idx = pair_index(16);
   const int64_t kw = (kc + 1) / 2;
