@@ -34,6 +34,7 @@
 #include "common/half.h"
 #include "common/thread_pool.h"
 #include "cpu/config/registry.h"
+#include "cpu/gemm/float_kernels.h"
 #include "cpu/gemm/gemm_driver.h"
 #include "cpu/gemm/qgemm_internal.h"
 
@@ -155,6 +156,59 @@ std::string run_float_case(std::mt19937& rng, const gi::FloatGemmConfig& cfg, DT
   return "";
 }
 
+// The indirect kernel that finishes its tile in registers (FloatIndirectEpilogueUkernel)
+// against the indirect kernel's stored tile (`tile`, from c_in when accumulating) put through
+// the entry's tile epilogue: the outputs must be bit-identical, for every epilogue the fused
+// kernel takes (f32/bf16 out; alpha, per-row or per-column scale and bias, an f32 or bf16
+// residual, relu), written at an offset inside a larger output.
+std::string run_indirect_epilogue_cases(std::mt19937& rng, const gi::FloatGemmConfig& cfg,
+                                        const std::vector<int64_t>& segs, const std::vector<const void*>& rows,
+                                        const float* bpanel, const std::vector<float>& c_in,
+                                        const std::vector<float>& tile, int64_t ldc, bool accumulate) {
+  const int mr = cfg.mr, nr = cfg.nr;
+  const int64_t i0 = 5, j0 = 3, orows = i0 + mr + 2, ocols = j0 + nr + 4;
+  std::normal_distribution<float> d;
+  std::vector<float> vec(static_cast<size_t>(orows + ocols));
+  for (float& x : vec) x = d(rng);
+  std::vector<float> res32(static_cast<size_t>(orows * ocols));
+  std::vector<uint16_t> res16(res32.size());
+  for (size_t i = 0; i < res32.size(); ++i) {
+    res32[i] = d(rng);
+    res16[i] = aicc::f32_to_bf16(d(rng));
+  }
+  res32[static_cast<size_t>(i0 * ocols + j0)] = std::numeric_limits<float>::infinity();
+  for (int variant = 0; variant < 4; ++variant) {
+    const DType out_t = variant % 2 == 0 ? DType::kBF16 : DType::kF32;
+    gi::Epilogue ep;
+    ep.alpha = variant == 2 ? 0.5f : 1.0f;
+    ep.bias_per_row = variant == 1;
+    ep.bias = variant != 3 ? vec.data() : nullptr;
+    ep.scale = variant == 1 || variant == 2 ? vec.data() + 1 : nullptr;
+    ep.activation = variant == 2 ? aicc::Activation::kNone : aicc::Activation::kRelu;
+    if (variant >= 2) {
+      const bool bf = variant == 2;
+      ep.residual = aicc::MatrixView{bf ? static_cast<void*>(res16.data()) : static_cast<void*>(res32.data()),
+                                     bf ? DType::kBF16 : DType::kF32, orows, ocols, ocols, 1};
+    }
+    const size_t esize = out_t == DType::kF32 ? 4 : 2;
+    std::vector<unsigned char> want(static_cast<size_t>(orows * ocols) * esize, 0xAB), got = want;
+    ep.out = aicc::MatrixView{want.data(), out_t, orows, ocols, ocols, 1};
+    cfg.epilogue(ep, tile.data(), ldc, i0, j0, mr, nr);
+    ep.out.data = got.data();
+    cfg.ukernel_indirect_epilogue(static_cast<int64_t>(segs.size()), segs.data(), rows.data(), bpanel, c_in.data(),
+                                  ldc, accumulate, ep, i0, j0);
+    for (size_t e = 0; e < want.size(); e += esize) {
+      if (std::memcmp(&want[e], &got[e], esize) == 0) continue;
+      const float w = aicc::cpu::gemm_internal::load_f32(want.data(), out_t, static_cast<int64_t>(e / esize));
+      const float g = aicc::cpu::gemm_internal::load_f32(got.data(), out_t, static_cast<int64_t>(e / esize));
+      if (std::isnan(w) && std::isnan(g)) continue;  // NaN payloads: see run_indirect_case
+      return "epilogue variant " + std::to_string(variant) + ", out element " + std::to_string(e / esize) +
+             ": tile+epilogue " + std::to_string(w) + " in registers " + std::to_string(g);
+    }
+  }
+  return "";
+}
+
 // The indirect microkernel (A read in place through row pointers) against the packed one on the
 // same words: the tiles must be bit-identical (same products, same order), for segment splits
 // of every short length, empty segment lists, accumulate on/off, and NaN/Inf in A. The words
@@ -198,9 +252,14 @@ std::string run_indirect_case(std::mt19937& rng, const gi::FloatGemmConfig& cfg,
   std::vector<float> c0(static_cast<size_t>(mr * ldc)), c1;
   for (float& x : c0) x = d(rng);
   c1 = c0;
+  const std::vector<float> c_in = c0;
   cfg.ukernel(kc, apanel, bpanel, c0.data(), ldc, accumulate);
   cfg.ukernel_indirect(static_cast<int64_t>(segs.size()), segs.data(), rows.data(), bpanel, c1.data(), ldc,
                        accumulate);
+  if (cfg.ukernel_indirect_epilogue != nullptr) {
+    const std::string err = run_indirect_epilogue_cases(rng, cfg, segs, rows, bpanel, c_in, c1, ldc, accumulate);
+    if (!err.empty()) return err;
+  }
   // NaN vs NaN of another sign or payload counts as equal: which operand's NaN an instruction
   // propagates depends on the operand roles (vdpbf16ps with the A word broadcast from memory
   // instead of from a register), and no NaN payload is part of the contract (SEMANTICS.md).

@@ -139,6 +139,10 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
                         ep.residual.data == nullptr && ep.activation == Activation::kNone && ep.out.dtype == DType::kF32 &&
                         ep.out.col_stride == 1;
 
+  // Full in-place tiles that need an epilogue get it in the kernel's registers (the kernel
+  // and then the tile epilogue give the same bits; FloatIndirectEpilogueUkernel).
+  const bool finish_in_kernel = cfg.ukernel_indirect_epilogue != nullptr && !identity && epilogue_in_registers(ep);
+
   int64_t nc_max = bsrc.packed ? cfg.nc : std::min<int64_t>(cfg.nc, round_up(n, nr));
   int64_t strip = m;
   if (use_ws) strip = std::min<int64_t>(m, std::max<int64_t>(mr, kMaxWorkspaceFloats / nc_max / mr * mr));
@@ -249,15 +253,25 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
         }
         if (direct_rows < mcur) a.pack(cfg, i0 + direct_rows, mcur - direct_rows, p0, kc, apack + direct_rows * kw);
         // acc (=) or += the product of tile ir and panel bp, through whichever path.
+        // The kernel prefetches each row a few lines ahead of its reads; the first lines of
+        // the next tile's runs are asked for here, while this tile computes (from DRAM, 48
+        // misses at a tile's start cost a fifth of its time).
+        auto prefetch_next = [&](int64_t ir) {
+          if (ir + mr < direct_rows) prefetch_runs(row_table.data() + (ir + mr) / mr * nseg * mr, nseg, seg_words, mr);
+        };
         auto product = [&](int64_t ir, const float* bp, float* c, int64_t ldc, int accumulate) {
           if (ir < direct_rows) {
-            // The kernel prefetches each row a few lines ahead of its reads; the first
-            // lines of the next tile's runs are asked for here, while this tile computes
-            // (from DRAM, 48 misses at a tile's start cost a fifth of its time).
-            if (ir + mr < direct_rows) prefetch_runs(row_table.data() + (ir + mr) / mr * nseg * mr, nseg, seg_words, mr);
+            prefetch_next(ir);
             cfg.ukernel_indirect(nseg, seg_words, row_table.data() + ir / mr * nseg * mr, bp, c, ldc, accumulate);
           } else
             cfg.ukernel(kw, apack + ir * kw, bp, c, ldc, accumulate);
+        };
+        // The product of a full in-place tile (plus c when accumulating), finished into out.
+        auto product_finished = [&](int64_t ir, const float* bp, const float* c, int64_t ldc, int accumulate,
+                                    int64_t i, int64_t j) {
+          prefetch_next(ir);
+          cfg.ukernel_indirect_epilogue(nseg, seg_words, row_table.data() + ir / mr * nseg * mr, bp, c, ldc,
+                                        accumulate, ep, i, j);
         };
         for (int64_t sp = s0; sp < s1; ++sp) {
           const int64_t j = jc + sp * nr;
@@ -269,6 +283,10 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
             if (!multi) {
               if (identity && rows == mr && cols == nr) {
                 product(ir, bp, static_cast<float*>(ep.out.data) + i * ep.out.row_stride + j, ep.out.row_stride, 0);
+                continue;
+              }
+              if (finish_in_kernel && rows == mr && cols == nr && ir < direct_rows) {
+                product_finished(ir, bp, nullptr, 0, 0, i, j);
                 continue;
               }
               product(ir, bp, tile, nr, 0);
@@ -286,8 +304,12 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
             }
             if (rows == mr && cols == nr) {
               prefetch_tile(acc, ld, mr, nr);
-              product(ir, bp, acc, ld, !first);
-              if (last && !(identity && acc_in_out)) cfg.epilogue(ep, acc, ld, i, j, rows, cols);
+              if (last && finish_in_kernel && ir < direct_rows) {
+                product_finished(ir, bp, acc, ld, 1, i, j);  // last of several blocks: accumulates
+              } else {
+                product(ir, bp, acc, ld, !first);
+                if (last && !(identity && acc_in_out)) cfg.epilogue(ep, acc, ld, i, j, rows, cols);
+              }
             } else {  // edge tile: through the tile buffer, never past the matrix
               if (!first) copy_tile(acc, ld, tile, nr, rows, cols);
               product(ir, bp, tile, nr, !first);

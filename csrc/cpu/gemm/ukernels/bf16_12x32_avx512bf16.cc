@@ -9,6 +9,7 @@
 // and it treats denormal inputs as zero and flushes denormal results to zero, whatever MXCSR says.
 #include <immintrin.h>
 
+#include "cpu/gemm/epilogue_avx512_inl.h"
 #include "cpu/gemm/float_kernels.h"
 #include "cpu/gemm/ukernels/indirect_12x32_avx512.h"
 
@@ -102,5 +103,6 @@ void ukernel_bf16_12x32_avx512bf16(int64_t kw, const void* a_words, const void* 
 
 // A in place (bf16 rows, pair words): indirect_12x32_avx512.h with vdpbf16ps.
 AICC_DEFINE_INDIRECT_12X32_AVX512(ukernel_bf16_12x32_avx512bf16_indirect, "vdpbf16ps")
+AICC_DEFINE_INDIRECT_12X32_AVX512_EPILOGUE(ukernel_bf16_12x32_avx512bf16_indirect_epilogue, "vdpbf16ps")
 
 }  // namespace aicc::cpu::gemm_internal

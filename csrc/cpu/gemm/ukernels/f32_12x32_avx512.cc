@@ -6,6 +6,7 @@
 // the driver, and the sum is formed from zero and then added to C (`accumulate`).
 #include <immintrin.h>
 
+#include "cpu/gemm/epilogue_avx512_inl.h"
 #include "cpu/gemm/float_kernels.h"
 #include "cpu/gemm/ukernels/indirect_12x32_avx512.h"
 
@@ -98,5 +99,6 @@ void ukernel_f32_12x32_avx512(int64_t kc, const void* a_words, const void* b_wor
 }
 
 AICC_DEFINE_INDIRECT_12X32_AVX512(ukernel_f32_12x32_avx512_indirect, "vfmadd231ps")
+AICC_DEFINE_INDIRECT_12X32_AVX512_EPILOGUE(ukernel_f32_12x32_avx512_indirect_epilogue, "vfmadd231ps")
 
 }  // namespace aicc::cpu::gemm_internal
