@@ -102,7 +102,7 @@ void ukernel_bf16_12x32_avx512bf16(int64_t kw, const void* a_words, const void* 
 }
 
 // A in place (bf16 rows, pair words): indirect_12x32_avx512.h with vdpbf16ps.
-AICC_DEFINE_INDIRECT_12X32_AVX512(ukernel_bf16_12x32_avx512bf16_indirect, "vdpbf16ps")
-AICC_DEFINE_INDIRECT_12X32_AVX512_EPILOGUE(ukernel_bf16_12x32_avx512bf16_indirect_epilogue, "vdpbf16ps")
+AICC_DEFINE_INDIRECT_12X32_AVX512(ukernel_bf16_12x32_avx512bf16_indirect, AICC_I12_LOOP_RB, "vdpbf16ps")
+AICC_DEFINE_INDIRECT_12X32_AVX512_EPILOGUE(ukernel_bf16_12x32_avx512bf16_indirect_epilogue, AICC_I12_LOOP_RB, "vdpbf16ps")
 
 }  // namespace aicc::cpu::gemm_internal

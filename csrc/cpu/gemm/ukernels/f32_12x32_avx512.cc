@@ -98,7 +98,7 @@ void ukernel_f32_12x32_avx512(int64_t kc, const void* a_words, const void* b_wor
   put(c + 11 * ldc, cB0, cB1);
 }
 
-AICC_DEFINE_INDIRECT_12X32_AVX512(ukernel_f32_12x32_avx512_indirect, "vfmadd231ps")
-AICC_DEFINE_INDIRECT_12X32_AVX512_EPILOGUE(ukernel_f32_12x32_avx512_indirect_epilogue, "vfmadd231ps")
+AICC_DEFINE_INDIRECT_12X32_AVX512(ukernel_f32_12x32_avx512_indirect, AICC_I12_LOOP, "vfmadd231ps")
+AICC_DEFINE_INDIRECT_12X32_AVX512_EPILOGUE(ukernel_f32_12x32_avx512_indirect_epilogue, AICC_I12_LOOP, "vfmadd231ps")
 
 }  // namespace aicc::cpu::gemm_internal
