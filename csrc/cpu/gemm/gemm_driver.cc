@@ -113,6 +113,21 @@ inline void prefetch_runs(const void* const* rows, int nseg, const int64_t* seg_
   }
 }
 
+// The output lines of the tile at (i, j) with write intent (unit column stride): fetched while
+// the kernel computes, instead of missing when its epilogue stores them. 1 thread, bf16 1x1
+// 64->256 @56 batch 8 (12.8 MB of output, K = 64): 5.2-5.4 -> 4.8-4.9 ms; 3x3 layers unchanged
+// or up to 3 % faster. (Before the epilogue ran in the kernel's registers it measured no gain:
+// the tile's round trip through memory hid the misses.)
+inline void prefetch_out_tile(const MatrixView& out, int64_t i, int64_t j, int rows, int cols) {
+  const int64_t esize = out.dtype == DType::kF32 ? 4 : 2;
+  const char* p = static_cast<const char*>(out.data) + (i * out.row_stride + j) * esize;
+  const int64_t ld = out.row_stride * esize, last = (cols - 1) * esize;
+  for (int r = 0; r < rows; ++r, p += ld) {
+    __builtin_prefetch(p, 1, 3);
+    __builtin_prefetch(p + last, 1, 3);
+  }
+}
+
 void copy_tile(const float* src, int64_t lds, float* dst, int64_t ldd, int rows, int cols) {
   for (int i = 0; i < rows; ++i) std::memcpy(dst + i * ldd, src + i * lds, sizeof(float) * cols);
 }
@@ -270,6 +285,7 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
         auto product_finished = [&](int64_t ir, const float* bp, const float* c, int64_t ldc, int accumulate,
                                     int64_t i, int64_t j) {
           prefetch_next(ir);
+          prefetch_out_tile(ep.out, i, j, mr, nr);
           cfg.ukernel_indirect_epilogue(nseg, seg_words, row_table.data() + ir / mr * nseg * mr, bp, c, ldc,
                                         accumulate, ep, i, j);
         };
