@@ -40,6 +40,19 @@ inline __m512i pack_low_halves(__m512i a, __m512i b) {
   return _mm512_permutex2var_epi16(a, _mm512_load_si512(idx), b);
 }
 
+// Rounds and packs 32 values to bf16 like pack_low_halves(round_bf16(y0), round_bf16(y1)).
+// Where the including file is compiled for AVX512_BF16 (the bf16 kernels), one vcvtne2ps2bf16
+// does it: it rounds to nearest even and quiets NaN the same way, but reads f32 subnormals as
+// zero, so a row segment holding one (rare: |y| < 2^-126) takes the integer path. Saves ~10
+// vector operations per 32 outputs, most of the epilogue on K = 64 layers.
+inline __m512i round_pack_bf16(__m512 y0, __m512 y1) {
+#if defined(__AVX512BF16__)
+  const __mmask16 subnormal = _mm512_fpclass_ps_mask(y0, 0x20) | _mm512_fpclass_ps_mask(y1, 0x20);
+  if (__builtin_expect(subnormal == 0, 1)) return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(y1, y0));
+#endif
+  return pack_low_halves(round_bf16(y0), round_bf16(y1));
+}
+
 inline __mmask16 lanes(int n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1); }
 
 // Everything the row step reads from an Epilogue, in locals (stores through intrinsics may
@@ -105,7 +118,7 @@ __attribute__((always_inline)) inline void finish_row32(const RowParams& p, __m5
   // Full rows store unmasked: a masked store is slower on Zen 4 even with every lane set.
   if (p.bf16) {
     uint16_t* o16 = reinterpret_cast<uint16_t*>(p.out) + row * p.out_ld + col;
-    const __m512i packed = pack_low_halves(round_bf16(y0), round_bf16(y1));
+    const __m512i packed = round_pack_bf16(y0, y1);
     if (m1 == __mmask16(0xffff)) _mm512_storeu_si512(o16, packed);
     else _mm512_mask_storeu_epi16(o16, static_cast<__mmask32>(m0) | static_cast<__mmask32>(m1) << 16, packed);
   } else {
