@@ -1,6 +1,7 @@
 #include "cpu/conv/conv2d_common.h"
 
 #include <algorithm>
+#include <vector>
 #include <cstring>
 #include <string>
 
@@ -212,41 +213,70 @@ void block_nhwc(const Conv2dDesc& d, const T* x, T pad, int64_t g, int64_t m0, i
   }
 }
 
+// NCHW column block, depth-major: element (t, j) (depth p0 + t, pixel m0 + j) at
+// col[t * ldc + j], or, with panel_nr > 0, in the GEMM's f32 B-panel layout: panel j / panel_nr,
+// row t, lane j % panel_nr (col[(j / panel_nr) * panel_nr * kc + t * panel_nr + j % panel_nr]).
 template <typename T>
 void block_nchw(const Conv2dDesc& d, const T* x, T pad, int64_t n, int64_t g, int64_t m0, int64_t mc, int64_t p0,
-                int64_t kc, T* col, int64_t ldc) {
+                int64_t kc, T* col, int64_t ldc, int64_t panel_nr = 0) {
+  // The block's pixels split into runs along output rows (and panels); the runs are the same
+  // for every depth row, so they are found once, the depth rows' (c, r, s) step without
+  // divisions, and the in-row column range of each s is computed once. (Per depth row and
+  // run, divisions and library calls cost as much as the copies themselves on B panels.)
+  struct Run {
+    int64_t dst, len, p, q0;
+  };
+  thread_local std::vector<Run> runs;
+  runs.clear();
   const int64_t Q = d.q(), cg = d.cg();
-  for (int64_t t = p0; t < p0 + kc; ++t) {
-    const int64_t c = t / (d.r * d.s), r = (t / d.s) % d.r, s = t % d.s;
+  for (int64_t j = 0; j < mc;) {
+    const int64_t m = m0 + j, q0 = m % Q;
+    int64_t len = std::min(mc - j, Q - q0), dst = j;
+    if (panel_nr > 0) {
+      len = std::min(len, panel_nr - j % panel_nr);
+      dst = j / panel_nr * panel_nr * kc + j % panel_nr;
+    }
+    runs.push_back(Run{dst, len, m / Q, q0});
+    j += len;
+  }
+  const int64_t row_step = panel_nr > 0 ? panel_nr : ldc;
+  // Output columns [lo[s], hi[s]) read inside the input row for tap column s; the ones left and
+  // right of them are padding.
+  const int64_t sw = d.stride_w;
+  thread_local std::vector<int64_t> lo_s, hi_s;
+  lo_s.resize(static_cast<size_t>(d.s));
+  hi_s.resize(static_cast<size_t>(d.s));
+  for (int64_t ts = 0; ts < d.s; ++ts) {
+    const int64_t off = ts * d.dilation_w - d.pad_left;
+    lo_s[ts] = std::max<int64_t>(0, (-off + sw - 1) / sw);
+    hi_s[ts] = d.w - off <= 0 ? 0 : (d.w - off + sw - 1) / sw;
+  }
+  int64_t c = p0 / (d.r * d.s), r = (p0 / d.s) % d.r, s = p0 % d.s;
+  for (int64_t t = 0; t < kc; ++t) {
     const T* plane = x + (n * d.c + g * cg + c) * d.h * d.w;
-    T* dst = col + (t - p0) * ldc;
-    int64_t j = 0;
-    while (j < mc) {
-      const int64_t m = m0 + j, p = m / Q, q0 = m % Q;
-      const int64_t len = std::min(mc - j, Q - q0);
-      const int64_t h = p * d.stride_h - d.pad_top + r * d.dilation_h;
+    T* dst = col + t * row_step;
+    const int64_t off = s * d.dilation_w - d.pad_left, lo_all = lo_s[s], hi_all = hi_s[s];
+    for (const Run& run : runs) {
+      T* out = dst + run.dst - run.q0;  // out[q] for output column q of the run
+      const int64_t q1 = run.q0 + run.len;
+      const int64_t h = run.p * d.stride_h - d.pad_top + r * d.dilation_h;
       if (h < 0 || h >= d.h) {
-        std::fill(dst + j, dst + j + len, pad);
-      } else {
-        const T* src = plane + h * d.w;
-        const int64_t off = s * d.dilation_w - d.pad_left;
-        if (d.stride_w == 1) {
-          // Output columns [lo, hi) read inside the row; the ones left and right of them are
-          // padding. (A run that touched the padding at all used to go element by element:
-          // with 3x3 pad 1, two taps in three, about a third of an NCHW bf16 conv's time.)
-          const int64_t lo = std::min(q0 + len, std::max(q0, -off));
-          const int64_t hi = std::max(lo, std::min(q0 + len, d.w - off));
-          std::fill(dst + j, dst + j + (lo - q0), pad);
-          std::memcpy(dst + j + (lo - q0), src + lo + off, (hi - lo) * sizeof(T));
-          std::fill(dst + j + (hi - q0), dst + j + len, pad);
-        } else {
-          for (int64_t i = 0; i < len; ++i) {
-            const int64_t w = (q0 + i) * d.stride_w + off;
-            dst[j + i] = (w >= 0 && w < d.w) ? src[w] : pad;
-          }
-        }
+        for (int64_t q = run.q0; q < q1; ++q) out[q] = pad;
+        continue;
       }
-      j += len;
+      const T* src = plane + h * d.w + off;
+      const int64_t lo = std::min(q1, std::max(run.q0, lo_all)), hi = std::max(lo, std::min(q1, hi_all));
+      for (int64_t q = run.q0; q < lo; ++q) out[q] = pad;
+      if (sw == 1) {
+        for (int64_t q = lo; q < hi; ++q) out[q] = src[q];
+      } else {
+        for (int64_t q = lo; q < hi; ++q) out[q] = src[q * sw];
+      }
+      for (int64_t q = hi; q < q1; ++q) out[q] = pad;
+    }
+    if (++s == d.s) {
+      s = 0;
+      if (++r == d.r) r = 0, ++c;
     }
   }
 }
@@ -279,6 +309,12 @@ void im2col_block(const Conv2dDesc& d, const void* x, int esize, uint32_t pad, i
       break;
     }
   }
+}
+
+void im2col_panels_nchw_f32(const Conv2dDesc& d, const float* x, int64_t n, int64_t g, int64_t m0, int64_t mc,
+                            int64_t p0, int64_t kc, int64_t nr, float* dst) {
+  block_nchw(d, reinterpret_cast<const uint32_t*>(x), uint32_t{0}, n, g, m0, mc, p0, kc,
+             reinterpret_cast<uint32_t*>(dst), 0, nr);
 }
 
 void im2col(const Conv2dDesc& d, const void* x, int esize, uint32_t pad, int64_t n, int64_t g, int64_t m0,

@@ -46,6 +46,12 @@ void im2col(const Conv2dDesc& d, const void* x, int esize, uint32_t pad, int64_t
 void im2col_block(const Conv2dDesc& d, const void* x, int esize, uint32_t pad, int64_t n, int64_t g, int64_t m0,
                   int64_t mc, int64_t p0, int64_t kc, void* col, int64_t ldc = 0);
 
+// The same NCHW block of an f32 input written straight into the GEMM's f32 B panels (nr
+// pixels wide, kc rows each, panel after panel: gemm_driver.h); a last partial panel's lanes
+// past mc are left as they are.
+void im2col_panels_nchw_f32(const Conv2dDesc& d, const float* x, int64_t n, int64_t g, int64_t m0, int64_t mc,
+                            int64_t p0, int64_t kc, int64_t nr, float* dst);
+
 // col2im: accumulates an f32 column buffer of the same shape into f32 grad_in (full x shape).
 // Each grad_in element is written by one task in a fixed order: thread-count independent.
 void col2im_add(const Conv2dDesc& d, const float* col, int64_t n, int64_t g, int64_t m0, int64_t mc,
