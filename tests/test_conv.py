@@ -407,22 +407,26 @@ def test_depthwise_forward_all_dtypes_match_reference(backend, case, data):
     assert compare_exact(yq, ak.reference.qconv2d(xq, wq, **q)) is None
 
 
+@pytest.mark.parametrize("dtype", [np.float32, _dtypes.bfloat16])
 @pytest.mark.parametrize("c, k, r, groups, padding, dilation", [
     (13, 32, 3, 1, 1, 1), (100, 32, 1, 1, 0, 1), (32, 64, 3, 2, ((2, 0), (1, 1)), 1), (5, 32, 5, 1, 2, 1),
-    (64, 40, 3, 1, ((2, 0), (1, 1)), 1), (64, 48, 3, 2, 1, 1), (32, 40, 3, 1, 2, 2)])
-def test_dense_backward_weight_nhwc_packers(backend, rng, c, k, r, groups, padding, dilation):
-    """NHWC f32 weight gradients on their two fast packers: few output channels per group run
-    swapped, dW^T = col^T x G (taps in 12-row panels, whole and partial; 1x1 reading x
-    directly), transposed back; C/groups a multiple of the panel width packs x's channel runs
-    straight into the B panels (padding, dilation, groups). Against the reference, and
-    bit-identical on 1, 2 and 3 threads."""
+    (64, 40, 3, 1, ((2, 0), (1, 1)), 1), (64, 48, 3, 2, 1, 1), (32, 40, 3, 1, 2, 2), (64, 256, 1, 1, 0, 1),
+    (16, 77, 1, 1, 0, 1)])
+def test_dense_backward_weight_nhwc_packers(backend, rng, dtype, c, k, r, groups, padding, dilation):
+    """NHWC weight gradients on their fast packers: few output channels per group run swapped,
+    dW^T = col^T x G (taps in 12-row panels, whole and partial; 1x1 reading x directly),
+    transposed back; C/groups a multiple of the panel width packs x's channel runs straight into
+    the B panels (padding, dilation, groups); many output channels read G^T as a column-major A
+    (bf16: pair words from two pixels' rows, whole and partial 12-row panels). f32 and bf16,
+    against the reference, and bit-identical on 1, 2 and 3 threads."""
     _host_arrays_only(backend)
     x_shape, w_shape = (2, 17, 11, c), (k, r, r, c // groups)
     kw = dict(stride=1, padding=padding, dilation=dilation, groups=groups, layout="NHWC")
-    x = rng.standard_normal(x_shape).astype(np.float32)
-    y_shape = ak.reference.conv2d(x, np.zeros(w_shape, np.float32), **kw).shape
-    g = rng.standard_normal(y_shape).astype(np.float32)
-    mag = ak.reference.conv2d_backward_weight(np.abs(x), np.abs(g), w_shape, **kw).astype(np.float64)
+    x = rng.standard_normal(x_shape).astype(np.float32).astype(dtype)
+    y_shape = ak.reference.conv2d(x, np.zeros(w_shape, dtype), **kw).shape
+    g = rng.standard_normal(y_shape).astype(np.float32).astype(dtype)
+    mag = ak.reference.conv2d_backward_weight(_abs(x).astype(np.float32), _abs(g).astype(np.float32), w_shape,
+                                              **kw).astype(np.float64)
     want = ak.reference.conv2d_backward_weight(x, g, w_shape, **kw)
     previous = ak.get_num_threads()
     results = []
