@@ -681,3 +681,65 @@ def test_cuda_conv_kernel_declines_the_fused_epilogue():
     for fused in (dict(scale=np.ones(3, np.float32)), dict(residual=out.copy())):
         with pytest.raises(KernelUnsupported, match="no fused scale / residual epilogue"):
             cuda_conv._conv2d(x, w, None, out, **geo, **fused)
+
+
+@st.composite
+def _qdepthwise_case(draw):
+    """NHWC INT8 depthwise shapes around the VNNI kernel's edges: channel counts around its
+    64-channel blocks and 16-channel output vectors (tails of every size, several blocks), odd
+    output widths (the last output of a stride-1 pair alone), stride 2, dilation (one output per
+    step), padding wider than the kernel's reach and asymmetric, 3x3 / 5x5 / other kernels."""
+    layout = draw(st.sampled_from(["NHWC", "NHWC", "NCHW"]))
+    n = draw(st.sampled_from([1, 2]))
+    c = draw(st.sampled_from([1, 3, 15, 16, 17, 31, 33, 63, 64, 65, 80, 127, 128, 131]))
+    h, w = draw(st.integers(1, 9)), draw(st.integers(1, 11))
+    r, s = draw(st.sampled_from([(3, 3), (3, 3), (5, 5), (1, 1), (2, 3), (3, 7)]))
+    stride = draw(st.sampled_from([1, 1, 2, (1, 2), (2, 1), 3]))
+    dilation = draw(st.sampled_from([1, 1, 1, 2, (1, 2)]))
+    padding = draw(st.sampled_from([0, 1, 2, "same", ((0, 3), (2, 1)), ((1, 0), (0, 4))]))
+    x_shape = (n, c, h, w) if layout == "NCHW" else (n, h, w, c)
+    w_shape = (c, 1, r, s) if layout == "NCHW" else (c, r, s, 1)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=c, layout=layout)
+    try:
+        geo = ConvGeometry(x_shape, w_shape, **kw)
+    except ValueError:
+        assume(False)
+    return x_shape, w_shape, kw, geo
+
+
+@given(case=_qdepthwise_case(), data=st.data())
+def test_qconv2d_depthwise_output_stages_bit_exact(backend, case, data):
+    """INT8 depthwise with every output stage (s32, f32, s8/u8 with scalar or per-channel scale,
+    out zero point, relu, residual), zero points anywhere in range (0, the extremes; weight zero
+    points zero, scalar or per channel) and full-range inputs, bit-exact against the reference
+    on every registry entry (VNNI and AVX2 included)."""
+    _host_arrays_only(backend)
+    x_shape, w_shape, kw, geo = case
+    x_dtype = data.draw(st.sampled_from([np.uint8, np.int8]))
+    info = np.iinfo(x_dtype)
+    x = S.int_array(data.draw, x_shape, x_dtype)
+    w = S.int_array(data.draw, w_shape, np.int8)
+    zw = data.draw(st.sampled_from(["zero", "scalar", "per_channel"]))
+    q = dict(x_zero_point=data.draw(st.sampled_from([0, int(info.min), int(info.max), 3])),
+             w_zero_point=data.draw(st.sampled_from([-128, 127, 5])) if zw == "scalar" else 0,
+             out_dtype=data.draw(st.sampled_from([np.int32, np.float32, np.int8, np.uint8])),
+             activation=data.draw(st.sampled_from([None, "relu"])), **kw)
+    if zw == "per_channel":
+        q["w_zero_point"] = S.int_array(data.draw, (geo.k,), np.int8).astype(np.int32)
+    bias = (np.asarray(data.draw(st.lists(st.integers(-2**20, 2**20), min_size=geo.k, max_size=geo.k)),
+                       dtype=np.int32) if data.draw(st.booleans()) else None)
+    if q["out_dtype"] != np.int32:
+        per_channel = data.draw(st.booleans())
+        q["scale"] = (np.asarray(data.draw(st.lists(st.floats(1e-5, 0.1), min_size=geo.k, max_size=geo.k)),
+                                 dtype=np.float32) if per_channel else np.float32(data.draw(st.floats(1e-5, 0.1))))
+    if q["out_dtype"] in (np.int8, np.uint8):
+        oi = np.iinfo(q["out_dtype"])
+        q["out_zero_point"] = data.draw(st.sampled_from([0, int(oi.min), int(oi.max), 7]))
+        if data.draw(st.booleans()):
+            r_dtype = data.draw(st.sampled_from([np.uint8, np.int8]))
+            ri = np.iinfo(r_dtype)
+            q["residual"] = S.int_array(data.draw, geo.out_shape, r_dtype)
+            q["residual_scale"] = data.draw(st.sampled_from([0.5, 1.0, 0.0173]))
+            q["residual_zero_point"] = data.draw(st.sampled_from([0, int(ri.min), int(ri.max)]))
+    y = ak.qconv2d(x, w, bias, backend=backend, **q)
+    assert compare_exact(y, ak.reference.qconv2d(x, w, bias, **q)) is None

@@ -76,6 +76,8 @@ void register_x86_64(Families& f) {
 
   f.depthwise.push_back({"depthwise_avx512", kAvx512, depthwise_ops_avx512});
   f.depthwise.push_back({"depthwise_avx2", kAvx2, depthwise_ops_avx2});
+  f.depthwise_int8.push_back({"depthwise_int8_avx512vnni", kAvx512 | FeatureSet{F::kAvx512Vnni},
+                              depthwise_qconv2d_avx512vnni});
   f.depthwise_int8.push_back({"depthwise_int8_avx2", kAvx2, depthwise_qconv2d_avx2});
   f.smallc_int8.push_back({"smallc_u8s8_avx512vnni", kAvx512 | FeatureSet{F::kAvx512Vnni}, &qstem_ops_avx512vnni()});
   f.smallc.push_back({"smallc_bf16_avx512bf16", kAvx512 | FeatureSet{F::kAvx512Bf16}, smallc_ops_avx512bf16});

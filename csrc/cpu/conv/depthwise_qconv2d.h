@@ -15,6 +15,9 @@ void depthwise_qconv2d_portable(const Conv2dDesc& d, const TensorView& x, const 
 #if defined(AICC_X86)
 void depthwise_qconv2d_avx2(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const QGemmParams& params,
                             const TensorView& out, const QResidual* residual);
+// NHWC on vpdpbusd (positions interleaved into u8 quads in registers); NCHW: the template.
+void depthwise_qconv2d_avx512vnni(const Conv2dDesc& d, const TensorView& x, const TensorView& w,
+                                  const QGemmParams& params, const TensorView& out, const QResidual* residual);
 #endif
 
 }  // namespace aicc::cpu
