@@ -92,6 +92,16 @@ void depthwise_interior(int64_t Q, int64_t W, int64_t S, int64_t stride, int64_t
   *hi = std::max(*lo, std::min(Q, floor_div(W - 1 + pad - (S - 1) * dil, stride) + 1));
 }
 
+void depthwise_split_weights(DType w_dtype, const void* w, int64_t C, int64_t RS, float* out) {
+  const int64_t row = depthwise_split_row(C), half = kDepthwiseSplit / 2;
+  std::fill(out, out + RS * row, 0.0f);
+  for (int64_t c = 0; c < C; ++c) {
+    const int64_t in_block = c % kDepthwiseSplit;
+    const int64_t at = c - in_block + (in_block % 2) * half + in_block / 2;
+    for (int64_t t = 0; t < RS; ++t) out[t * row + at] = load_any(w_dtype, w, c * RS + t);
+  }
+}
+
 int64_t depthwise_workspace_bytes(const Conv2dDesc& d) {
   // f32 weights (transposed to [R*S][C] for NHWC) and one f32 output row per thread (NCHW with
   // a scale / residual epilogue: nchw_fused_rows rows, at most; the larger is reported).
@@ -127,10 +137,19 @@ void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView
   const bool relu_fused = activation == Activation::kRelu && !fused;
   // f32 output without gelu: the primitive writes straight into out.
   const bool direct = out.dtype == DType::kF32 && activation != Activation::kGelu && !fused;
+  // bf16 (f16) output of the input's dtype: a primitive that rounds in registers writes out.
+  const bool direct_round = !direct && ops.accum_pixels_round != nullptr && out.dtype == x.dtype &&
+                            activation != Activation::kGelu && !fused;
   if (d.layout == Layout::kNHWC) {
-    std::vector<float> wt(static_cast<size_t>(RS * C));  // [R*S][C]
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t t = 0; t < RS; ++t) wt[t * C + c] = load_any(w.dtype, w.data, c * RS + t);
+    // [R*S][C], or the split rows of accum_pixels_round.
+    const int64_t wrow = direct_round ? depthwise_split_row(C) : C;
+    std::vector<float> wt(static_cast<size_t>(RS * wrow));
+    if (direct_round) {
+      depthwise_split_weights(w.dtype, w.data, C, RS, wt.data());
+    } else {
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t t = 0; t < RS; ++t) wt[t * C + c] = load_any(w.dtype, w.data, c * RS + t);
+    }
     int64_t q_lo, q_hi;
     depthwise_interior(Q, d.w, d.s, d.stride_w, d.dilation_w, d.pad_left, &q_lo, &q_hi);
     std::vector<float> rows(static_cast<size_t>(Q * C * threads));
@@ -152,23 +171,27 @@ void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView
             const int64_t wi = q * d.stride_w - d.pad_left + s * d.dilation_w;
             if (clip_columns && (wi < 0 || wi >= d.w)) continue;
             xt[ntaps] = xb + ((n * d.h + h) * d.w + wi) * C * xsize;
-            wp[ntaps++] = wt.data() + (r * d.s + s) * C;
+            wp[ntaps++] = wt.data() + (r * d.s + s) * wrow;
           }
         }
         return ntaps;
       };
+      char* const out_bytes = static_cast<char*>(out.data) + base * xsize;
+      const auto accum = [&](int nt, int64_t step, int64_t npix, int64_t q) {
+        if (direct_round)
+          ops.accum_pixels_round(xt.data(), wp.data(), nt, step, npix, C, bias, relu_fused, out_bytes + q * C * xsize, C);
+        else
+          ops.accum_pixels(xt.data(), wp.data(), nt, step, npix, C, bias, relu_fused, dst + q * C, C);
+      };
       for (int64_t q = 0; q < Q; ++q) {
         if (q == q_lo && q_hi > q_lo) {
-          const int nt = taps(q_lo, false);
-          ops.accum_pixels(xt.data(), wp.data(), nt, d.stride_w * C, q_hi - q_lo, C, bias, relu_fused,
-                           dst + q_lo * C, C);
+          accum(taps(q_lo, false), d.stride_w * C, q_hi - q_lo, q_lo);
           q = q_hi - 1;
           continue;
         }
-        const int nt = taps(q, true);
-        ops.accum_pixels(xt.data(), wp.data(), nt, 0, 1, C, bias, relu_fused, dst + q * C, C);
+        accum(taps(q, true), 0, 1, q);
       }
-      if (direct) return;
+      if (direct || direct_round) return;
       if (fused) {
         gemm_internal::Epilogue ep = out_row(base, Q, C);
         ep.bias = bias_in;

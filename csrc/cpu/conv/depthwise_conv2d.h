@@ -37,7 +37,21 @@ struct DepthwiseOps {
   // INT8, exact: dst[i*dst_step + c] = init[c] + sum_t src[t][i*step + c] * w[t][c] (int32).
   void (*qaccum_pixels)(const void* const* src, const int32_t* const* w, int ntaps, int64_t step, int64_t npix,
                         int64_t C, const int32_t* init, int32_t* dst, int64_t dst_step);
+  // accum_pixels with dst in the table's storage dtype: the f32 sums rounded once in registers
+  // (round half to even, NaN kept quiet: f32_to_bf16), no f32 row in between. nullptr where the
+  // ISA has none (then accum_pixels + store_row give the same bits). Its weight rows w[t] are in
+  // the split layout of depthwise_split_weights (bias: plain, C floats).
+  void (*accum_pixels_round)(const void* const* src, const float* const* w, int ntaps, int64_t step, int64_t npix,
+                             int64_t C, const float* bias, bool relu, void* dst, int64_t dst_step) = nullptr;
 };
+
+// The weight rows of DepthwiseOps::accum_pixels_round: [R*S][depthwise_split_row(C)] f32, each
+// block of 32 channels stored as its 16 even channels then its 16 odd ones (zeros past C), so
+// the kernel, which widens bf16 pairs into even / odd f32 vectors, loads them as they lie.
+// w: the [C][R*S] weights of an NHWC depthwise conv (w_dtype f32 / f16 / bf16).
+constexpr int64_t kDepthwiseSplit = 32;
+inline int64_t depthwise_split_row(int64_t C) { return (C + kDepthwiseSplit - 1) / kDepthwiseSplit * kDepthwiseSplit; }
+void depthwise_split_weights(DType w_dtype, const void* w, int64_t C, int64_t RS, float* out);
 
 // The one place the depthwise kernels pick an ISA (active_isa(); AICC_ISA caps it).
 const DepthwiseOps& depthwise_ops(DType dtype);

@@ -1,7 +1,9 @@
 // AVX-512 primitives of the depthwise conv (see depthwise_conv2d.h): the NHWC kernels of
 // depthwise_kernels_impl.h at 16 floats per vector (one zmm: a 16-channel block per tap, so
 // the 9 or 25 weights of a 3x3 / 5x5 kernel and four pixels' accumulators fit the 32
-// registers). The NCHW row kernel is the AVX2 one.
+// registers), and a bf16 kernel of its own (below). The NCHW row kernel is the AVX2 one.
+#include <immintrin.h>
+
 #include "common/half.h"
 #include "cpu/conv/depthwise_conv2d.h"
 
@@ -9,11 +11,143 @@
 #include "cpu/conv/depthwise_kernels_impl.h"
 
 namespace aicc::cpu {
+namespace {
+
+// bf16 NHWC forward: 32 channels per step from one 64-byte load, widened in registers without
+// a shuffle: a bf16 is the upper half of its f32, so the even channels are the words shifted
+// left by 16 and the odd ones the words with the low half cleared. The weights come split into
+// even / odd rows (depthwise_split_weights), the bias is split once per channel block; accumulation is f32 FMA in tap
+// order from the bias (the generic template's order: the same bits); on store each sum is
+// rounded to bf16 in its register (round half to even, NaN made quiet, as f32_to_bf16) and the
+// even / odd halves are merged back into channel order by one ternary-logic op.
+
+// The f32 bits whose upper half is f32_to_bf16(v).
+inline __m512i bf16_in_high_half(__m512 v) {
+  const __m512i u = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  const __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+  const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  return _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x00400000));
+}
+
+// 32 bf16 of channel order from the even (lanes 0, 2, ..) and odd f32 sums.
+inline __m512i round_merge(__m512 even, __m512 odd) {
+  // (0xffff0000 & odd) | (even >> 16): truth table 0xEA over (A = mask, B = odd, C = even >> 16).
+  return _mm512_ternarylogic_epi32(_mm512_set1_epi32(static_cast<int>(0xffff0000u)), bf16_in_high_half(odd),
+                                   _mm512_srli_epi32(bf16_in_high_half(even), 16), 0xEA);
+}
+
+inline void widen(__m512i x, __m512& even, __m512& odd) {
+  even = _mm512_castsi512_ps(_mm512_slli_epi32(x, 16));
+  odd = _mm512_castsi512_ps(_mm512_and_si512(x, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+}
+
+// 32 f32 at p (lanes past the mask 0) split into even / odd channel vectors.
+inline void split_f32(const float* p, __mmask32 m, __m512& even, __m512& odd) {
+  const __m512 lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(m), p);
+  const __m512 hi = _mm512_maskz_loadu_ps(static_cast<__mmask16>(m >> 16), p + 16);
+  const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  even = _mm512_permutex2var_ps(lo, ie, hi);
+  odd = _mm512_permutex2var_ps(lo, io, hi);
+}
+
+// 32 bf16 at p; FULL: all 32 lanes (plain load: no mask on the hot path).
+template <bool FULL>
+inline __m512i load32(const uint16_t* p, __mmask32 m) {
+  if constexpr (FULL) return _mm512_loadu_si512(p);
+  else return _mm512_maskz_loadu_epi16(m, p);
+}
+
+// One block of 32 channels (FULL) or the last, partial one.
+template <int NT, bool FULL>
+inline void accum_block(const uint16_t* const* src, const float* const* w, int ntaps, int64_t step, int64_t npix,
+                        int64_t c, __mmask32 m, const float* bias, bool relu, uint16_t* dst, int64_t dst_step) {
+  constexpr int kMax = NT > 0 ? NT : 1;
+  const int nt = NT > 0 ? NT : ntaps;
+  const __m512 zero = _mm512_setzero_ps();
+  {
+    __m512 we[kMax], wo[kMax];
+    if constexpr (NT > 0)
+      for (int t = 0; t < NT; ++t) we[t] = _mm512_loadu_ps(w[t] + c), wo[t] = _mm512_loadu_ps(w[t] + c + 16);
+    __m512 be = zero, bo = zero;
+    if (bias) split_f32(bias + c, m, be, bo);
+    const auto finish = [&](__m512 e, __m512 o, int64_t i) {
+      if (relu) e = _mm512_max_ps(zero, e), o = _mm512_max_ps(zero, o);  // keeps NaN and -0
+      if constexpr (FULL) _mm512_storeu_si512(dst + i * dst_step + c, round_merge(e, o));
+      else _mm512_mask_storeu_epi16(dst + i * dst_step + c, m, round_merge(e, o));
+    };
+    int64_t i = 0;
+    for (; i + 4 <= npix; i += 4) {
+      __m512 e0 = be, e1 = be, e2 = be, e3 = be, o0 = bo, o1 = bo, o2 = bo, o3 = bo;
+#pragma GCC unroll 25
+      for (int t = 0; t < nt; ++t) {
+        __m512 wte, wto;
+        if constexpr (NT > 0) wte = we[t], wto = wo[t];
+        else wte = _mm512_loadu_ps(w[t] + c), wto = _mm512_loadu_ps(w[t] + c + 16);
+        const uint16_t* s = src[t] + i * step + c;
+        __m512 xe, xo;
+        widen(load32<FULL>(s, m), xe, xo);
+        e0 = _mm512_fmadd_ps(xe, wte, e0), o0 = _mm512_fmadd_ps(xo, wto, o0);
+        widen(load32<FULL>(s + step, m), xe, xo);
+        e1 = _mm512_fmadd_ps(xe, wte, e1), o1 = _mm512_fmadd_ps(xo, wto, o1);
+        widen(load32<FULL>(s + 2 * step, m), xe, xo);
+        e2 = _mm512_fmadd_ps(xe, wte, e2), o2 = _mm512_fmadd_ps(xo, wto, o2);
+        widen(load32<FULL>(s + 3 * step, m), xe, xo);
+        e3 = _mm512_fmadd_ps(xe, wte, e3), o3 = _mm512_fmadd_ps(xo, wto, o3);
+      }
+      finish(e0, o0, i), finish(e1, o1, i + 1), finish(e2, o2, i + 2), finish(e3, o3, i + 3);
+    }
+    for (; i < npix; ++i) {
+      __m512 e = be, o = bo;
+      for (int t = 0; t < nt; ++t) {
+        __m512 wte, wto;
+        if constexpr (NT > 0) wte = we[t], wto = wo[t];
+        else wte = _mm512_loadu_ps(w[t] + c), wto = _mm512_loadu_ps(w[t] + c + 16);
+        __m512 xe, xo;
+        widen(load32<FULL>(src[t] + i * step + c, m), xe, xo);
+        e = _mm512_fmadd_ps(xe, wte, e), o = _mm512_fmadd_ps(xo, wto, o);
+      }
+      finish(e, o, i);
+    }
+  }
+}
+
+template <int NT>
+void accum_pixels_bf16_t(const void* const* src_v, const float* const* w, int ntaps, int64_t step, int64_t npix,
+                         int64_t C, const float* bias, bool relu, void* dst_v, int64_t dst_step) {
+  const uint16_t* const* src = reinterpret_cast<const uint16_t* const*>(src_v);
+  uint16_t* dst = static_cast<uint16_t*>(dst_v);
+  int64_t c = 0;
+  for (; c + 32 <= C; c += 32)
+    accum_block<NT, true>(src, w, ntaps, step, npix, c, ~__mmask32{0}, bias, relu, dst, dst_step);
+  if (c < C)
+    accum_block<NT, false>(src, w, ntaps, step, npix, c, (__mmask32{1} << (C - c)) - 1, bias, relu, dst, dst_step);
+}
+
+// Tap counts of 3x3 / 5x5 layers (full kernels, border rows and columns, stride-2 phases).
+void accum_pixels_bf16(const void* const* src, const float* const* w, int ntaps, int64_t step, int64_t npix,
+                       int64_t C, const float* bias, bool relu, void* dst, int64_t dst_step) {
+#define AICC_DW_BF16(N) \
+  case N: return accum_pixels_bf16_t<N>(src, w, ntaps, step, npix, C, bias, relu, dst, dst_step);
+  switch (ntaps) {
+    AICC_DW_BF16(1) AICC_DW_BF16(2) AICC_DW_BF16(3) AICC_DW_BF16(4) AICC_DW_BF16(6) AICC_DW_BF16(9)
+    AICC_DW_BF16(12) AICC_DW_BF16(15) AICC_DW_BF16(16) AICC_DW_BF16(20) AICC_DW_BF16(25)
+    default: return accum_pixels_bf16_t<0>(src, w, ntaps, step, npix, C, bias, relu, dst, dst_step);
+  }
+#undef AICC_DW_BF16
+}
+
+}  // namespace
 
 const DepthwiseOps& depthwise_ops_avx512(DType t) {
   static const DepthwiseOps f32 = dwk::float_ops<float>(depthwise_ops_avx2(DType::kF32).row_nchw);
   static const DepthwiseOps f16 = dwk::float_ops<dwk::F16>(depthwise_ops_avx2(DType::kF16).row_nchw);
-  static const DepthwiseOps bf16 = dwk::float_ops<dwk::BF16>(depthwise_ops_avx2(DType::kBF16).row_nchw);
+  static const DepthwiseOps bf16 = [] {
+    DepthwiseOps ops = dwk::float_ops<dwk::BF16>(depthwise_ops_avx2(DType::kBF16).row_nchw);
+    ops.accum_pixels_round = accum_pixels_bf16;
+    return ops;
+  }();
   static const DepthwiseOps u8 = dwk::int8_ops<uint8_t>();
   static const DepthwiseOps s8 = dwk::int8_ops<int8_t>();
   switch (t) {

@@ -55,17 +55,26 @@ void backward_data_nhwc(const Conv2dDesc& d, const TensorView& g, const TensorVi
   const int64_t C = d.c, P = d.p(), Q = d.q(), R = d.r, S = d.s, RS = R * S;
   const int64_t gsize = static_cast<int64_t>(dtype_size(g.dtype));
   const char* gb = static_cast<const char*>(g.data);
-  std::vector<float> wt(static_cast<size_t>(RS * C));  // [R*S][C]
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t t = 0; t < RS; ++t) wt[t * C + c] = load_any(w.dtype, w.data, c * RS + t);
   const int threads = get_num_threads();
   const bool direct = gi.dtype == DType::kF32;
-  std::vector<float> rows(direct ? 0 : static_cast<size_t>(d.w * C * threads));
+  // bf16 (f16) grad_in with a primitive that rounds in registers: no f32 row in between.
+  const bool direct_round = !direct && ops.accum_pixels_round != nullptr;
+  // [R*S][C], or the split rows of accum_pixels_round.
+  const int64_t wrow = direct_round ? depthwise_split_row(C) : C;
+  std::vector<float> wt(static_cast<size_t>(RS * wrow));
+  if (direct_round) {
+    depthwise_split_weights(w.dtype, w.data, C, RS, wt.data());
+  } else {
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t t = 0; t < RS; ++t) wt[t * C + c] = load_any(w.dtype, w.data, c * RS + t);
+  }
+  std::vector<float> rows(direct || direct_round ? 0 : static_cast<size_t>(d.w * C * threads));
   const int64_t sw = d.stride_w, sh = d.stride_h;
   parallel_for(d.n * d.h, [&](int64_t nh, int thread) {
     const int64_t n = nh / d.h, h = nh % d.h;
     const int64_t base = nh * d.w * C;
-    float* dst = direct ? static_cast<float*>(gi.data) + base : rows.data() + thread * d.w * C;
+    float* dst = direct ? static_cast<float*>(gi.data) + base : direct_round ? nullptr : rows.data() + thread * d.w * C;
+    char* const gi_row = static_cast<char*>(gi.data) + base * gsize;
     // Kernel rows that reach this input row, and the grad_out row each reads.
     std::vector<int64_t> rr(static_cast<size_t>(R)), pr(static_cast<size_t>(R));
     int64_t* rs_ = rr.data();
@@ -81,6 +90,13 @@ void backward_data_nhwc(const Conv2dDesc& d, const TensorView& g, const TensorVi
     }
     std::vector<const void*> src(static_cast<size_t>(RS));
     std::vector<const float*> wp(static_cast<size_t>(RS));
+    const auto accum = [&](int nt, int64_t step, int64_t npix, int64_t col, int64_t dst_step) {
+      if (direct_round)
+        ops.accum_pixels_round(src.data(), wp.data(), nt, step, npix, C, nullptr, false, gi_row + col * C * gsize,
+                               dst_step);
+      else
+        ops.accum_pixels(src.data(), wp.data(), nt, step, npix, C, nullptr, false, dst + col * C, dst_step);
+    };
     std::vector<int64_t> phase_s(static_cast<size_t>(S)), phase_u(static_cast<size_t>(S));
     for (int64_t pw = 0; pw < std::min(sw, d.w); ++pw) {
       // Column taps of this phase: u = pw + pad_left - s*dil_w divisible by stride_w; input
@@ -108,23 +124,20 @@ void backward_data_nhwc(const Conv2dDesc& d, const TensorView& g, const TensorVi
             const int64_t q = j + phase_u[k];
             if (clip && (q < 0 || q >= Q)) continue;
             src[nt] = gb + ((n * P + ps_[a]) * Q + q) * C * gsize;
-            wp[nt++] = wt.data() + (rs_[a] * S + phase_s[k]) * C;
+            wp[nt++] = wt.data() + (rs_[a] * S + phase_s[k]) * wrow;
           }
         return nt;
       };
       for (int64_t j = 0; j < J; ++j) {
         if (j == j_lo && j_hi > j_lo) {
-          const int nt = taps(j_lo, false);
-          ops.accum_pixels(src.data(), wp.data(), nt, C, j_hi - j_lo, C, nullptr, false,
-                           dst + (pw + sw * j_lo) * C, sw * C);
+          accum(taps(j_lo, false), C, j_hi - j_lo, pw + sw * j_lo, sw * C);
           j = j_hi - 1;
           continue;
         }
-        const int nt = taps(j, true);
-        ops.accum_pixels(src.data(), wp.data(), nt, 0, 1, C, nullptr, false, dst + (pw + sw * j) * C, C);
+        accum(taps(j, true), 0, 1, pw + sw * j, C);
       }
     }
-    if (!direct) ops.store_row(dst, d.w * C, static_cast<char*>(gi.data) + base * gsize);
+    if (!direct && !direct_round) ops.store_row(dst, d.w * C, gi_row);
   }, threads);
 }
 

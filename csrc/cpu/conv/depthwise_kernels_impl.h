@@ -243,7 +243,8 @@ void qaccum_pixels_t(const void* const* src_v, const int32_t* const* w, int ntap
 }
 
 // Runtime tap count -> the compile-time instance for the counts depthwise 3x3 / 5x5 layers
-// produce (full kernels 9 / 25, rows 3 / 5, stride-2 phases 1, 2, 4, 6), else the generic loop.
+// produce (full kernels 9 / 25, rows 3 / 5, stride-2 phases 1, 2, 4, 6, the border rows and
+// columns of a 5x5: 12, 15, 16, 20), else the generic loop (weights reloaded per pixel).
 #define AICC_DW_DISPATCH(FN, TYPE, NTAPS, ...)                         \
   switch (NTAPS) {                                                     \
     case 1: return FN<TYPE, 1>(__VA_ARGS__);                           \
@@ -253,6 +254,10 @@ void qaccum_pixels_t(const void* const* src_v, const int32_t* const* w, int ntap
     case 5: return FN<TYPE, 5>(__VA_ARGS__);                           \
     case 6: return FN<TYPE, 6>(__VA_ARGS__);                           \
     case 9: return FN<TYPE, 9>(__VA_ARGS__);                           \
+    case 12: return FN<TYPE, 12>(__VA_ARGS__);                         \
+    case 15: return FN<TYPE, 15>(__VA_ARGS__);                         \
+    case 16: return FN<TYPE, 16>(__VA_ARGS__);                         \
+    case 20: return FN<TYPE, 20>(__VA_ARGS__);                         \
     case 25: return FN<TYPE, 25>(__VA_ARGS__);                         \
     default: return FN<TYPE, 0>(__VA_ARGS__);                          \
   }
