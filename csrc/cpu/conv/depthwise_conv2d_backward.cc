@@ -334,17 +334,25 @@ void depthwise_conv2d_backward_weight(const Conv2dDesc& d, const TensorView& x, 
     else backward_weight_nchw(d, x, grad_out, partial.get(), chunks, rows_per_chunk);
   }
   const int64_t q = d.q();
-  // grad_w[c][t] = sum over chunks in order; weights are [C, R, S, 1] / [C, 1, R, S]: c-major.
-  parallel_for(C, [&](int64_t c, int) {
-    std::vector<float> vals(static_cast<size_t>(RS));
-    float* v = vals.data();
-    for (int64_t t = 0; t < RS; ++t) {
-      float sum = 0.0f;
-      if (q > 0)
-        for (int64_t k = 0; k < chunks; ++k) sum += partial[(k * RS + t) * C + c];
-      v[t] = sum;
+  // grad_w[c][t] = 0 + the chunks' partials in chunk order. The partials are [t][c] rows, so
+  // the sums run along contiguous rows (vectorized; a loop per channel gathered one float per
+  // chunk and tap with a stride of R*S*C floats and cost more than the gradient itself on
+  // 14x14 layers), one block of taps at a time, then the [t][c] block is transposed into the
+  // c-major weights ([C, R, S, 1] / [C, 1, R, S]).
+  const int64_t tb = std::max<int64_t>(1, std::min<int64_t>(RS, 4096 / std::max<int64_t>(C, 1)));
+  parallel_for((RS + tb - 1) / tb, [&](int64_t blk, int) {
+    const int64_t t0 = blk * tb, t1 = std::min(RS, t0 + tb);
+    std::vector<float> sums(static_cast<size_t>((t1 - t0) * C), 0.0f), vals(static_cast<size_t>(t1 - t0));
+    if (q > 0)
+      for (int64_t k = 0; k < chunks; ++k) {
+        const float* src = partial.get() + (k * RS + t0) * C;
+        float* dst = sums.data();
+        for (int64_t i = 0; i < (t1 - t0) * C; ++i) dst[i] += src[i];
+      }
+    for (int64_t c = 0; c < C; ++c) {
+      for (int64_t t = t0; t < t1; ++t) vals[t - t0] = sums[(t - t0) * C + c];
+      store_f32(grad_w.dtype, grad_w.data, c * RS + t0, vals.data(), t1 - t0);
     }
-    store_f32(grad_w.dtype, grad_w.data, c * RS, v, RS);
   });
 }
 
