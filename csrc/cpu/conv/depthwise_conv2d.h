@@ -43,6 +43,10 @@ struct DepthwiseOps {
   // the split layout of depthwise_split_weights (bias: plain, C floats).
   void (*accum_pixels_round)(const void* const* src, const float* const* w, int ntaps, int64_t step, int64_t npix,
                              int64_t C, const float* bias, bool relu, void* dst, int64_t dst_step) = nullptr;
+  // wgrad_pixels with the filter accumulators wacc[t] in the split layout of
+  // depthwise_split_weights (rows of depthwise_split_row(C) floats); nullptr where the ISA has none.
+  void (*wgrad_pixels_split)(const void* g, int64_t gstep, const void* const* src, int ntaps, int64_t step,
+                             int64_t npix, int64_t C, float* const* wacc) = nullptr;
 };
 
 // The weight rows of DepthwiseOps::accum_pixels_round: [R*S][depthwise_split_row(C)] f32, each

@@ -138,6 +138,64 @@ void accum_pixels_bf16(const void* const* src, const float* const* w, int ntaps,
 #undef AICC_DW_BF16
 }
 
+// bf16 NHWC weight gradient: wacc[t][c] += sum_i g[i][c] * x_t[i][c] in pixel order, on the
+// same even / odd widening; the accumulators are in the split layout (the caller's partial
+// filters), so they load and store as they lie. Up to 12 taps keep both halves of every tap's
+// accumulator in registers across the pixels (2 * 12 + 4 of the 32 zmm); more taps run one tap
+// at a time (the 5x5 layers' g is reread per tap, from L1).
+template <int NT, bool FULL>
+inline void wgrad_block(const uint16_t* g, int64_t gstep, const uint16_t* const* src, int ntaps, int64_t step,
+                        int64_t npix, int64_t c, __mmask32 m, float* const* wacc) {
+  if constexpr (NT > 0) {
+    __m512 ae[NT], ao[NT];
+    for (int t = 0; t < NT; ++t) ae[t] = _mm512_loadu_ps(wacc[t] + c), ao[t] = _mm512_loadu_ps(wacc[t] + c + 16);
+    for (int64_t i = 0; i < npix; ++i) {
+      __m512 ge, go;
+      widen(load32<FULL>(g + i * gstep + c, m), ge, go);
+#pragma GCC unroll 12
+      for (int t = 0; t < NT; ++t) {
+        __m512 xe, xo;
+        widen(load32<FULL>(src[t] + i * step + c, m), xe, xo);
+        ae[t] = _mm512_fmadd_ps(ge, xe, ae[t]), ao[t] = _mm512_fmadd_ps(go, xo, ao[t]);
+      }
+    }
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(wacc[t] + c, ae[t]), _mm512_storeu_ps(wacc[t] + c + 16, ao[t]);
+  } else {
+    for (int t = 0; t < ntaps; ++t) {
+      __m512 ae = _mm512_loadu_ps(wacc[t] + c), ao = _mm512_loadu_ps(wacc[t] + c + 16);
+      for (int64_t i = 0; i < npix; ++i) {
+        __m512 ge, go, xe, xo;
+        widen(load32<FULL>(g + i * gstep + c, m), ge, go);
+        widen(load32<FULL>(src[t] + i * step + c, m), xe, xo);
+        ae = _mm512_fmadd_ps(ge, xe, ae), ao = _mm512_fmadd_ps(go, xo, ao);
+      }
+      _mm512_storeu_ps(wacc[t] + c, ae), _mm512_storeu_ps(wacc[t] + c + 16, ao);
+    }
+  }
+}
+
+template <int NT>
+void wgrad_pixels_bf16_t(const void* g_v, int64_t gstep, const void* const* src_v, int ntaps, int64_t step,
+                         int64_t npix, int64_t C, float* const* wacc) {
+  const uint16_t* g = static_cast<const uint16_t*>(g_v);
+  const uint16_t* const* src = reinterpret_cast<const uint16_t* const*>(src_v);
+  int64_t c = 0;
+  for (; c + 32 <= C; c += 32) wgrad_block<NT, true>(g, gstep, src, ntaps, step, npix, c, ~__mmask32{0}, wacc);
+  if (c < C) wgrad_block<NT, false>(g, gstep, src, ntaps, step, npix, c, (__mmask32{1} << (C - c)) - 1, wacc);
+}
+
+void wgrad_pixels_bf16(const void* g, int64_t gstep, const void* const* src, int ntaps, int64_t step, int64_t npix,
+                       int64_t C, float* const* wacc) {
+#define AICC_DW_BF16(N) \
+  case N: return wgrad_pixels_bf16_t<N>(g, gstep, src, ntaps, step, npix, C, wacc);
+  switch (ntaps) {
+    AICC_DW_BF16(1) AICC_DW_BF16(2) AICC_DW_BF16(3) AICC_DW_BF16(4) AICC_DW_BF16(6) AICC_DW_BF16(9)
+    AICC_DW_BF16(12)
+    default: return wgrad_pixels_bf16_t<0>(g, gstep, src, ntaps, step, npix, C, wacc);
+  }
+#undef AICC_DW_BF16
+}
+
 }  // namespace
 
 const DepthwiseOps& depthwise_ops_avx512(DType t) {
@@ -146,6 +204,7 @@ const DepthwiseOps& depthwise_ops_avx512(DType t) {
   static const DepthwiseOps bf16 = [] {
     DepthwiseOps ops = dwk::float_ops<dwk::BF16>(depthwise_ops_avx2(DType::kBF16).row_nchw);
     ops.accum_pixels_round = accum_pixels_bf16;
+    ops.wgrad_pixels_split = wgrad_pixels_bf16;
     return ops;
   }();
   static const DepthwiseOps u8 = dwk::int8_ops<uint8_t>();

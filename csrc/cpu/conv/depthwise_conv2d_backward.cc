@@ -219,9 +219,11 @@ void backward_data_nchw(const Conv2dDesc& d, const TensorView& g, const TensorVi
   }, threads);
 }
 
+// row: the partial filters' row length (C, or depthwise_split_row(C) for wgrad_pixels_split).
 void backward_weight_nhwc(const Conv2dDesc& d, const TensorView& x, const TensorView& g, float* partial,
-                          int64_t chunks, int64_t rows_per_chunk) {
+                          int64_t chunks, int64_t rows_per_chunk, int64_t row) {
   const DepthwiseOps& ops = depthwise_ops(x.dtype);
+  const auto wgrad = ops.wgrad_pixels_split != nullptr ? ops.wgrad_pixels_split : ops.wgrad_pixels;
   const int64_t C = d.c, P = d.p(), Q = d.q(), R = d.r, S = d.s, RS = R * S;
   const int64_t esize = static_cast<int64_t>(dtype_size(x.dtype));
   const char* xb = static_cast<const char*>(x.data);
@@ -229,8 +231,8 @@ void backward_weight_nhwc(const Conv2dDesc& d, const TensorView& x, const Tensor
   int64_t q_lo, q_hi;
   depthwise_interior(Q, d.w, S, d.stride_w, d.dilation_w, d.pad_left, &q_lo, &q_hi);
   parallel_for(chunks, [&](int64_t k, int) {
-    float* acc = partial + k * RS * C;
-    std::fill(acc, acc + RS * C, 0.0f);
+    float* acc = partial + k * RS * row;
+    std::fill(acc, acc + RS * row, 0.0f);
     std::vector<const void*> src(static_cast<size_t>(RS));
     std::vector<float*> wp(static_cast<size_t>(RS));
     const int64_t np1 = std::min(d.n * P, (k + 1) * rows_per_chunk);
@@ -245,7 +247,7 @@ void backward_weight_nhwc(const Conv2dDesc& d, const TensorView& x, const Tensor
             const int64_t wi = q * d.stride_w - d.pad_left + s * d.dilation_w;
             if (clip && (wi < 0 || wi >= d.w)) continue;
             src[nt] = xb + ((n * d.h + h) * d.w + wi) * C * esize;
-            wp[nt++] = acc + (r * S + s) * C;
+            wp[nt++] = acc + (r * S + s) * row;
           }
         }
         return nt;
@@ -254,12 +256,12 @@ void backward_weight_nhwc(const Conv2dDesc& d, const TensorView& x, const Tensor
       for (int64_t q = 0; q < Q; ++q) {
         if (q == q_lo && q_hi > q_lo) {
           const int nt = taps(q_lo, false);
-          ops.wgrad_pixels(grow + q_lo * C * esize, C, src.data(), nt, d.stride_w * C, q_hi - q_lo, C, wp.data());
+          wgrad(grow + q_lo * C * esize, C, src.data(), nt, d.stride_w * C, q_hi - q_lo, C, wp.data());
           q = q_hi - 1;
           continue;
         }
         const int nt = taps(q, true);
-        ops.wgrad_pixels(grow + q * C * esize, C, src.data(), nt, 0, 1, C, wp.data());
+        wgrad(grow + q * C * esize, C, src.data(), nt, 0, 1, C, wp.data());
       }
     }
   });
@@ -328,9 +330,17 @@ void depthwise_conv2d_backward_weight(const Conv2dDesc& d, const TensorView& x, 
   if (grad_w.numel() == 0) return;
   const int64_t rows_per_chunk = std::max<int64_t>(1, (rows + kMaxChunks - 1) / kMaxChunks);
   const int64_t chunks = rows == 0 ? 0 : (rows + rows_per_chunk - 1) / rows_per_chunk;
-  std::unique_ptr<float[]> partial(new float[static_cast<size_t>(std::max<int64_t>(chunks, 1) * RS * C)]);
+  // Partial filters [chunk][t][row]: channel c at column c, or at its split position.
+  const bool split = d.layout == Layout::kNHWC && depthwise_ops(x.dtype).wgrad_pixels_split != nullptr;
+  const int64_t row = split ? depthwise_split_row(C) : C;
+  const auto column = [&](int64_t c) {
+    if (!split) return c;
+    const int64_t in_block = c % kDepthwiseSplit;
+    return c - in_block + (in_block % 2) * (kDepthwiseSplit / 2) + in_block / 2;
+  };
+  std::unique_ptr<float[]> partial(new float[static_cast<size_t>(std::max<int64_t>(chunks, 1) * RS * row)]);
   if (d.q() > 0) {
-    if (d.layout == Layout::kNHWC) backward_weight_nhwc(d, x, grad_out, partial.get(), chunks, rows_per_chunk);
+    if (d.layout == Layout::kNHWC) backward_weight_nhwc(d, x, grad_out, partial.get(), chunks, rows_per_chunk, row);
     else backward_weight_nchw(d, x, grad_out, partial.get(), chunks, rows_per_chunk);
   }
   const int64_t q = d.q();
@@ -339,18 +349,19 @@ void depthwise_conv2d_backward_weight(const Conv2dDesc& d, const TensorView& x, 
   // chunk and tap with a stride of R*S*C floats and cost more than the gradient itself on
   // 14x14 layers), one block of taps at a time, then the [t][c] block is transposed into the
   // c-major weights ([C, R, S, 1] / [C, 1, R, S]).
-  const int64_t tb = std::max<int64_t>(1, std::min<int64_t>(RS, 4096 / std::max<int64_t>(C, 1)));
+  const int64_t tb = std::max<int64_t>(1, std::min<int64_t>(RS, 4096 / std::max<int64_t>(row, 1)));
   parallel_for((RS + tb - 1) / tb, [&](int64_t blk, int) {
     const int64_t t0 = blk * tb, t1 = std::min(RS, t0 + tb);
-    std::vector<float> sums(static_cast<size_t>((t1 - t0) * C), 0.0f), vals(static_cast<size_t>(t1 - t0));
+    std::vector<float> sums(static_cast<size_t>((t1 - t0) * row), 0.0f), vals(static_cast<size_t>(t1 - t0));
     if (q > 0)
       for (int64_t k = 0; k < chunks; ++k) {
-        const float* src = partial.get() + (k * RS + t0) * C;
+        const float* src = partial.get() + (k * RS + t0) * row;
         float* dst = sums.data();
-        for (int64_t i = 0; i < (t1 - t0) * C; ++i) dst[i] += src[i];
+        for (int64_t i = 0; i < (t1 - t0) * row; ++i) dst[i] += src[i];
       }
     for (int64_t c = 0; c < C; ++c) {
-      for (int64_t t = t0; t < t1; ++t) vals[t - t0] = sums[(t - t0) * C + c];
+      const int64_t at = column(c);
+      for (int64_t t = t0; t < t1; ++t) vals[t - t0] = sums[(t - t0) * row + at];
       store_f32(grad_w.dtype, grad_w.data, c * RS + t0, vals.data(), t1 - t0);
     }
   });
