@@ -47,6 +47,13 @@ struct DepthwiseOps {
   // depthwise_split_weights (rows of depthwise_split_row(C) floats); nullptr where the ISA has none.
   void (*wgrad_pixels_split)(const void* g, int64_t gstep, const void* const* src, int ntaps, int64_t step,
                              int64_t npix, int64_t C, float* const* wacc) = nullptr;
+  // NHWC weight gradient over whole output rows np0 <= n*P + p < np1, in row and pixel order:
+  // wacc[t * row + c'] += sum g[n][p][q][c] * x at tap t (taps outside the input skipped), c' the
+  // channel's column (split layout where wgrad_pixels_split is set). The filter accumulators stay
+  // in registers across all the rows, borders included. Returns false (nothing done) for kernels
+  // it does not handle; nullptr where the ISA has none.
+  bool (*wgrad_rows)(const Conv2dDesc& d, const void* x, const void* g, int64_t np0, int64_t np1, float* wacc,
+                     int64_t row) = nullptr;
 };
 
 // The weight rows of DepthwiseOps::accum_pixels_round: [R*S][depthwise_split_row(C)] f32, each

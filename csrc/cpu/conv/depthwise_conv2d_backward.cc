@@ -233,6 +233,8 @@ void backward_weight_nhwc(const Conv2dDesc& d, const TensorView& x, const Tensor
   parallel_for(chunks, [&](int64_t k, int) {
     float* acc = partial + k * RS * row;
     std::fill(acc, acc + RS * row, 0.0f);
+    const int64_t np0 = k * rows_per_chunk, np_end = std::min(d.n * P, (k + 1) * rows_per_chunk);
+    if (ops.wgrad_rows != nullptr && ops.wgrad_rows(d, x.data, g.data, np0, np_end, acc, row)) return;
     std::vector<const void*> src(static_cast<size_t>(RS));
     std::vector<float*> wp(static_cast<size_t>(RS));
     const int64_t np1 = std::min(d.n * P, (k + 1) * rows_per_chunk);
