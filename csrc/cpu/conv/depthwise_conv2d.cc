@@ -156,7 +156,10 @@ void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView
     // One task per output row: the interior columns (every tap inside the input) in one call
     // whose tap pattern is the row's valid kernel rows x all columns; the border columns one
     // pixel at a time with their own clipped taps.
+    // The ISA's whole-row kernel where it has one for this kernel size (out in x's dtype).
+    const bool rows_kernel = ops.forward_rows != nullptr && ((direct && x.dtype == DType::kF32) || direct_round);
     parallel_for(d.n * P, [&](int64_t np, int thread) {
+      if (rows_kernel && ops.forward_rows(d, x.data, wt.data(), wrow, bias, relu_fused, np, np + 1, out.data)) return;
       const int64_t n = np / P, p = np % P;
       std::vector<const void*> xt(static_cast<size_t>(RS));
       std::vector<const float*> wp(static_cast<size_t>(RS));

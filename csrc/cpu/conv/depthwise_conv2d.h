@@ -54,6 +54,13 @@ struct DepthwiseOps {
   // it does not handle; nullptr where the ISA has none.
   bool (*wgrad_rows)(const Conv2dDesc& d, const void* x, const void* g, int64_t np0, int64_t np1, float* wacc,
                      int64_t row) = nullptr;
+  // NHWC forward of whole output rows np0 <= n*P + p < np1 into out (the table's storage dtype:
+  // f32 stored as is, bf16 rounded in registers): relu?(bias[c] + sum over the taps inside the
+  // input, in tap order, of x * w). w: [R*S][row] (row = C, or the split layout where
+  // accum_pixels_round is set). The weights stay in registers across the row, border pixels
+  // included. Returns false (nothing done) for kernels it does not handle.
+  bool (*forward_rows)(const Conv2dDesc& d, const void* x, const float* w, int64_t row, const float* bias, bool relu,
+                       int64_t np0, int64_t np1, void* out) = nullptr;
 };
 
 // The weight rows of DepthwiseOps::accum_pixels_round: [R*S][depthwise_split_row(C)] f32, each
