@@ -71,7 +71,7 @@ struct OutputStage {
   // saturates whatever the zero point), so the rounding conversion (half to even, as rint in
   // the default mode) cannot overflow and + zp is exact in int32; the packs saturate to the
   // dtype's range, the relu's lower bound zp is a max.
-  inline void finish64_packed(const __m512i a[4], int64_t idx, const float* scale_perm, __mmask64 m) const {
+  inline __m512i pack64(const __m512i a[4], const float* scale_perm) const {
     __m512i qi[4];
 #pragma GCC unroll 4
     for (int v = 0; v < 4; ++v) {
@@ -83,8 +83,7 @@ struct OutputStage {
       if (relu) qi[v] = _mm512_max_epi32(qi[v], _mm512_set1_epi32(lo_i));
     }
     const __m512i w01 = _mm512_packs_epi32(qi[0], qi[1]), w23 = _mm512_packs_epi32(qi[2], qi[3]);
-    const __m512i b = out_u8 ? _mm512_packus_epi16(w01, w23) : _mm512_packs_epi16(w01, w23);
-    _mm512_mask_storeu_epi8(static_cast<char*>(dst) + idx, m, b);
+    return out_u8 ? _mm512_packus_epi16(w01, w23) : _mm512_packs_epi16(w01, w23);
   }
 
   // Element idx .. idx+15 of out (channels c0 .. c0+15, lanes past m masked off).
@@ -135,11 +134,16 @@ inline int64_t permuted_channel(int v, int lane) { return 16 * (lane / 4) + 4 * 
 
 // G outputs per step (2: stride 1, unit column dilation; else 1), NQ quads of positions per
 // kernel row, ZW: some weight zero point is not 0, FLIP: s8 input (sign bit flipped to u8).
-template <int G, bool ZW, bool FLIP>
+// TWIN (C <= 32): the vector's upper 32 byte lanes hold the next step's outputs (q + G) instead
+// of channels 32..63, which such a layer does not have: half of every instruction would work on
+// nothing otherwise (MobileNet's 32-channel layers).
+template <int G, bool ZW, bool FLIP, bool TWIN>
 void run_nhwc(const Conv2dDesc& d, const uint8_t* x, const int8_t* w, const QGemmParams& p, const OutputStage& os,
               int nq) {
   const int64_t C = d.c, P = d.p(), Q = d.q(), R = d.r, S = d.s, RS = R * S;
   const int64_t nb = (C + kBlock - 1) / kBlock;
+  constexpr int kSlots = TWIN ? 2 : 1;  // steps per vector
+  constexpr int64_t kLanes = TWIN ? 32 : kBlock;  // byte lanes per step
   const int npos = G == 2 ? static_cast<int>(S) + 1 : static_cast<int>(S);
   const auto zw = [&](int64_t c) { return p.b_zero_point ? p.b_zero_point[p.b_zero_point_len == 1 ? 0 : c] : 0; };
   const int32_t zx1 = p.a_zero_point + (FLIP ? 128 : 0);  // the zero point in the u8 domain
@@ -157,7 +161,7 @@ void run_nhwc(const Conv2dDesc& d, const uint8_t* x, const int8_t* w, const QGem
   for (int64_t cb = 0; cb < nb; ++cb)
     for (int v = 0; v < 4; ++v)
       for (int lane = 0; lane < 16; ++lane) {
-        const int64_t c = cb * kBlock + permuted_channel(v, lane);
+        const int64_t c = cb * kBlock + permuted_channel(v, lane) % kLanes;
         const int64_t slot = cb * kBlock + v * 16 + lane;
         if (c >= C) {
           init[slot] = 0, zwp[slot] = 0;
@@ -188,7 +192,7 @@ void run_nhwc(const Conv2dDesc& d, const uint8_t* x, const int8_t* w, const QGem
 
   parallel_for(d.n * P, [&](int64_t np, int) {
     const int64_t n = np / P, pp = np % P;
-    std::vector<const uint8_t*> ptr(static_cast<size_t>(R * nq * 4));
+    std::vector<const uint8_t*> ptr(static_cast<size_t>(kSlots * R * nq * 4));
     std::vector<const uint8_t*> rows(static_cast<size_t>(R));
     for (int64_t r = 0; r < R; ++r) {
       const int64_t h = pp * d.stride_h - d.pad_top + r * d.dilation_h;
@@ -200,25 +204,41 @@ void run_nhwc(const Conv2dDesc& d, const uint8_t* x, const int8_t* w, const QGem
     for (int64_t r = 0; r < R; ++r)
       for (int pos = 0; pos < 4 * nq; ++pos) delta[r * nq * 4 + pos] = rows[r] ? G * d.stride_w * C : 0;
     const int64_t span = (npos - 1) * col_step;
-    bool prev_inside = false;
-    for (int64_t q = 0; q < Q; q += G) {
-      // Each position's 64-channel source: x, or the zero-point row in the padding.
-      const int64_t col0 = q * d.stride_w - d.pad_left;
-      const bool inside = col0 >= 0 && col0 + span < d.w;
-      if (inside && prev_inside) {
-        for (size_t i = 0; i < ptr.size(); ++i) ptr[i] += delta[i];
-      } else {
-        for (int64_t r = 0; r < R; ++r)
-          for (int pos = 0; pos < 4 * nq; ++pos) {
-            const int64_t col = col0 + std::min(pos, npos - 1) * col_step;
-            ptr[r * nq * 4 + pos] = rows[r] && col >= 0 && col < d.w ? rows[r] + col * C : zrow.data();
-          }
+    if (TWIN)
+      for (auto& dv : delta) dv *= 2;
+    bool prev_inside[kSlots] = {};
+    for (int64_t q = 0; q < Q; q += G * kSlots) {
+      for (int sl = 0; sl < kSlots; ++sl) {
+        // Each position's source: x, or the zero-point row in the padding (and past the row's end).
+        const int64_t col0 = (q + sl * G) * d.stride_w - d.pad_left;
+        const bool inside = q + sl * G < Q && col0 >= 0 && col0 + span < d.w;
+        const uint8_t** ps = ptr.data() + sl * R * nq * 4;
+        if (inside && prev_inside[sl]) {
+          for (int64_t i = 0; i < R * nq * 4; ++i) ps[i] += delta[i];
+        } else {
+          for (int64_t r = 0; r < R; ++r)
+            for (int pos = 0; pos < 4 * nq; ++pos) {
+              const int64_t col = col0 + std::min(pos, npos - 1) * col_step;
+              ps[r * nq * 4 + pos] =
+                  q + sl * G < Q && rows[r] && col >= 0 && col < d.w ? rows[r] + col * C : zrow.data();
+            }
+        }
+        prev_inside[sl] = inside;
       }
-      prev_inside = inside;
-      const int gn = static_cast<int>(std::min<int64_t>(G, Q - q));
       for (int64_t cb = 0; cb < nb; ++cb) {
         const int64_t c0 = cb * kBlock, rem = C - c0;
         const __mmask64 m = rem >= kBlock ? ~__mmask64{0} : (__mmask64{1} << rem) - 1;
+        const __mmask32 m32 = static_cast<__mmask32>(m);
+        // 64 bytes of one position: channels c0.. of this step, or (TWIN) 32 of each step.
+        const auto load = [&](const uint8_t* const* pr, int i) {
+          if constexpr (TWIN) {
+            const __m256i lo = _mm256_maskz_loadu_epi8(m32, pr[i]);
+            const __m256i hi = _mm256_maskz_loadu_epi8(m32, pr[R * nq * 4 + i]);
+            return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+          } else {
+            return _mm512_maskz_loadu_epi8(m, pr[i] + c0);
+          }
+        };
         const __m512i* wv = reinterpret_cast<const __m512i*>(wpk + cb * per_block);
         const __m512i* ov = reinterpret_cast<const __m512i*>(ones + cb * per_block);
         __m512i acc[G][4], accx[G][4];
@@ -230,8 +250,7 @@ void run_nhwc(const Conv2dDesc& d, const uint8_t* x, const int8_t* w, const QGem
         for (int64_t r = 0; r < R; ++r)
           for (int k = 0; k < nq; ++k) {
             const uint8_t* const* pr = ptr.data() + (r * nq + k) * 4;
-            __m512i x0 = _mm512_maskz_loadu_epi8(m, pr[0] + c0), x1 = _mm512_maskz_loadu_epi8(m, pr[1] + c0);
-            __m512i x2 = _mm512_maskz_loadu_epi8(m, pr[2] + c0), x3 = _mm512_maskz_loadu_epi8(m, pr[3] + c0);
+            __m512i x0 = load(pr, 0), x1 = load(pr, 1), x2 = load(pr, 2), x3 = load(pr, 3);
             if (FLIP) {
               x0 = _mm512_xor_si512(x0, flip), x1 = _mm512_xor_si512(x1, flip);
               x2 = _mm512_xor_si512(x2, flip), x3 = _mm512_xor_si512(x3, flip);
@@ -250,21 +269,33 @@ void run_nhwc(const Conv2dDesc& d, const uint8_t* x, const int8_t* w, const QGem
               }
             }
           }
-        for (int g = 0; g < gn; ++g) {
+        for (int g = 0; g < G; ++g) {
+          if (q + g >= Q) break;
           if (ZW)
             for (int v = 0; v < 4; ++v)
               acc[g][v] = _mm512_sub_epi32(acc[g][v],
                                            _mm512_mullo_epi32(_mm512_load_si512(zwp + c0 + v * 16), accx[g][v]));
           const int64_t base = ((n * P + pp) * Q + q + g) * C + c0;
+          const int64_t base1 = base + G * C;  // TWIN: the same output of the next step
+          const bool second = TWIN && q + G + g < Q;
           if (os.packed) {
-            os.finish64_packed(acc[g], base, scale_p + c0, m);
+            const __m512i b = os.pack64(acc[g], scale_p + c0);
+            if constexpr (TWIN) {
+              _mm256_mask_storeu_epi8(static_cast<char*>(os.dst) + base, m32, _mm512_castsi512_si256(b));
+              if (second) _mm256_mask_storeu_epi8(static_cast<char*>(os.dst) + base1, m32, _mm512_extracti64x4_epi64(b, 1));
+            } else {
+              _mm512_mask_storeu_epi8(static_cast<char*>(os.dst) + base, m, b);
+            }
             continue;
           }
           to_channel_order(acc[g]);
-          for (int u = 0; u < 4 && 16 * u < rem; ++u) {
-            const int64_t left = rem - 16 * u;
+          for (int u = 0; u < 4; ++u) {
+            // TWIN: vectors 0, 1 are channels 0..31 of this step, 2, 3 of the next.
+            const int64_t cu = TWIN ? 16 * (u % 2) : 16 * u;
+            if (cu >= rem || (TWIN && u >= 2 && !second)) continue;
+            const int64_t left = rem - cu;
             const __mmask16 mu = left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
-            os.finish16(acc[g][u], base + 16 * u, c0 + 16 * u, mu);
+            os.finish16(acc[g][u], (TWIN && u >= 2 ? base1 : base) + cu, c0 + cu, mu);
           }
         }
       }
@@ -278,13 +309,16 @@ void dispatch(const Conv2dDesc& d, const uint8_t* x, const int8_t* w, const QGem
   for (int64_t i = 0; p.b_zero_point && i < p.b_zero_point_len; ++i) zw |= p.b_zero_point[i] != 0;
   const bool pairs = d.stride_w == 1 && d.dilation_w == 1;
   const int nq = static_cast<int>((d.s + (pairs ? 1 : 0) + 3) / 4);
+  const bool twin = d.c <= 32;
+#define AICC_DWQ_RUN(G, TWIN) \
+  return zw ? run_nhwc<G, true, FLIP, TWIN>(d, x, w, p, os, nq) : run_nhwc<G, false, FLIP, TWIN>(d, x, w, p, os, nq);
   if (pairs) {
-    if (zw) run_nhwc<2, true, FLIP>(d, x, w, p, os, nq);
-    else run_nhwc<2, false, FLIP>(d, x, w, p, os, nq);
-  } else {
-    if (zw) run_nhwc<1, true, FLIP>(d, x, w, p, os, nq);
-    else run_nhwc<1, false, FLIP>(d, x, w, p, os, nq);
+    if (twin) AICC_DWQ_RUN(2, true)
+    AICC_DWQ_RUN(2, false)
   }
+  if (twin) AICC_DWQ_RUN(1, true)
+  AICC_DWQ_RUN(1, false)
+#undef AICC_DWQ_RUN
 }
 
 }  // namespace
