@@ -120,6 +120,25 @@ void transpose_block(const char* src, int64_t src_k, int64_t src_c, char* dst, i
                     dst_k, rows, cols);
 }
 
+// A byte buffer that only grows and is never cleared, one per calling thread: the flipped
+// weights and the phase scratch are written in full before they are read, so a fresh
+// std::vector's zero fill (9 MiB serial for 3x3 512x512) and the page faults of a new
+// allocation per call were pure overhead.
+class ReusedBytes {
+ public:
+  char* get(size_t bytes) {
+    if (bytes > size_) {
+      data_.reset(new char[bytes]);
+      size_ = bytes;
+    }
+    return data_.get();
+  }
+
+ private:
+  std::unique_ptr<char[]> data_;
+  size_t size_ = 0;
+};
+
 bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, const TensorView& w,
                               const TensorView& grad_in) {
   const int64_t sh = d.stride_h, sw = d.stride_w, P = d.p(), Q = d.q();
@@ -143,7 +162,7 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
   const int64_t cg = d.cg(), kg = d.kg();
   const size_t es = dtype_size(w.dtype);
   const char* src = static_cast<const char*>(w.data);
-  std::vector<char> wf, scratch;
+  thread_local ReusedBytes wf_buffer, scratch_buffer;
   for (int64_t ph = 0; ph < sh; ++ph) {
     for (int64_t pw = 0; pw < sw; ++pw) {
       const PhaseTaps& tr = rows[static_cast<size_t>(ph)];
@@ -175,22 +194,27 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
       f.pad_right = std::max<int64_t>(0, Wp - 1 + (Sc - 1) * ts.step - f.pad_left - (Q - 1));
       if (direct && (f.p() != d.h || f.q() != d.w)) return false;
       // w'[g*Cg + c][m][mm][k] = w[g*Kg + k][taps_r[m]][taps_s[mm]][c] (NHWC; NCHW likewise).
-      wf.resize(static_cast<size_t>(d.k * cg * Rc * Sc) * es);
+      char* const wf = wf_buffer.get(static_cast<size_t>(d.k * cg * Rc * Sc) * es);
       // One Kg x Cg transpose per (group, tap): blocked, since an element-by-element flip
-      // of a 512x512 3x3 filter took as long as a third of the phase GEMMs (1 thread).
+      // of a 512x512 3x3 filter took as long as a third of the phase GEMMs (1 thread). Split
+      // over the threads in row bands of kFlipRows output channels (a pure copy: no effect
+      // on any result): done on the calling thread alone it was a fifth of a 3x3 512@7 data
+      // gradient at 2 threads, with the second core spinning meanwhile (perf).
       const int64_t src_k = nhwc ? d.r * d.s * cg : cg * d.r * d.s, src_c = nhwc ? 1 : d.r * d.s;
       const int64_t dst_c = nhwc ? Rc * Sc * kg : kg * Rc * Sc, dst_k = nhwc ? 1 : Rc * Sc;
-      for (int64_t g = 0; g < d.groups; ++g)
-        for (int64_t m = 0; m < Rc; ++m)
-          for (int64_t mm = 0; mm < Sc; ++mm) {
-            const int64_t r = tr.taps[static_cast<size_t>(m)], s_ = ts.taps[static_cast<size_t>(mm)];
-            const int64_t from = nhwc ? ((g * kg * d.r + r) * d.s + s_) * cg : (g * kg * cg * d.r + r) * d.s + s_;
-            const int64_t to = nhwc ? (g * cg * Rc + m) * Sc * kg + mm * kg : (g * cg * kg * Rc + m) * Sc + mm;
-            transpose_block(src + static_cast<int64_t>(es) * from, src_k, src_c,
-                            wf.data() + static_cast<int64_t>(es) * to, dst_c, dst_k, kg, cg, es);
-          }
+      constexpr int64_t kFlipRows = 64;
+      const int64_t bands = (kg + kFlipRows - 1) / kFlipRows;
+      parallel_for(d.groups * Rc * Sc * bands, [&](int64_t task, int) {
+        const int64_t k0 = (task % bands) * kFlipRows, rows_k = std::min(kFlipRows, kg - k0);
+        const int64_t tap = task / bands, g = tap / (Rc * Sc), m = (tap / Sc) % Rc, mm = tap % Sc;
+        const int64_t r = tr.taps[static_cast<size_t>(m)], s_ = ts.taps[static_cast<size_t>(mm)];
+        const int64_t from = nhwc ? ((g * kg * d.r + r) * d.s + s_) * cg : (g * kg * cg * d.r + r) * d.s + s_;
+        const int64_t to = nhwc ? (g * cg * Rc + m) * Sc * kg + mm * kg : (g * cg * kg * Rc + m) * Sc + mm;
+        transpose_block(src + static_cast<int64_t>(es) * (from + k0 * src_k), src_k, src_c,
+                        wf + static_cast<int64_t>(es) * (to + k0 * dst_k), dst_c, dst_k, rows_k, cg, es);
+      });
       TensorView wv = w;
-      wv.data = wf.data();
+      wv.data = wf;
       int64_t dims[4];
       conv::w_dims(f, dims);
       wv.ndim = 4;
@@ -206,8 +230,8 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
       st = 1;
       for (int i = 3; i >= 0; --i) out.strides[i] = st, st *= out.shape[i];
       const size_t esz = dtype_size(grad_in.dtype);
-      scratch.resize(static_cast<size_t>(d.n * d.c * Hf * Wf) * esz);
-      out.data = scratch.data();
+      char* const scratch = scratch_buffer.get(static_cast<size_t>(d.n * d.c * Hf * Wf) * esz);
+      out.data = scratch;
       conv2d(f, grad_out, wv, nullptr, Activation::kNone, out);
       // Scatter the phase into grad_in, one task per (image, phase row).
       parallel_for(d.n * Hp, [&](int64_t ni, int) {
@@ -215,11 +239,11 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
         if (nhwc) {
           for (int64_t j = 0; j < Wp; ++j)
             std::memcpy(at(grad_in, ((n * d.h + h) * d.w + pw + sw * j) * d.c),
-                        scratch.data() + ((n * Hf + i) * Wf + j) * d.c * static_cast<int64_t>(esz),
+                        scratch + ((n * Hf + i) * Wf + j) * d.c * static_cast<int64_t>(esz),
                         static_cast<size_t>(d.c) * esz);
         } else {
           for (int64_t c = 0; c < d.c; ++c) {
-            const char* sp = scratch.data() + (((n * d.c + c) * Hf + i) * Wf) * static_cast<int64_t>(esz);
+            const char* sp = scratch + (((n * d.c + c) * Hf + i) * Wf) * static_cast<int64_t>(esz);
             char* dp = at(grad_in, ((n * d.c + c) * d.h + h) * d.w + pw);
             for (int64_t j = 0; j < Wp; ++j) std::memcpy(dp + j * sw * static_cast<int64_t>(esz), sp + j * esz, esz);
           }
