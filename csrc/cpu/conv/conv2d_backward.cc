@@ -261,13 +261,16 @@ class WgradColumnPacker final : public gemm_internal::BPacker {
  public:
   static constexpr int kStagedPanels = 8;
   // n: the image (NCHW, where pixels are those of one image; NHWC: 0, pixels of the batch).
-  WgradColumnPacker(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t g, int64_t j_begin)
-      : d_(d), x_(x), n_(n), g_(g), j_begin_(j_begin) {}
+  // pixel_begin: the pixel that is the GEMM's depth index 0 (NHWC depth chunks).
+  WgradColumnPacker(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t g, int64_t j_begin,
+                    int64_t pixel_begin = 0)
+      : d_(d), x_(x), n_(n), g_(g), j_begin_(j_begin), pixel_begin_(pixel_begin) {}
 
   DType dtype() const override { return x_.dtype; }
 
   void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
             void* dst) const override {
+    p0 += pixel_begin_;
     const int nr = cfg.nr;
     const int64_t kw = gemm_internal::panel_words(kc, cfg.word);
     if (pack_direct(cfg, p0, kc, j0, nc, static_cast<float*>(dst))) return;
@@ -332,24 +335,32 @@ class WgradColumnPacker final : public gemm_internal::BPacker {
 
   Conv2dDesc d_;
   TensorView x_;
-  int64_t n_, g_, j_begin_;
+  int64_t n_, g_, j_begin_, pixel_begin_;
 };
 
 // f32 A panels (mr rows, kc words each) from a pixel-major block: A[i][k] = block[k * ld + i],
 // i < mc. Each pixel gives each panel mr contiguous floats: one short copy, where the
 // GEMM's generic packer for this (row stride 1) layout moves element by element.
 void pack_pixel_major(int mr, const float* block, int64_t ld, int64_t mc, int64_t kc, float* out) {
-  for (int64_t r = 0; r * mr < mc; ++r) {
+  // Pixel by pixel, all full 12-row panels at once: each pixel's mc floats are read as one
+  // sequential run. Panel by panel (12 floats of every pixel, then the next 12) walked all kc
+  // rows of a 1 KiB-strided x once per panel and cost half as much as the multiply itself in
+  // a 1x1 256->64 @56 weight gradient (perf, 2 threads).
+  const int64_t full = mr == 12 ? mc / 12 : 0;
+  if (full > 0) {
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* src = block + k * ld;
+      float* d = out + k * 12;
+      for (int64_t r = 0; r < full; ++r) std::memcpy(d + r * 12 * kc, src + r * 12, 12 * sizeof(float));
+    }
+  }
+  for (int64_t r = full; r * mr < mc; ++r) {
     const int64_t rows = std::min<int64_t>(mr, mc - r * mr);
     float* d = out + r * mr * kc;
     const float* src = block + r * mr;
-    if (rows == 12) {
-      for (int64_t k = 0; k < kc; ++k) std::memcpy(d + k * 12, src + k * ld, 12 * sizeof(float));
-    } else {
-      for (int64_t k = 0; k < kc; ++k) {
-        std::memcpy(d + k * mr, src + k * ld, static_cast<size_t>(rows) * sizeof(float));
-        std::fill(d + k * mr + rows, d + (k + 1) * mr, 0.0f);
-      }
+    for (int64_t k = 0; k < kc; ++k) {
+      std::memcpy(d + k * mr, src + k * ld, static_cast<size_t>(rows) * sizeof(float));
+      std::fill(d + k * mr + rows, d + (k + 1) * mr, 0.0f);
     }
   }
 }
@@ -370,17 +381,19 @@ class GradOutTransposedAPacker final : public gemm_internal::APacker {
 };
 
 // A = the transposed column matrix of group g (Cg*R*S taps x N*P*Q pixels; NHWC, f32 words),
-// rows [i_begin + i0, +mc): a pixel-major block gathered from x by im2col_block, then cut into
-// mr-tap panels (mr contiguous taps per pixel: one short copy each).
+// rows [i_begin + i0, +mc), depth index 0 at pixel pixel_begin: a pixel-major block gathered
+// from x by im2col_block, then cut into mr-tap panels (mr contiguous taps per pixel: one short
+// copy each).
 class WgradColumnAPacker final : public gemm_internal::APacker {
  public:
-  WgradColumnAPacker(const Conv2dDesc& d, const TensorView& x, int64_t g, int64_t i_begin)
-      : d_(d), x_(x), g_(g), i_begin_(i_begin) {}
+  WgradColumnAPacker(const Conv2dDesc& d, const TensorView& x, int64_t g, int64_t i_begin, int64_t pixel_begin = 0)
+      : d_(d), x_(x), g_(g), i_begin_(i_begin), pixel_begin_(pixel_begin) {}
 
   DType dtype() const override { return x_.dtype; }
 
   void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
             void* dst) const override {
+    p0 += pixel_begin_;
     const int mr = cfg.mr;
     // A 1x1/stride-1 unpadded conv's column matrix is x itself (pixel rows of C channels).
     const float* block;
@@ -401,34 +414,88 @@ class WgradColumnAPacker final : public gemm_internal::APacker {
  private:
   Conv2dDesc d_;
   TensorView x_;
-  int64_t g_, i_begin_;
+  int64_t g_, i_begin_, pixel_begin_;
 };
 
-// dW tiles over all groups: one on one thread (each tile packs its whole uncut operand once
-// more); about two per thread otherwise, so a thread that gets its core late leaves at most a
-// quarter of the work to wait for rather than half (the machine is shared). No tiling changes
-// any element's sum: the driver's kc blocks depend on the pixel count alone.
+// dW tiles over all groups and depth chunks: one on one thread (each tile packs its whole uncut
+// operand once more); about two per thread otherwise, so a thread that gets its core late
+// leaves at most a quarter of the work to wait for rather than half (the machine is shared).
+// No tiling changes any element's sum: the driver's kc blocks depend on the chunk's pixel
+// count alone.
 int64_t tiles_wanted(int threads) { return threads <= 1 ? 1 : 2 * static_cast<int64_t>(threads); }
+
+// NHWC depth chunks: the pixel sum N*P*Q is cut into a number of chunks that depends on the
+// pixel count alone (never on the threads), each chunk's product goes to its own f32 copy of
+// dW, and the copies are added in chunk order at the end, so every element is summed in one
+// fixed order on any thread count. Why: the early layers' dW is small (1x1 64->256 @56: 256 x
+// 64) over a depth of 25088 pixels at batch 8; cut into tiles of dW instead, every tile
+// packed the uncut operand once more (4 tiles on 2 threads: G packed 4 times) and 22 row
+// panels split 6+6+6+4 left one thread a fifth idle. Chunks pack each operand once in all
+// and split evenly. A chunk keeps at least kMinChunkPixels pixels (several kc blocks, so its
+// partial sums stay in the tile while the driver streams the operands), and there are at most
+// kMaxDepthChunks (the extra copies of dW: at most 7 times the weights, f32).
+constexpr int64_t kMinChunkPixels = 2048;
+constexpr int64_t kMaxDepthChunks = 8;
+int64_t depth_chunks(int64_t pixels) {
+  return std::max<int64_t>(1, std::min(kMaxDepthChunks, pixels / kMinChunkPixels));
+}
+
+// Pixel range [begin, end) of chunk c of `chunks` over `pixels`.
+int64_t chunk_begin(int64_t pixels, int64_t chunks, int64_t c) { return pixels * c / chunks; }
+
+// dst[e] = dst[e] + src_1[e] + ... + src_{count-1}[e], left to right, for e < elems (src_c =
+// base + (c - 1) * elems): the fixed-order reduction of the depth chunks, split over threads
+// by element ranges (which change no element's order).
+void add_chunks(float* dst, const float* base, int64_t count, int64_t elems) {
+  if (count <= 1) return;
+  constexpr int64_t kGrain = 4096;
+  parallel_for((elems + kGrain - 1) / kGrain, [&](int64_t t, int) {
+    const int64_t e0 = t * kGrain, e1 = std::min(elems, e0 + kGrain);
+    for (int64_t c = 1; c < count; ++c) {
+      const float* src = base + (c - 1) * elems;
+      for (int64_t e = e0; e < e1; ++e) dst[e] += src[e];
+    }
+  });
+}
+
+// How the tasks of an NHWC weight gradient cut the work: `chunks` depth chunks times `tiles`
+// tiles of `panels` microkernel panels per group, the panels dealt out evenly (tile t gets
+// panels [t * panels / tiles, (t + 1) * panels / tiles)).
+struct WgradSplit {
+  int64_t chunks, tiles, panels, unit;
+  int64_t tile_begin(int64_t t) const { return t * panels / tiles * unit; }
+};
+
+WgradSplit wgrad_split(int64_t groups, int64_t pixels, int64_t extent, int64_t unit) {
+  WgradSplit sp;
+  sp.chunks = depth_chunks(pixels);
+  sp.unit = unit;
+  sp.panels = (extent + unit - 1) / unit;
+  const int64_t wanted = tiles_wanted(get_num_threads());
+  sp.tiles = std::max<int64_t>(1, std::min(sp.panels, (wanted + groups * sp.chunks - 1) / (groups * sp.chunks)));
+  return sp;
+}
 
 // NHWC f32, swapped: dW_g^T = col^T x G_g (M = taps, N = output channels) into wt [G][Cg*R*S][Kg],
 // then transposed into acc. Chosen where it wastes fewer microkernel lanes (64 output channels
-// fill 5 1/3 12-row panels, but exactly two 32-column panels). Threads split the taps.
+// fill 5 1/3 12-row panels, but exactly two 32-column panels). Tasks: depth chunks x tiles of
+// the taps.
 void backward_weight_swapped(const Conv2dDesc& d, const TensorView& x, const TensorView& grad_out, float* acc) {
   const int64_t kg = d.kg(), depth = d.cg() * d.r * d.s, pixels = d.n * d.p() * d.q();
   const gemm_internal::FloatGemmConfig& cfg = gemm_internal::float_gemm_config(x.dtype, grad_out.dtype);
-  std::unique_ptr<float[]> wt(new float[static_cast<size_t>(d.groups * depth * kg)]);
-  const int threads = get_num_threads();
-  const int64_t panels = (depth + cfg.mr - 1) / cfg.mr;
-  const int64_t per_group = std::max<int64_t>(1, std::min(panels, (tiles_wanted(threads) + d.groups - 1) / d.groups));
-  const int64_t tile = ((panels + per_group - 1) / per_group) * cfg.mr;
-  const int64_t tiles = (depth + tile - 1) / tile;
-  parallel_for(d.groups * tiles, [&](int64_t task, int) {
-    const int64_t g = task / tiles, i0 = (task % tiles) * tile, mk = std::min(tile, depth - i0);
+  const WgradSplit sp = wgrad_split(d.groups, pixels, depth, cfg.mr);
+  const int64_t elems = d.groups * depth * kg;
+  std::unique_ptr<float[]> wt(new float[static_cast<size_t>(elems * sp.chunks)]);
+  parallel_for(sp.chunks * d.groups * sp.tiles, [&](int64_t task, int) {
+    const int64_t c = task / (d.groups * sp.tiles), g = task / sp.tiles % d.groups, t = task % sp.tiles;
+    const int64_t i0 = sp.tile_begin(t), mk = std::min(depth, sp.tile_begin(t + 1)) - i0;
+    const int64_t p0 = chunk_begin(pixels, sp.chunks, c), np = chunk_begin(pixels, sp.chunks, c + 1) - p0;
     gemm_internal::Epilogue ep;
-    ep.out = MatrixView{wt.get() + (g * depth + i0) * kg, DType::kF32, mk, kg, kg, 1};
-    const gemm_internal::MatrixBPacker b(MatrixView{at(grad_out, g * kg), grad_out.dtype, pixels, kg, d.k, 1});
-    gemm_internal::run_float_gemm(mk, kg, pixels, WgradColumnAPacker(d, x, g, i0), b, ep, 1);
+    ep.out = MatrixView{wt.get() + c * elems + (g * depth + i0) * kg, DType::kF32, mk, kg, kg, 1};
+    const gemm_internal::MatrixBPacker b(MatrixView{at(grad_out, p0 * d.k + g * kg), grad_out.dtype, np, kg, d.k, 1});
+    gemm_internal::run_float_gemm(mk, kg, np, WgradColumnAPacker(d, x, g, i0, p0), b, ep, 1);
   });
+  add_chunks(wt.get(), wt.get() + elems, sp.chunks, elems);
   for (int64_t g = 0; g < d.groups; ++g)
     transpose_block(reinterpret_cast<const char*>(wt.get() + g * depth * kg), kg, 1,
                     reinterpret_cast<char*>(acc + g * kg * depth), depth, 1, depth, kg, sizeof(float));
@@ -447,36 +514,41 @@ void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const Te
     backward_weight_swapped(d, x, grad_out, acc);
     return;
   }
-  const int threads = get_num_threads();
-  // Tiles of dW_g (tiles_wanted). Each packs its whole A and B over the pixel sum, so a split
+  // Tiles of dW_g (tiles_wanted). Each packs its whole A and B over its pixels, so a split
   // repacks the operand it does not cut: cut the rows (output channels, mr panels) when there
   // are more of them than columns (taps x channels, nr panels), so the narrower operand is
   // the one packed again (measured, 1x1 64->256 @56: the column split repacked G^T, 256 rows,
   // per 32-column tile and spent as long packing as multiplying).
   const bool split_rows = kg > depth;
-  const int64_t unit = split_rows ? cfg.mr : cfg.nr, extent = split_rows ? kg : depth;
-  const int64_t panels = (extent + unit - 1) / unit;
-  const int64_t per_group = std::max<int64_t>(1, std::min(panels, (tiles_wanted(threads) + d.groups - 1) / d.groups));
-  const int64_t tile = ((panels + per_group - 1) / per_group) * unit;
-  const int64_t tiles = (extent + tile - 1) / tile;
-  parallel_for(d.groups * tiles, [&](int64_t task, int) {
-    const int64_t g = task / tiles, t0 = (task % tiles) * tile, tn = std::min(tile, extent - t0);
-    // This task's block of dW_g: rows [i0, i0 + mk) x columns [j0, j0 + nc).
+  const int64_t extent = split_rows ? kg : depth;
+  // NCHW sums image after image instead (below): one chunk.
+  const WgradSplit sp = nhwc ? wgrad_split(d.groups, pixels, extent, split_rows ? cfg.mr : cfg.nr)
+                             : wgrad_split(d.groups, 0, extent, split_rows ? cfg.mr : cfg.nr);
+  const int64_t elems = d.groups * kg * depth;
+  std::unique_ptr<float[]> partial(sp.chunks > 1 ? new float[static_cast<size_t>(elems * (sp.chunks - 1))] : nullptr);
+  parallel_for(sp.chunks * d.groups * sp.tiles, [&](int64_t task, int) {
+    const int64_t c = task / (d.groups * sp.tiles), g = task / sp.tiles % d.groups, t = task % sp.tiles;
+    const int64_t t0 = sp.tile_begin(t), tn = std::min(extent, sp.tile_begin(t + 1)) - t0;
+    // This task's block of dW_g: rows [i0, i0 + mk) x columns [j0, j0 + nc), over the pixels
+    // [p0, p0 + np) of its chunk, into acc (chunk 0) or the chunk's partial copy.
     const int64_t i0 = split_rows ? t0 : 0, mk = split_rows ? tn : kg;
     const int64_t j0 = split_rows ? 0 : t0, nc = split_rows ? depth : tn;
-    const MatrixView out{acc + (g * kg + i0) * depth + j0, DType::kF32, mk, nc, depth, 1};
+    float* const dst = c == 0 ? acc : partial.get() + (c - 1) * elems;
+    const MatrixView out{dst + (g * kg + i0) * depth + j0, DType::kF32, mk, nc, depth, 1};
     if (nhwc) {
-      const gemm_internal::MatrixAPacker generic(MatrixView{at(grad_out, g * kg + i0), grad_out.dtype, mk, pixels, 1, d.k});
-      const GradOutTransposedAPacker fast(static_cast<const float*>(grad_out.data) + g * kg + i0, d.k);
+      const int64_t p0 = chunk_begin(pixels, sp.chunks, c), np = chunk_begin(pixels, sp.chunks, c + 1) - p0;
+      const gemm_internal::MatrixAPacker generic(
+          MatrixView{at(grad_out, p0 * d.k + g * kg + i0), grad_out.dtype, mk, np, 1, d.k});
+      const GradOutTransposedAPacker fast(static_cast<const float*>(grad_out.data) + p0 * d.k + g * kg + i0, d.k);
       const bool f32 = grad_out.dtype == DType::kF32 && cfg.word == gemm_internal::PanelWord::kF32;
       const gemm_internal::APacker& a = f32 ? static_cast<const gemm_internal::APacker&>(fast) : generic;
       gemm_internal::Epilogue ep;
       ep.out = out;
       if (pointwise) {
-        const gemm_internal::MatrixBPacker b(MatrixView{at(x, g * cg + j0), x.dtype, pixels, nc, d.c, 1});
-        gemm_internal::run_float_gemm(mk, nc, pixels, a, b, ep, 1, &cfg);
+        const gemm_internal::MatrixBPacker b(MatrixView{at(x, p0 * d.c + g * cg + j0), x.dtype, np, nc, d.c, 1});
+        gemm_internal::run_float_gemm(mk, nc, np, a, b, ep, 1, &cfg);
       } else {
-        gemm_internal::run_float_gemm(mk, nc, pixels, a, WgradColumnPacker(d, x, 0, g, j0), ep, 1, &cfg);
+        gemm_internal::run_float_gemm(mk, nc, np, a, WgradColumnPacker(d, x, 0, g, j0, p0), ep, 1, &cfg);
       }
       return;
     }
@@ -500,6 +572,7 @@ void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const Te
       }
     }
   });
+  add_chunks(acc, partial.get(), sp.chunks, elems);
 }
 
 }  // namespace
