@@ -33,6 +33,7 @@
 #include "common/thread_pool.h"
 #include "cpu/conv/conv2d_common.h"
 #include "cpu/conv/depthwise_conv2d.h"
+#include "cpu/conv/smallc_conv2d.h"
 #include "cpu/gemm/gemm_driver.h"
 
 namespace aicc::cpu {
@@ -120,6 +121,45 @@ void transpose_block(const char* src, int64_t src_k, int64_t src_c, char* dst, i
                     dst_k, rows, cols);
 }
 
+// B of one phase's forward conv, group g, packed straight from the NHWC f32 weights: row
+// p = (m * Sc + mm) * Kg + k of B (depth order of the phase conv's [Cg][Rc][Sc][Kg] weights)
+// and column j (input channel) hold w[g*Kg + k][taps_r[m]][taps_s[mm]][j], so each row of a
+// panel is nr contiguous floats of w. The flipped weights are never materialized: flipping
+// them (a Kg x Cg transpose per tap) and then packing them (a second transpose, B being W^T)
+// cost about a fifth of a 3x3 512@7 data gradient (perf, 2 threads); this is one copy pass.
+class FlippedWeightBPacker final : public gemm_internal::BPacker {
+ public:
+  FlippedWeightBPacker(const Conv2dDesc& d, const float* w, int64_t g, const PhaseTaps& tr, const PhaseTaps& ts)
+      : d_(d), w_(w), g_(g), tr_(tr), ts_(ts) {}
+  DType dtype() const override { return DType::kF32; }
+
+  void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+            void* dst) const override {
+    const int nr = cfg.nr;
+    const int64_t kg = d_.kg(), cg = d_.cg(), sc = static_cast<int64_t>(ts_.taps.size());
+    const int64_t panels = (nc + nr - 1) / nr;
+    float* out = static_cast<float*>(dst);
+    for (int64_t q = 0; q < kc; ++q) {
+      const int64_t p = p0 + q, tap = p / kg, k = p % kg;
+      const int64_t r = tr_.taps[static_cast<size_t>(tap / sc)], s = ts_.taps[static_cast<size_t>(tap % sc)];
+      const float* src = w_ + (((g_ * kg + k) * d_.r + r) * d_.s + s) * cg + j0;
+      for (int64_t t = 0; t < panels; ++t) {
+        const int64_t cols = std::min<int64_t>(nr, nc - t * nr);
+        float* row = out + (t * kc + q) * nr;
+        std::memcpy(row, src + t * nr, static_cast<size_t>(cols) * sizeof(float));
+        if (cols < nr) std::fill(row + cols, row + nr, 0.0f);
+      }
+    }
+  }
+
+ private:
+  const Conv2dDesc& d_;
+  const float* w_;
+  int64_t g_;
+  const PhaseTaps& tr_;
+  const PhaseTaps& ts_;
+};
+
 // A byte buffer that only grows and is never cleared, one per calling thread: the flipped
 // weights and the phase scratch are written in full before they are read, so a fresh
 // std::vector's zero fill (9 MiB serial for 3x3 512x512) and the page faults of a new
@@ -193,46 +233,67 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
       f.pad_bottom = std::max<int64_t>(0, Hp - 1 + (Rc - 1) * tr.step - f.pad_top - (P - 1));
       f.pad_right = std::max<int64_t>(0, Wp - 1 + (Sc - 1) * ts.step - f.pad_left - (Q - 1));
       if (direct && (f.p() != d.h || f.q() != d.w)) return false;
-      // w'[g*Cg + c][m][mm][k] = w[g*Kg + k][taps_r[m]][taps_s[mm]][c] (NHWC; NCHW likewise).
-      char* const wf = wf_buffer.get(static_cast<size_t>(d.k * cg * Rc * Sc) * es);
-      // One Kg x Cg transpose per (group, tap): blocked, since an element-by-element flip
-      // of a 512x512 3x3 filter took as long as a third of the phase GEMMs (1 thread). Split
-      // over the threads in row bands of kFlipRows output channels (a pure copy: no effect
-      // on any result): done on the calling thread alone it was a fifth of a 3x3 512@7 data
-      // gradient at 2 threads, with the second core spinning meanwhile (perf).
-      const int64_t src_k = nhwc ? d.r * d.s * cg : cg * d.r * d.s, src_c = nhwc ? 1 : d.r * d.s;
-      const int64_t dst_c = nhwc ? Rc * Sc * kg : kg * Rc * Sc, dst_k = nhwc ? 1 : Rc * Sc;
-      constexpr int64_t kFlipRows = 64;
-      const int64_t bands = (kg + kFlipRows - 1) / kFlipRows;
-      parallel_for(d.groups * Rc * Sc * bands, [&](int64_t task, int) {
-        const int64_t k0 = (task % bands) * kFlipRows, rows_k = std::min(kFlipRows, kg - k0);
-        const int64_t tap = task / bands, g = tap / (Rc * Sc), m = (tap / Sc) % Rc, mm = tap % Sc;
-        const int64_t r = tr.taps[static_cast<size_t>(m)], s_ = ts.taps[static_cast<size_t>(mm)];
-        const int64_t from = nhwc ? ((g * kg * d.r + r) * d.s + s_) * cg : (g * kg * cg * d.r + r) * d.s + s_;
-        const int64_t to = nhwc ? (g * cg * Rc + m) * Sc * kg + mm * kg : (g * cg * kg * Rc + m) * Sc + mm;
-        transpose_block(src + static_cast<int64_t>(es) * (from + k0 * src_k), src_k, src_c,
-                        wf + static_cast<int64_t>(es) * (to + k0 * dst_k), dst_c, dst_k, rows_k, cg, es);
-      });
-      TensorView wv = w;
-      wv.data = wf;
-      int64_t dims[4];
-      conv::w_dims(f, dims);
-      wv.ndim = 4;
-      int64_t st = 1;
-      for (int i = 3; i >= 0; --i) wv.shape[i] = dims[i], wv.strides[i] = st, st *= dims[i];
-      if (direct) {
-        conv2d(f, grad_out, wv, nullptr, Activation::kNone, grad_in);
-        continue;
-      }
+      // Where conv2d would run this phase as its NHWC f32 implicit GEMM, run that GEMM here
+      // with B packed straight from w (FlippedWeightBPacker); the output is the phase's
+      // out (grad_in itself for stride 1, else the scratch), so nothing else changes.
+      const gemm_internal::FloatGemmConfig& cfg = gemm_internal::float_gemm_config(grad_out.dtype, w.dtype);
+      const bool fused = nhwc && w.dtype == DType::kF32 && cfg.word == gemm_internal::PanelWord::kF32 &&
+                         !smallc_eligible(f);
+      const int64_t esz_in = static_cast<int64_t>(dtype_size(grad_in.dtype));
       const int64_t Hf = f.p(), Wf = f.q();
-      TensorView out = grad_in;
-      conv::y_dims(f, out.shape);
-      st = 1;
-      for (int i = 3; i >= 0; --i) out.strides[i] = st, st *= out.shape[i];
+      char* const scratch = direct ? nullptr : scratch_buffer.get(static_cast<size_t>(d.n * d.c * Hf * Wf * esz_in));
+      if (fused) {
+        const int64_t pixels = f.n * Hf * Wf;
+        for (int64_t g = 0; g < d.groups; ++g) {
+          gemm_internal::Epilogue ep;
+          ep.out = MatrixView{(direct ? static_cast<char*>(grad_in.data) : scratch) + g * cg * esz_in, grad_in.dtype,
+                              pixels, cg, d.c, 1};
+          const std::unique_ptr<gemm_internal::APacker> a = conv::nhwc_a_packer(f, grad_out, g);
+          const FlippedWeightBPacker b(d, static_cast<const float*>(w.data), g, tr, ts);
+          gemm_internal::run_float_gemm(pixels, cg, Rc * Sc * kg, *a, b, ep, 0, &cfg);
+        }
+      }
+      if (!fused) {
+        // w'[g*Cg + c][m][mm][k] = w[g*Kg + k][taps_r[m]][taps_s[mm]][c] (NHWC; NCHW likewise).
+        char* const wf = wf_buffer.get(static_cast<size_t>(d.k * cg * Rc * Sc) * es);
+        // One Kg x Cg transpose per (group, tap): blocked, since an element-by-element flip
+        // of a 512x512 3x3 filter took as long as a third of the phase GEMMs (1 thread). Split
+        // over the threads in row bands of kFlipRows output channels (a pure copy: no effect
+        // on any result): done on the calling thread alone it was a fifth of a 3x3 512@7 data
+        // gradient at 2 threads, with the second core spinning meanwhile (perf).
+        const int64_t src_k = nhwc ? d.r * d.s * cg : cg * d.r * d.s, src_c = nhwc ? 1 : d.r * d.s;
+        const int64_t dst_c = nhwc ? Rc * Sc * kg : kg * Rc * Sc, dst_k = nhwc ? 1 : Rc * Sc;
+        constexpr int64_t kFlipRows = 64;
+        const int64_t bands = (kg + kFlipRows - 1) / kFlipRows;
+        parallel_for(d.groups * Rc * Sc * bands, [&](int64_t task, int) {
+          const int64_t k0 = (task % bands) * kFlipRows, rows_k = std::min(kFlipRows, kg - k0);
+          const int64_t tap = task / bands, g = tap / (Rc * Sc), m = (tap / Sc) % Rc, mm = tap % Sc;
+          const int64_t r = tr.taps[static_cast<size_t>(m)], s_ = ts.taps[static_cast<size_t>(mm)];
+          const int64_t from = nhwc ? ((g * kg * d.r + r) * d.s + s_) * cg : (g * kg * cg * d.r + r) * d.s + s_;
+          const int64_t to = nhwc ? (g * cg * Rc + m) * Sc * kg + mm * kg : (g * cg * kg * Rc + m) * Sc + mm;
+          transpose_block(src + static_cast<int64_t>(es) * (from + k0 * src_k), src_k, src_c,
+                          wf + static_cast<int64_t>(es) * (to + k0 * dst_k), dst_c, dst_k, rows_k, cg, es);
+        });
+        TensorView wv = w;
+        wv.data = wf;
+        int64_t dims[4];
+        conv::w_dims(f, dims);
+        wv.ndim = 4;
+        int64_t st = 1;
+        for (int i = 3; i >= 0; --i) wv.shape[i] = dims[i], wv.strides[i] = st, st *= dims[i];
+        if (direct) {
+          conv2d(f, grad_out, wv, nullptr, Activation::kNone, grad_in);
+        } else {
+          TensorView out = grad_in;
+          conv::y_dims(f, out.shape);
+          st = 1;
+          for (int i = 3; i >= 0; --i) out.strides[i] = st, st *= out.shape[i];
+          out.data = scratch;
+          conv2d(f, grad_out, wv, nullptr, Activation::kNone, out);
+        }
+      }
+      if (direct) continue;
       const size_t esz = dtype_size(grad_in.dtype);
-      char* const scratch = scratch_buffer.get(static_cast<size_t>(d.n * d.c * Hf * Wf) * esz);
-      out.data = scratch;
-      conv2d(f, grad_out, wv, nullptr, Activation::kNone, out);
       // Scatter the phase into grad_in, one task per (image, phase row).
       parallel_for(d.n * Hp, [&](int64_t ni, int) {
         const int64_t n = ni / Hp, i = ni % Hp, h = ph + sh * i;

@@ -11,10 +11,21 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "aicc/conv.h"
 
+namespace aicc::cpu::gemm_internal {
+class APacker;
+}
+
 namespace aicc::cpu::conv {
+
+// The A operand conv2d's NHWC float GEMM uses for group g (output pixels x Cg*R*S taps: x
+// itself for a pointwise conv, else the implicit-GEMM packer that reads x in place where the
+// registry entry can), for callers that run that GEMM with their own B: backward data packs
+// its flipped weights straight from w instead of materializing them (conv2d_backward.cc).
+std::unique_ptr<gemm_internal::APacker> nhwc_a_packer(const Conv2dDesc& d, const TensorView& x, int64_t g);
 
 // Validates desc against the tensors (shapes, contiguity, dtypes are checked by callers).
 void check_desc(const Conv2dDesc& d);

@@ -454,9 +454,7 @@ void conv2d_driver(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
     ep.activation = epi.activation;
     ep.out = o.out;
     ep.residual = residual_like(epi.residual, out, ep.out);
-    std::unique_ptr<gemm_internal::APacker> a;
-    if (pointwise) a = std::make_unique<gemm_internal::MatrixAPacker>(o.a);
-    else a = std::make_unique<ImplicitAPacker>(d, x, g);
+    const std::unique_ptr<gemm_internal::APacker> a = conv::nhwc_a_packer(d, x, g);
     if (packed) {
       gemm_internal::run_float_gemm(pixels, *a, *packed->packed[g], ep);
     } else {
@@ -683,5 +681,18 @@ void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, cons
     qgemm(o.a, weight_view(d, w.data, w.dtype, g), o.out, p, res != nullptr ? &chunk_res : nullptr);
   });
 }
+
+namespace conv {
+
+std::unique_ptr<gemm_internal::APacker> nhwc_a_packer(const Conv2dDesc& d, const TensorView& x, int64_t g) {
+  if (is_pointwise(d)) {
+    const int64_t pixels = d.n * d.p() * d.q();
+    return std::make_unique<gemm_internal::MatrixAPacker>(
+        MatrixView{byte_ptr(x, g * d.cg()), x.dtype, pixels, d.cg(), d.c, 1});
+  }
+  return std::make_unique<ImplicitAPacker>(d, x, g);
+}
+
+}  // namespace conv
 
 }  // namespace aicc::cpu
