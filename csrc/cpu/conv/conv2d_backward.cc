@@ -3,24 +3,27 @@
 //   backward_data:   stride 1 (and padding no larger than the kernel's reach): a forward
 //                    conv of grad_out with the weights OC/IC-swapped and flipped, padded by
 //                    (R-1)*dil - pad, so it runs as the forward implicit GEMM (no column
-//                    buffer, no col2im); 1x1 stride-1 unpadded convs write one GEMM straight
+//                    buffer, no col2im; NHWC f32 packs the flipped B straight from w, other
+//                    cases flip into a scratch copy first); strided NHWC convs likewise per
+//                    stride phase; 1x1 stride-1 unpadded convs write one GEMM straight
 //                    into grad_in; otherwise col = G_chunk x W_g (f32), then col2im adds col
 //                    into an f32 grad_in.
-//   backward_weight: NHWC: dW_g = G_g^T x col, an implicit GEMM over all N*P*Q pixels whose
-//                    B packer gathers the column blocks straight from x (no column buffer);
-//                    the threads split dW_g's columns (taps x channels) or, when there are
-//                    more output channels than columns, its rows, each running a serial
-//                    GEMM over the whole pixel sum, so every element's sum has one fixed
-//                    order and no partial results are reduced. NHWC f32 with few output
-//                    channels (where 12-row panels of K waste more lanes than 12-row panels
-//                    of taps): swapped, dW_g^T = col^T x G_g, then transposed. NCHW: the same, with
-//                    the pixel sum taken image after image (dW_g += G_n x col_n^T, beta = 1).
+//   backward_weight: NHWC: dW_g = G_g^T x col, an implicit GEMM over the N*P*Q pixels whose
+//                    B packer gathers the column blocks straight from x (no column buffer).
+//                    The pixel sum is cut into depth chunks whose number depends on the
+//                    pixel count alone; each chunk's product goes to its own f32 copy of dW
+//                    and the copies are added in chunk order. Inside a chunk the threads
+//                    split dW_g's columns (taps x channels) or, when there are more output
+//                    channels than columns, its rows, each tile a serial GEMM over the
+//                    chunk's pixels. NHWC f32 with few output channels (where 12-row panels
+//                    of K waste more lanes than 12-row panels of taps): swapped, dW_g^T =
+//                    col^T x G_g, then transposed. NCHW: tiles only, with the pixel sum taken
+//                    image after image (dW_g += G_n x col_n^T, beta = 1).
 //   depthwise:       direct kernels (depthwise_conv2d_backward.cc).
-//   backward_weight: dW_g += G_chunk^T x col_chunk, chunk after chunk (beta = 1), into an
-//                    f32 accumulator.
 // Thread-count independence: the GEMM driver splits only M and N across threads (never
-// the K sum), chunks are visited in a fixed order, and col2im gives every grad_in element
-// to one task, so every sum is formed in the same order whatever the thread count.
+// the K sum), depth chunks and their reduction order come from the shape alone, and col2im
+// gives every grad_in element to one task, so every sum is formed in the same order
+// whatever the thread count.
 #include <algorithm>
 #include <cstring>
 #include <memory>
