@@ -500,8 +500,12 @@ int64_t tiles_wanted(int threads) { return threads <= 1 ? 1 : 2 * static_cast<in
 // kMaxDepthChunks (the extra copies of dW: at most 7 times the weights, f32).
 constexpr int64_t kMinChunkPixels = 2048;
 constexpr int64_t kMaxDepthChunks = 8;
-int64_t depth_chunks(int64_t pixels) {
-  return std::max<int64_t>(1, std::min(kMaxDepthChunks, pixels / kMinChunkPixels));
+// The copies are also capped at grad_out's size (chunks <= pixels / depth, depth = Cg*R*S: dW
+// has depth elements per output channel, grad_out one per pixel), so the scratch stays within
+// the workspace rule (docs/CONV.md: no layer needs more than an output-sized buffer); in the
+// ResNet-50 layers at batch 8 the cap never binds (1x1 64->256 @56: 392 > 8).
+int64_t depth_chunks(int64_t pixels, int64_t depth) {
+  return std::max<int64_t>(1, std::min({kMaxDepthChunks, pixels / kMinChunkPixels, pixels / std::max<int64_t>(depth, 1)}));
 }
 
 // Pixel range [begin, end) of chunk c of `chunks` over `pixels`.
@@ -530,9 +534,9 @@ struct WgradSplit {
   int64_t tile_begin(int64_t t) const { return t * panels / tiles * unit; }
 };
 
-WgradSplit wgrad_split(int64_t groups, int64_t pixels, int64_t extent, int64_t unit) {
+WgradSplit wgrad_split(int64_t groups, int64_t pixels, int64_t depth, int64_t extent, int64_t unit) {
   WgradSplit sp;
-  sp.chunks = depth_chunks(pixels);
+  sp.chunks = depth_chunks(pixels, depth);
   sp.unit = unit;
   sp.panels = (extent + unit - 1) / unit;
   const int64_t wanted = tiles_wanted(get_num_threads());
@@ -547,7 +551,7 @@ WgradSplit wgrad_split(int64_t groups, int64_t pixels, int64_t extent, int64_t u
 void backward_weight_swapped(const Conv2dDesc& d, const TensorView& x, const TensorView& grad_out, float* acc) {
   const int64_t kg = d.kg(), depth = d.cg() * d.r * d.s, pixels = d.n * d.p() * d.q();
   const gemm_internal::FloatGemmConfig& cfg = gemm_internal::float_gemm_config(x.dtype, grad_out.dtype);
-  const WgradSplit sp = wgrad_split(d.groups, pixels, depth, cfg.mr);
+  const WgradSplit sp = wgrad_split(d.groups, pixels, depth, depth, cfg.mr);
   const int64_t elems = d.groups * depth * kg;
   std::unique_ptr<float[]> wt(new float[static_cast<size_t>(elems * sp.chunks)]);
   parallel_for(sp.chunks * d.groups * sp.tiles, [&](int64_t task, int) {
@@ -586,8 +590,8 @@ void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const Te
   const bool split_rows = kg > depth;
   const int64_t extent = split_rows ? kg : depth;
   // NCHW sums image after image instead (below): one chunk.
-  const WgradSplit sp = nhwc ? wgrad_split(d.groups, pixels, extent, split_rows ? cfg.mr : cfg.nr)
-                             : wgrad_split(d.groups, 0, extent, split_rows ? cfg.mr : cfg.nr);
+  const WgradSplit sp = nhwc ? wgrad_split(d.groups, pixels, depth, extent, split_rows ? cfg.mr : cfg.nr)
+                             : wgrad_split(d.groups, 0, depth, extent, split_rows ? cfg.mr : cfg.nr);
   const int64_t elems = d.groups * kg * depth;
   std::unique_ptr<float[]> partial(sp.chunks > 1 ? new float[static_cast<size_t>(elems * (sp.chunks - 1))] : nullptr);
   parallel_for(sp.chunks * d.groups * sp.tiles, [&](int64_t task, int) {
