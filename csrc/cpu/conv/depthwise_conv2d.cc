@@ -102,6 +102,17 @@ void depthwise_split_weights(DType w_dtype, const void* w, int64_t C, int64_t RS
   }
 }
 
+std::vector<float> depthwise_tap_rows(DType w_dtype, const void* w, int64_t C, int64_t RS, bool split) {
+  std::vector<float> rows(static_cast<size_t>(RS * (split ? depthwise_split_row(C) : C)));
+  if (split) {
+    depthwise_split_weights(w_dtype, w, C, RS, rows.data());
+  } else {
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t t = 0; t < RS; ++t) rows[t * C + c] = load_any(w_dtype, w, c * RS + t);
+  }
+  return rows;
+}
+
 int64_t depthwise_workspace_bytes(const Conv2dDesc& d) {
   // f32 weights (transposed to [R*S][C] for NHWC) and one f32 output row per thread (NCHW with
   // a scale / residual epilogue: nchw_fused_rows rows, at most; the larger is reported).
@@ -143,13 +154,7 @@ void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView
   if (d.layout == Layout::kNHWC) {
     // [R*S][C], or the split rows of accum_pixels_round.
     const int64_t wrow = direct_round ? depthwise_split_row(C) : C;
-    std::vector<float> wt(static_cast<size_t>(RS * wrow));
-    if (direct_round) {
-      depthwise_split_weights(w.dtype, w.data, C, RS, wt.data());
-    } else {
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t t = 0; t < RS; ++t) wt[t * C + c] = load_any(w.dtype, w.data, c * RS + t);
-    }
+    const std::vector<float> wt = depthwise_tap_rows(w.dtype, w.data, C, RS, direct_round);
     int64_t q_lo, q_hi;
     depthwise_interior(Q, d.w, d.s, d.stride_w, d.dilation_w, d.pad_left, &q_lo, &q_hi);
     std::vector<float> rows(static_cast<size_t>(Q * C * threads));

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "aicc/conv.h"
 #include "aicc/gemm.h"
@@ -70,6 +71,9 @@ struct DepthwiseOps {
 constexpr int64_t kDepthwiseSplit = 32;
 inline int64_t depthwise_split_row(int64_t C) { return (C + kDepthwiseSplit - 1) / kDepthwiseSplit * kDepthwiseSplit; }
 void depthwise_split_weights(DType w_dtype, const void* w, int64_t C, int64_t RS, float* out);
+// The f32 tap rows an NHWC depthwise kernel reads: [R*S][C] (tap-major), or with `split` the
+// split layout above ([R*S][depthwise_split_row(C)]), from the [C][R*S] weights w.
+std::vector<float> depthwise_tap_rows(DType w_dtype, const void* w, int64_t C, int64_t RS, bool split);
 
 // The one place the depthwise kernels pick an ISA (active_isa(); AICC_ISA caps it).
 const DepthwiseOps& depthwise_ops(DType dtype);

@@ -61,13 +61,7 @@ void backward_data_nhwc(const Conv2dDesc& d, const TensorView& g, const TensorVi
   const bool direct_round = !direct && ops.accum_pixels_round != nullptr;
   // [R*S][C], or the split rows of accum_pixels_round.
   const int64_t wrow = direct_round ? depthwise_split_row(C) : C;
-  std::vector<float> wt(static_cast<size_t>(RS * wrow));
-  if (direct_round) {
-    depthwise_split_weights(w.dtype, w.data, C, RS, wt.data());
-  } else {
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t t = 0; t < RS; ++t) wt[t * C + c] = load_any(w.dtype, w.data, c * RS + t);
-  }
+  const std::vector<float> wt = depthwise_tap_rows(w.dtype, w.data, C, RS, direct_round);
   std::vector<float> rows(direct || direct_round ? 0 : static_cast<size_t>(d.w * C * threads));
   const int64_t sw = d.stride_w, sh = d.stride_h;
   parallel_for(d.n * d.h, [&](int64_t nh, int thread) {
