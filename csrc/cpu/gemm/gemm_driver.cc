@@ -269,13 +269,13 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
             a.direct_rows(cfg, i0 + ir, p0, nseg, seg_words, row_table.data() + ir / mr * per_tile);
         }
         if (direct_rows < mcur) a.pack(cfg, i0 + direct_rows, mcur - direct_rows, p0, kc, apack + direct_rows * kw);
-        // acc (=) or += the product of tile ir and panel bp, through whichever path.
         // The kernel prefetches each row a few lines ahead of its reads; the first lines of
         // the next tile's runs are asked for here, while this tile computes (from DRAM, 48
         // misses at a tile's start cost a fifth of its time).
         auto prefetch_next = [&](int64_t ir) {
           if (ir + mr < direct_rows) prefetch_runs(row_table.data() + (ir + mr) / mr * nseg * mr, nseg, seg_words, mr);
         };
+        // acc (=) or += the product of tile ir and panel bp, through whichever path.
         auto product = [&](int64_t ir, const float* bp, float* c, int64_t ldc, int accumulate) {
           if (ir < direct_rows) {
             prefetch_next(ir);
