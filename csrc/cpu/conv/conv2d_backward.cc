@@ -124,40 +124,74 @@ void transpose_block(const char* src, int64_t src_k, int64_t src_c, char* dst, i
                     dst_k, rows, cols);
 }
 
-// B of one phase's forward conv, group g, packed straight from the NHWC f32 weights: row
-// p = (m * Sc + mm) * Kg + k of B (depth order of the phase conv's [Cg][Rc][Sc][Kg] weights)
+// B of one phase's forward conv, group g, packed straight from the NHWC f32 or bf16 weights:
+// row p = (m * Sc + mm) * Kg + k of B (depth order of the phase conv's [Cg][Rc][Sc][Kg] weights)
 // and column j (input channel) hold w[g*Kg + k][taps_r[m]][taps_s[mm]][j], so each row of a
-// panel is nr contiguous floats of w. The flipped weights are never materialized: flipping
-// them (a Kg x Cg transpose per tap) and then packing them (a second transpose, B being W^T)
-// cost about a fifth of a 3x3 512@7 data gradient (perf, 2 threads); this is one copy pass.
+// panel is nr contiguous elements of w (bf16: two rows interleaved into pair words). The
+// flipped weights are never materialized: flipping them (a Kg x Cg transpose per tap) and then
+// packing them (a second transpose, B being W^T) cost about a fifth of a 3x3 512@7 data
+// gradient (perf, 2 threads); this is one copy pass.
 class FlippedWeightBPacker final : public gemm_internal::BPacker {
  public:
-  FlippedWeightBPacker(const Conv2dDesc& d, const float* w, int64_t g, const PhaseTaps& tr, const PhaseTaps& ts)
-      : d_(d), w_(w), g_(g), tr_(tr), ts_(ts) {}
-  DType dtype() const override { return DType::kF32; }
+  // w: f32 (f32 words) or bf16 (bf16 pair words: two depth rows interleaved 16 bits at a time).
+  FlippedWeightBPacker(const Conv2dDesc& d, const void* w, DType dtype, int64_t g, const PhaseTaps& tr,
+                       const PhaseTaps& ts)
+      : d_(d), w_(w), dtype_(dtype), g_(g), tr_(tr), ts_(ts) {}
+  DType dtype() const override { return dtype_; }
 
   void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
             void* dst) const override {
     const int nr = cfg.nr;
-    const int64_t kg = d_.kg(), cg = d_.cg(), sc = static_cast<int64_t>(ts_.taps.size());
     const int64_t panels = (nc + nr - 1) / nr;
+    if (cfg.word == gemm_internal::PanelWord::kBF16Pair) {
+      // Word q of a panel row: depth rows p0 + 2q (low half) and p0 + 2q + 1 (high half, +0
+      // past kc), each a row of w read along its channels.
+      const int64_t kw = (kc + 1) / 2;
+      uint32_t* out = static_cast<uint32_t*>(dst);
+      for (int64_t q = 0; q < kw; ++q) {
+        const uint16_t* lo = static_cast<const uint16_t*>(row(p0 + 2 * q, j0));
+        const uint16_t* hi = 2 * q + 1 < kc ? static_cast<const uint16_t*>(row(p0 + 2 * q + 1, j0)) : nullptr;
+        for (int64_t t = 0; t < panels; ++t) {
+          const int64_t cols = std::min<int64_t>(nr, nc - t * nr);
+          uint32_t* word = out + (t * kw + q) * nr;
+          const uint16_t* a = lo + t * nr;
+          if (hi) {
+            const uint16_t* b = hi + t * nr;
+            for (int64_t c = 0; c < cols; ++c) word[c] = static_cast<uint32_t>(a[c]) | static_cast<uint32_t>(b[c]) << 16;
+          } else {
+            for (int64_t c = 0; c < cols; ++c) word[c] = a[c];
+          }
+          std::fill(word + cols, word + nr, 0u);
+        }
+      }
+      return;
+    }
     float* out = static_cast<float*>(dst);
     for (int64_t q = 0; q < kc; ++q) {
-      const int64_t p = p0 + q, tap = p / kg, k = p % kg;
-      const int64_t r = tr_.taps[static_cast<size_t>(tap / sc)], s = ts_.taps[static_cast<size_t>(tap % sc)];
-      const float* src = w_ + (((g_ * kg + k) * d_.r + r) * d_.s + s) * cg + j0;
+      const float* src = static_cast<const float*>(row(p0 + q, j0));
       for (int64_t t = 0; t < panels; ++t) {
         const int64_t cols = std::min<int64_t>(nr, nc - t * nr);
-        float* row = out + (t * kc + q) * nr;
-        std::memcpy(row, src + t * nr, static_cast<size_t>(cols) * sizeof(float));
-        if (cols < nr) std::fill(row + cols, row + nr, 0.0f);
+        float* lanes = out + (t * kc + q) * nr;
+        std::memcpy(lanes, src + t * nr, static_cast<size_t>(cols) * sizeof(float));
+        if (cols < nr) std::fill(lanes + cols, lanes + nr, 0.0f);
       }
     }
   }
 
  private:
+  // Depth row p (tap-major: p = tap * Kg + k) of the flipped weights from column j0: the
+  // channels of w[g*Kg + k][r][s], the tap's filter position.
+  const void* row(int64_t p, int64_t j0) const {
+    const int64_t kg = d_.kg(), cg = d_.cg(), sc = static_cast<int64_t>(ts_.taps.size());
+    const int64_t tap = p / kg, k = p % kg;
+    const int64_t r = tr_.taps[static_cast<size_t>(tap / sc)], s = ts_.taps[static_cast<size_t>(tap % sc)];
+    return static_cast<const char*>(w_) +
+           ((((g_ * kg + k) * d_.r + r) * d_.s + s) * cg + j0) * static_cast<int64_t>(dtype_size(dtype_));
+  }
+
   const Conv2dDesc& d_;
-  const float* w_;
+  const void* w_;
+  DType dtype_;
   int64_t g_;
   const PhaseTaps& tr_;
   const PhaseTaps& ts_;
@@ -240,8 +274,10 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
       // with B packed straight from w (FlippedWeightBPacker); the output is the phase's
       // out (grad_in itself for stride 1, else the scratch), so nothing else changes.
       const gemm_internal::FloatGemmConfig& cfg = gemm_internal::float_gemm_config(grad_out.dtype, w.dtype);
-      const bool fused = nhwc && w.dtype == DType::kF32 && cfg.word == gemm_internal::PanelWord::kF32 &&
-                         !smallc_eligible(f);
+      const bool fused = nhwc && !smallc_eligible(f) &&
+                         ((w.dtype == DType::kF32 && cfg.word == gemm_internal::PanelWord::kF32) ||
+                          (w.dtype == DType::kBF16 && grad_out.dtype == DType::kBF16 &&
+                           cfg.word == gemm_internal::PanelWord::kBF16Pair));
       const int64_t esz_in = static_cast<int64_t>(dtype_size(grad_in.dtype));
       const int64_t Hf = f.p(), Wf = f.q();
       char* const scratch = direct ? nullptr : scratch_buffer.get(static_cast<size_t>(d.n * d.c * Hf * Wf * esz_in));
@@ -252,7 +288,7 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
           ep.out = MatrixView{(direct ? static_cast<char*>(grad_in.data) : scratch) + g * cg * esz_in, grad_in.dtype,
                               pixels, cg, d.c, 1};
           const std::unique_ptr<gemm_internal::APacker> a = conv::nhwc_a_packer(f, grad_out, g);
-          const FlippedWeightBPacker b(d, static_cast<const float*>(w.data), g, tr, ts);
+          const FlippedWeightBPacker b(d, w.data, w.dtype, g, tr, ts);
           gemm_internal::run_float_gemm(pixels, cg, Rc * Sc * kg, *a, b, ep, 0, &cfg);
         }
       }
