@@ -327,6 +327,19 @@ def test_qconv2d_depthwise_full_range(backend, rng, layout, x_dtype, out_dtype):
         assert compare_exact(y, ak.reference.qconv2d(x, w, activation=activation, **kw)) is None
 
 
+def _depthwise_geometry(layout, n, c, h, w, r, s, stride, dilation, padding):
+    """(x_shape, w_shape, conv keywords, ConvGeometry) of a depthwise conv; draws that make no
+    valid geometry are rejected (hypothesis assume)."""
+    x_shape = (n, c, h, w) if layout == "NCHW" else (n, h, w, c)
+    w_shape = (c, 1, r, s) if layout == "NCHW" else (c, r, s, 1)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=c, layout=layout)
+    try:
+        geo = ConvGeometry(x_shape, w_shape, **kw)
+    except ValueError:
+        assume(False)
+    return x_shape, w_shape, kw, geo
+
+
 @st.composite
 def _depthwise_case(draw):
     """A depthwise conv wide enough that the NHWC primitives' channel vectors (4/8/16 lanes)
@@ -340,14 +353,7 @@ def _depthwise_case(draw):
     stride = draw(st.sampled_from([1, 1, 2, 2, 3, (1, 2), (2, 1)]))
     dilation = draw(st.sampled_from([1, 1, 1, 2, (2, 1)]))
     padding = draw(st.sampled_from([0, 1, 2, "same", ((0, 3), (2, 1)), ((3, 0), (0, 4))]))
-    x_shape = (n, c, h, w) if layout == "NCHW" else (n, h, w, c)
-    w_shape = (c, 1, r, s) if layout == "NCHW" else (c, r, s, 1)
-    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=c, layout=layout)
-    try:
-        geo = ConvGeometry(x_shape, w_shape, **kw)
-    except ValueError:
-        assume(False)
-    return x_shape, w_shape, kw, geo
+    return _depthwise_geometry(layout, n, c, h, w, r, s, stride, dilation, padding)
 
 
 @given(case=_depthwise_case(), data=st.data())
@@ -736,14 +742,7 @@ def _qdepthwise_case(draw):
     stride = draw(st.sampled_from([1, 1, 2, (1, 2), (2, 1), 3]))
     dilation = draw(st.sampled_from([1, 1, 1, 2, (1, 2)]))
     padding = draw(st.sampled_from([0, 1, 2, "same", ((0, 3), (2, 1)), ((1, 0), (0, 4))]))
-    x_shape = (n, c, h, w) if layout == "NCHW" else (n, h, w, c)
-    w_shape = (c, 1, r, s) if layout == "NCHW" else (c, r, s, 1)
-    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=c, layout=layout)
-    try:
-        geo = ConvGeometry(x_shape, w_shape, **kw)
-    except ValueError:
-        assume(False)
-    return x_shape, w_shape, kw, geo
+    return _depthwise_geometry(layout, n, c, h, w, r, s, stride, dilation, padding)
 
 
 @given(case=_qdepthwise_case(), data=st.data())
