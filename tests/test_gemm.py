@@ -84,6 +84,17 @@ def test_matmul_vector_promotion(backend):
     assert ak.matmul(da, da, backend=backend).shape == ()
 
 
+def test_matmul_empty_result_over_a_huge_broadcast_batch():
+    # A stride-0 (2**40, 0, 0) view holds no data; the empty result must come back at once,
+    # not after walking 2**40 batch indices (found by tests/fuzz_arguments.py).
+    from numpy.lib.stride_tricks import as_strided
+    huge = as_strided(np.zeros(1, np.float32), shape=(1 << 40, 0, 0), strides=(0, 0, 0))
+    result = ak.matmul(np.zeros((0,), np.float32), huge)
+    assert result.shape == (1 << 40, 0) and result.dtype == np.float32
+    no_rows = as_strided(np.zeros(1, np.float32), shape=(1 << 40, 0, 3), strides=(0, 0, 0))
+    assert ak.matmul(no_rows, np.ones((3, 5), np.float32)).shape == (1 << 40, 0, 5)
+
+
 def test_threads_do_not_change_results(rng):
     a = rng.standard_normal((131, 257)).astype(np.float32)
     b = rng.standard_normal((257, 149)).astype(np.float32)

@@ -6,6 +6,8 @@ Every check happens here, once; backends receive arrays they can use as they are
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import _device, _dtypes, backends
@@ -250,8 +252,11 @@ def matmul(a, b, *, out=None, out_dtype=None, backend=None, fallback=None):
     xp = _device.array_module(a, b)
     a_b = xp.broadcast_to(a_nd, batch + a_nd.shape[-2:])
     b_b = xp.broadcast_to(b_nd, batch + b_nd.shape[-2:])
-    # One 2-D GEMM per batch element; each writes straight into its slice of the result.
-    for index in np.ndindex(*batch):
+    # One 2-D GEMM per batch element; each writes straight into its slice of the result. An
+    # empty result needs none, and must not walk a batch that only broadcasting made large
+    # (a (2**40, 0, 0) stride-0 view holds no data but has 2**40 batch indices).
+    batch_elements = 0 if m == 0 or n == 0 else math.prod(batch)
+    for index in (np.ndindex(*batch) if batch_elements else ()):
         op(a_b[index], b_b[index], out=result[index], backend=backend, fallback=fallback, **extra)
     if copy_back:
         out[...] = result.reshape(final_shape)
