@@ -271,6 +271,58 @@ std::string run_indirect_case(std::mt19937& rng, const gi::FloatGemmConfig& cfg,
   return "";
 }
 
+// The entry's vectorized packers against the portable ones, word for word, on f32 / f16 / bf16
+// matrices in both layouts (row-major and column-major, padded strides), for block offsets and
+// sizes around the tile (full panels plus a partial one) and depths with every tail mod 4 (the
+// AVX-512 column-major packer moves four k steps at a time). A packer that declines a layout
+// (returns false) is not compared: the driver then uses the portable one.
+// `words` 32-bit words, 64-byte aligned, filled with a pattern no packer writes by chance.
+struct Aligned64 {
+  explicit Aligned64(size_t words) : n(words), store(words + 16, 0xDEADBEEF) {}
+  uint32_t* data() { return reinterpret_cast<uint32_t*>((reinterpret_cast<uintptr_t>(store.data()) + 63) & ~uintptr_t{63}); }
+  bool same(Aligned64& o) { return std::memcmp(data(), o.data(), n * sizeof(uint32_t)) == 0; }
+  size_t n;
+  std::vector<uint32_t> store;
+};
+
+std::string run_packer_cases(std::mt19937& rng, const gi::FloatGemmConfig& cfg, DType t) {
+  if (cfg.pack_a == nullptr && cfg.pack_b == nullptr) return "";
+  const int mr = cfg.mr, nr = cfg.nr;
+  std::normal_distribution<float> d;
+  const int64_t rows = 3 * std::max(mr, nr) + 5, cols = 3 * std::max(mr, nr) + 7;
+  std::vector<unsigned char> store(static_cast<size_t>((rows + 2) * (cols + 3)) * 4);
+  for (int64_t e = 0; e < (rows + 2) * (cols + 3); ++e) gi::store_f32(store.data(), t, e, d(rng));
+  for (int col_major = 0; col_major < 2; ++col_major) {
+    // rows x cols view with a padded leading stride.
+    const MatrixView v{store.data(), t, rows, cols, col_major ? 1 : cols + 3, col_major ? rows + 2 : 1};
+    for (int64_t k : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{6}, int64_t{7}, int64_t{8},
+                      int64_t{13}, int64_t{cols - 2}}) {
+      const int64_t kw = gi::panel_words(k, cfg.word);
+      for (int64_t off : {int64_t{0}, int64_t{1}}) {
+        // A block: mc rows from row `off`, depth k from column 1.
+        const int64_t mc = std::min<int64_t>(2 * mr + 1 + off, rows - off);
+        const size_t awords = static_cast<size_t>((mc + mr - 1) / mr * mr * kw);
+        // The driver's panels are 64-byte aligned; the packers may store aligned.
+        Aligned64 want(awords), got(awords);
+        gi::pack_a_portable(v, off, mc, 1, k, mr, cfg.word, want.data());
+        if (cfg.pack_a && cfg.pack_a(v, off, mc, 1, k, mr, got.data()) && !want.same(got))
+          return std::string("pack_a ") + (col_major ? "column-major" : "row-major") + " mc=" + std::to_string(mc) +
+                 " k=" + std::to_string(k) + " i0=" + std::to_string(off);
+        // B block: depth k from row 1, nc columns from column `off`.
+        if (k > rows - 1) continue;
+        const int64_t nc = std::min<int64_t>(2 * nr + 1 + off, cols - off);
+        const size_t bwords = static_cast<size_t>((nc + nr - 1) / nr * nr * kw);
+        Aligned64 bw(bwords), bg(bwords);
+        gi::pack_b_portable(v, 1, k, off, nc, nr, cfg.word, bw.data());
+        if (cfg.pack_b && cfg.pack_b(v, 1, k, off, nc, nr, bg.data()) && !bw.same(bg))
+          return std::string("pack_b ") + (col_major ? "column-major" : "row-major") + " nc=" + std::to_string(nc) +
+                 " k=" + std::to_string(k) + " j0=" + std::to_string(off);
+      }
+    }
+  }
+  return "";
+}
+
 void test_float_family(const char* family, const std::vector<reg::Entry<const gi::FloatGemmConfig*>>& entries,
                        DType t, FeatureSet detected, bool quick) {
   std::set<const gi::FloatGemmConfig*> seen;
@@ -326,6 +378,12 @@ void test_float_family(const char* family, const std::vector<reg::Entry<const gi
             check(err.empty(), std::string(family) + " " + e.name + " indirect, " + std::to_string(segs.size()) +
                                    " segments" + (acc ? ", accumulate" : "") + (sp ? ", NaN/Inf" : "") + ": " + err);
           }
+    }
+    {
+      const std::string err = run_packer_cases(rng, cfg, t);
+      ++cases;
+      if (!err.empty()) ++fails;
+      check(err.empty(), std::string(family) + " " + e.name + " packers against the portable ones: " + err);
     }
     std::printf("%-9s %-24s %3d cases, %d failed (mr=%d nr=%d k/word=%d kc=%d%s)\n", family, e.name, cases, fails,
                 cfg.mr, cfg.nr, kpw, cfg.kc, cfg.ukernel_indirect ? ", indirect" : "");

@@ -29,7 +29,7 @@ constexpr FeatureSet kAvx512 = kAvx2 | FeatureSet{F::kAvx512f, F::kAvx512bw, F::
 // in L2; nc = 4064 = 127 x 32 (the shared B block, 8 MiB, in L3). Full tiles whose A rows
 // can be read in place use the indirect kernel (gemm_driver.h).
 const FloatGemmConfig kF32Avx512 = {"f32_12x32_avx512", PanelWord::kF32, gi::ukernel_f32_12x32_avx512,
-                                    gi::epilogue_tile_avx2, gi::pack_a_avx2, gi::pack_b_avx2,
+                                    gi::epilogue_tile_avx2, gi::pack_a_f32_avx512, gi::pack_b_f32_avx512,
                                     /*mr=*/12, /*nr=*/32, /*mc=*/144, /*kc=*/512, /*nc=*/4064,
                                     gi::ukernel_f32_12x32_avx512_indirect, gi::ukernel_f32_12x32_avx512_indirect_epilogue};
 // AVX2 (6x16): BLIS's Zen sgemm blocking. kc = 256: the B micro-panel (16 KiB) stays in a

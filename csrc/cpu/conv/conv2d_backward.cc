@@ -439,9 +439,16 @@ class WgradColumnPacker final : public gemm_internal::BPacker {
 };
 
 // f32 A panels (mr rows, kc words each) from a pixel-major block: A[i][k] = block[k * ld + i],
-// i < mc. Each pixel gives each panel mr contiguous floats: one short copy, where the
-// GEMM's generic packer for this (row stride 1) layout moves element by element.
-void pack_pixel_major(int mr, const float* block, int64_t ld, int64_t mc, int64_t kc, float* out) {
+// i < mc: a column-major matrix, which the entry's vectorized packer takes when it has one
+// for it (AVX-512: four pixels of a panel per three whole-line stores). Otherwise each pixel
+// gives each panel mr contiguous floats: one short copy, where the GEMM's generic packer for
+// this (row stride 1) layout moves element by element.
+void pack_pixel_major(const gemm_internal::FloatGemmConfig& cfg, const float* block, int64_t ld, int64_t mc,
+                      int64_t kc, float* out) {
+  if (cfg.word == gemm_internal::PanelWord::kF32 && cfg.pack_a &&
+      cfg.pack_a(MatrixView{const_cast<float*>(block), DType::kF32, mc, kc, 1, ld}, 0, mc, 0, kc, cfg.mr, out))
+    return;
+  const int mr = cfg.mr;
   // Pixel by pixel, all full 12-row panels at once: each pixel's mc floats are read as one
   // sequential run. Panel by panel (12 floats of every pixel, then the next 12) walked all kc
   // rows of a 1 KiB-strided x once per panel and cost half as much as the multiply itself in
@@ -472,7 +479,7 @@ class GradOutTransposedAPacker final : public gemm_internal::APacker {
   DType dtype() const override { return DType::kF32; }
   void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
             void* dst) const override {
-    pack_pixel_major(cfg.mr, g_ + p0 * ld_ + i0, ld_, mc, kc, static_cast<float*>(dst));
+    pack_pixel_major(cfg, g_ + p0 * ld_ + i0, ld_, mc, kc, static_cast<float*>(dst));
   }
 
  private:
@@ -494,7 +501,6 @@ class WgradColumnAPacker final : public gemm_internal::APacker {
   void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
             void* dst) const override {
     p0 += pixel_begin_;
-    const int mr = cfg.mr;
     // A 1x1/stride-1 unpadded conv's column matrix is x itself (pixel rows of C channels).
     const float* block;
     int64_t ld;
@@ -508,7 +514,7 @@ class WgradColumnAPacker final : public gemm_internal::APacker {
       block = staging.data();
       ld = mc;
     }
-    pack_pixel_major(mr, block, ld, mc, kc, static_cast<float*>(dst));
+    pack_pixel_major(cfg, block, ld, mc, kc, static_cast<float*>(dst));
   }
 
  private:

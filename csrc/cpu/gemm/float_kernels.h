@@ -49,6 +49,9 @@ void pack_b_portable(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, in
 #if defined(AICC_X86)
 bool pack_a_avx2(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, void* dst);
 bool pack_b_avx2(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, void* dst);
+// AVX-512 f32 packers for 12x32 panels (column-major A, row-major B); other layouts: the AVX2 ones.
+bool pack_a_f32_avx512(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, void* dst);
+bool pack_b_f32_avx512(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, void* dst);
 bool pack_a_bf16pair_avx512(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, void* dst);
 bool pack_b_bf16pair_avx512(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, void* dst);
 #endif
