@@ -285,6 +285,38 @@ struct Aligned64 {
   std::vector<uint32_t> store;
 };
 
+// The strided-A microkernel (a column-major A read in place) against the packed one on the same
+// values: bit-identical tiles, for depths around the unroll (0, tails of 1-3, kc), column
+// strides from barely wider than the tile to a weight gradient's 1 KiB, accumulate on/off, and
+// NaN/Inf in A.
+std::string run_strided_a_case(std::mt19937& rng, const gi::FloatGemmConfig& cfg, int64_t kc, int64_t lda,
+                               bool accumulate, bool specials) {
+  const int mr = cfg.mr, nr = cfg.nr;
+  std::normal_distribution<float> d;
+  std::vector<float> a(static_cast<size_t>(std::max<int64_t>(kc, 1) * lda + 1)), astore, bstore;
+  for (float& x : a) x = d(rng);
+  if (specials && kc > 0) {
+    a[0] = std::numeric_limits<float>::infinity();
+    a[static_cast<size_t>((kc - 1) * lda + mr - 1)] = std::numeric_limits<float>::quiet_NaN();
+  }
+  Aligned64 apanel(static_cast<size_t>(std::max<int64_t>(kc, 1) * mr)), bpanel(static_cast<size_t>(std::max<int64_t>(kc, 1) * nr));
+  float* ap = reinterpret_cast<float*>(apanel.data());
+  float* bp = reinterpret_cast<float*>(bpanel.data());
+  for (int64_t q = 0; q < kc; ++q)
+    for (int i = 0; i < mr; ++i) ap[q * mr + i] = a[static_cast<size_t>(q * lda + i + 1)];  // A starts at a + 1
+  for (int64_t e = 0; e < std::max<int64_t>(kc, 1) * nr; ++e) bp[e] = d(rng);
+  const int64_t ldc = nr + 5;
+  std::vector<float> c0(static_cast<size_t>(mr * ldc)), c1;
+  for (float& x : c0) x = d(rng);
+  c1 = c0;
+  cfg.ukernel(kc, ap, bp, c0.data(), ldc, accumulate);
+  cfg.ukernel_strided_a(kc, a.data() + 1, lda, bp, c1.data(), ldc, accumulate);
+  for (size_t i = 0; i < c0.size(); ++i)
+    if (std::memcmp(&c0[i], &c1[i], sizeof(float)) != 0 && !(std::isnan(c0[i]) && std::isnan(c1[i])))
+      return "element " + std::to_string(i) + ": packed " + std::to_string(c0[i]) + " strided " + std::to_string(c1[i]);
+  return "";
+}
+
 std::string run_packer_cases(std::mt19937& rng, const gi::FloatGemmConfig& cfg, DType t) {
   if (cfg.pack_a == nullptr && cfg.pack_b == nullptr) return "";
   const int mr = cfg.mr, nr = cfg.nr;
@@ -377,6 +409,17 @@ void test_float_family(const char* family, const std::vector<reg::Entry<const gi
             if (!err.empty()) ++fails;
             check(err.empty(), std::string(family) + " " + e.name + " indirect, " + std::to_string(segs.size()) +
                                    " segments" + (acc ? ", accumulate" : "") + (sp ? ", NaN/Inf" : "") + ": " + err);
+          }
+    }
+    if (cfg.ukernel_strided_a != nullptr) {
+      for (int64_t kc : {int64_t{0}, int64_t{1}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{7}, int64_t{cfg.kc}})
+        for (int64_t lda : {int64_t{cfg.mr + 1}, int64_t{37}, int64_t{256}})
+          for (int acc = 0; acc < 2; ++acc) {
+            const std::string err = run_strided_a_case(rng, cfg, kc, lda, acc != 0, kc % 2 == 1);
+            ++cases;
+            if (!err.empty()) ++fails;
+            check(err.empty(), std::string(family) + " " + e.name + " strided A, kc=" + std::to_string(kc) +
+                                   " lda=" + std::to_string(lda) + (acc ? ", accumulate" : "") + ": " + err);
           }
     }
     {

@@ -19,6 +19,8 @@ void ukernel_f32_6x16_avx2(int64_t kc, const void* a, const void* b, float* c, i
 void ukernel_f32_6x16_avx2_indirect(int64_t nseg, const int64_t* seg_words, const void* const* rows,
                                     const void* b, float* c, int64_t ldc, int accumulate);
 void ukernel_f32_12x32_avx512(int64_t kc, const void* a, const void* b, float* c, int64_t ldc, int accumulate);
+void ukernel_f32_12x32_avx512_strided_a(int64_t kc, const void* a, int64_t lda, const void* b, float* c,
+                                        int64_t ldc, int accumulate);
 void ukernel_f32_12x32_avx512_indirect(int64_t nseg, const int64_t* seg_words, const void* const* rows,
                                        const void* b, float* c, int64_t ldc, int accumulate);
 void ukernel_f32_12x32_avx512_indirect_epilogue(int64_t nseg, const int64_t* seg_words, const void* const* rows, const void* b,

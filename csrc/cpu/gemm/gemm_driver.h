@@ -88,6 +88,16 @@ using FloatIndirectEpilogueUkernel = void (*)(int64_t nseg, const int64_t* seg_w
                                               const void* b, const float* c, int64_t ldc, int accumulate,
                                               const Epilogue& ep, int64_t i0, int64_t j0);
 
+// The same tile product as FloatUkernel with A read in place from a column-major source: word
+// (i, q) of A at a[q * lda + i] (lda in words), i < mr. For operands whose k steps are rows of
+// a row-major matrix: a weight gradient's G^T (each pixel's output-channel gradients), a
+// trans_a GEMM. The products and sums are FloatUkernel's, in its order: bit for bit the same
+// tile. Saves packing A where packing is a copy of mr contiguous values per k step: the copy
+// read A from memory on its own, a memory-bound pass before the compute-bound kernel (a fifth
+// of a 1x1 weight gradient); read by the kernel, A's lines arrive behind its FMAs.
+using FloatStridedAUkernel = void (*)(int64_t kw, const void* a, int64_t lda, const void* b, float* c, int64_t ldc,
+                                      int accumulate);
+
 // Epilogue of one output tile: rows [i0, i0 + mr), columns [j0, j0 + nr), from the f32 sums
 // in `tile` (row stride ldt, unit column stride). Defined with Epilogue below.
 struct Epilogue;
@@ -117,6 +127,9 @@ struct FloatGemmConfig {
   FloatIndirectUkernel ukernel_indirect = nullptr;
   // The indirect kernel with the epilogue in registers, for full tiles (nullptr: none).
   FloatIndirectEpilogueUkernel ukernel_indirect_epilogue = nullptr;
+  // A read in place from a column-major source (APacker::direct_columns) for full mr-row
+  // tiles; nullptr: such an A is packed.
+  FloatStridedAUkernel ukernel_strided_a = nullptr;
 };
 
 // The registry's choice for operands of these dtypes under the active CPU features:
@@ -153,6 +166,14 @@ class APacker {
                            const void** rows) const {
     (void)cfg, (void)i, (void)p0, (void)nseg, (void)seg_words, (void)rows;
   }
+  // In-place reads of a column-major A (for entries with a strided-A microkernel): the address
+  // of A[0, p0], with A[i, p0 + q] at that address + (q * *lda_words + i) words in the entry's
+  // word format, for every row of A and q < kc; nullptr when the block must be packed (the
+  // default). Called concurrently.
+  virtual const void* direct_columns(const FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t* lda_words) const {
+    (void)cfg, (void)p0, (void)kc, (void)lda_words;
+    return nullptr;
+  }
 };
 
 // Packs the block B[p0 : p0+kc, j0 : j0+nc] into the B-block layout above (cfg.nr-column panels).
@@ -177,10 +198,19 @@ class MatrixAPacker final : public APacker {
   int direct_segments(const FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t* seg_words) const override;
   void direct_rows(const FloatGemmConfig& cfg, int64_t i, int64_t p0, int nseg, const int64_t* seg_words,
                    const void** rows) const override;
+  // In place when A is f32 with unit row stride (column-major) and a column stride that keeps
+  // a kernel's k steps spread over the L1 sets (columns_share_l1_sets).
+  const void* direct_columns(const FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t* lda_words) const override;
 
  private:
   MatrixView a_;
 };
+
+// True when the lines of consecutive k steps `col_stride_bytes` apart crowd a 64-set, 8-way
+// L1: more than 4 of 16 steps' lines in one set, so the lines a strided-A kernel prefetches 8
+// steps ahead would evict the ones it is reading (2 KiB, 4 KiB, 4 KiB + 4 B; a 1 KiB stride
+// puts 4 in each of 4 sets). Such an A is packed instead.
+bool columns_share_l1_sets(int64_t col_stride_bytes);
 
 // True when mr rows `row_stride_bytes` apart would put more than six of their current cache
 // lines into one set of a 64-set L1 (row strides near a multiple of 4 KiB): read in place

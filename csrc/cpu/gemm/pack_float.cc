@@ -145,6 +145,25 @@ void MatrixAPacker::direct_rows(const FloatGemmConfig& cfg, int64_t i, int64_t p
   for (int r = 0; r < cfg.mr; ++r) rows[r] = base + (i + r) * a_.row_stride * esize;
 }
 
+bool columns_share_l1_sets(int64_t col_stride_bytes) {
+  if (col_stride_bytes <= 0) return true;
+  // The lines of 16 consecutive k steps (those in use and those prefetched 8 ahead): more
+  // than 4 in one set of the 8-way L1 leaves too few ways for B's lines and the rest.
+  int per_set[64] = {};
+  for (int64_t q = 0; q < 16; ++q)
+    if (++per_set[(q * col_stride_bytes / 64) % 64] > 4) return true;
+  return false;
+}
+
+const void* MatrixAPacker::direct_columns(const FloatGemmConfig& cfg, int64_t p0, int64_t kc,
+                                          int64_t* lda_words) const {
+  if (cfg.word != PanelWord::kF32 || a_.dtype != DType::kF32 || a_.row_stride != 1 || a_.col_stride <= 0 || kc <= 0 ||
+      columns_share_l1_sets(a_.col_stride * 4))
+    return nullptr;
+  *lda_words = a_.col_stride;
+  return static_cast<const float*>(a_.data) + p0 * a_.col_stride;
+}
+
 void MatrixBPacker::pack(const FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
                          void* dst) const {
   if (cfg.pack_b != nullptr && cfg.pack_b(b_, p0, kc, j0, nc, cfg.nr, dst)) return;

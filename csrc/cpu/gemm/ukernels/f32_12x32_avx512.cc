@@ -3,7 +3,8 @@
 // registers. Per k step: 2 aligned loads of B (one 128-byte row of the 32-column panel),
 // 12 broadcasts of A, 24 FMAs; 24 independent accumulators cover the 4-cycle FMA latency on
 // two 512-bit FMA ports three times over. As in the AVX2 kernel, the C tile is prefetched by
-// the driver, and the sum is formed from zero and then added to C (`accumulate`).
+// the driver, and the sum is formed from zero and then added to C (`accumulate`). The same
+// code with A read in place from a column-major source is the strided-A kernel.
 #include <immintrin.h>
 
 #include "cpu/gemm/epilogue_avx512_inl.h"
@@ -12,10 +13,15 @@
 
 namespace aicc::cpu::gemm_internal {
 
-void ukernel_f32_12x32_avx512(int64_t kc, const void* a_words, const void* b_words, float* c, int64_t ldc,
-                              int accumulate) {
-  const float* a = static_cast<const float*>(a_words);  // kF32 words
-  const float* b = static_cast<const float*>(b_words);
+namespace {
+
+// The tile product over kc k steps with A's value (i, q) at a[q * lda + i]: lda = 12 is the
+// packed panel (a compile-time stride: the packed kernel's code), any other lda a column-major
+// A read in place (kStridedA), whose rows 8 steps ahead are prefetched like B's.
+template <bool kStridedA>
+inline void tile_12x32(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
+                       int accumulate) {
+  const int64_t as = kStridedA ? lda : 12;
   __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps();
   __m512 c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
   __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps();
@@ -30,7 +36,7 @@ void ukernel_f32_12x32_avx512(int64_t kc, const void* a_words, const void* b_wor
   __m512 cB0 = _mm512_setzero_ps(), cB1 = _mm512_setzero_ps();
 
 #define AICC_ROW(P, I, C0, C1)                       \
-  ai = _mm512_set1_ps(a[(P) * 12 + (I)]);            \
+  ai = _mm512_set1_ps(a[(P) * as + (I)]);            \
   C0 = _mm512_fmadd_ps(ai, b0, C0);                  \
   C1 = _mm512_fmadd_ps(ai, b1, C1);
 #define AICC_STEP(P)                                 \
@@ -59,18 +65,24 @@ void ukernel_f32_12x32_avx512(int64_t kc, const void* a_words, const void* b_wor
     _mm_prefetch(reinterpret_cast<const char*>(b + 8 * 32 + 16), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(b + 9 * 32), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(b + 9 * 32 + 16), _MM_HINT_T0);
+    if constexpr (kStridedA) {  // 48 bytes of each of 4 rows: one or two lines each
+      for (int q = 8; q < 12; ++q) {
+        _mm_prefetch(reinterpret_cast<const char*>(a + q * as), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(a + q * as + 11), _MM_HINT_T0);
+      }
+    }
     AICC_STEP(0) AICC_STEP(1)
     _mm_prefetch(reinterpret_cast<const char*>(b + 10 * 32), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(b + 10 * 32 + 16), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(b + 11 * 32), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(b + 11 * 32 + 16), _MM_HINT_T0);
     AICC_STEP(2) AICC_STEP(3)
-    a += 4 * 12;
+    a += 4 * as;
     b += 4 * 32;
   }
   for (; p < kc; ++p) {
     AICC_STEP(0)
-    a += 12;
+    a += as;
     b += 32;
   }
 #undef AICC_STEP
@@ -96,6 +108,19 @@ void ukernel_f32_12x32_avx512(int64_t kc, const void* a_words, const void* b_wor
   put(c + 9 * ldc, c90, c91);
   put(c + 10 * ldc, cA0, cA1);
   put(c + 11 * ldc, cB0, cB1);
+}
+
+}  // namespace
+
+void ukernel_f32_12x32_avx512(int64_t kc, const void* a_words, const void* b_words, float* c, int64_t ldc,
+                              int accumulate) {
+  tile_12x32<false>(kc, static_cast<const float*>(a_words), 12, static_cast<const float*>(b_words), c, ldc,
+                    accumulate);
+}
+
+void ukernel_f32_12x32_avx512_strided_a(int64_t kc, const void* a, int64_t lda, const void* b_words, float* c,
+                                        int64_t ldc, int accumulate) {
+  tile_12x32<true>(kc, static_cast<const float*>(a), lda, static_cast<const float*>(b_words), c, ldc, accumulate);
 }
 
 AICC_DEFINE_INDIRECT_12X32_AVX512(ukernel_f32_12x32_avx512_indirect, AICC_I12_LOOP, "vfmadd231ps")
