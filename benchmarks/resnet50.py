@@ -9,6 +9,7 @@ PyTorch. JSON to benchmarks/results/resnet50.json. Measurement: aicc_kernels.ben
     python benchmarks/resnet50.py --dtype bf16 --threads 1 --cpu-time   # on a loaded machine
     python benchmarks/resnet50.py --train         # the training step, batch 8 and 32 (needs torch;
                                                   # aicc_kernels.bench.resnet50_train)
+    python benchmarks/resnet50.py --train --threads 1 --cpu-time --batches 8   # on a loaded machine
 """
 
 import argparse
@@ -55,7 +56,8 @@ def main(argv=None) -> int:
         from aicc_kernels.bench import resnet50_train
 
         rows = resnet50_train.run(threads=[int(t) for t in split(a.threads)], quick=a.quick,
-                                  batches=[int(b) for b in split(a.batches)] if a.batches else None, repeats=a.repeats)
+                                  batches=[int(b) for b in split(a.batches)] if a.batches else None, repeats=a.repeats,
+                                  cpu_time=a.cpu_time)
         print(resnet50_train.summary(rows))
         path = a.json.replace("resnet50.json", "resnet50_train.json")
         print(f"wrote {write_json(path, rows)}")

@@ -420,7 +420,8 @@ def test_depthwise_forward_all_dtypes_match_reference(backend, case, data):
     (16, 77, 1, 1, 0, 1)])
 def test_dense_backward_weight_nhwc_packers(backend, rng, dtype, c, k, r, groups, padding, dilation):
     """NHWC weight gradients on their fast packers: few output channels per group run swapped,
-    dW^T = col^T x G (taps in 12-row panels, whole and partial; 1x1 reading x directly),
+    dW^T = col^T x G (taps in 12-row panels, whole and partial; 1x1 reading x directly; bf16:
+    the column matrix staged in bf16 and packed as pairs of pixels),
     transposed back; C/groups a multiple of the panel width packs x's channel runs straight into
     the B panels (padding, dilation, groups); many output channels read G^T as a column-major A
     (bf16: pair words from two pixels' rows, whole and partial 12-row panels). f32 and bf16,

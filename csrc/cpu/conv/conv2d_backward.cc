@@ -37,6 +37,7 @@
 #include "cpu/conv/conv2d_common.h"
 #include "cpu/conv/depthwise_conv2d.h"
 #include "cpu/conv/smallc_conv2d.h"
+#include "cpu/gemm/float_kernels.h"
 #include "cpu/gemm/gemm_driver.h"
 
 namespace aicc::cpu {
@@ -509,20 +510,30 @@ class WgradColumnAPacker final : public gemm_internal::APacker {
   void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
             void* dst) const override {
     p0 += pixel_begin_;
+    const bool f32 = x_.dtype == DType::kF32;
+    const int esize = f32 ? 4 : 2;
     // A 1x1/stride-1 unpadded conv's column matrix is x itself (pixel rows of C channels).
-    const float* block;
+    const void* block;
     int64_t ld;
     if (conv::is_pointwise(d_)) {
-      block = static_cast<const float*>(x_.data) + p0 * d_.c + g_ * d_.cg() + i_begin_ + i0;
+      block = static_cast<const char*>(x_.data) + (p0 * d_.c + g_ * d_.cg() + i_begin_ + i0) * esize;
       ld = d_.c;
     } else {
-      thread_local std::vector<float> staging;
+      thread_local std::vector<float> staging;  // f32 or 16-bit elements
       if (staging.size() < static_cast<size_t>(kc * mc)) staging.resize(static_cast<size_t>(kc * mc));
-      conv::im2col_block(d_, x_.data, 4, 0u, 0, g_, p0, kc, i_begin_ + i0, mc, staging.data());
+      conv::im2col_block(d_, x_.data, esize, 0u, 0, g_, p0, kc, i_begin_ + i0, mc, staging.data());
       block = staging.data();
       ld = mc;
     }
-    pack_pixel_major(cfg, block, ld, mc, kc, static_cast<float*>(dst));
+    if (f32 && cfg.word == gemm_internal::PanelWord::kF32) {
+      pack_pixel_major(cfg, static_cast<const float*>(block), ld, mc, kc, static_cast<float*>(dst));
+      return;
+    }
+    // bf16 (pair words: two pixels of a tap per word) and f16: a column-major matrix to the
+    // GEMM's packers.
+    const MatrixView view{const_cast<void*>(block), x_.dtype, mc, kc, 1, ld};
+    if (cfg.pack_a == nullptr || !cfg.pack_a(view, 0, mc, 0, kc, cfg.mr, dst))
+      gemm_internal::pack_a_portable(view, 0, mc, 0, kc, cfg.mr, cfg.word, dst);
   }
   // A pointwise conv's column matrix is x itself, column-major as A: read in place by a
   // strided-A kernel where the entry has one (f32 x).
@@ -651,8 +662,12 @@ void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const Te
   const bool pointwise = conv::is_pointwise(d);
   const gemm_internal::FloatGemmConfig& cfg = gemm_internal::float_gemm_config(x.dtype, grad_out.dtype);
   auto up = [](int64_t v, int64_t u) { return (v + u - 1) / u * u; };
-  if (nhwc && x.dtype == DType::kF32 && grad_out.dtype == DType::kF32 && cfg.word == gemm_internal::PanelWord::kF32 &&
-      20 * up(depth, cfg.mr) * up(kg, cfg.nr) < 19 * up(kg, cfg.mr) * up(depth, cfg.nr)) {
+  // Swapped for f32, and for bf16 on pair words (the column matrix staged in bf16 and packed as
+  // pairs of pixels; 1 thread, 3x3 64@56 b8: 64 output channels waste 1/9 of 12-row panels).
+  const bool f32_words = x.dtype == DType::kF32 && grad_out.dtype == DType::kF32 && cfg.word == gemm_internal::PanelWord::kF32;
+  const bool bf16_pairs =
+      x.dtype == DType::kBF16 && grad_out.dtype == DType::kBF16 && cfg.word == gemm_internal::PanelWord::kBF16Pair;
+  if (nhwc && (f32_words || bf16_pairs) && 20 * up(depth, cfg.mr) * up(kg, cfg.nr) < 19 * up(kg, cfg.mr) * up(depth, cfg.nr)) {
     backward_weight_swapped(d, x, grad_out, acc);
     return;
   }
