@@ -25,6 +25,9 @@
 // gives every grad_in element to one task, so every sum is formed in the same order
 // whatever the thread count.
 #include <algorithm>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <cstring>
 #include <memory>
 #include <string>
@@ -355,6 +358,24 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
   return true;
 }
 
+// nr pair words from two runs of nr bf16 (nullptr: zeros): word j = a[j] | b[j] << 16, the first
+// pixel's value in the low half. SSE2 (every x86-64) interleaves 8 at a time.
+inline void interleave_pair_row(const uint16_t* a, const uint16_t* b, int nr, uint32_t* dst) {
+#if defined(__SSE2__)
+  if (nr % 8 == 0) {
+    for (int j = 0; j < nr; j += 8) {
+      const __m128i va = a ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + j)) : _mm_setzero_si128();
+      const __m128i vb = b ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + j)) : _mm_setzero_si128();
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + j), _mm_unpacklo_epi16(va, vb));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + j + 4), _mm_unpackhi_epi16(va, vb));
+    }
+    return;
+  }
+#endif
+  for (int j = 0; j < nr; ++j)
+    dst[j] = static_cast<uint32_t>(a ? a[j] : 0) | static_cast<uint32_t>(b ? b[j] : 0) << 16;
+}
+
 // B = the column matrix of group g (N*P*Q pixels x Cg*R*S taps, NHWC), restricted to the
 // columns [j_begin, j_begin + n): gathered straight from x a few panels at a time into a
 // per-thread staging tile, then packed by the driver's matrix packer.
@@ -401,9 +422,12 @@ class WgradColumnPacker final : public gemm_internal::BPacker {
                    float* dst) const {
     const int nr = cfg.nr;
     const int64_t cg = d_.cg();
-    if (d_.layout != Layout::kNHWC || x_.dtype != DType::kF32 || cfg.word != gemm_internal::PanelWord::kF32 ||
-        cg % nr != 0 || (j_begin_ + j0) % nr != 0 || nc % nr != 0)
-      return false;
+    if (d_.layout != Layout::kNHWC || cg % nr != 0 || (j_begin_ + j0) % nr != 0 || nc % nr != 0) return false;
+    if (x_.dtype == DType::kBF16 && cfg.word == gemm_internal::PanelWord::kBF16Pair) {
+      pack_direct_pairs(cfg, p0, kc, j0, nc, reinterpret_cast<uint32_t*>(dst));
+      return true;
+    }
+    if (x_.dtype != DType::kF32 || cfg.word != gemm_internal::PanelWord::kF32) return false;
     const int64_t panels = nc / nr, P = d_.p(), Q = d_.q();
     // Per panel: the tap's input offsets (dh, dw) and its first channel.
     thread_local std::vector<int64_t> info;
@@ -432,6 +456,49 @@ class WgradColumnPacker final : public gemm_internal::BPacker {
       }
     }
     return true;
+  }
+
+  // The same for bf16 on pair words: a word holds one channel of one tap at two consecutive
+  // pixels, so each pixel pair's row of a panel interleaves the two pixels' nr-channel runs
+  // (zeros in the padding and past the block's last pixel), written straight into the packed
+  // layout. Replaces an im2col of bf16 elements and a second pass that paired them.
+  void pack_direct_pairs(const gemm_internal::FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                         uint32_t* dst) const {
+    const int nr = cfg.nr;
+    const int64_t cg = d_.cg(), kw = gemm_internal::panel_words(kc, cfg.word);
+    const int64_t panels = nc / nr, P = d_.p(), Q = d_.q();
+    thread_local std::vector<int64_t> info;
+    info.resize(static_cast<size_t>(3 * panels));
+    for (int64_t t = 0; t < panels; ++t) {
+      const int64_t col = j_begin_ + j0 + t * nr, tap = col / cg;
+      info[static_cast<size_t>(3 * t)] = (tap / d_.s) * d_.dilation_h - d_.pad_top;
+      info[static_cast<size_t>(3 * t + 1)] = (tap % d_.s) * d_.dilation_w - d_.pad_left;
+      info[static_cast<size_t>(3 * t + 2)] = g_ * cg + col % cg;
+    }
+    const uint16_t* x = static_cast<const uint16_t*>(x_.data);
+    int64_t n = p0 / (P * Q), p = (p0 / Q) % P, q = p0 % Q;
+    // The run of pixel (n, p, q) at panel t's tap, or nullptr in the padding.
+    auto run = [&](int64_t pn, int64_t pp, int64_t pq, int64_t t) -> const uint16_t* {
+      const int64_t h = pp * d_.stride_h + info[static_cast<size_t>(3 * t)];
+      const int64_t w = pq * d_.stride_w + info[static_cast<size_t>(3 * t + 1)];
+      if (h < 0 || h >= d_.h || w < 0 || w >= d_.w) return nullptr;
+      return x + ((pn * d_.h + h) * d_.w + w) * d_.c + info[static_cast<size_t>(3 * t + 2)];
+    };
+    for (int64_t word = 0; word < kw; ++word) {
+      const int64_t n0 = n, pp0 = p, q0 = q;
+      const bool second = 2 * word + 1 < kc;
+      if (++q == Q) {
+        q = 0;
+        if (++p == P) p = 0, ++n;
+      }
+      uint32_t* row = dst + word * nr;
+      for (int64_t t = 0; t < panels; ++t, row += nr * kw)
+        interleave_pair_row(run(n0, pp0, q0, t), second ? run(n, p, q, t) : nullptr, nr, row);
+      if (second && ++q == Q) {
+        q = 0;
+        if (++p == P) p = 0, ++n;
+      }
+    }
   }
 
   Conv2dDesc d_;
