@@ -98,6 +98,15 @@ inline void prefetch_tile(const float* p, int64_t ld, int rows, int cols) {
 // in place by the strided-A kernel (see block_task).
 constexpr int64_t kStridedAMaxPanels = 8;
 
+// AICC_GEMM_B_PER_PANEL=0: always pack a shared B block (a diagnostic switch for A/B timing).
+bool b_per_panel_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("AICC_GEMM_B_PER_PANEL");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return enabled;
+}
+
 bool direct_a_enabled() {
   static const bool enabled = [] {
     const char* v = std::getenv("AICC_GEMM_DIRECT_A");
@@ -203,6 +212,13 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
   const bool depth_inner =
       nkb > 1 && (bsrc.packed != nullptr || kw_total * round_up(nc_max, nr) * 4 <= kDepthInnerBytes);
   if (depth_inner && !bsrc.packed) bbuf = s.b.get(round_up(kw_total * round_up(nc_max, nr), 16) + 16 * nkb);
+  // One row block (m <= mc: a short, wide GEMM such as BERT's 128 x 3072 x 768): each B panel
+  // meets A once per kc block, so a shared B block buys no reuse. Each task packs its panels
+  // one at a time into its own L2-resident slot right before the tiles that use them, instead
+  // of writing the whole block (MiBs, out to L3 or memory) and reading it back.
+  const bool b_per_panel = !bsrc.packed && !depth_inner && strip == m && m <= mc && b_per_panel_enabled();
+  const int64_t panel_slot = round_up(nr * std::max<int64_t>(kw_blk, 1), 16) + 16;
+  if (b_per_panel) bbuf = s.b.get(panel_slot * T);
 
   for (int64_t jc = 0; jc < n; jc += nc_max) {
     const int64_t nc = std::min(nc_max, n - jc);
@@ -231,6 +247,8 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
       const int64_t p0 = pb * kc_blk, kc = std::min(kc_blk, k - p0);
       if (bsrc.packed) {
         bblocks[pb] = static_cast<const float*>(bsrc.packed->block(jc, pb));
+      } else if (b_per_panel) {
+        bblocks[pb] = nullptr;  // packed panel by panel in block_task
       } else {
         pack_b(pb, dst);
         bblocks[pb] = dst;
@@ -318,10 +336,12 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
           cfg.ukernel_indirect_epilogue(nseg, seg_words, row_table.data() + ir / mr * nseg * mr, bp, c, ldc,
                                         accumulate, ep, i, j);
         };
+        float* const my_panel = b_per_panel ? bbuf + thread * panel_slot : nullptr;
         for (int64_t sp = s0; sp < s1; ++sp) {
           const int64_t j = jc + sp * nr;
           const int cols = static_cast<int>(std::min<int64_t>(nr, jc + nc - j));
-          const float* bp = bblock + sp * nr * kw;
+          if (b_per_panel) bsrc.packer->pack(cfg, p0, kc, j, cols, my_panel);
+          const float* bp = b_per_panel ? my_panel : bblock + sp * nr * kw;
           for (int64_t ir = 0; ir < mcur; ir += mr) {
             const int64_t i = i0 + ir;
             const int rows = static_cast<int>(std::min<int64_t>(mr, mcur - ir));
