@@ -449,6 +449,7 @@ def test_dense_backward_weight_nhwc_packers(backend, rng, dtype, c, k, r, groups
         assert compare_exact(results[0], other) is None
 
 
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
 @pytest.mark.parametrize("dtype", [np.float32, _dtypes.bfloat16])
 @pytest.mark.parametrize("n, h, w, c, k, r, stride, groups, padding", [
     (2, 67, 71, 8, 41, 1, 1, 1, 0),           # 9514 pixels, 4 uneven chunks; more rows than taps
@@ -457,19 +458,24 @@ def test_dense_backward_weight_nhwc_packers(backend, rng, dtype, c, k, r, groups
     (4, 64, 65, 5, 7, 3, 1, 1, 1),            # 16640 pixels: the 8-chunk cap, tiny channels
     (2, 95, 90, 16, 32, 3, 2, 1, 1),          # stride 2: 4320 output pixels, 2 chunks
 ])
-def test_backward_weight_depth_chunks(backend, rng, dtype, n, h, w, c, k, r, stride, groups, padding):
-    """NHWC weight gradients over 4096+ output pixels cut the pixel sum into depth chunks
+def test_backward_weight_depth_chunks(backend, rng, layout, dtype, n, h, w, c, k, r, stride, groups, padding):
+    """Weight gradients over 4096+ output pixels cut the pixel sum into depth chunks
     (docs/CONV.md: as many as the pixel count alone gives, 2048+ pixels each, at most 8),
     each into its own copy of dW, added in chunk order: chunk bounds that cross image rows
     and images, uneven chunks, the swapped, row-split and column-split layouts, groups,
-    padding, stride and bf16. Against the reference, and bit-identical on 1, 2 and 3 threads
-    (the chunks never depend on the thread count; the tiles inside a chunk do)."""
+    padding, stride and bf16; NCHW sums the batch's pixels in one GEMM too (G^T read per
+    image run, columns gathered per image). Against the reference, and bit-identical on 1, 2
+    and 3 threads (the chunks never depend on the thread count; the tiles inside a chunk do)."""
     _host_arrays_only(backend)
-    x_shape, w_shape = (n, h, w, c), (k, r, r, c // groups)
-    kw = dict(stride=stride, padding=padding, groups=groups, layout="NHWC")
+    if layout == "NHWC":
+        x_shape, w_shape = (n, h, w, c), (k, r, r, c // groups)
+    else:
+        x_shape, w_shape = (n, c, h, w), (k, c // groups, r, r)
+    kw = dict(stride=stride, padding=padding, groups=groups, layout=layout)
     x = rng.standard_normal(x_shape).astype(dtype)
     y_shape = ak.reference.conv2d(x, np.zeros(w_shape, dtype), **kw).shape
-    assert y_shape[0] * y_shape[1] * y_shape[2] >= 4096  # at least two chunks
+    pixels = y_shape[0] * (y_shape[1] * y_shape[2] if layout == "NHWC" else y_shape[2] * y_shape[3])
+    assert pixels >= 4096  # at least two chunks
     g = rng.standard_normal(y_shape).astype(dtype)
     x32, g32 = x.astype(np.float32), g.astype(np.float32)
     mag = ak.reference.conv2d_backward_weight(np.abs(x32), np.abs(g32), w_shape, **kw).astype(np.float64)
@@ -482,7 +488,7 @@ def test_backward_weight_depth_chunks(backend, rng, dtype, n, h, w, c, k, r, str
             results.append(ak.conv2d_backward_weight(x, g, w_shape, backend=backend, **kw))
     finally:
         ak.set_num_threads(previous)
-    mismatch = check_float(results[0], want, mag, y_shape[0] * y_shape[1] * y_shape[2])
+    mismatch = check_float(results[0], want, mag, pixels)
     assert mismatch is None, str(mismatch)
     for other in results[1:]:
         assert compare_exact(results[0], other) is None

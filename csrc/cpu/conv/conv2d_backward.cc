@@ -8,8 +8,9 @@
 //                    stride phase; 1x1 stride-1 unpadded convs write one GEMM straight
 //                    into grad_in; otherwise col = G_chunk x W_g (f32), then col2im adds col
 //                    into an f32 grad_in.
-//   backward_weight: NHWC: dW_g = G_g^T x col, an implicit GEMM over the N*P*Q pixels whose
-//                    B packer gathers the column blocks straight from x (no column buffer).
+//   backward_weight: dW_g = G_g^T x col, an implicit GEMM over the N*P*Q pixels whose
+//                    B packer gathers the column blocks straight from x (no column buffer;
+//                    NCHW: one gather per image the block touches, G^T read per image run).
 //                    The pixel sum is cut into depth chunks whose number depends on the
 //                    pixel count alone; each chunk's product goes to its own f32 copy of dW
 //                    and the copies are added in chunk order. Inside a chunk the threads
@@ -17,8 +18,7 @@
 //                    channels than columns, its rows, each tile a serial GEMM over the
 //                    chunk's pixels. NHWC f32 with few output channels (where 12-row panels
 //                    of K waste more lanes than 12-row panels of taps): swapped, dW_g^T =
-//                    col^T x G_g, then transposed. NCHW: tiles only, with the pixel sum taken
-//                    image after image (dW_g += G_n x col_n^T, beta = 1).
+//                    col^T x G_g, then transposed (NHWC only).
 //   depthwise:       direct kernels (depthwise_conv2d_backward.cc).
 // Thread-count independence: the GEMM driver splits only M and N across threads (never
 // the K sum), depth chunks and their reduction order come from the shape alone, and col2im
@@ -400,7 +400,8 @@ inline void interleave_pair_row(const uint16_t* a, const uint16_t* b, int nr, ui
 class WgradColumnPacker final : public gemm_internal::BPacker {
  public:
   static constexpr int kStagedPanels = 8;
-  // n: the image (NCHW, where pixels are those of one image; NHWC: 0, pixels of the batch).
+  // n: the image (NCHW, where pixels are those of one image; NHWC: 0, pixels of the batch; NCHW
+  // with n < 0: the pixels of the whole batch, image-major, as in NHWC).
   // pixel_begin: the pixel that is the GEMM's depth index 0 (NHWC depth chunks).
   WgradColumnPacker(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t g, int64_t j_begin,
                     int64_t pixel_begin = 0)
@@ -414,6 +415,18 @@ class WgradColumnPacker final : public gemm_internal::BPacker {
     const int nr = cfg.nr;
     const int64_t kw = gemm_internal::panel_words(kc, cfg.word);
     if (pack_direct(cfg, p0, kc, j0, nc, static_cast<float*>(dst))) return;
+    if (d_.layout == Layout::kNCHW && n_ < 0 && conv::is_pointwise(d_)) {
+      // A pointwise NCHW block inside one image is x itself (channels x pixels, column-major
+      // as B): packed straight from x, no staging copy.
+      const int64_t pq = d_.p() * d_.q(), img = p0 / pq, pq0 = p0 % pq;
+      if (pq0 + kc <= pq) {
+        const MatrixView b{static_cast<char*>(x_.data) +
+                               ((img * d_.c + g_ * d_.cg() + j_begin_ + j0) * pq + pq0) * dtype_size(x_.dtype),
+                           x_.dtype, kc, nc, 1, pq};
+        gemm_internal::MatrixBPacker(b).pack(cfg, 0, kc, 0, nc, dst);
+        return;
+      }
+    }
     thread_local std::vector<char> staging;
     const int esize = static_cast<int>(dtype_size(x_.dtype));
     const int64_t step = static_cast<int64_t>(kStagedPanels) * nr;
@@ -422,7 +435,19 @@ class WgradColumnPacker final : public gemm_internal::BPacker {
     const bool nhwc = d_.layout == Layout::kNHWC;
     for (int64_t j = 0; j < nc; j += step) {
       const int64_t cols = std::min<int64_t>(step, nc - j);
-      conv::im2col_block(d_, x_.data, esize, 0u, n_, g_, p0, kc, j_begin_ + j0 + j, cols, staging.data());
+      if (nhwc || n_ >= 0) {
+        conv::im2col_block(d_, x_.data, esize, 0u, n_, g_, p0, kc, j_begin_ + j0 + j, cols, staging.data());
+      } else {
+        // NCHW over the batch's pixels (image-major): one gather per image the block touches,
+        // side by side in the tap-major staging block (row length kc).
+        const int64_t pq = d_.p() * d_.q();
+        for (int64_t q = 0; q < kc;) {
+          const int64_t pix = p0 + q, img = pix / pq, pq0 = pix % pq, len = std::min(kc - q, pq - pq0);
+          conv::im2col_block(d_, x_.data, esize, 0u, img, g_, pq0, len, j_begin_ + j0 + j, cols,
+                             staging.data() + q * esize, kc);
+          q += len;
+        }
+      }
       // NHWC blocks are pixel-major, NCHW blocks tap-major (see im2col_block).
       const MatrixView block = nhwc ? MatrixView{staging.data(), x_.dtype, kc, cols, cols, 1}
                                     : MatrixView{staging.data(), x_.dtype, kc, cols, 1, kc};
@@ -637,6 +662,71 @@ class WgradColumnAPacker final : public gemm_internal::APacker {
   int64_t g_, i_begin_, pixel_begin_;
 };
 
+// A = G_g^T over the pixels of the whole batch from NCHW grad_out (rows [i_begin, +mk) of group
+// g's output channels; depth index q = pixel pixel_begin + q, image-major). Within an image a row
+// is a contiguous run of P*Q values, so a depth block is one run per row for each image it
+// touches: read in place through the indirect kernel (f32 words), else staged row-major and
+// packed. Summing over the batch's pixels in one GEMM replaces one GEMM per image with beta = 1
+// (3x3 512@7: a depth of 49 per GEMM, each re-reading and re-writing dW).
+class NchwGradOutAPacker final : public gemm_internal::APacker {
+ public:
+  NchwGradOutAPacker(const Conv2dDesc& d, const TensorView& g, int64_t grp, int64_t i_begin, int64_t pixel_begin)
+      : d_(d), g_(g), grp_(grp), i_begin_(i_begin), pixel_begin_(pixel_begin), pq_(d.p() * d.q()) {}
+
+  DType dtype() const override { return g_.dtype; }
+
+  void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+            void* dst) const override {
+    const int64_t esize = static_cast<int64_t>(dtype_size(g_.dtype));
+    thread_local std::vector<char> staging;  // [mc][kc], row-major
+    if (staging.size() < static_cast<size_t>(mc * kc * esize)) staging.resize(static_cast<size_t>(mc * kc * esize));
+    for (int64_t q = 0; q < kc;) {
+      const int64_t pix = pixel_begin_ + p0 + q, img = pix / pq_, pq0 = pix % pq_, len = std::min(kc - q, pq_ - pq0);
+      for (int64_t i = 0; i < mc; ++i)
+        std::memcpy(staging.data() + (i * kc + q) * esize, row(img, i0 + i, pq0, esize), static_cast<size_t>(len * esize));
+      q += len;
+    }
+    const MatrixView v{staging.data(), g_.dtype, mc, kc, kc, 1};
+    if (cfg.pack_a == nullptr || !cfg.pack_a(v, 0, mc, 0, kc, cfg.mr, dst))
+      gemm_internal::pack_a_portable(v, 0, mc, 0, kc, cfg.mr, cfg.word, dst);
+  }
+
+  int direct_segments(const gemm_internal::FloatGemmConfig& cfg, int64_t p0, int64_t kc,
+                      int64_t* seg_words) const override {
+    if (cfg.word != gemm_internal::PanelWord::kF32 || g_.dtype != DType::kF32 || kc <= 0 ||
+        gemm_internal::rows_share_l1_sets(pq_ * 4, cfg.mr))
+      return 0;
+    int nseg = 0;
+    for (int64_t q = 0; q < kc; ++nseg) {
+      if (nseg == kMaxDirectSegments) return 0;
+      const int64_t pq0 = (pixel_begin_ + p0 + q) % pq_, len = std::min(kc - q, pq_ - pq0);
+      seg_words[nseg] = len;
+      q += len;
+    }
+    return nseg;
+  }
+
+  void direct_rows(const gemm_internal::FloatGemmConfig& cfg, int64_t i, int64_t p0, int nseg, const int64_t* seg_words,
+                   const void** rows) const override {
+    int64_t q = 0;
+    for (int sg = 0; sg < nseg; ++sg) {
+      const int64_t pix = pixel_begin_ + p0 + q, img = pix / pq_, pq0 = pix % pq_;
+      for (int r = 0; r < cfg.mr; ++r) rows[sg * cfg.mr + r] = row(img, i + r, pq0, 4);
+      q += seg_words[sg];
+    }
+  }
+
+ private:
+  // Output channel i_begin + i of group grp in image img, from pixel pq0.
+  const char* row(int64_t img, int64_t i, int64_t pq0, int64_t esize) const {
+    return static_cast<const char*>(g_.data) + ((img * d_.k + grp_ * d_.kg() + i_begin_ + i) * pq_ + pq0) * esize;
+  }
+
+  Conv2dDesc d_;
+  TensorView g_;
+  int64_t grp_, i_begin_, pixel_begin_, pq_;
+};
+
 // dW tiles over all groups and depth chunks: one on one thread (each tile packs its whole uncut
 // operand once more); about two per thread otherwise, so a thread that gets its core late
 // leaves at most a quarter of the work to wait for rather than half (the machine is shared).
@@ -743,7 +833,7 @@ void backward_weight_swapped(const Conv2dDesc& d, const TensorView& x, const Ten
 void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const TensorView& grad_out, float* acc) {
   const bool nhwc = d.layout == Layout::kNHWC;
   const int64_t cg = d.cg(), kg = d.kg(), depth = cg * d.r * d.s, pq = d.p() * d.q();
-  const int64_t pixels = nhwc ? d.n * pq : pq;
+  const int64_t pixels = d.n * pq;  // the GEMM's depth: every pixel of the batch, both layouts
   const bool pointwise = conv::is_pointwise(d);
   const gemm_internal::FloatGemmConfig& cfg = gemm_internal::float_gemm_config(x.dtype, grad_out.dtype);
   auto up = [](int64_t v, int64_t u) { return (v + u - 1) / u * u; };
@@ -763,9 +853,7 @@ void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const Te
   // per 32-column tile and spent as long packing as multiplying).
   const bool split_rows = kg > depth;
   const int64_t extent = split_rows ? kg : depth;
-  // NCHW sums image after image instead (below): one chunk.
-  const WgradSplit sp = nhwc ? wgrad_split(d.groups, pixels, depth, extent, split_rows ? cfg.mr : cfg.nr)
-                             : wgrad_split(d.groups, 0, depth, extent, split_rows ? cfg.mr : cfg.nr);
+  const WgradSplit sp = wgrad_split(d.groups, pixels, depth, extent, split_rows ? cfg.mr : cfg.nr);
   const int64_t elems = d.groups * kg * depth;
   std::unique_ptr<float[]> partial(sp.chunks > 1 ? new float[static_cast<size_t>(elems * (sp.chunks - 1))] : nullptr);
   parallel_for(sp.chunks * d.groups * sp.tiles, [&](int64_t task, int) {
@@ -777,16 +865,16 @@ void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const Te
     const int64_t j0 = split_rows ? 0 : t0, nc = split_rows ? depth : tn;
     float* const dst = c == 0 ? acc : partial.get() + (c - 1) * elems;
     const MatrixView out{dst + (g * kg + i0) * depth + j0, DType::kF32, mk, nc, depth, 1};
+    const int64_t p0 = chunk_begin(pixels, sp.chunks, c), np = chunk_begin(pixels, sp.chunks, c + 1) - p0;
+    gemm_internal::Epilogue ep;
+    ep.out = out;
+    const gemm_internal::FloatGemmConfig wide = whole_rows_config(cfg, mk);
     if (nhwc) {
-      const int64_t p0 = chunk_begin(pixels, sp.chunks, c), np = chunk_begin(pixels, sp.chunks, c + 1) - p0;
       const gemm_internal::MatrixAPacker generic(
           MatrixView{at(grad_out, p0 * d.k + g * kg + i0), grad_out.dtype, mk, np, 1, d.k});
       const GradOutTransposedAPacker fast(static_cast<const float*>(grad_out.data) + p0 * d.k + g * kg + i0, d.k);
       const bool f32 = grad_out.dtype == DType::kF32 && cfg.word == gemm_internal::PanelWord::kF32;
       const gemm_internal::APacker& a = f32 ? static_cast<const gemm_internal::APacker&>(fast) : generic;
-      gemm_internal::Epilogue ep;
-      ep.out = out;
-      const gemm_internal::FloatGemmConfig wide = whole_rows_config(cfg, mk);
       if (pointwise) {
         const gemm_internal::MatrixBPacker b(MatrixView{at(x, p0 * d.c + g * cg + j0), x.dtype, np, nc, d.c, 1});
         gemm_internal::run_float_gemm(mk, nc, np, a, b, ep, 1, &wide);
@@ -795,25 +883,10 @@ void backward_weight_implicit(const Conv2dDesc& d, const TensorView& x, const Te
       }
       return;
     }
-    // NCHW: the pixel sum runs image after image (dW += G_n x col_n^T, beta = 1 after the
-    // first), still one fixed order per element.
-    for (int64_t n = 0; n < d.n; ++n) {
-      const gemm_internal::MatrixAPacker a(
-          MatrixView{at(grad_out, (n * d.k + g * kg + i0) * pq), grad_out.dtype, mk, pq, pq, 1});
-      gemm_internal::Epilogue ep;
-      ep.out = out;
-      if (n > 0) {
-        ep.beta = 1.0f;
-        ep.c = out;
-      }
-      if (pointwise) {
-        const gemm_internal::MatrixBPacker b(
-            MatrixView{at(x, (n * d.c + g * cg + j0) * pq), x.dtype, pq, nc, 1, pq});
-        gemm_internal::run_float_gemm(mk, nc, pq, a, b, ep, 1);
-      } else {
-        gemm_internal::run_float_gemm(mk, nc, pq, a, WgradColumnPacker(d, x, n, g, j0), ep, 1);
-      }
-    }
+    // NCHW: the same GEMM over the batch's pixels, G^T read per image run, the column blocks
+    // gathered per image side by side.
+    gemm_internal::run_float_gemm(mk, nc, np, NchwGradOutAPacker(d, grad_out, g, i0, p0),
+                                  WgradColumnPacker(d, x, -1, g, j0, p0), ep, 1, &wide);
   });
   add_chunks(acc, partial.get(), sp.chunks, elems);
 }
