@@ -14,6 +14,14 @@ the strided ones.
     python benchmarks/conv_cputime.py --dtype bf16 --direction forward,data,weight
     python benchmarks/conv_cputime.py --threads 2 --direction data,weight
                                                        # 2 threads, wall clock (medians)
+    python benchmarks/conv_cputime.py --dtype f32,bf16 --layout nhwc,nchw
+                                                       # ours NCHW vs ours NHWC per layer
+                                                       # (torch contiguous NCHW as 2nd peer)
+
+With several --layout values (forward only) each layer alternates one call of ours per layout
+and one of torch's in its NCHW (contiguous) memory format, and reports every layout's time,
+ours NCHW over ours NHWC as a speed ratio (NHWC time / NCHW time: 1.0 = as fast, lower =
+NCHW slower; the issue-11 target is >= 0.9) and ours NCHW against torch NCHW.
 
 With --threads N > 1 a call's CPU time no longer measures it (N threads burn it), so each call
 is timed by time.perf_counter(), alternating ours and torch's as above. torch's OpenMP workers
@@ -40,16 +48,92 @@ LAYERS = [(64, 56, 64, 3, 1), (256, 56, 64, 1, 1), (64, 56, 256, 1, 1), (128, 28
 
 def _time(ours, theirs, repeats, clock=time.thread_time):
     """Medians of alternating calls, by `clock` (CPU time of this thread by default)."""
-    t_ours, t_theirs = [], []
+    return tuple(_time_all([ours, theirs], repeats, clock))
+
+
+def _time_all(fns, repeats, clock=time.thread_time):
+    """Medians of the calls of fns, one of each in turn per repeat, by `clock`."""
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        t = clock(); ours(); t_ours.append(clock() - t)
-        t = clock(); theirs(); t_theirs.append(clock() - t)
-    return float(np.median(t_ours)), float(np.median(t_theirs))
+        for f, ts in zip(fns, times):
+            t = clock(); f(); ts.append(clock() - t)
+    return [float(np.median(ts)) for ts in times]
+
+
+def _geomean(xs):
+    return float(np.exp(np.mean(np.log(xs))))
+
+
+def _torch_dtype(torch, dtype):
+    return torch.float32 if dtype == "f32" else torch.bfloat16
+
+
+def _to_np(t, dtype, nhwc):
+    """A torch tensor (NCHW logical shape) as a NumPy array in our layout (bf16 via ml_dtypes)."""
+    import torch
+    t = (t.permute(0, 2, 3, 1) if nhwc else t).contiguous()
+    return t.numpy() if dtype == "f32" else t.view(torch.int16).numpy().view(_dtypes.bfloat16)
+
+
+def _layouts(a, layers, clock):
+    """Forward, per layer and dtype: ours in every layout of a.layout, torch NCHW (contiguous)."""
+    import torch
+    layouts = a.layout
+    summary = {}
+    for dtype in a.dtype:
+        tdtype = _torch_dtype(torch, dtype)
+        res = {lo: [] for lo in layouts}
+        res["torch_nchw"] = []
+        for c, h, k, r, st in layers:
+            xt = torch.randn(a.batch, c, h, h).to(tdtype).contiguous()
+            wt = (torch.randn(k, c, r, r) * 0.05).to(tdtype).contiguous()
+            fns, outs = [], {}
+            for lo in layouts:
+                nhwc = lo == "nhwc"
+                x, w = _to_np(xt, dtype, nhwc), _to_np(wt, dtype, nhwc)
+                kw = dict(stride=st, padding=r // 2, layout=lo.upper())
+                out = ak.conv2d(x, w, **kw)
+                outs[lo] = np.asarray(out, dtype=np.float32)
+                if nhwc:
+                    outs[lo] = outs[lo].transpose(0, 3, 1, 2)
+                fns.append(lambda x=x, w=w, out=out, kw=kw: ak.conv2d(x, w, out=out, **kw))
+            fns.append(lambda: torch.nn.functional.conv2d(xt, wt, None, stride=st, padding=r // 2))
+            want = fns[-1]().float().numpy()
+            scale = max(float(np.max(np.abs(want))), 1e-30)
+            errs = {lo: float(np.max(np.abs(outs[lo] - want))) / scale for lo in layouts}
+            times = _time_all(fns, a.repeats, clock)
+            for lo, t in zip(layouts, times):
+                res[lo].append(t)
+            res["torch_nchw"].append(times[-1])
+            flops = 2.0 * a.batch * outs[layouts[0]].shape[2] * outs[layouts[0]].shape[3] * k * c * r * r
+            line = f"{dtype:4s} {c:4d}->{k:<4d} {r}x{r}/{st} @{h:<3d}:"
+            for lo, t in zip(layouts, times):
+                line += f" ours {lo.upper()} {t * 1e3:6.1f} ms ({flops / t / 1e9:5.1f} GFLOPS)"
+            line += f"  torch NCHW {times[-1] * 1e3:6.1f} ms"
+            if "nhwc" in layouts and "nchw" in layouts:
+                line += f"  NCHW/NHWC speed {res['nhwc'][-1] / res['nchw'][-1]:.2f}x"
+            if "nchw" in layouts:
+                line += f"  ours/torch NCHW {times[-1] / res['nchw'][-1]:.2f}x"
+            line += "  max rel diff " + ", ".join(f"{errs[lo]:.1e}" for lo in layouts)
+            print(line, flush=True)
+        summary[dtype] = res
+    for dtype, res in summary.items():
+        if "nhwc" in layouts and "nchw" in layouts:
+            ratios = [a_ / b_ for a_, b_ in zip(res["nhwc"], res["nchw"])]
+            print(f"{dtype}: NCHW/NHWC speed (ours) geomean {_geomean(ratios):.2f}x, "
+                  f"min {min(ratios):.2f}x over {len(ratios)} layers")
+        for lo in layouts:
+            ratios = [a_ / b_ for a_, b_ in zip(res["torch_nchw"], res[lo])]
+            print(f"{dtype}: ours {lo.upper()} / torch NCHW speed geomean {_geomean(ratios):.2f}x")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dtype", choices=["f32", "bf16"], default="f32")
+    ap.add_argument("--dtype", default="f32", help="f32, bf16 or both (comma-separated)")
+    ap.add_argument("--layout", default="nhwc",
+                    help="nhwc (default: ours NHWC vs torch channels_last), nchw (ours NCHW vs torch "
+                         "contiguous NCHW), or both, comma-separated (forward only: ours in each "
+                         "layout and torch NCHW, alternating)")
     ap.add_argument("--direction", default="forward",
                     help="comma-separated: forward, data (backward data), weight (backward weight)")
     ap.add_argument("--batch", type=int, default=8)
@@ -59,6 +143,12 @@ def main() -> None:
     ap.add_argument("--layers", default=None,
                     help="comma-separated indices into LAYERS (default: all)")
     a = ap.parse_args()
+    a.dtype = a.dtype.split(",")
+    a.layout = a.layout.lower().split(",")
+    if any(d not in ("f32", "bf16") for d in a.dtype):
+        ap.error("--dtype: f32 or bf16")
+    if any(lo not in ("nhwc", "nchw") for lo in a.layout) or len(set(a.layout)) != len(a.layout):
+        ap.error("--layout: nhwc and/or nchw")
     import torch
 
     if a.threads < 1:
@@ -72,6 +162,14 @@ def main() -> None:
     directions = a.direction.split(",")
     if any(d not in ("forward", "data", "weight") for d in directions):
         ap.error("--direction: forward, data or weight")
+    if len(a.layout) > 1 or a.layout == ["nchw"]:
+        if directions != ["forward"]:
+            ap.error("--layout nchw / several layouts: --direction forward only")
+        _layouts(a, layers, clock)
+        return
+    if len(a.dtype) > 1:
+        ap.error("--dtype: one dtype unless --layout lists nchw")
+    a.dtype = a.dtype[0]
     tdtype = torch.float32 if a.dtype == "f32" else torch.bfloat16
     ratios = {d: [] for d in directions}
     for c, h, k, r, st in layers:
