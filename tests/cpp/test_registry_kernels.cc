@@ -355,6 +355,46 @@ std::string run_packer_cases(std::mt19937& rng, const gi::FloatGemmConfig& cfg, 
   return "";
 }
 
+// ukernel_rows (a tile of rows < mr rows) against the full kernel on the same zero-padded
+// panel: the computed rows bit for bit (NaN vs NaN of any payload counts as equal, as above),
+// and c's rows from `rows` on never touched, so the driver may point c into out itself.
+std::string run_rows_case(std::mt19937& rng, const gi::FloatGemmConfig& cfg, int rows, int64_t kw, bool accumulate,
+                          bool specials) {
+  const int mr = cfg.mr, nr = cfg.nr;
+  std::normal_distribution<float> d;
+  auto aligned = [](std::vector<float>& v, size_t n) {
+    v.assign(n + 16, 0.0f);
+    return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(v.data()) + 63) & ~uintptr_t{63});
+  };
+  std::vector<float> astore, bstore;
+  float* apanel = aligned(astore, static_cast<size_t>(std::max<int64_t>(kw, 1) * mr));
+  float* bpanel = aligned(bstore, static_cast<size_t>(std::max<int64_t>(kw, 1) * nr));
+  for (int64_t q = 0; q < kw; ++q)  // rows past `rows` are the panel's zero padding
+    for (int i = 0; i < rows; ++i) apanel[q * mr + i] = d(rng);
+  for (int64_t i = 0; i < kw * nr; ++i) bpanel[i] = d(rng);
+  if (specials && kw > 0) {
+    apanel[0] = std::numeric_limits<float>::infinity();
+    apanel[(kw - 1) * mr + rows - 1] = std::numeric_limits<float>::quiet_NaN();
+    bpanel[kw * nr - 1] = -std::numeric_limits<float>::infinity();
+  }
+  const int64_t ldc = nr + 5;
+  std::vector<float> c_full(static_cast<size_t>(mr * ldc)), c_rows;
+  for (float& x : c_full) x = d(rng);
+  c_rows = c_full;
+  const std::vector<float> c_in = c_full;
+  cfg.ukernel(kw, apanel, bpanel, c_full.data(), ldc, accumulate);
+  cfg.ukernel_rows(rows, kw, apanel, bpanel, c_rows.data(), ldc, accumulate);
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < ldc; ++j) {
+      const size_t e = static_cast<size_t>(i * ldc + j);
+      const float want = i < rows && j < nr ? c_full[e] : c_in[e];
+      if (std::memcmp(&want, &c_rows[e], sizeof(float)) != 0 && !(std::isnan(want) && std::isnan(c_rows[e])))
+        return "row " + std::to_string(i) + " col " + std::to_string(j) + ": want " + std::to_string(want) + " got " +
+               std::to_string(c_rows[e]);
+    }
+  return "";
+}
+
 void test_float_family(const char* family, const std::vector<reg::Entry<const gi::FloatGemmConfig*>>& entries,
                        DType t, FeatureSet detected, bool quick) {
   std::set<const gi::FloatGemmConfig*> seen;
@@ -428,8 +468,20 @@ void test_float_family(const char* family, const std::vector<reg::Entry<const gi
       if (!err.empty()) ++fails;
       check(err.empty(), std::string(family) + " " + e.name + " packers against the portable ones: " + err);
     }
-    std::printf("%-9s %-24s %3d cases, %d failed (mr=%d nr=%d k/word=%d kc=%d%s)\n", family, e.name, cases, fails,
-                cfg.mr, cfg.nr, kpw, cfg.kc, cfg.ukernel_indirect ? ", indirect" : "");
+    if (cfg.ukernel_rows != nullptr) {
+      for (int rows = 1; rows < cfg.mr; ++rows)
+        for (int64_t kw : {int64_t{0}, int64_t{1}, int64_t{3}, int64_t{4}, int64_t{9}, int64_t{64}})
+          for (int acc = 0; acc < 2; ++acc) {
+            const bool sp = kw > 0 && rows % 3 == 0;
+            const std::string err = run_rows_case(rng, cfg, rows, kw, acc != 0, sp);
+            ++cases;
+            if (!err.empty()) ++fails;
+            check(err.empty(), std::string(family) + " " + e.name + " rows=" + std::to_string(rows) + " kw=" +
+                                   std::to_string(kw) + (acc ? ", accumulate" : "") + (sp ? ", NaN/Inf" : "") + ": " + err);
+          }
+    }
+    std::printf("%-9s %-24s %3d cases, %d failed (mr=%d nr=%d k/word=%d kc=%d%s%s)\n", family, e.name, cases, fails,
+                cfg.mr, cfg.nr, kpw, cfg.kc, cfg.ukernel_indirect ? ", indirect" : "", cfg.ukernel_rows ? ", rows" : "");
   }
 }
 

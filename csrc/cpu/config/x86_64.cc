@@ -32,7 +32,8 @@ const FloatGemmConfig kF32Avx512 = {"f32_12x32_avx512", PanelWord::kF32, gi::uke
                                     gi::epilogue_tile_avx2, gi::pack_a_f32_avx512, gi::pack_b_f32_avx512,
                                     /*mr=*/12, /*nr=*/32, /*mc=*/144, /*kc=*/512, /*nc=*/4064,
                                     gi::ukernel_f32_12x32_avx512_indirect, gi::ukernel_f32_12x32_avx512_indirect_epilogue,
-                                    gi::ukernel_f32_12x32_avx512_strided_a};
+                                    gi::ukernel_f32_12x32_avx512_strided_a,
+                                    gi::ukernel_f32_12x32_avx512_rows};
 // AVX2 (6x16): BLIS's Zen sgemm blocking. kc = 256: the B micro-panel (16 KiB) stays in a
 // 32-48 KiB L1 next to the A micro-panel (6 KiB); mc = 144: the A block (144 KiB) in L2;
 // nc = 4080: the shared B block (4 MiB) in L3 (docs/GEMM_DESIGN.md has the sweep).
@@ -51,7 +52,8 @@ const FloatGemmConfig kBf16Avx512 = {"bf16_12x32_avx512bf16", PanelWord::kBF16Pa
                                      gi::pack_a_bf16pair_avx512, gi::pack_b_bf16pair_avx512,
                                      /*mr=*/12, /*nr=*/32, /*mc=*/144, /*kc=*/1024, /*nc=*/4064,
                                      gi::ukernel_bf16_12x32_avx512bf16_indirect,
-                                     gi::ukernel_bf16_12x32_avx512bf16_indirect_epilogue};
+                                     gi::ukernel_bf16_12x32_avx512bf16_indirect_epilogue,
+                                     /*ukernel_strided_a=*/nullptr, gi::ukernel_bf16_12x32_avx512bf16_rows};
 
 // ---- INT8 GEMM (qgemm_internal.h) -------------------------------------------------------
 // The B micro-panel slice (kc_words x nr words) stays in L1, the A block slice (mc x kc_words)

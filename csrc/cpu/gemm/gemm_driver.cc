@@ -312,16 +312,21 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
         auto prefetch_next = [&](int64_t ir) {
           if (ir + mr < direct_rows) prefetch_runs(row_table.data() + (ir + mr) / mr * nseg * mr, nseg, seg_words, mr);
         };
-        // acc (=) or += the product of tile ir and panel bp, through whichever path.
-        auto product = [&](int64_t ir, const float* bp, float* c, int64_t ldc, int accumulate) {
+        // acc (=) or += the product of tile ir (`rows` rows) and panel bp, through whichever path.
+        auto product = [&](int64_t ir, const float* bp, float* c, int64_t ldc, int accumulate, int rows) {
           if (ir < direct_rows) {
             prefetch_next(ir);
             cfg.ukernel_indirect(nseg, seg_words, row_table.data() + ir / mr * nseg * mr, bp, c, ldc, accumulate);
           } else if (ir < strided_rows) {
             cfg.ukernel_strided_a(kw, col_a + (i0 + ir) * 4, col_lda[pb], bp, c, ldc, accumulate);
-          } else
+          } else if (rows < mr && cfg.ukernel_rows != nullptr)
+            cfg.ukernel_rows(rows, kw, apack + ir * kw, bp, c, ldc, accumulate);
+          else
             cfg.ukernel(kw, apack + ir * kw, bp, c, ldc, accumulate);
         };
+        // A tile of fewer than mr rows but all nr columns is written in place (not through the
+        // tile buffer) when the entry has a kernel that stores only its rows.
+        const bool rows_in_place = cfg.ukernel_rows != nullptr;
         // A residual's rows are asked for a tile or two ahead (two on short depths, where a
         // tile's kernel is too short to hide DRAM latency): 1 thread, bf16 1x1 64->256 @56 b8
         // with a bf16 residual 7.6 -> 6.4-6.6 ms (the plain conv: 5.0).
@@ -346,15 +351,16 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
             const int64_t i = i0 + ir;
             const int rows = static_cast<int>(std::min<int64_t>(mr, mcur - ir));
             if (!multi) {
-              if (identity && rows == mr && cols == nr) {
-                product(ir, bp, static_cast<float*>(ep.out.data) + i * ep.out.row_stride + j, ep.out.row_stride, 0);
+              if (identity && cols == nr && (rows == mr || rows_in_place)) {
+                product(ir, bp, static_cast<float*>(ep.out.data) + i * ep.out.row_stride + j, ep.out.row_stride, 0,
+                        rows);
                 continue;
               }
               if (finish_in_kernel && rows == mr && cols == nr && ir < direct_rows) {
                 product_finished(ir, bp, nullptr, 0, 0, i, j);
                 continue;
               }
-              product(ir, bp, tile, nr, 0);
+              product(ir, bp, tile, nr, 0, rows);
               cfg.epilogue(ep, tile, nr, i, j, rows, cols);
               continue;
             }
@@ -367,17 +373,17 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
               acc = ws + (i - i_strip) * ws_ld + (j - jc);
               ld = ws_ld;
             }
-            if (rows == mr && cols == nr) {
-              prefetch_tile(acc, ld, mr, nr);
-              if (last && finish_in_kernel && ir < direct_rows) {
+            if (cols == nr && (rows == mr || rows_in_place)) {
+              prefetch_tile(acc, ld, rows, nr);
+              if (last && finish_in_kernel && rows == mr && ir < direct_rows) {
                 product_finished(ir, bp, acc, ld, 1, i, j);  // last of several blocks: accumulates
               } else {
-                product(ir, bp, acc, ld, !first);
+                product(ir, bp, acc, ld, !first, rows);
                 if (last && !(identity && acc_in_out)) cfg.epilogue(ep, acc, ld, i, j, rows, cols);
               }
             } else {  // edge tile: through the tile buffer, never past the matrix
               if (!first) copy_tile(acc, ld, tile, nr, rows, cols);
-              product(ir, bp, tile, nr, !first);
+              product(ir, bp, tile, nr, !first, rows);
               if (last) cfg.epilogue(ep, tile, nr, i, j, rows, cols);
               else copy_tile(tile, nr, acc, ld, rows, cols);
             }

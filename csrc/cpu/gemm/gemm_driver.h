@@ -98,6 +98,13 @@ using FloatIndirectEpilogueUkernel = void (*)(int64_t nseg, const int64_t* seg_w
 using FloatStridedAUkernel = void (*)(int64_t kw, const void* a, int64_t lda, const void* b, float* c, int64_t ldc,
                                       int accumulate);
 
+// The FloatUkernel tile product for a tile of rows < mr rows (the last of an M that mr does not
+// divide): A is the usual zero-padded mr-row panel, but only its first rows are multiplied (a
+// kernel may round the count up to a tile it has) and only `rows` rows of c are read or
+// written, so c may point into out itself. Per element the bits are FloatUkernel's.
+using FloatRowsUkernel = void (*)(int rows, int64_t kw, const void* a, const void* b, float* c, int64_t ldc,
+                                  int accumulate);
+
 // Epilogue of one output tile: rows [i0, i0 + mr), columns [j0, j0 + nr), from the f32 sums
 // in `tile` (row stride ldt, unit column stride). Defined with Epilogue below.
 struct Epilogue;
@@ -130,6 +137,9 @@ struct FloatGemmConfig {
   // A read in place from a column-major source (APacker::direct_columns) for full mr-row
   // tiles; nullptr: such an A is packed.
   FloatStridedAUkernel ukernel_strided_a = nullptr;
+  // Tiles of fewer than mr rows (nullptr: the full kernel on the padded panel, through a tile
+  // buffer). M = 64 output channels on a 12-row tile (NCHW convs) is 5 tiles and one of 4 rows.
+  FloatRowsUkernel ukernel_rows = nullptr;
 };
 
 // The registry's choice for operands of these dtypes under the active CPU features:

@@ -12,6 +12,7 @@
 #include "cpu/gemm/epilogue_avx512_inl.h"
 #include "cpu/gemm/float_kernels.h"
 #include "cpu/gemm/ukernels/indirect_12x32_avx512.h"
+#include "cpu/gemm/ukernels/rows_12x32_avx512.h"
 
 namespace aicc::cpu::gemm_internal {
 
@@ -102,6 +103,11 @@ void ukernel_bf16_12x32_avx512bf16(int64_t kw, const void* a_words, const void* 
 }
 
 // A in place (bf16 rows, pair words): indirect_12x32_avx512.h with vdpbf16ps.
+void ukernel_bf16_12x32_avx512bf16_rows(int rows, int64_t kw, const void* a, const void* b, float* c, int64_t ldc,
+                                        int accumulate) {
+  rows12x32::dispatch<true>(rows, kw, a, b, c, ldc, accumulate);
+}
+
 AICC_DEFINE_INDIRECT_12X32_AVX512(ukernel_bf16_12x32_avx512bf16_indirect, AICC_I12_LOOP_RB, "vdpbf16ps")
 AICC_DEFINE_INDIRECT_12X32_AVX512_EPILOGUE(ukernel_bf16_12x32_avx512bf16_indirect_epilogue, AICC_I12_LOOP_RB, "vdpbf16ps")
 

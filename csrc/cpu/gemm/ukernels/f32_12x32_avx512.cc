@@ -10,6 +10,7 @@
 #include "cpu/gemm/epilogue_avx512_inl.h"
 #include "cpu/gemm/float_kernels.h"
 #include "cpu/gemm/ukernels/indirect_12x32_avx512.h"
+#include "cpu/gemm/ukernels/rows_12x32_avx512.h"
 
 namespace aicc::cpu::gemm_internal {
 
@@ -121,6 +122,11 @@ void ukernel_f32_12x32_avx512(int64_t kc, const void* a_words, const void* b_wor
 void ukernel_f32_12x32_avx512_strided_a(int64_t kc, const void* a, int64_t lda, const void* b_words, float* c,
                                         int64_t ldc, int accumulate) {
   tile_12x32<true>(kc, static_cast<const float*>(a), lda, static_cast<const float*>(b_words), c, ldc, accumulate);
+}
+
+void ukernel_f32_12x32_avx512_rows(int rows, int64_t kc, const void* a, const void* b, float* c, int64_t ldc,
+                                   int accumulate) {
+  rows12x32::dispatch<false>(rows, kc, a, b, c, ldc, accumulate);
 }
 
 AICC_DEFINE_INDIRECT_12X32_AVX512(ukernel_f32_12x32_avx512_indirect, AICC_I12_LOOP, "vfmadd231ps")
