@@ -17,6 +17,7 @@
 //   test_registry_kernels --run-unsupported=NAME
 //     runs INT8 entry NAME once although the CPU lacks its features: on such a CPU it must die
 //     of SIGILL (the script checks), which proves the emulated CPU model really lacks them.
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -34,6 +35,7 @@
 #include "common/half.h"
 #include "common/thread_pool.h"
 #include "cpu/config/registry.h"
+#include "cpu/conv/conv2d_common.h"
 #include "cpu/gemm/float_kernels.h"
 #include "cpu/gemm/gemm_driver.h"
 #include "cpu/gemm/qgemm_internal.h"
@@ -597,6 +599,87 @@ const char* chosen(const std::vector<reg::Entry<Impl>>& family) {
   return reg::select(family).name;
 }
 
+// ------------------------------------------------------------------- NCHW panel gathers
+
+// Every nchw_gather entry against the portable one, word for word: blocks of output pixels
+// (m0, mc, a panel column offset j_off as when several images share a GEMM, depth p0/kc with
+// odd ends) of convs with padding on each side, strides 1-3, dilation, a kernel wider than the
+// input row and groups, over inputs holding NaN/Inf bit patterns. The panels start filled with
+// a sentinel, so lanes the block does not own must keep it (the batched packer gathers one
+// image's pixels into a panel another image's already fill).
+void test_nchw_gather(FeatureSet detected) {
+  const auto& family = reg::families().nchw_gather;
+  const cpu::conv::NchwGatherOps& ref = cpu::conv::nchw_gather_ops_portable();
+  struct Shape {
+    int64_t c, h, w, r, s, sh, sw, dh, dw, pt, pl, pb, pr, groups;
+  };
+  const std::vector<Shape> shapes = {
+      {3, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},   {4, 9, 13, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2},
+      {2, 5, 40, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1},  {2, 6, 11, 3, 5, 1, 2, 2, 1, 2, 0, 1, 3, 1},
+      {3, 8, 8, 2, 2, 3, 3, 1, 1, 0, 1, 1, 0, 1},   {2, 4, 3, 1, 7, 1, 1, 1, 1, 0, 3, 0, 3, 1},
+      {5, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {2, 57, 57, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1},
+      {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1},   {2, 3, 70, 3, 3, 1, 2, 1, 3, 1, 4, 1, 4, 1}};
+  std::mt19937 rng(77);
+  int cases = 0, fails = 0;
+  for (const auto& e : family) {
+    if (!detected.contains(e.required)) {
+      std::printf("skip nchw_gather %s: the CPU lacks %s\n", e.name, feature_names(e.required.without(detected)).c_str());
+      continue;
+    }
+    for (const Shape& sh : shapes) {
+      Conv2dDesc d;
+      d.n = 2, d.c = sh.c, d.h = sh.h, d.w = sh.w, d.k = sh.groups, d.r = sh.r, d.s = sh.s;
+      d.stride_h = sh.sh, d.stride_w = sh.sw, d.dilation_h = sh.dh, d.dilation_w = sh.dw;
+      d.pad_top = sh.pt, d.pad_left = sh.pl, d.pad_bottom = sh.pb, d.pad_right = sh.pr, d.groups = sh.groups;
+      d.layout = Layout::kNCHW;
+      const int64_t pq = d.p() * d.q(), depth = d.cg() * d.r * d.s, xn = d.n * d.c * d.h * d.w;
+      std::vector<uint32_t> x32(static_cast<size_t>(xn));
+      std::vector<uint16_t> x16(static_cast<size_t>(xn));
+      for (auto& v : x32) v = static_cast<uint32_t>(rng());
+      for (auto& v : x16) v = static_cast<uint16_t>(rng());
+      x32[0] = 0x7fc00001u, x16[0] = 0x7fc1;  // NaN payloads, Inf: copied as bits
+      if (xn > 1) x32[xn - 1] = 0xff800000u, x16[xn - 1] = 0xff80;
+      for (int nr : {32, 16, 8}) {
+        for (int64_t img = 0; img < d.n; ++img)
+          for (int64_t g = 0; g < d.groups; ++g)
+            for (const auto& blk : std::vector<std::array<int64_t, 5>>{
+                     {0, pq, 0, 0, depth}, {pq / 3, pq - pq / 3, 5, 1, depth - 1}, {1, std::min<int64_t>(pq - 1, 40), nr - 1, 3, 2},
+                     {0, pq, 0, depth - 1, 1}}) {
+              const int64_t m0 = blk[0], mc = blk[1], j_off = blk[2], p0 = blk[3], kc = blk[4];
+              if (mc <= 0 || kc <= 0 || p0 + kc > depth || m0 + mc > pq) continue;
+              const int64_t panels = (j_off + mc + nr - 1) / nr, kw = (kc + 1) / 2;
+              for (int pairs = 0; pairs < 2; ++pairs) {
+                const int64_t words = panels * nr * (pairs ? kw : kc);
+                std::vector<uint32_t> want(static_cast<size_t>(words), 0xa5a5a5a5u), got = want;
+                if (pairs) {
+                  ref.panels_bf16pairs(d, x16.data(), img, g, m0, mc, p0, kc, nr, want.data(), j_off);
+                  e.impl->panels_bf16pairs(d, x16.data(), img, g, m0, mc, p0, kc, nr, got.data(), j_off);
+                } else {
+                  ref.panels_f32(d, reinterpret_cast<const float*>(x32.data()), img, g, m0, mc, p0, kc, nr,
+                                 reinterpret_cast<float*>(want.data()), j_off);
+                  e.impl->panels_f32(d, reinterpret_cast<const float*>(x32.data()), img, g, m0, mc, p0, kc, nr,
+                                     reinterpret_cast<float*>(got.data()), j_off);
+                }
+                ++cases;
+                size_t bad = 0;
+                while (bad < want.size() && want[bad] == got[bad]) ++bad;
+                if (bad < want.size()) ++fails;
+                check(bad == want.size(),
+                      std::string("nchw_gather ") + e.name + (pairs ? " bf16 pairs" : " f32") + " c=" +
+                          std::to_string(d.c) + " " + std::to_string(d.h) + "x" + std::to_string(d.w) + " " +
+                          std::to_string(d.r) + "x" + std::to_string(d.s) + "/" + std::to_string(d.stride_w) +
+                          " nr=" + std::to_string(nr) + " m0=" + std::to_string(m0) + " mc=" + std::to_string(mc) +
+                          " j_off=" + std::to_string(j_off) + " p0=" + std::to_string(p0) + " kc=" + std::to_string(kc) +
+                          ": first difference at word " + std::to_string(bad));
+              }
+            }
+      }
+    }
+    std::printf("nchw_gather %-24s %3d cases, %d failed\n", e.name, cases, fails);
+    cases = fails = 0;
+  }
+}
+
 void test_choices(FeatureSet detected) {
   const reg::Families& f = reg::families();
   // Every family ends in a portable entry that requires nothing.
@@ -696,6 +779,7 @@ int main(int argc, char** argv) {
     test_float_family("bf16_gemm", f.bf16_gemm, DType::kBF16, detected, quick);
     test_float_family("f16_gemm", f.f16_gemm, DType::kF16, detected, /*quick=*/true);
     test_int8_family(f.int8_gemm, detected, quick);
+    test_nchw_gather(detected);
     test_choices(detected);
     test_neon_vs_portable(detected, quick, check);
   } catch (const std::exception& e) {

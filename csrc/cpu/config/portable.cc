@@ -26,6 +26,7 @@ void register_portable(Families& f) {
   f.depthwise_int8.push_back({"depthwise_int8_portable", FeatureSet(), depthwise_qconv2d_portable});
   f.smallc.push_back({"smallc_f32_portable", FeatureSet(), smallc_ops_portable});
   f.smallc_int8.push_back({"smallc_int8_via_qgemm_portable", FeatureSet(), nullptr});
+  f.nchw_gather.push_back({"nchw_gather_portable", FeatureSet(), &conv::nchw_gather_ops_portable()});
   f.reduce.push_back({"reduce_portable", FeatureSet(), &kReducePortable});
   f.peak_f32.push_back({"fp32_fma_portable", FeatureSet(), &peak::fp32_fma_loop_entry_portable()});
   f.peak_int8.push_back({"int8_madd_portable", FeatureSet(), &peak::int8_madd_loop_entry_portable()});

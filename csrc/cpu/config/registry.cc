@@ -61,6 +61,7 @@ std::vector<EntryInfo> describe() {
   add(out, "depthwise_int8", f.depthwise_int8);
   add(out, "smallc", f.smallc);
   add(out, "smallc_int8", f.smallc_int8);
+  add(out, "nchw_gather", f.nchw_gather);
   add(out, "reduce", f.reduce);
   add(out, "peak_f32", f.peak_f32);
   add(out, "peak_bf16", f.peak_bf16);

@@ -18,6 +18,7 @@
 #include "aicc/conv.h"
 #include "aicc/gemm.h"
 #include "common/cpu_features.h"
+#include "cpu/conv/conv2d_common.h"
 #include "cpu/conv/depthwise_conv2d.h"
 #include "cpu/conv/depthwise_qconv2d.h"
 #include "cpu/conv/qstem_conv2d.h"
@@ -52,6 +53,8 @@ struct Families {
   // Its INT8 twin; the portable entry's impl is nullptr: no direct kernel, the conv runs as
   // im2col + qgemm (the int8_gemm family's kernel).
   std::vector<Entry<const QStemOps*>> smallc_int8;
+  // The NCHW implicit-GEMM B-panel gathers (f32 words, bf16 pair words).
+  std::vector<Entry<const conv::NchwGatherOps*>> nchw_gather;
   std::vector<Entry<const ReduceKernels*>> reduce;
   // peak_bf16 falls back on peak_f32 (bf16 then runs on the f32 kernels).
   std::vector<Entry<const peak::ComputeLoop*>> peak_f32, peak_bf16, peak_int8;

@@ -86,6 +86,7 @@ void register_x86_64(Families& f) {
   f.smallc.push_back({"smallc_bf16_avx512bf16", kAvx512 | FeatureSet{F::kAvx512Bf16}, smallc_ops_avx512bf16});
   f.smallc.push_back({"smallc_f32_avx512", kAvx512, smallc_ops_avx512});
   f.smallc.push_back({"smallc_f32_avx2", kAvx2, smallc_ops_avx2});
+  f.nchw_gather.push_back({"nchw_gather_avx512", kAvx512, &conv::nchw_gather_ops_avx512()});
 
   f.reduce.push_back({"reduce_avx2", kAvx2, &kReduceAvx2});
 

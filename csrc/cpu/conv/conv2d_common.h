@@ -58,10 +58,30 @@ void im2col_block(const Conv2dDesc& d, const void* x, int esize, uint32_t pad, i
                   int64_t mc, int64_t p0, int64_t kc, void* col, int64_t ldc = 0);
 
 // The same NCHW block of an f32 input written straight into the GEMM's f32 B panels (nr
-// pixels wide, kc rows each, panel after panel: gemm_driver.h); a last partial panel's lanes
-// past mc are left as they are.
+// pixels wide, kc rows each, panel after panel: gemm_driver.h); pixel j of the block goes to
+// panel column j + j_off (j_off > 0: an image's pixels after another's, in one GEMM); lanes
+// of the panels that no pixel of the block maps to are left as they are.
 void im2col_panels_nchw_f32(const Conv2dDesc& d, const float* x, int64_t n, int64_t g, int64_t m0, int64_t mc,
-                            int64_t p0, int64_t kc, int64_t nr, float* dst);
+                            int64_t p0, int64_t kc, int64_t nr, float* dst, int64_t j_off = 0);
+// The same for a bf16 input into bf16 pair-word B panels (PanelWord::kBF16Pair: ceil(kc/2)
+// words per lane, depth rows 2q and 2q + 1 in the low and high halves, +0 past kc).
+void im2col_panels_nchw_bf16pairs(const Conv2dDesc& d, const uint16_t* x, int64_t n, int64_t g, int64_t m0,
+                                  int64_t mc, int64_t p0, int64_t kc, int64_t nr, uint32_t* dst, int64_t j_off = 0);
+
+// The two panel gathers above as a registry family (`nchw_gather`): the portable entry is
+// those functions, nchw_gather_avx512 builds each 32-lane panel row from masked loads (the same
+// words; strides past 2 and other panel widths go to the portable code).
+struct NchwGatherOps {
+  void (*panels_f32)(const Conv2dDesc& d, const float* x, int64_t n, int64_t g, int64_t m0, int64_t mc, int64_t p0,
+                     int64_t kc, int64_t nr, float* dst, int64_t j_off);
+  void (*panels_bf16pairs)(const Conv2dDesc& d, const uint16_t* x, int64_t n, int64_t g, int64_t m0, int64_t mc,
+                           int64_t p0, int64_t kc, int64_t nr, uint32_t* dst, int64_t j_off);
+};
+const NchwGatherOps& nchw_gather_ops();  // the registry's choice under the active CPU features
+const NchwGatherOps& nchw_gather_ops_portable();
+#if defined(AICC_X86)
+const NchwGatherOps& nchw_gather_ops_avx512();
+#endif
 
 // col2im: accumulates an f32 column buffer of the same shape into f32 grad_in (full x shape).
 // Each grad_in element is written by one task in a fixed order: thread-count independent.

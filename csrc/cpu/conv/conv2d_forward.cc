@@ -282,6 +282,39 @@ void pack_staged_b(const gemm_internal::FloatGemmConfig& cfg, DType dtype, int64
   }
 }
 
+// Gathers NCHW B columns straight into the entry's panels where the word format allows it
+// (f32 words of an f32 input, pair words of a bf16 one): pixels [m0, m0 + mc) of image n go
+// to panel columns [j_off, j_off + mc) of the panels at dst (kc depth rows from p0). False:
+// the word format needs the staged path.
+bool gather_panels(const gemm_internal::FloatGemmConfig& cfg, const Conv2dDesc& d, const TensorView& x, int64_t n,
+                   int64_t g, int64_t m0, int64_t mc, int64_t p0, int64_t kc, void* dst, int64_t j_off) {
+  if (x.dtype == DType::kF32 && cfg.word == gemm_internal::PanelWord::kF32) {
+    conv::nchw_gather_ops().panels_f32(d, static_cast<const float*>(x.data), n, g, m0, mc, p0, kc, cfg.nr,
+                                       static_cast<float*>(dst), j_off);
+    return true;
+  }
+  if (x.dtype == DType::kBF16 && cfg.word == gemm_internal::PanelWord::kBF16Pair) {
+    conv::nchw_gather_ops().panels_bf16pairs(d, static_cast<const uint16_t*>(x.data), n, g, m0, mc, p0, kc, cfg.nr,
+                                             static_cast<uint32_t*>(dst), j_off);
+    return true;
+  }
+  return false;
+}
+
+bool gathers_panels(const gemm_internal::FloatGemmConfig& cfg, DType x) {
+  return (x == DType::kF32 && cfg.word == gemm_internal::PanelWord::kF32) ||
+         (x == DType::kBF16 && cfg.word == gemm_internal::PanelWord::kBF16Pair);
+}
+
+// Zeroes the lanes past nc of the last, partial panel of a B block of nc columns (kw words).
+void zero_panel_tail(const gemm_internal::FloatGemmConfig& cfg, int64_t kw, int64_t nc, void* dst) {
+  const int nr = cfg.nr;
+  if (const int64_t cols = nc % nr) {
+    uint32_t* last = static_cast<uint32_t*>(dst) + nc / nr * nr * kw;
+    for (int64_t t = 0; t < kw; ++t) std::fill(last + t * nr + cols, last + (t + 1) * nr, 0u);
+  }
+}
+
 class ImplicitBPacker final : public gemm_internal::BPacker {
  public:
   ImplicitBPacker(const Conv2dDesc& d, const TensorView& x, int64_t n, int64_t g) : d_(d), x_(x), n_(n), g_(g) {}
@@ -291,20 +324,19 @@ class ImplicitBPacker final : public gemm_internal::BPacker {
   void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
             void* dst) const override {
     const int esize = static_cast<int>(dtype_size(x_.dtype));
-    if (x_.dtype == DType::kF32 && cfg.word == gemm_internal::PanelWord::kF32) {
-      // An f32 panel of f32 words is a depth-major block of nr pixels, so the panels are
-      // gathered straight into place: no staging tile and no second pass (that pass was 8 %
-      // of a 3x3 64@56 NCHW conv). The lanes past a last partial panel are zeroed.
+    if (gathers_panels(cfg, x_.dtype)) {
+      // An f32 panel of f32 words (or of bf16 pair words) is a depth-major block of nr pixels,
+      // so the panels are gathered straight into place: no staging tile and no second pass
+      // (that pass was 8 % of a 3x3 64@56 NCHW f32 conv). The lanes past a last partial panel
+      // are zeroed.
       const int nr = cfg.nr;
-      float* out = static_cast<float*>(dst);
+      const int64_t kw = gemm_internal::panel_words(kc, cfg.word);
+      uint32_t* out = static_cast<uint32_t*>(dst);
       // kStagedPanels panels per call: the depth rows' writes stay within a few L1 lines.
       for (int64_t j = 0; j < nc; j += kStagedPanels * nr)
-        conv::im2col_panels_nchw_f32(d_, static_cast<const float*>(x_.data), n_, g_, j0 + j,
-                                     std::min<int64_t>(kStagedPanels * nr, nc - j), p0, kc, nr, out + j * kc);
-      if (const int64_t cols = nc % nr) {
-        float* last = out + nc / nr * nr * kc;
-        for (int64_t t = 0; t < kc; ++t) std::fill(last + t * nr + cols, last + (t + 1) * nr, 0.0f);
-      }
+        gather_panels(cfg, d_, x_, n_, g_, j0 + j, std::min<int64_t>(kStagedPanels * nr, nc - j), p0, kc,
+                      out + j * kw, 0);
+      zero_panel_tail(cfg, kw, nc, dst);
       return;
     }
     pack_staged_b(cfg, x_.dtype, kc, j0, nc, dst, [&](int64_t m0, int64_t cols, char* staging) {
@@ -333,6 +365,24 @@ class NchwBatchBPacker final : public gemm_internal::BPacker {
   void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
             void* dst) const override {
     const int64_t esize = static_cast<int64_t>(dtype_size(x_.dtype));
+    if (gathers_panels(cfg, x_.dtype)) {
+      // Straight into the panels, one image segment at a time (a panel may hold the last
+      // pixels of one image and the first of the next).
+      const int64_t kw = gemm_internal::panel_words(kc, cfg.word);
+      uint32_t* out = static_cast<uint32_t*>(dst);
+      const int64_t step = static_cast<int64_t>(kStagedPanels) * cfg.nr;
+      for (int64_t j = 0; j < nc; j += step) {  // a few panels per pass: their rows stay in L1
+        const int64_t cols = std::min(step, nc - j);
+        for (int64_t done = 0; done < cols;) {
+          const int64_t m = j0 + j + done, n = n0_ + m / pq_, m0 = m % pq_;
+          const int64_t len = std::min(cols - done, pq_ - m0);
+          gather_panels(cfg, d_, x_, n, g_, m0, len, p0, kc, out + j * kw, done);
+          done += len;
+        }
+      }
+      zero_panel_tail(cfg, kw, nc, dst);
+      return;
+    }
     pack_staged_b(cfg, x_.dtype, kc, j0, nc, dst, [&](int64_t first, int64_t cols, char* staging) {
       for (int64_t done = 0; done < cols;) {  // one image segment at a time
         const int64_t m = first + done, n = n0_ + m / pq_, m0 = m % pq_;
