@@ -286,8 +286,12 @@ void pack_staged_b(const gemm_internal::FloatGemmConfig& cfg, DType dtype, int64
 // (f32 words of an f32 input, pair words of a bf16 one): pixels [m0, m0 + mc) of image n go
 // to panel columns [j_off, j_off + mc) of the panels at dst (kc depth rows from p0). False:
 // the word format needs the staged path.
-bool gather_panels(const gemm_internal::FloatGemmConfig& cfg, const Conv2dDesc& d, const TensorView& x, int64_t n,
-                   int64_t g, int64_t m0, int64_t mc, int64_t p0, int64_t kc, void* dst, int64_t j_off) {
+bool gather_panels(const gemm_internal::FloatGemmConfig& cfg, const Conv2dDesc& conv_desc, const TensorView& x,
+                   int64_t n, int64_t g, int64_t m0, int64_t mc, int64_t p0, int64_t kc, void* dst, int64_t j_off) {
+  // A pointwise conv's channel plane is one contiguous row of H*W pixels: gathered as such, a
+  // panel row is one or two runs (loads) instead of one per output row (3-4 at 14x14).
+  Conv2dDesc d = conv_desc;
+  if (conv::is_pointwise(d)) d.w *= d.h, d.h = 1;
   if (x.dtype == DType::kF32 && cfg.word == gemm_internal::PanelWord::kF32) {
     conv::nchw_gather_ops().panels_f32(d, static_cast<const float*>(x.data), n, g, m0, mc, p0, kc, cfg.nr,
                                        static_cast<float*>(dst), j_off);
