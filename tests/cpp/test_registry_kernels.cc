@@ -397,6 +397,47 @@ std::string run_rows_case(std::mt19937& rng, const gi::FloatGemmConfig& cfg, int
   return "";
 }
 
+// ukernel_strided_b (B rows read in place, ldb words apart, any alignment) against the packed
+// kernel on the same values: bit for bit, `rows` rows stored (rows == mr: the full tile).
+std::string run_strided_b_case(std::mt19937& rng, const gi::FloatGemmConfig& cfg, int rows, int64_t kw, int64_t ldb,
+                               int64_t b_offset, bool accumulate, bool specials) {
+  const int mr = cfg.mr, nr = cfg.nr;
+  std::normal_distribution<float> d;
+  auto aligned = [](std::vector<float>& v, size_t n) {
+    v.assign(n + 16, 0.0f);
+    return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(v.data()) + 63) & ~uintptr_t{63});
+  };
+  std::vector<float> astore, bstore;
+  float* apanel = aligned(astore, static_cast<size_t>(std::max<int64_t>(kw, 1) * mr));
+  float* bpanel = aligned(bstore, static_cast<size_t>(std::max<int64_t>(kw, 1) * nr));
+  for (int64_t q = 0; q < kw; ++q)
+    for (int i = 0; i < rows; ++i) apanel[q * mr + i] = d(rng);
+  // B in place: kw rows of nr values, ldb apart, starting b_offset floats into the buffer.
+  std::vector<float> bmat(static_cast<size_t>(b_offset + std::max<int64_t>(kw, 1) * ldb + nr), 0.0f);
+  for (int64_t q = 0; q < kw; ++q)
+    for (int j = 0; j < nr; ++j) bpanel[q * nr + j] = bmat[static_cast<size_t>(b_offset + q * ldb + j)] = d(rng);
+  if (specials && kw > 0) {
+    apanel[0] = std::numeric_limits<float>::infinity();
+    bpanel[(kw - 1) * nr + nr - 1] = bmat[static_cast<size_t>(b_offset + (kw - 1) * ldb + nr - 1)] =
+        std::numeric_limits<float>::quiet_NaN();
+  }
+  const int64_t ldc = nr + 3;
+  std::vector<float> c_packed(static_cast<size_t>(mr * ldc)), c_strided;
+  for (float& x : c_packed) x = d(rng);
+  c_strided = c_packed;
+  const std::vector<float> c_in = c_packed;
+  if (rows == mr) cfg.ukernel(kw, apanel, bpanel, c_packed.data(), ldc, accumulate);
+  else cfg.ukernel_rows(rows, kw, apanel, bpanel, c_packed.data(), ldc, accumulate);
+  cfg.ukernel_strided_b(rows, kw, apanel, bmat.data() + b_offset, ldb, c_strided.data(), ldc, accumulate);
+  for (size_t e = 0; e < c_packed.size(); ++e) {
+    const bool stored = static_cast<int64_t>(e) / ldc < rows && static_cast<int64_t>(e) % ldc < nr;
+    const float want = stored ? c_packed[e] : c_in[e];
+    if (std::memcmp(&want, &c_strided[e], sizeof(float)) != 0 && !(std::isnan(want) && std::isnan(c_strided[e])))
+      return "element " + std::to_string(e) + ": want " + std::to_string(want) + " got " + std::to_string(c_strided[e]);
+  }
+  return "";
+}
+
 void test_float_family(const char* family, const std::vector<reg::Entry<const gi::FloatGemmConfig*>>& entries,
                        DType t, FeatureSet detected, bool quick) {
   std::set<const gi::FloatGemmConfig*> seen;
@@ -482,8 +523,24 @@ void test_float_family(const char* family, const std::vector<reg::Entry<const gi
                                    std::to_string(kw) + (acc ? ", accumulate" : "") + (sp ? ", NaN/Inf" : "") + ": " + err);
           }
     }
-    std::printf("%-9s %-24s %3d cases, %d failed (mr=%d nr=%d k/word=%d kc=%d%s%s)\n", family, e.name, cases, fails,
-                cfg.mr, cfg.nr, kpw, cfg.kc, cfg.ukernel_indirect ? ", indirect" : "", cfg.ukernel_rows ? ", rows" : "");
+    if (cfg.ukernel_strided_b != nullptr && cfg.ukernel_rows != nullptr) {
+      for (int rows : {1, 4, 5, 8, 11, cfg.mr})
+        for (int64_t kw : {int64_t{0}, int64_t{1}, int64_t{5}, int64_t{64}})
+          for (int64_t ldb : {int64_t{cfg.nr}, int64_t{cfg.nr + 5}, int64_t{3136}})
+            for (int64_t off : {int64_t{0}, int64_t{3}})
+              for (int acc = 0; acc < 2; ++acc) {
+                const bool sp = kw > 0 && rows % 4 == 0;
+                const std::string err = run_strided_b_case(rng, cfg, rows, kw, ldb, off, acc != 0, sp);
+                ++cases;
+                if (!err.empty()) ++fails;
+                check(err.empty(), std::string(family) + " " + e.name + " strided B rows=" + std::to_string(rows) +
+                                       " kw=" + std::to_string(kw) + " ldb=" + std::to_string(ldb) + " offset=" +
+                                       std::to_string(off) + (acc ? ", accumulate" : "") + ": " + err);
+              }
+    }
+    std::printf("%-9s %-24s %3d cases, %d failed (mr=%d nr=%d k/word=%d kc=%d%s%s%s)\n", family, e.name, cases, fails,
+                cfg.mr, cfg.nr, kpw, cfg.kc, cfg.ukernel_indirect ? ", indirect" : "", cfg.ukernel_rows ? ", rows" : "",
+                cfg.ukernel_strided_b ? ", strided B" : "");
   }
 }
 

@@ -33,7 +33,7 @@ const FloatGemmConfig kF32Avx512 = {"f32_12x32_avx512", PanelWord::kF32, gi::uke
                                     /*mr=*/12, /*nr=*/32, /*mc=*/144, /*kc=*/512, /*nc=*/4064,
                                     gi::ukernel_f32_12x32_avx512_indirect, gi::ukernel_f32_12x32_avx512_indirect_epilogue,
                                     gi::ukernel_f32_12x32_avx512_strided_a,
-                                    gi::ukernel_f32_12x32_avx512_rows};
+                                    gi::ukernel_f32_12x32_avx512_rows, gi::ukernel_f32_12x32_avx512_strided_b};
 // AVX2 (6x16): BLIS's Zen sgemm blocking. kc = 256: the B micro-panel (16 KiB) stays in a
 // 32-48 KiB L1 next to the A micro-panel (6 KiB); mc = 144: the A block (144 KiB) in L2;
 // nc = 4080: the shared B block (4 MiB) in L3 (docs/GEMM_DESIGN.md has the sweep).

@@ -27,6 +27,8 @@ void ukernel_f32_12x32_avx512_indirect_epilogue(int64_t nseg, const int64_t* seg
     const float* c, int64_t ldc, int accumulate, const Epilogue& ep, int64_t i0, int64_t j0);
 void ukernel_f32_12x32_avx512_rows(int rows, int64_t kc, const void* a, const void* b, float* c, int64_t ldc,
                                    int accumulate);
+void ukernel_f32_12x32_avx512_strided_b(int rows, int64_t kc, const void* a, const void* b, int64_t ldb, float* c,
+                                        int64_t ldc, int accumulate);
 void ukernel_bf16_12x32_avx512bf16(int64_t kw, const void* a, const void* b, float* c, int64_t ldc,
                                    int accumulate);
 void ukernel_bf16_12x32_avx512bf16_rows(int rows, int64_t kw, const void* a, const void* b, float* c, int64_t ldc,

@@ -224,9 +224,27 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
     const int64_t nc = std::min(nc_max, n - jc);
     const int64_t npanels = ceil_div(nc, nr);
 
+    // B read in place for kc block pb (full panels), when the entry has a strided-B kernel and
+    // the source offers its first panel; then only the panels it does not offer (a last
+    // partial one) are packed, and A is packed (a kernel reads one operand in place, not both).
+    auto b_direct = [&](int64_t pb) {
+      if (cfg.ukernel_strided_b == nullptr || bsrc.packed != nullptr || nc < nr) return false;
+      int64_t ld = 0;
+      const int64_t p0 = pb * kc_blk;
+      return bsrc.packer->direct_panel(cfg, p0, std::min(kc_blk, k - p0), jc, &ld) != nullptr;
+    };
     // Packs kc block pb of this column block into dst (parallel over column panels).
-    auto pack_b = [&](int64_t pb, float* dst) {
+    auto pack_b = [&](int64_t pb, float* dst, bool direct) {
       const int64_t p0 = pb * kc_blk, kc = std::min(kc_blk, k - p0), kw = panel_words(kc, cfg.word);
+      if (direct) {  // only the panels not read in place (a partial last one, at least)
+        int64_t ld = 0;
+        for (int64_t sp = 0; sp < npanels; ++sp) {
+          const int64_t j0 = sp * nr, cols = std::min<int64_t>(nr, nc - j0);
+          if (cols < nr || bsrc.packer->direct_panel(cfg, p0, kc, jc + j0, &ld) == nullptr)
+            bsrc.packer->pack(cfg, p0, kc, jc + j0, cols, dst + sp * nr * kw);
+        }
+        return;
+      }
       const int64_t per = ceil_div(npanels, std::min<int64_t>(T, npanels));
       parallel_for(
           ceil_div(npanels, per),
@@ -239,26 +257,29 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
     };
     // The B block and the in-place A segments of each kc block.
     std::vector<const float*> bblocks(static_cast<size_t>(nkb));
+    std::vector<char> bdirect(static_cast<size_t>(nkb));
     std::vector<int64_t> segs(static_cast<size_t>(nkb * APacker::kMaxDirectSegments));
     std::vector<int> nsegs(static_cast<size_t>(nkb));
     std::vector<const void*> col_base(static_cast<size_t>(nkb));  // column-major A in place
     std::vector<int64_t> col_lda(static_cast<size_t>(nkb));
     auto prepare = [&](int64_t pb, float* dst) {
       const int64_t p0 = pb * kc_blk, kc = std::min(kc_blk, k - p0);
+      bdirect[pb] = b_direct(pb);
       if (bsrc.packed) {
         bblocks[pb] = static_cast<const float*>(bsrc.packed->block(jc, pb));
       } else if (b_per_panel) {
         bblocks[pb] = nullptr;  // packed panel by panel in block_task
       } else {
-        pack_b(pb, dst);
+        pack_b(pb, dst, bdirect[pb] != 0);
         bblocks[pb] = dst;
       }
       // A read in place for this depth block (full mr-row tiles), when the entry has an
       // indirect microkernel and the A source can present the block's rows as runs.
       int64_t* sw = segs.data() + pb * APacker::kMaxDirectSegments;
-      nsegs[pb] = cfg.ukernel_indirect && direct_a_enabled() ? a.direct_segments(cfg, p0, kc, sw) : 0;
+      // (A is packed where B is read in place: a kernel reads one operand in place, not both.)
+      nsegs[pb] = cfg.ukernel_indirect && direct_a_enabled() && !bdirect[pb] ? a.direct_segments(cfg, p0, kc, sw) : 0;
       // Else a column-major A read in place, when the entry has a strided-A kernel.
-      col_base[pb] = nsegs[pb] == 0 && cfg.ukernel_strided_a && direct_a_enabled()
+      col_base[pb] = nsegs[pb] == 0 && !bdirect[pb] && cfg.ukernel_strided_a && direct_a_enabled()
                          ? a.direct_columns(cfg, p0, kc, &col_lda[pb])
                          : nullptr;
     };
@@ -312,9 +333,14 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
         auto prefetch_next = [&](int64_t ir) {
           if (ir + mr < direct_rows) prefetch_runs(row_table.data() + (ir + mr) / mr * nseg * mr, nseg, seg_words, mr);
         };
+        // The in-place B panel for the current panel (full panels of a direct block).
+        const void* bdir = nullptr;
+        int64_t ldb = 0;
         // acc (=) or += the product of tile ir (`rows` rows) and panel bp, through whichever path.
         auto product = [&](int64_t ir, const float* bp, float* c, int64_t ldc, int accumulate, int rows) {
-          if (ir < direct_rows) {
+          if (bdir != nullptr) {
+            cfg.ukernel_strided_b(rows, kw, apack + ir * kw, bdir, ldb, c, ldc, accumulate);
+          } else if (ir < direct_rows) {
             prefetch_next(ir);
             cfg.ukernel_indirect(nseg, seg_words, row_table.data() + ir / mr * nseg * mr, bp, c, ldc, accumulate);
           } else if (ir < strided_rows) {
@@ -345,7 +371,8 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
         for (int64_t sp = s0; sp < s1; ++sp) {
           const int64_t j = jc + sp * nr;
           const int cols = static_cast<int>(std::min<int64_t>(nr, jc + nc - j));
-          if (b_per_panel) bsrc.packer->pack(cfg, p0, kc, j, cols, my_panel);
+          bdir = bdirect[pb] && cols == nr ? bsrc.packer->direct_panel(cfg, p0, kc, j, &ldb) : nullptr;
+          if (b_per_panel && bdir == nullptr) bsrc.packer->pack(cfg, p0, kc, j, cols, my_panel);
           const float* bp = b_per_panel ? my_panel : bblock + sp * nr * kw;
           for (int64_t ir = 0; ir < mcur; ir += mr) {
             const int64_t i = i0 + ir;

@@ -105,6 +105,13 @@ using FloatStridedAUkernel = void (*)(int64_t kw, const void* a, int64_t lda, co
 using FloatRowsUkernel = void (*)(int rows, int64_t kw, const void* a, const void* b, float* c, int64_t ldc,
                                   int accumulate);
 
+// FloatRowsUkernel (rows <= mr; rows == mr: a full tile) with B read in place: row q of the
+// panel's 32 (nr) columns is b + q * ldb words, rows of a row-major matrix (the image rows of a
+// 1x1 NCHW conv) instead of a packed panel. f32 words only. The same products in the same
+// order as through a packed panel: the same bits.
+using FloatStridedBUkernel = void (*)(int rows, int64_t kw, const void* a, const void* b, int64_t ldb, float* c,
+                                      int64_t ldc, int accumulate);
+
 // Epilogue of one output tile: rows [i0, i0 + mr), columns [j0, j0 + nr), from the f32 sums
 // in `tile` (row stride ldt, unit column stride). Defined with Epilogue below.
 struct Epilogue;
@@ -140,6 +147,9 @@ struct FloatGemmConfig {
   // Tiles of fewer than mr rows (nullptr: the full kernel on the padded panel, through a tile
   // buffer). M = 64 output channels on a 12-row tile (NCHW convs) is 5 tiles and one of 4 rows.
   FloatRowsUkernel ukernel_rows = nullptr;
+  // Full nr-column B panels read in place where the B source offers them (BPacker::
+  // direct_panel); nullptr: B is always packed.
+  FloatStridedBUkernel ukernel_strided_b = nullptr;
 };
 
 // The registry's choice for operands of these dtypes under the active CPU features:
@@ -192,6 +202,15 @@ class BPacker {
   virtual ~BPacker() = default;
   virtual DType dtype() const = 0;
   virtual void pack(const FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc, void* dst) const = 0;
+
+  // In-place reads of B (for entries with a strided-B microkernel): the address of word
+  // (p0, j0) of the full nr-column panel [j0, j0 + nr) of depth block [p0, p0 + kc), its rows
+  // *ld words apart, or nullptr when that panel must be packed (the default: all of them).
+  // Partial panels are always packed. May be called concurrently.
+  virtual const void* direct_panel(const FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t* ld) const {
+    (void)cfg, (void)p0, (void)kc, (void)j0, (void)ld;
+    return nullptr;
+  }
 };
 
 // Packers for a strided f32 / f16 / bf16 matrix (any non-negative element strides, stride 0

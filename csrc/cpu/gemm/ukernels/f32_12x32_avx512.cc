@@ -129,6 +129,11 @@ void ukernel_f32_12x32_avx512_rows(int rows, int64_t kc, const void* a, const vo
   rows12x32::dispatch<false>(rows, kc, a, b, c, ldc, accumulate);
 }
 
+void ukernel_f32_12x32_avx512_strided_b(int rows, int64_t kc, const void* a, const void* b, int64_t ldb, float* c,
+                                        int64_t ldc, int accumulate) {
+  rows12x32::dispatch_strided<false>(rows, kc, a, b, ldb, c, ldc, accumulate);
+}
+
 AICC_DEFINE_INDIRECT_12X32_AVX512(ukernel_f32_12x32_avx512_indirect, AICC_I12_LOOP, "vfmadd231ps")
 AICC_DEFINE_INDIRECT_12X32_AVX512_EPILOGUE(ukernel_f32_12x32_avx512_indirect_epilogue, AICC_I12_LOOP, "vfmadd231ps")
 

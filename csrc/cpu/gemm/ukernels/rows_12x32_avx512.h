@@ -5,6 +5,8 @@
 // 4 rows (a conv with 64 output channels as the rows of A: 5 full tiles and a sixth of 4
 // rows) that was a ninth of the work. Per element the products and sums are the full
 // kernel's, in its order (same instruction, same operand order), so the bits are the same.
+// The same template with a B row stride ldb (in words; 32 for a packed panel) is the f32
+// kernel that reads B in place from the rows of a row-major matrix (FloatStridedBUkernel).
 // Included by the kernel files, which compile it with their ISA flags.
 #pragma once
 
@@ -17,7 +19,9 @@ namespace aicc::cpu::gemm_internal::rows12x32 {
 // One k word of R rows: acc[i] += a_word(i) . b(q) for both 16-column halves.
 template <int R, bool kBf16Pairs>
 inline void step(const int32_t* a, const float* b, __m512 (&acc)[R][2]) {
-  const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+  // Unaligned loads: in place (FloatStridedBUkernel) a row starts anywhere; on aligned packed
+  // panels they cost the same as aligned ones.
+  const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 12
   for (int i = 0; i < R; ++i) {
     if constexpr (kBf16Pairs) {
@@ -32,33 +36,42 @@ inline void step(const int32_t* a, const float* b, __m512 (&acc)[R][2]) {
   }
 }
 
-template <int R, bool kBf16Pairs>
+template <int R, bool kBf16Pairs, bool kStrided = false>
 inline void kernel(int rows, int64_t kw, const void* a_words, const void* b_words, float* c, int64_t ldc,
-                   int accumulate) {
+                   int accumulate, int64_t ldb = 32) {
   const int32_t* a = static_cast<const int32_t*>(a_words);  // 12 words per k word, rows first
-  const float* b = static_cast<const float*>(b_words);      // 32 words per k word
+  const float* b = static_cast<const float*>(b_words);      // 32 words of row q at b + q * ldb
+  if constexpr (!kStrided) ldb = 32;
   __m512 acc[R][2];
 #pragma GCC unroll 12
   for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  auto prefetch_row = [&](int64_t ahead) {
+    const char* p = reinterpret_cast<const char*>(b + ahead * ldb);
+    _mm_prefetch(p, _MM_HINT_T0);
+    _mm_prefetch(p + 64, _MM_HINT_T0);
+    if constexpr (kStrided) {
+      // In place, the panel's rows are a matrix's rows; the driver runs the next panel (the
+      // next 32 columns of the same rows) after this one, whose first tile would otherwise
+      // wait on memory for every row: asked for into L2 while this panel computes.
+      _mm_prefetch(p + 128, _MM_HINT_T1);
+      _mm_prefetch(p + 192, _MM_HINT_T1);
+    }
+  };
   int64_t q = 0;
   for (; q + 4 <= kw; q += 4) {
     // B rows 8 steps ahead, as the full kernels do.
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * 32), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * 32 + 16), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 9 * 32), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 9 * 32 + 16), _MM_HINT_T0);
+    prefetch_row(8);
+    prefetch_row(9);
     step<R, kBf16Pairs>(a, b, acc);
-    step<R, kBf16Pairs>(a + 12, b + 32, acc);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 10 * 32), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 10 * 32 + 16), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 11 * 32), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 11 * 32 + 16), _MM_HINT_T0);
-    step<R, kBf16Pairs>(a + 24, b + 64, acc);
-    step<R, kBf16Pairs>(a + 36, b + 96, acc);
+    step<R, kBf16Pairs>(a + 12, b + ldb, acc);
+    prefetch_row(10);
+    prefetch_row(11);
+    step<R, kBf16Pairs>(a + 24, b + 2 * ldb, acc);
+    step<R, kBf16Pairs>(a + 36, b + 3 * ldb, acc);
     a += 4 * 12;
-    b += 4 * 32;
+    b += 4 * ldb;
   }
-  for (; q < kw; ++q, a += 12, b += 32) step<R, kBf16Pairs>(a, b, acc);
+  for (; q < kw; ++q, a += 12, b += ldb) step<R, kBf16Pairs>(a, b, acc);
   // The sum from zero, then added to c (the full kernels' order); rows past `rows` not stored.
 #pragma GCC unroll 12
   for (int i = 0; i < R; ++i) {
@@ -72,6 +85,15 @@ inline void kernel(int rows, int64_t kw, const void* a_words, const void* b_word
     _mm512_storeu_ps(row, v0);
     _mm512_storeu_ps(row + 16, v1);
   }
+}
+
+// B read in place (unaligned rows: the step's loads are aligned loads only for packed panels).
+template <bool kBf16Pairs>
+inline void dispatch_strided(int rows, int64_t kw, const void* a, const void* b, int64_t ldb, float* c, int64_t ldc,
+                             int accumulate) {
+  if (rows <= 4) kernel<4, kBf16Pairs, true>(rows, kw, a, b, c, ldc, accumulate, ldb);
+  else if (rows <= 8) kernel<8, kBf16Pairs, true>(rows, kw, a, b, c, ldc, accumulate, ldb);
+  else kernel<12, kBf16Pairs, true>(rows, kw, a, b, c, ldc, accumulate, ldb);
 }
 
 template <bool kBf16Pairs>
