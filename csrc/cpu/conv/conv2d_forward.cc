@@ -520,18 +520,31 @@ void conv2d_driver(const Conv2dDesc& d, const TensorView& x, const void* w, DTyp
       return;
     }
     // Per image and group: out[kg, P*Q] = W_g[kg, depth] x B[depth, P*Q].
-    for (int64_t n = 0; n < d.n; ++n) {
-      for (int64_t g = 0; g < d.groups; ++g) {
-        const gemm_internal::Epilogue ep = nchw_epilogue(n, g);
-        const gemm_internal::MatrixAPacker a(
-            MatrixView{static_cast<char*>(const_cast<void*>(w)) + g * kg * depth * esize, wdtype, kg, depth, depth, 1});
-        if (pointwise) {
-          const NchwPointwiseBPacker b(MatrixView{byte_ptr(x, (n * d.c + g * cg) * pq), x.dtype, cg, pq, pq, 1});
-          gemm_internal::run_float_gemm(kg, pq, depth, a, b, ep);
-        } else {
-          gemm_internal::run_float_gemm(kg, pq, depth, a, ImplicitBPacker(d, x, n, g), ep);
-        }
+    auto one = [&](int64_t task, int threads) {
+      const int64_t n = task / d.groups, g = task % d.groups;
+      const gemm_internal::Epilogue ep = nchw_epilogue(n, g);
+      const gemm_internal::MatrixAPacker a(
+          MatrixView{static_cast<char*>(const_cast<void*>(w)) + g * kg * depth * esize, wdtype, kg, depth, depth, 1});
+      if (pointwise) {
+        const NchwPointwiseBPacker b(MatrixView{byte_ptr(x, (n * d.c + g * cg) * pq), x.dtype, cg, pq, pq, 1});
+        gemm_internal::run_float_gemm(kg, pq, depth, a, b, ep, threads);
+      } else {
+        gemm_internal::run_float_gemm(kg, pq, depth, a, ImplicitBPacker(d, x, n, g), ep, threads);
       }
+    };
+    const int64_t tasks = d.n * d.groups;
+    const int64_t T = get_num_threads();
+    // Enough images (and groups) to deal out evenly: one serial GEMM per task, tasks split over
+    // the threads. Each GEMM split over the threads instead ends its B packing and each kc
+    // block in a barrier, 2-4 per image, and on a shared machine each waits for a descheduled
+    // thread (2 threads, batch 8, same process: 3x3 64@56 f32 30.1 -> 23.0 ms, 1x1 256->64
+    // @56 16.2 -> 13.1, bf16 3x3 64@56 14.5 -> 12.3). Per element the sums are the same
+    // either way (the GEMM's are thread-count independent): the same bits. Each thread packs
+    // its own B blocks (the driver's per-thread scratch).
+    if (T > 1 && (tasks % T == 0 || tasks >= 4 * T)) {
+      parallel_for(tasks, [&](int64_t task, int) { one(task, 1); });
+    } else {
+      for (int64_t task = 0; task < tasks; ++task) one(task, 0);
     }
     return;
   }
