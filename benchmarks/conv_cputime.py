@@ -17,8 +17,9 @@ the strided ones.
     python benchmarks/conv_cputime.py --dtype f32,bf16 --layout nhwc,nchw
                                                        # ours NCHW vs ours NHWC per layer
                                                        # (torch contiguous NCHW as 2nd peer)
+    python benchmarks/conv_cputime.py --dtype f32,bf16 --layout nhwc,nchw --direction data,weight
 
-With several --layout values (forward only) each layer alternates one call of ours per layout
+With several --layout values each layer alternates one call of ours per layout
 and one of torch's in its NCHW (contiguous) memory format, and reports every layout's time,
 ours NCHW over ours NHWC as a speed ratio (NHWC time / NCHW time: 1.0 = as fast, lower =
 NCHW slower; the issue-11 target is >= 0.9) and ours NCHW against torch NCHW.
@@ -75,56 +76,74 @@ def _to_np(t, dtype, nhwc):
     return t.numpy() if dtype == "f32" else t.view(torch.int16).numpy().view(_dtypes.bfloat16)
 
 
-def _layouts(a, layers, clock):
-    """Forward, per layer and dtype: ours in every layout of a.layout, torch NCHW (contiguous)."""
+def _layouts(a, layers, clock, directions):
+    """Per layer, dtype and direction: ours in every layout of a.layout, torch NCHW (contiguous;
+    backward: aten.convolution_backward on contiguous tensors)."""
     import torch
     layouts = a.layout
     summary = {}
     for dtype in a.dtype:
         tdtype = _torch_dtype(torch, dtype)
-        res = {lo: [] for lo in layouts}
-        res["torch_nchw"] = []
-        for c, h, k, r, st in layers:
-            xt = torch.randn(a.batch, c, h, h).to(tdtype).contiguous()
-            wt = (torch.randn(k, c, r, r) * 0.05).to(tdtype).contiguous()
-            fns, outs = [], {}
-            for lo in layouts:
-                nhwc = lo == "nhwc"
-                x, w = _to_np(xt, dtype, nhwc), _to_np(wt, dtype, nhwc)
-                kw = dict(stride=st, padding=r // 2, layout=lo.upper())
-                out = ak.conv2d(x, w, **kw)
-                outs[lo] = np.asarray(out, dtype=np.float32)
-                if nhwc:
-                    outs[lo] = outs[lo].transpose(0, 3, 1, 2)
-                fns.append(lambda x=x, w=w, out=out, kw=kw: ak.conv2d(x, w, out=out, **kw))
-            fns.append(lambda: torch.nn.functional.conv2d(xt, wt, None, stride=st, padding=r // 2))
-            want = fns[-1]().float().numpy()
-            scale = max(float(np.max(np.abs(want))), 1e-30)
-            errs = {lo: float(np.max(np.abs(outs[lo] - want))) / scale for lo in layouts}
-            times = _time_all(fns, a.repeats, clock)
-            for lo, t in zip(layouts, times):
-                res[lo].append(t)
-            res["torch_nchw"].append(times[-1])
-            flops = 2.0 * a.batch * outs[layouts[0]].shape[2] * outs[layouts[0]].shape[3] * k * c * r * r
-            line = f"{dtype:4s} {c:4d}->{k:<4d} {r}x{r}/{st} @{h:<3d}:"
-            for lo, t in zip(layouts, times):
-                line += f" ours {lo.upper()} {t * 1e3:6.1f} ms ({flops / t / 1e9:5.1f} GFLOPS)"
-            line += f"  torch NCHW {times[-1] * 1e3:6.1f} ms"
-            if "nhwc" in layouts and "nchw" in layouts:
-                line += f"  NCHW/NHWC speed {res['nhwc'][-1] / res['nchw'][-1]:.2f}x"
-            if "nchw" in layouts:
-                line += f"  ours/torch NCHW {times[-1] / res['nchw'][-1]:.2f}x"
-            line += "  max rel diff " + ", ".join(f"{errs[lo]:.1e}" for lo in layouts)
-            print(line, flush=True)
-        summary[dtype] = res
-    for dtype, res in summary.items():
+        for d in directions:
+            res = {lo: [] for lo in layouts}
+            res["torch_nchw"] = []
+            for c, h, k, r, st in layers:
+                xt = torch.randn(a.batch, c, h, h).to(tdtype).contiguous()
+                wt = (torch.randn(k, c, r, r) * 0.05).to(tdtype).contiguous()
+                p_ = (h + 2 * (r // 2) - r) // st + 1
+                gt = torch.randn(a.batch, k, p_, p_).to(tdtype).contiguous()
+                mask = [d == "data", d == "weight", False]
+                fns, outs = [], {}
+                for lo in layouts:
+                    nhwc = lo == "nhwc"
+                    x, w, g = _to_np(xt, dtype, nhwc), _to_np(wt, dtype, nhwc), _to_np(gt, dtype, nhwc)
+                    kw = dict(stride=st, padding=r // 2, layout=lo.upper())
+                    if d == "forward":
+                        out = ak.conv2d(x, w, **kw)
+                        fn = (lambda x=x, w=w, out=out, kw=kw: ak.conv2d(x, w, out=out, **kw))
+                    elif d == "data":
+                        fn = (lambda g=g, w=w, shape=x.shape, kw=kw: ak.conv2d_backward_data(g, w, shape, **kw))
+                        out = fn()
+                    else:
+                        fn = (lambda x=x, g=g, shape=w.shape, kw=kw: ak.conv2d_backward_weight(x, g, shape, **kw))
+                        out = fn()
+                    outs[lo] = np.asarray(out, dtype=np.float32)
+                    if nhwc:
+                        outs[lo] = outs[lo].transpose(0, 3, 1, 2)
+                    fns.append(fn)
+                if d == "forward":
+                    fns.append(lambda: torch.nn.functional.conv2d(xt, wt, None, stride=st, padding=r // 2))
+                    want = fns[-1]().float().numpy()
+                else:
+                    fns.append(lambda: torch.ops.aten.convolution_backward(
+                        gt, xt, wt, None, [st, st], [r // 2, r // 2], [1, 1], False, [0, 0], 1, mask))
+                    want = fns[-1]()[0 if d == "data" else 1].float().numpy()
+                scale = max(float(np.max(np.abs(want))), 1e-30)
+                errs = {lo: float(np.max(np.abs(outs[lo] - want))) / scale for lo in layouts}
+                times = _time_all(fns, a.repeats, clock)
+                for lo, t in zip(layouts, times):
+                    res[lo].append(t)
+                res["torch_nchw"].append(times[-1])
+                flops = 2.0 * a.batch * p_ * p_ * k * c * r * r
+                line = f"{dtype:4s} {d:7s} {c:4d}->{k:<4d} {r}x{r}/{st} @{h:<3d}:"
+                for lo, t in zip(layouts, times):
+                    line += f" ours {lo.upper()} {t * 1e3:6.1f} ms ({flops / t / 1e9:5.1f} GFLOPS)"
+                line += f"  torch NCHW {times[-1] * 1e3:6.1f} ms"
+                if "nhwc" in layouts and "nchw" in layouts:
+                    line += f"  NCHW/NHWC speed {res['nhwc'][-1] / res['nchw'][-1]:.2f}x"
+                if "nchw" in layouts:
+                    line += f"  ours/torch NCHW {times[-1] / res['nchw'][-1]:.2f}x"
+                line += "  max rel diff " + ", ".join(f"{errs[lo]:.1e}" for lo in layouts)
+                print(line, flush=True)
+            summary[(dtype, d)] = res
+    for (dtype, d), res in summary.items():
         if "nhwc" in layouts and "nchw" in layouts:
             ratios = [a_ / b_ for a_, b_ in zip(res["nhwc"], res["nchw"])]
-            print(f"{dtype}: NCHW/NHWC speed (ours) geomean {_geomean(ratios):.2f}x, "
+            print(f"{dtype} {d}: NCHW/NHWC speed (ours) geomean {_geomean(ratios):.2f}x, "
                   f"min {min(ratios):.2f}x over {len(ratios)} layers")
         for lo in layouts:
             ratios = [a_ / b_ for a_, b_ in zip(res["torch_nchw"], res[lo])]
-            print(f"{dtype}: ours {lo.upper()} / torch NCHW speed geomean {_geomean(ratios):.2f}x")
+            print(f"{dtype} {d}: ours {lo.upper()} / torch NCHW speed geomean {_geomean(ratios):.2f}x")
 
 
 def main() -> None:
@@ -132,8 +151,8 @@ def main() -> None:
     ap.add_argument("--dtype", default="f32", help="f32, bf16 or both (comma-separated)")
     ap.add_argument("--layout", default="nhwc",
                     help="nhwc (default: ours NHWC vs torch channels_last), nchw (ours NCHW vs torch "
-                         "contiguous NCHW), or both, comma-separated (forward only: ours in each "
-                         "layout and torch NCHW, alternating)")
+                         "contiguous NCHW), or both, comma-separated (ours in each layout and torch "
+                         "NCHW, alternating; every --direction)")
     ap.add_argument("--direction", default="forward",
                     help="comma-separated: forward, data (backward data), weight (backward weight)")
     ap.add_argument("--batch", type=int, default=8)
@@ -163,9 +182,7 @@ def main() -> None:
     if any(d not in ("forward", "data", "weight") for d in directions):
         ap.error("--direction: forward, data or weight")
     if len(a.layout) > 1 or a.layout == ["nchw"]:
-        if directions != ["forward"]:
-            ap.error("--layout nchw / several layouts: --direction forward only")
-        _layouts(a, layers, clock)
+        _layouts(a, layers, clock, directions)
         return
     if len(a.dtype) > 1:
         ap.error("--dtype: one dtype unless --layout lists nchw")
