@@ -492,15 +492,7 @@ class WgradColumnPacker final : public gemm_internal::BPacker {
     }
     if (x_.dtype != DType::kF32 || cfg.word != gemm_internal::PanelWord::kF32) return false;
     const int64_t panels = nc / nr, P = d_.p(), Q = d_.q();
-    // Per panel: the tap's input offsets (dh, dw) and its first channel.
-    thread_local std::vector<int64_t> info;
-    info.resize(static_cast<size_t>(3 * panels));
-    for (int64_t t = 0; t < panels; ++t) {
-      const int64_t col = j_begin_ + j0 + t * nr, tap = col / cg;
-      info[static_cast<size_t>(3 * t)] = (tap / d_.s) * d_.dilation_h - d_.pad_top;
-      info[static_cast<size_t>(3 * t + 1)] = (tap % d_.s) * d_.dilation_w - d_.pad_left;
-      info[static_cast<size_t>(3 * t + 2)] = g_ * cg + col % cg;
-    }
+    const std::vector<int64_t>& info = panel_taps(j0, panels, nr);
     const float* x = static_cast<const float*>(x_.data);
     const size_t bytes = static_cast<size_t>(nr) * sizeof(float);
     int64_t n = p0 / (P * Q), p = (p0 / Q) % P, q = p0 % Q;
@@ -521,15 +513,10 @@ class WgradColumnPacker final : public gemm_internal::BPacker {
     return true;
   }
 
-  // The same for bf16 on pair words: a word holds one channel of one tap at two consecutive
-  // pixels, so each pixel pair's row of a panel interleaves the two pixels' nr-channel runs
-  // (zeros in the padding and past the block's last pixel), written straight into the packed
-  // layout. Replaces an im2col of bf16 elements and a second pass that paired them.
-  void pack_direct_pairs(const gemm_internal::FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
-                         uint32_t* dst) const {
-    const int nr = cfg.nr;
-    const int64_t cg = d_.cg(), kw = gemm_internal::panel_words(kc, cfg.word);
-    const int64_t panels = nc / nr, P = d_.p(), Q = d_.q();
+  // Per nr-channel panel t of the block from column j0: the tap's input offsets (dh, dw) and its
+  // first channel, at [3t], [3t + 1], [3t + 2] (a per-thread table, rebuilt per call).
+  const std::vector<int64_t>& panel_taps(int64_t j0, int64_t panels, int nr) const {
+    const int64_t cg = d_.cg();
     thread_local std::vector<int64_t> info;
     info.resize(static_cast<size_t>(3 * panels));
     for (int64_t t = 0; t < panels; ++t) {
@@ -538,6 +525,19 @@ class WgradColumnPacker final : public gemm_internal::BPacker {
       info[static_cast<size_t>(3 * t + 1)] = (tap % d_.s) * d_.dilation_w - d_.pad_left;
       info[static_cast<size_t>(3 * t + 2)] = g_ * cg + col % cg;
     }
+    return info;
+  }
+
+  // The same for bf16 on pair words: a word holds one channel of one tap at two consecutive
+  // pixels, so each pixel pair's row of a panel interleaves the two pixels' nr-channel runs
+  // (zeros in the padding and past the block's last pixel), written straight into the packed
+  // layout. Replaces an im2col of bf16 elements and a second pass that paired them.
+  void pack_direct_pairs(const gemm_internal::FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                         uint32_t* dst) const {
+    const int nr = cfg.nr;
+    const int64_t kw = gemm_internal::panel_words(kc, cfg.word);
+    const int64_t panels = nc / nr, P = d_.p(), Q = d_.q();
+    const std::vector<int64_t>& info = panel_taps(j0, panels, nr);
     const uint16_t* x = static_cast<const uint16_t*>(x_.data);
     int64_t n = p0 / (P * Q), p = (p0 / Q) % P, q = p0 % Q;
     // The run of pixel (n, p, q) at panel t's tap, or nullptr in the padding.
