@@ -413,6 +413,63 @@ def test_depthwise_forward_all_dtypes_match_reference(backend, case, data):
     assert compare_exact(yq, ak.reference.qconv2d(xq, wq, **q)) is None
 
 
+@st.composite
+def _depthwise_nchw_case(draw):
+    """NCHW depthwise shapes around the AVX-512 plane kernel's edges: heights around its 7-row
+    blocks (fewer rows than a block, a recomputed last block, blocks touching the padding),
+    widths around its 16-column vectors (masked tails, a single partial vector, W = 1), 3x3
+    and 5x5 at strides 1 and 2 (its range), and geometry outside it (3x5, stride 3, dilation:
+    the row kernel) so both routes run."""
+    n = draw(st.sampled_from([0, 1, 2]))
+    c = draw(st.sampled_from([1, 2, 3, 5]))
+    h = draw(st.sampled_from([1, 2, 3, 5, 6, 7, 8, 13, 14, 15, 22, 29]))
+    w = draw(st.sampled_from([1, 2, 3, 5, 15, 16, 17, 31, 32, 33, 47, 57]))
+    r, s = draw(st.sampled_from([(3, 3), (3, 3), (5, 5), (5, 5), (3, 5), (1, 4)]))
+    stride = draw(st.sampled_from([1, 1, 2, 2, (1, 2), (2, 1), 3]))
+    dilation = draw(st.sampled_from([1, 1, 1, 1, 2, (1, 2)]))
+    padding = draw(st.sampled_from([0, 1, 2, "same", ((0, 3), (2, 1)), ((3, 0), (0, 4)), ((4, 4), (4, 4))]))
+    return _depthwise_geometry("NCHW", n, c, h, w, r, s, stride, dilation, padding)
+
+
+@given(case=_depthwise_nchw_case(), data=st.data())
+def test_depthwise_nchw_forward_matches_reference(backend, case, data):
+    """NCHW depthwise forward (AVX-512: rows of 16 output columns per vector, 7 output rows per
+    block, masked borders, stride 2 by lane deinterleave, 16-bit inputs widened per input row)
+    in every float dtype, with NaN / inf inputs, bias, activations, and the fused scale /
+    residual / out_dtype epilogue; bf16 rounded in registers is bit for bit the f32 result
+    rounded once; results do not depend on the thread count."""
+    _host_arrays_only(backend)
+    x_shape, w_shape, kw, geo = case
+    dtype = data.draw(st.sampled_from(FLOATS))
+    x = S.float_array(data.draw, x_shape, dtype, nonfinite=data.draw(st.booleans()))
+    w = S.float_array(data.draw, w_shape, dtype, kind=data.draw(st.sampled_from(["int", "normal"])))
+    bias = S.float_array(data.draw, (geo.k,), np.float32, kind="normal") if data.draw(st.booleans()) else None
+    scale = S.float_array(data.draw, (geo.k,), np.float32, kind="normal") if data.draw(st.booleans()) else None
+    residual = (S.float_array(data.draw, geo.out_shape, dtype, nonfinite=data.draw(st.booleans()))
+                if data.draw(st.booleans()) else None)
+    activation = data.draw(st.sampled_from([None, "relu", "gelu"]))
+    out_dtype = data.draw(st.sampled_from([None, np.float32]))
+    fused = dict(scale=scale, residual=residual, activation=activation, out_dtype=out_dtype)
+    y = ak.conv2d(x, w, bias, backend=backend, **fused, **kw)
+    ref = ak.reference.conv2d(x, w, bias, **fused, **kw)
+    assert y.shape == geo.out_shape and y.dtype == ref.dtype
+    mismatch = check_float(y, ref, _fused_magnitude(x, w, scale, bias, residual, kw), geo.r * geo.s + 2, activation)
+    assert mismatch is None, str(mismatch)
+    if dtype == _dtypes.bfloat16 and scale is None and residual is None and activation != "gelu":
+        plain = ak.conv2d(x, w, bias, activation=activation, backend=backend, **kw)
+        wide = ak.conv2d(x, w, bias, activation=activation, out_dtype=np.float32, backend=backend, **kw)
+        np.testing.assert_array_equal(plain.view(np.uint16)[~np.isnan(wide)],
+                                      wide.astype(_dtypes.bfloat16).view(np.uint16)[~np.isnan(wide)])
+        assert np.array_equal(np.isnan(plain.astype(np.float32)), np.isnan(wide))
+    previous = ak.get_num_threads()
+    try:
+        ak.set_num_threads(2)
+        y2 = ak.conv2d(x, w, bias, backend=backend, **fused, **kw)
+    finally:
+        ak.set_num_threads(previous)
+    np.testing.assert_array_equal(y2.view(np.uint8), y.view(np.uint8))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, _dtypes.bfloat16])
 @pytest.mark.parametrize("c, k, r, groups, padding, dilation", [
     (13, 32, 3, 1, 1, 1), (100, 32, 1, 1, 0, 1), (32, 64, 3, 2, ((2, 0), (1, 1)), 1), (5, 32, 5, 1, 2, 1),

@@ -114,9 +114,10 @@ std::vector<float> depthwise_tap_rows(DType w_dtype, const void* w, int64_t C, i
 }
 
 int64_t depthwise_workspace_bytes(const Conv2dDesc& d) {
-  // f32 weights (transposed to [R*S][C] for NHWC) and one f32 output row per thread (NCHW with
-  // a scale / residual epilogue: nchw_fused_rows rows, at most; the larger is reported).
-  const int64_t row = d.layout == Layout::kNHWC ? d.q() * d.c : nchw_fused_rows(d.p(), d.q()) * d.q();
+  // f32 weights (transposed to [R*S][C] for NHWC) and one f32 output row per thread (NCHW:
+  // nchw_fused_rows rows, at most, plus the H*W f32 plane a 16-bit input is widened into for
+  // the AVX-512 plane kernel; the largest case is reported).
+  const int64_t row = d.layout == Layout::kNHWC ? d.q() * d.c : nchw_fused_rows(d.p(), d.q()) * d.q() + d.h * d.w;
   return (d.c * d.r * d.s + row * get_num_threads()) * static_cast<int64_t>(sizeof(float));
 }
 
@@ -217,11 +218,49 @@ void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView
   for (int64_t i = 0; i < C * RS; ++i) wf[i] = load_any(w.dtype, w.data, i);
   // Fused epilogue: consecutive rows of a plane are contiguous in out, so `group` of them are
   // finished by one epilogue call (a call per 7..56-column row cost more than the epilogue).
-  const int64_t group = fused ? nchw_fused_rows(P, Q) : 1;
+  const bool plane_kernel = ops.forward_rows_nchw != nullptr;
+  const int64_t group = fused || plane_kernel ? nchw_fused_rows(P, Q) : 1;
   std::vector<float> rows(static_cast<size_t>(group * Q * threads));
+  // The ISA's plane kernel (rows of output in registers, borders masked) where it has one:
+  // whole planes straight into out (f32, or bf16 rounded in registers), otherwise `group` rows
+  // at a time into the row buffer and the epilogue / rounding below. 16-bit inputs are widened
+  // into a per-thread window of H*W floats.
+  std::vector<float> widened(plane_kernel && xsize == 2 ? static_cast<size_t>(d.h * d.w * threads) : 0);
   parallel_for(d.n * C, [&](int64_t nc, int thread) {
     const int64_t c = nc % C;
     const char* plane = xb + nc * d.h * d.w * xsize;
+    if (plane_kernel) {
+      const int64_t osize = static_cast<int64_t>(dtype_size(out.dtype));  // f32 (direct) or x's (direct_round)
+      float* const ws = widened.empty() ? nullptr : widened.data() + thread * d.h * d.w;
+      const float b = bias ? bias[c] : 0.0f;
+      if (direct || direct_round) {
+        if (ops.forward_rows_nchw(d, plane, wf.data() + c * RS, b, relu_fused, 0, P,
+                                  static_cast<char*>(out.data) + nc * P * Q * osize, direct_round, ws))
+          return;
+      } else {
+        // Epilogue, gelu or another out dtype: `group` rows into the row buffer, then finished
+        // as the per-row path below finishes its rows (one call per group).
+        float* const buf = rows.data() + thread * group * Q;
+        bool done = true;
+        for (int64_t p0 = 0; p0 < P && done; p0 += group) {
+          const int64_t p1 = std::min(P, p0 + group), base = (nc * P + p0) * Q, n_elems = (p1 - p0) * Q;
+          done = ops.forward_rows_nchw(d, plane, wf.data() + c * RS, b, relu_fused, p0, p1, buf, false, ws);
+          if (!done) break;  // the kernel size decides: false on the first group or never
+          if (fused) {
+            gemm_internal::Epilogue ep = out_row(base, 1, n_elems);
+            ep.bias = bias_in ? bias_in + c : nullptr;
+            ep.scale = scale ? scale + c : nullptr;
+            ep.bias_per_row = true;
+            finish(ep, buf, n_elems, 0, 0, 1, static_cast<int>(n_elems));
+          } else if (activation != Activation::kGelu && out.dtype == x.dtype) {
+            ops.store_row(buf, n_elems, static_cast<char*>(out.data) + base * xsize);
+          } else {
+            store_row(out.dtype, out.data, base, buf, n_elems, activation);
+          }
+        }
+        if (done) return;
+      }
+    }
     std::vector<const void*> xr(static_cast<size_t>(d.r));
     for (int64_t p = 0; p < P; ++p) {
       for (int64_t r = 0; r < d.r; ++r) {

@@ -62,6 +62,14 @@ struct DepthwiseOps {
   // included. Returns false (nothing done) for kernels it does not handle.
   bool (*forward_rows)(const Conv2dDesc& d, const void* x, const float* w, int64_t row, const float* bias, bool relu,
                        int64_t np0, int64_t np1, void* out) = nullptr;
+  // NCHW forward of output rows p0 <= p < p1 of one (image, channel) plane x (H*W elements of
+  // the table's storage dtype) with its R*S f32 weights w: row p at dst + (p - p0) * Q, the
+  // sums relu?(bias + taps inside the input) in f32, or with `round` in the table's storage
+  // dtype rounded in registers (bf16 only). ws: f32 scratch of H*W floats (16-bit inputs are
+  // widened into it once per input row). Returns false (nothing done) for kernels it does not
+  // handle; nullptr where the ISA has none.
+  bool (*forward_rows_nchw)(const Conv2dDesc& d, const void* x, const float* w, float bias, bool relu, int64_t p0,
+                            int64_t p1, void* dst, bool round, float* ws) = nullptr;
 };
 
 // The weight rows of DepthwiseOps::accum_pixels_round: [R*S][depthwise_split_row(C)] f32, each

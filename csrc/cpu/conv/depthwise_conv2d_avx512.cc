@@ -1,7 +1,8 @@
 // AVX-512 primitives of the depthwise conv (see depthwise_conv2d.h): the NHWC kernels of
 // depthwise_kernels_impl.h at 16 floats per vector (one zmm: a 16-channel block per tap, so
 // the 9 or 25 weights of a 3x3 / 5x5 kernel and four pixels' accumulators fit the 32
-// registers), and a bf16 kernel of its own (below). The NCHW row kernel is the AVX2 one.
+// registers), and a bf16 kernel of its own (below). NCHW forward: the plane kernel of
+// depthwise_nchw_avx512_impl.h for 3x3 / 5x5 at strides 1-2; other NCHW shapes run the AVX2 row kernel.
 #include <immintrin.h>
 
 #include "common/half.h"
@@ -10,6 +11,7 @@
 #define AICC_DW_VL 16
 #include "cpu/conv/depthwise_kernels_impl.h"
 #include "cpu/conv/depthwise_avx512_impl.h"
+#include "cpu/conv/depthwise_nchw_avx512_impl.h"
 
 namespace aicc::cpu {
 namespace {
@@ -261,15 +263,21 @@ const DepthwiseOps& depthwise_ops_avx512(DType t) {
     DepthwiseOps ops = dwk::float_ops<float>(depthwise_ops_avx2(DType::kF32).row_nchw);
     ops.wgrad_rows = wgrad_rows<false>;
     ops.forward_rows = forward_rows<false>;
+    ops.forward_rows_nchw = forward_rows_nchw<float>;
     return ops;
   }();
-  static const DepthwiseOps f16 = dwk::float_ops<dwk::F16>(depthwise_ops_avx2(DType::kF16).row_nchw);
+  static const DepthwiseOps f16 = [] {
+    DepthwiseOps ops = dwk::float_ops<dwk::F16>(depthwise_ops_avx2(DType::kF16).row_nchw);
+    ops.forward_rows_nchw = forward_rows_nchw<uint16_t, false>;
+    return ops;
+  }();
   static const DepthwiseOps bf16 = [] {
     DepthwiseOps ops = dwk::float_ops<dwk::BF16>(depthwise_ops_avx2(DType::kBF16).row_nchw);
     ops.accum_pixels_round = accum_pixels_bf16;
     ops.wgrad_pixels_split = wgrad_pixels_bf16;
     ops.wgrad_rows = wgrad_rows<true>;
     ops.forward_rows = forward_rows<true>;
+    ops.forward_rows_nchw = forward_rows_nchw<uint16_t, true>;
     return ops;
   }();
   static const DepthwiseOps u8 = dwk::int8_ops<uint8_t>();
