@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "cpu/conv/depthwise_conv2d.h"
 
@@ -60,11 +61,11 @@ inline __m512i load32(const uint16_t* p, __mmask32 m) {
 }
 
 // The forward over whole rows (DepthwiseOps::forward_rows): per channel block the R*S weights
-// (bf16: their even / odd halves) are loaded once per row into registers; interior pixels go 4
-// at a time, the border pixels one at a time with the taps outside the input skipped (the
-// per-call version loaded all the weights again for each border pixel: 5x5 layers at 14x14 have
-// 4 border columns of 14).
-template <bool BF16, int R, int S, bool FULL>
+// (bf16: their even / odd halves) are loaded once per row into registers; pixels go 4 at a
+// time, border pixels included with the taps outside the input skipped (the per-call version
+// loaded all the weights again for each border pixel: 5x5 layers at 14x14 have 4 border
+// columns of 14).
+template <bool BF16, int R, int S, int SW, bool FULL>
 inline void forward_rows_block(const Conv2dDesc& d, const char* x, const float* w, int64_t row, const float* bias,
                                bool relu, int64_t np0, int64_t np1, char* out, int64_t c, uint32_t m, int64_t q_lo,
                                int64_t q_hi) {
@@ -126,34 +127,77 @@ inline void forward_rows_block(const Conv2dDesc& d, const char* x, const float* 
       }
       store(orow + q * C * esize, e, o);
     };
-    int64_t q = 0;
-    for (; q < q_lo; ++q) pixel(q, true);
-    for (; q + 4 <= q_hi; q += 4) {
-      __m512 e[4] = {be, be, be, be}, o[4] = {bo, bo, bo, bo};
+    if constexpr (SW == 0) {
+      int64_t q = 0;
+      for (; q < q_lo; ++q) pixel(q, true);
+      for (; q + 4 <= q_hi; q += 4) {
+        __m512 e[4] = {be, be, be, be}, o[4] = {bo, bo, bo, bo};
 #pragma GCC unroll 5
-      for (int r = 0; r < R; ++r) {
-        if (!rows[r]) continue;
+        for (int r = 0; r < R; ++r) {
+          if (!rows[r]) continue;
 #pragma GCC unroll 5
-        for (int s = 0; s < S; ++s) {
-          const char* px = rows[r] + ((q * d.stride_w - d.pad_left + s * d.dilation_w) * C) * esize;
+          for (int s = 0; s < S; ++s) {
+            const char* px = rows[r] + ((q * d.stride_w - d.pad_left + s * d.dilation_w) * C) * esize;
 #pragma GCC unroll 4
-          for (int i = 0; i < 4; ++i) {
-            __m512 xe, xo;
-            load(px + i * xstep, xe, xo);
-            e[i] = _mm512_fmadd_ps(xe, wv[(r * S + s) * H], e[i]);
-            if constexpr (BF16) o[i] = _mm512_fmadd_ps(xo, wv[(r * S + s) * H + 1], o[i]);
+            for (int i = 0; i < 4; ++i) {
+              __m512 xe, xo;
+              load(px + i * xstep, xe, xo);
+              e[i] = _mm512_fmadd_ps(xe, wv[(r * S + s) * H], e[i]);
+              if constexpr (BF16) o[i] = _mm512_fmadd_ps(xo, wv[(r * S + s) * H + 1], o[i]);
+            }
           }
         }
-      }
 #pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i) store(orow + (q + i) * C * esize, e[i], o[i]);
+        for (int i = 0; i < 4; ++i) store(orow + (q + i) * C * esize, e[i], o[i]);
+      }
+      for (; q < q_hi; ++q) pixel(q, false);
+      for (; q < Q; ++q) pixel(q, true);
+    } else {
+      // Stride SW, no column dilation: the 4 pixels of a group read the (4 - 1) * SW + S
+      // input columns j = i * SW + s once each (3x3: 6 loads for 12 taps per kernel row,
+      // where a load per tap made loads, not FMAs, the limit), each feeding every pixel that
+      // uses it. Columns outside the input are masked loads of nothing (zeros: the
+      // reference's padding, so border pixels run the same code with four FMA chains). Rows
+      // not a multiple of 4 wide end with a group moved back to end at Q; the pixels it
+      // recomputes get the same sums.
+      constexpr int NL = 3 * SW + S;
+      for (int64_t q0 = 0; q0 < Q; q0 += 4) {
+        const int64_t q = std::min(q0, Q - 4);
+        const int64_t c0 = q * SW - d.pad_left;
+        __m512 e[4] = {be, be, be, be}, o[4] = {bo, bo, bo, bo};
+#pragma GCC unroll 5
+        for (int r = 0; r < R; ++r) {
+          if (!rows[r]) continue;
+          const char* px = rows[r] + c0 * C * esize;
+#pragma GCC unroll 11
+          for (int j = 0; j < NL; ++j) {
+            const bool in = static_cast<uint64_t>(c0 + j) < static_cast<uint64_t>(d.w);
+            __m512 xe, xo;
+            if constexpr (BF16) {
+              widen(_mm512_maskz_loadu_epi16(in ? m : 0u, px + j * C * esize), xe, xo);
+            } else {
+              xe = _mm512_maskz_loadu_ps(in ? m16 : __mmask16{0}, px + j * C * esize);
+              xo = xe;
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; ++i) {
+              const int s = j - i * SW;
+              if (s < 0 || s >= S) continue;
+              e[i] = _mm512_fmadd_ps(xe, wv[(r * S + s) * H], e[i]);
+              if constexpr (BF16) o[i] = _mm512_fmadd_ps(xo, wv[(r * S + s) * H + 1], o[i]);
+            }
+          }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) store(orow + (q + i) * C * esize, e[i], o[i]);
+      }
     }
-    for (; q < q_hi; ++q) pixel(q, false);
-    for (; q < Q; ++q) pixel(q, true);
   }
 }
 
-template <bool BF16, int R, int S>
+// SW: the column stride of the grouped-column path (1 or 2, no column dilation, Q >= 4), or 0
+// for any other geometry (interior groups with a load per tap, border pixels one at a time).
+template <bool BF16, int R, int S, int SW>
 void forward_rows_t(const Conv2dDesc& d, const void* x, const float* w, int64_t row, const float* bias, bool relu,
                     int64_t np0, int64_t np1, void* out) {
   constexpr int64_t kVec = BF16 ? 32 : 16;
@@ -166,10 +210,10 @@ void forward_rows_t(const Conv2dDesc& d, const void* x, const float* w, int64_t 
   for (int64_t np = np0; np < np1; ++np) {
     int64_t c = 0;
     for (; c + kVec <= d.c; c += kVec)
-      forward_rows_block<BF16, R, S, true>(d, xb, w, row, bias, relu, np, np + 1, ob, c, ~0u, q_lo, q_hi);
+      forward_rows_block<BF16, R, S, SW, true>(d, xb, w, row, bias, relu, np, np + 1, ob, c, ~0u, q_lo, q_hi);
     if (c < d.c) {
       const uint32_t m = static_cast<uint32_t>((uint64_t{1} << (d.c - c)) - 1);
-      forward_rows_block<BF16, R, S, false>(d, xb, w, row, bias, relu, np, np + 1, ob, c, m, q_lo, q_hi);
+      forward_rows_block<BF16, R, S, SW, false>(d, xb, w, row, bias, relu, np, np + 1, ob, c, m, q_lo, q_hi);
     }
   }
 }
