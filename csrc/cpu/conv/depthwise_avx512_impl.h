@@ -205,15 +205,24 @@ void forward_rows_t(const Conv2dDesc& d, const void* x, const float* w, int64_t 
   depthwise_interior(d.q(), d.w, S, d.stride_w, d.dilation_w, d.pad_left, &q_lo, &q_hi);
   const char* xb = static_cast<const char*>(x);
   char* ob = static_cast<char*>(out);
-  // Row by row, the channel blocks inside: a row's R input rows stay in L1/L2 while its blocks
-  // are done (blocks outside would stream a whole 56x56x128 f32 image per block).
-  for (int64_t np = np0; np < np1; ++np) {
+  // Runs of rows whose input (stride_h input rows of W * C per output row) fits in half the
+  // L2, the channel blocks inside a run, the rows inside a block: a block's weights are loaded
+  // once per run, and the input rows a block reads again for the next output rows are still
+  // in L1 (row-outer order streamed all the channels of R input rows through L1 per output
+  // row: 5x5 over 14x14x240 f32 is 67 KB of input per row). Measured against runs of one row
+  // (the old order) and 64 KB / 2 MB runs in one process: 512 KB was best or tied on every
+  // benchmark layer (f32 256@28 1.33 -> 1.82x torch, bf16 5x5 0.78 -> 0.90x).
+  constexpr int64_t kRunBytes = 512 * 1024;
+  const int64_t row_bytes = std::max<int64_t>(1, d.stride_h * d.w * d.c * (BF16 ? 2 : 4));
+  const int64_t run = std::max<int64_t>(1, kRunBytes / row_bytes);
+  for (int64_t r0 = np0; r0 < np1; r0 += run) {
+    const int64_t r1 = std::min(np1, r0 + run);
     int64_t c = 0;
     for (; c + kVec <= d.c; c += kVec)
-      forward_rows_block<BF16, R, S, SW, true>(d, xb, w, row, bias, relu, np, np + 1, ob, c, ~0u, q_lo, q_hi);
+      forward_rows_block<BF16, R, S, SW, true>(d, xb, w, row, bias, relu, r0, r1, ob, c, ~0u, q_lo, q_hi);
     if (c < d.c) {
       const uint32_t m = static_cast<uint32_t>((uint64_t{1} << (d.c - c)) - 1);
-      forward_rows_block<BF16, R, S, SW, false>(d, xb, w, row, bias, relu, np, np + 1, ob, c, m, q_lo, q_hi);
+      forward_rows_block<BF16, R, S, SW, false>(d, xb, w, row, bias, relu, r0, r1, ob, c, m, q_lo, q_hi);
     }
   }
 }

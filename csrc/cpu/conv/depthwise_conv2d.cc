@@ -163,9 +163,22 @@ void depthwise_conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView
     // whose tap pattern is the row's valid kernel rows x all columns; the border columns one
     // pixel at a time with their own clipped taps.
     // The ISA's whole-row kernel where it has one for this kernel size (out in x's dtype).
-    const bool rows_kernel = ops.forward_rows != nullptr && ((direct && x.dtype == DType::kF32) || direct_round);
+    const bool rows_kernel = ops.forward_rows != nullptr && ((direct && x.dtype == DType::kF32) || direct_round) &&
+                             ops.forward_rows(d, x.data, wt.data(), wrow, bias, relu_fused, 0, 0, out.data);
+    if (rows_kernel) {
+      // Runs of output rows per task (at most an image's, at least 4 tasks per thread), so the
+      // kernel can keep a channel block's weights in registers across several rows and walk
+      // the rows inside the block while their input is in cache. Each pixel's sum is the same
+      // whatever run it falls in.
+      const int64_t total = d.n * P;
+      const int64_t chunk = std::clamp<int64_t>(total / (4 * static_cast<int64_t>(threads)), 1, std::max<int64_t>(P, 1));
+      parallel_for((total + chunk - 1) / chunk, [&](int64_t t, int) {
+        ops.forward_rows(d, x.data, wt.data(), wrow, bias, relu_fused, t * chunk, std::min(total, (t + 1) * chunk),
+                         out.data);
+      }, threads);
+      return;
+    }
     parallel_for(d.n * P, [&](int64_t np, int thread) {
-      if (rows_kernel && ops.forward_rows(d, x.data, wt.data(), wrow, bias, relu_fused, np, np + 1, out.data)) return;
       const int64_t n = np / P, p = np % P;
       std::vector<const void*> xt(static_cast<size_t>(RS));
       std::vector<const float*> wp(static_cast<size_t>(RS));
