@@ -153,18 +153,16 @@ inline void forward_rows_block(const Conv2dDesc& d, const char* x, const float* 
       for (; q < q_hi; ++q) pixel(q, false);
       for (; q < Q; ++q) pixel(q, true);
     } else {
-      // Stride SW, no column dilation: the 4 pixels of a group read the (4 - 1) * SW + S
+      // Stride SW, no column dilation: the NP (4) pixels of a group read the (NP - 1) * SW + S
       // input columns j = i * SW + s once each (3x3: 6 loads for 12 taps per kernel row,
       // where a load per tap made loads, not FMAs, the limit), each feeding every pixel that
       // uses it. Columns outside the input are masked loads of nothing (zeros: the
-      // reference's padding, so border pixels run the same code with four FMA chains). Rows
-      // not a multiple of 4 wide end with a group moved back to end at Q; the pixels it
-      // recomputes get the same sums.
-      constexpr int NL = 3 * SW + S;
-      for (int64_t q0 = 0; q0 < Q; q0 += 4) {
-        const int64_t q = std::min(q0, Q - 4);
+      // reference's padding, so border pixels run the same code with four FMA chains).
+      const auto group = [&](int64_t q, auto np_tag) {
+        constexpr int NP = decltype(np_tag)::value, NL = (NP - 1) * SW + S;
         const int64_t c0 = q * SW - d.pad_left;
-        __m512 e[4] = {be, be, be, be}, o[4] = {bo, bo, bo, bo};
+        __m512 e[NP], o[NP];
+        for (int i = 0; i < NP; ++i) e[i] = be, o[i] = bo;
 #pragma GCC unroll 5
         for (int r = 0; r < R; ++r) {
           if (!rows[r]) continue;
@@ -180,7 +178,7 @@ inline void forward_rows_block(const Conv2dDesc& d, const char* x, const float* 
               xo = xe;
             }
 #pragma GCC unroll 4
-            for (int i = 0; i < 4; ++i) {
+            for (int i = 0; i < NP; ++i) {
               const int s = j - i * SW;
               if (s < 0 || s >= S) continue;
               e[i] = _mm512_fmadd_ps(xe, wv[(r * S + s) * H], e[i]);
@@ -189,13 +187,23 @@ inline void forward_rows_block(const Conv2dDesc& d, const char* x, const float* 
           }
         }
 #pragma GCC unroll 4
-        for (int i = 0; i < 4; ++i) store(orow + (q + i) * C * esize, e[i], o[i]);
+        for (int i = 0; i < NP; ++i) store(orow + (q + i) * C * esize, e[i], o[i]);
+      };
+      // Groups of 4, then one group of the 1-3 pixels left (a group of 4 moved back over
+      // already written pixels cost 2 of 16 pixel computations on the 14-wide layers).
+      int64_t q = 0;
+      for (; q + 4 <= Q; q += 4) group(q, std::integral_constant<int, 4>{});
+      switch (Q - q) {
+        case 3: group(q, std::integral_constant<int, 3>{}); break;
+        case 2: group(q, std::integral_constant<int, 2>{}); break;
+        case 1: group(q, std::integral_constant<int, 1>{}); break;
+        default: break;
       }
     }
   }
 }
 
-// SW: the column stride of the grouped-column path (1 or 2, no column dilation, Q >= 4), or 0
+// SW: the column stride of the grouped-column path (1 or 2, no column dilation), or 0
 // for any other geometry (interior groups with a load per tap, border pixels one at a time).
 template <bool BF16, int R, int S, int SW>
 void forward_rows_t(const Conv2dDesc& d, const void* x, const float* w, int64_t row, const float* bias, bool relu,

@@ -251,7 +251,7 @@ bool wgrad_rows(const Conv2dDesc& d, const void* x, const void* g, int64_t np0, 
 template <bool BF16, int R, int S>
 void forward_rows_sw(const Conv2dDesc& d, const void* x, const float* w, int64_t row, const float* bias, bool relu,
                      int64_t np0, int64_t np1, void* out) {
-  const bool grouped = d.dilation_w == 1 && d.q() >= 4;
+  const bool grouped = d.dilation_w == 1;
   if (grouped && d.stride_w == 1) forward_rows_t<BF16, R, S, 1>(d, x, w, row, bias, relu, np0, np1, out);
   else if (grouped && d.stride_w == 2) forward_rows_t<BF16, R, S, 2>(d, x, w, row, bias, relu, np0, np1, out);
   else forward_rows_t<BF16, R, S, 0>(d, x, w, row, bias, relu, np0, np1, out);
