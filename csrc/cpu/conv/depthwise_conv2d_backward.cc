@@ -135,6 +135,42 @@ void backward_data_nhwc(const Conv2dDesc& d, const TensorView& g, const TensorVi
   }, threads);
 }
 
+// Stride 1: grad_in is the forward conv of grad_out with the kernel flipped in both axes and
+// the padding mirrored ((R-1)*dil - pad_top above, the rest below), so the ISA's NCHW plane
+// kernel (DepthwiseOps::forward_rows_nchw: rows of output columns per vector, several output
+// rows per input row load, masked borders) computes it plane by plane, written straight into
+// grad_in (f32, or bf16 rounded in registers). Returns false (nothing done) where the table
+// has no such kernel or it does not take this geometry.
+bool backward_data_nchw_as_forward(const Conv2dDesc& d, const TensorView& g, const std::vector<float>& wf,
+                                   const TensorView& gi) {
+  const DepthwiseOps& ops = depthwise_ops(g.dtype);
+  const bool round = gi.dtype != DType::kF32;
+  if (ops.forward_rows_nchw == nullptr || (round && (gi.dtype != g.dtype || ops.accum_pixels_round == nullptr)))
+    return false;
+  const int64_t C = d.c, P = d.p(), Q = d.q(), R = d.r, S = d.s, RS = R * S, H = d.h, W = d.w;
+  Conv2dDesc f = d;
+  f.h = P, f.w = Q;
+  f.pad_top = (R - 1) * d.dilation_h - d.pad_top;
+  f.pad_left = (S - 1) * d.dilation_w - d.pad_left;
+  f.pad_bottom = H - P - f.pad_top + (R - 1) * d.dilation_h;
+  f.pad_right = W - Q - f.pad_left + (S - 1) * d.dilation_w;
+  if (f.p() != H || f.q() != W) return false;
+  // An empty range: the kernel only says whether it takes this geometry.
+  if (!ops.forward_rows_nchw(f, nullptr, nullptr, 0.0f, false, 0, 0, nullptr, round, nullptr)) return false;
+  std::vector<float> flipped(static_cast<size_t>(C * RS));
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t t = 0; t < RS; ++t) flipped[c * RS + t] = wf[c * RS + (RS - 1 - t)];
+  const int64_t gsize = static_cast<int64_t>(dtype_size(g.dtype)), osize = static_cast<int64_t>(dtype_size(gi.dtype));
+  const int threads = get_num_threads();
+  std::vector<float> widened(gsize == 2 ? static_cast<size_t>(P * Q * threads) : 0);
+  parallel_for(d.n * C, [&](int64_t nc, int thread) {
+    float* ws = widened.empty() ? nullptr : widened.data() + thread * P * Q;
+    ops.forward_rows_nchw(f, static_cast<const char*>(g.data) + nc * P * Q * gsize, flipped.data() + (nc % C) * RS,
+                          0.0f, false, 0, H, static_cast<char*>(gi.data) + nc * H * W * osize, round, ws);
+  }, threads);
+  return true;
+}
+
 void backward_data_nchw(const Conv2dDesc& d, const TensorView& g, const TensorView& w, const TensorView& gi) {
   const DepthwiseOps& ops = depthwise_ops(g.dtype);
   const int64_t C = d.c, P = d.p(), Q = d.q(), R = d.r, S = d.s, RS = R * S, H = d.h, W = d.w;
@@ -144,6 +180,7 @@ void backward_data_nchw(const Conv2dDesc& d, const TensorView& g, const TensorVi
   std::vector<float> wf(static_cast<size_t>(C * RS));
   for (int64_t i = 0; i < C * RS; ++i) wf[i] = load_any(w.dtype, w.data, i);
   const int threads = get_num_threads();
+  if (sh == 1 && sw == 1 && backward_data_nchw_as_forward(d, g, wf, gi)) return;
   // Per thread: one f32 input row and one phase's columns.
   std::vector<float> rows(static_cast<size_t>(2 * W * threads));
   parallel_for(d.n * C, [&](int64_t nc, int thread) {
