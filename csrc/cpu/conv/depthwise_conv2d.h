@@ -70,6 +70,13 @@ struct DepthwiseOps {
   // handle; nullptr where the ISA has none.
   bool (*forward_rows_nchw)(const Conv2dDesc& d, const void* x, const float* w, float bias, bool relu, int64_t p0,
                             int64_t p1, void* dst, bool round, float* ws) = nullptr;
+  // NCHW weight gradient of output rows p0 <= p < p1 of one (image, channel) plane: x the input
+  // plane (H*W), g the grad_out plane (P*Q), both in the table's storage dtype; part[r*S + s] +=
+  // the rows' sum of g * x at tap (r, s) (taps outside the input add nothing). Summed in an
+  // order fixed by the geometry and [p0, p1). Returns false (nothing done) for kernels it does
+  // not handle; nullptr where the ISA has none.
+  bool (*wgrad_rows_nchw)(const Conv2dDesc& d, const void* x, const void* g, int64_t p0, int64_t p1,
+                          float* part) = nullptr;
 };
 
 // The weight rows of DepthwiseOps::accum_pixels_round: [R*S][depthwise_split_row(C)] f32, each

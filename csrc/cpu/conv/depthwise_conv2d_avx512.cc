@@ -273,11 +273,13 @@ const DepthwiseOps& depthwise_ops_avx512(DType t) {
     ops.wgrad_rows = wgrad_rows<false>;
     ops.forward_rows = forward_rows<false>;
     ops.forward_rows_nchw = forward_rows_nchw<float>;
+    ops.wgrad_rows_nchw = wgrad_rows_nchw<0>;
     return ops;
   }();
   static const DepthwiseOps f16 = [] {
     DepthwiseOps ops = dwk::float_ops<dwk::F16>(depthwise_ops_avx2(DType::kF16).row_nchw);
     ops.forward_rows_nchw = forward_rows_nchw<uint16_t, false>;
+    ops.wgrad_rows_nchw = wgrad_rows_nchw<2>;
     return ops;
   }();
   static const DepthwiseOps bf16 = [] {
@@ -287,6 +289,7 @@ const DepthwiseOps& depthwise_ops_avx512(DType t) {
     ops.wgrad_rows = wgrad_rows<true>;
     ops.forward_rows = forward_rows<true>;
     ops.forward_rows_nchw = forward_rows_nchw<uint16_t, true>;
+    ops.wgrad_rows_nchw = wgrad_rows_nchw<1>;
     return ops;
   }();
   static const DepthwiseOps u8 = dwk::int8_ops<uint8_t>();

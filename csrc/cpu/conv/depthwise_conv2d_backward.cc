@@ -300,8 +300,9 @@ void backward_weight_nhwc(const Conv2dDesc& d, const TensorView& x, const Tensor
   });
 }
 
+// rows_kernel: the table's wgrad_rows_nchw takes this geometry (the caller asked it).
 void backward_weight_nchw(const Conv2dDesc& d, const TensorView& x, const TensorView& g, float* partial,
-                          int64_t chunks, int64_t rows_per_chunk) {
+                          int64_t chunks, int64_t rows_per_chunk, bool rows_kernel) {
   // Task (chunk k, channel c): the rows of chunk k of channel c's planes; partial[k][t][c].
   const DepthwiseOps& ops = depthwise_ops(x.dtype);
   const int64_t C = d.c, P = d.p(), Q = d.q(), R = d.r, S = d.s, RS = R * S, H = d.h, W = d.w;
@@ -310,6 +311,32 @@ void backward_weight_nchw(const Conv2dDesc& d, const TensorView& x, const Tensor
   const char* gb = static_cast<const char*>(g.data);
   int64_t q_lo, q_hi;
   depthwise_interior(Q, W, S, d.stride_w, d.dilation_w, d.pad_left, &q_lo, &q_hi);
+  // The ISA's plane kernel: the chunk's rows split at image boundaries, one call per plane's
+  // run of rows.
+  if (rows_kernel) {
+    // A task per (chunk, run of 64 channels), channels in order inside: consecutive planes
+    // are consecutive in memory (a task per channel over its chunks jumped C*H*W elements per
+    // plane; a task per (chunk, channel) was 14336 tasks on 512@14). Each (chunk, channel)
+    // partial is the same computation whichever task runs it.
+    constexpr int64_t kRun = 64;
+    const int threads = get_num_threads();
+    const int64_t runs = (C + kRun - 1) / kRun;
+    parallel_for(chunks * runs, [&](int64_t task, int) {
+      const int64_t k = task / runs, c0 = (task % runs) * kRun, c1 = std::min(C, c0 + kRun);
+      const int64_t end = std::min(d.n * P, (k + 1) * rows_per_chunk);
+      float part[25];
+      for (int64_t c = c0; c < c1; ++c) {
+        std::fill(part, part + RS, 0.0f);
+        for (int64_t np = k * rows_per_chunk; np < end;) {
+          const int64_t n = np / P, p0 = np % P, p1 = std::min(P, p0 + (end - np));
+          ops.wgrad_rows_nchw(d, xb + (n * C + c) * H * W * esize, gb + (n * C + c) * P * Q * esize, p0, p1, part);
+          np += p1 - p0;
+        }
+        for (int64_t t = 0; t < RS; ++t) partial[(k * RS + t) * C + c] = part[t];
+      }
+    }, threads);
+    return;
+  }
   parallel_for(chunks * C, [&](int64_t kc, int) {
     const int64_t k = kc / C, c = kc % C;
     std::vector<float> part(static_cast<size_t>(RS), 0.0f);
@@ -361,10 +388,17 @@ void depthwise_conv2d_backward_weight(const Conv2dDesc& d, const TensorView& x, 
                                       const TensorView& grad_w) {
   const int64_t C = d.c, RS = d.r * d.s, rows = d.n * d.p();
   if (grad_w.numel() == 0) return;
-  const int64_t rows_per_chunk = std::max<int64_t>(1, (rows + kMaxChunks - 1) / kMaxChunks);
+  // NCHW on the ISA's plane kernel: chunks of whole planes (its lane sums are reduced once per
+  // call; chunks of 4 rows of a 14x14 plane spent more on the reductions than on the FMAs).
+  const DepthwiseOps& ops = depthwise_ops(x.dtype);
+  const bool nchw_rows = d.layout == Layout::kNCHW && ops.wgrad_rows_nchw != nullptr && RS <= 25 &&
+                         ops.wgrad_rows_nchw(d, nullptr, nullptr, 0, 0, nullptr);
+  const int64_t rows_per_chunk =
+      nchw_rows ? d.p() * std::max<int64_t>(1, (d.n + kMaxChunks - 1) / kMaxChunks)
+                : std::max<int64_t>(1, (rows + kMaxChunks - 1) / kMaxChunks);
   const int64_t chunks = rows == 0 ? 0 : (rows + rows_per_chunk - 1) / rows_per_chunk;
   // Partial filters [chunk][t][row]: channel c at column c, or at its split position.
-  const bool split = d.layout == Layout::kNHWC && depthwise_ops(x.dtype).wgrad_pixels_split != nullptr;
+  const bool split = d.layout == Layout::kNHWC && ops.wgrad_pixels_split != nullptr;
   const int64_t row = split ? depthwise_split_row(C) : C;
   const auto column = [&](int64_t c) {
     if (!split) return c;
@@ -374,7 +408,7 @@ void depthwise_conv2d_backward_weight(const Conv2dDesc& d, const TensorView& x, 
   std::unique_ptr<float[]> partial(new float[static_cast<size_t>(std::max<int64_t>(chunks, 1) * RS * row)]);
   if (d.q() > 0) {
     if (d.layout == Layout::kNHWC) backward_weight_nhwc(d, x, grad_out, partial.get(), chunks, rows_per_chunk, row);
-    else backward_weight_nchw(d, x, grad_out, partial.get(), chunks, rows_per_chunk);
+    else backward_weight_nchw(d, x, grad_out, partial.get(), chunks, rows_per_chunk, nchw_rows);
   }
   const int64_t q = d.q();
   // grad_w[c][t] = 0 + the chunks' partials in chunk order. The partials are [t][c] rows, so

@@ -181,5 +181,97 @@ bool forward_rows_nchw(const Conv2dDesc& d, const void* x, const float* w, float
   return true;
 }
 
+// NCHW weight gradient (DepthwiseOps::wgrad_rows_nchw): part[r*S + s] += sum over output
+// pixels (p, q) of rows [p0, p1) of g[p][q] * x[p*stride - pad_top + r][q*stride - pad_left + s]
+// (zero outside the input), one plane. The R*S filter accumulators are vectors along the
+// output row (16 columns) kept in registers across all the rows; each input row vector is
+// loaded once per block of PB output rows and feeds every (output row, tap) pair that reads
+// it; the lanes are summed once at the end. 16-bit inputs widen in registers on load.
+// KIND: 0 f32, 1 bf16, 2 f16.
+template <int KIND>
+inline __m512 ld16(const void* base, int64_t i, __mmask16 m) {
+  if constexpr (KIND == 0) {
+    return _mm512_maskz_loadu_ps(m, static_cast<const float*>(base) + i);
+  } else {
+    const __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(base) + i);
+    if constexpr (KIND == 1) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    else return _mm512_cvtph_ps(h);
+  }
+}
+
+template <int KIND, int R, int S, int SH, int SW, int PB>
+inline void wgrad_block_nchw(const Conv2dDesc& d, int64_t Q, const void* x, const void* g, int64_t p, __m512* acc) {
+  constexpr int KR = (PB - 1) * SH + R;
+  const int64_t W = d.w, H = d.h, pl = d.pad_left;
+  const int64_t hb = p * SH - d.pad_top;
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  for (int64_t q0 = 0; q0 < Q; q0 += 16) {
+    const int64_t nq = std::min<int64_t>(16, Q - q0);
+    const int64_t c0 = q0 * SW - pl;
+    uint32_t m[S];
+#pragma GCC unroll 5
+    for (int s = 0; s < S; ++s) m[s] = lane_range(-(c0 + s), std::min<int64_t>(W - (c0 + s), SW * (nq - 1) + 1));
+    const __mmask16 mq = static_cast<__mmask16>(lane_range(0, nq));
+    __m512 gv[PB];
+#pragma GCC unroll 4
+    for (int i = 0; i < PB; ++i) gv[i] = ld16<KIND>(g, (p + i) * Q + q0, mq);
+#pragma GCC unroll 16
+    for (int k = 0; k < KR; ++k) {
+      const int64_t h = hb + k;
+      if (h < 0 || h >= H) continue;
+      const int64_t at = h * W + c0;
+#pragma GCC unroll 5
+      for (int s = 0; s < S; ++s) {
+        __m512 xv;
+        if constexpr (SW == 1) {
+          xv = ld16<KIND>(x, at + s, static_cast<__mmask16>(m[s]));
+        } else {
+          const __m512 lo = ld16<KIND>(x, at + s, static_cast<__mmask16>(m[s]));
+          const __m512 hi = ld16<KIND>(x, at + s + 16, static_cast<__mmask16>(m[s] >> 16));
+          xv = _mm512_permutex2var_ps(lo, even, hi);
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < PB; ++i) {
+          const int r = k - i * SH;
+          if (r >= 0 && r < R) acc[r * S + s] = _mm512_fmadd_ps(gv[i], xv, acc[r * S + s]);
+        }
+      }
+    }
+  }
+}
+
+template <int KIND, int R, int S, int SH, int SW>
+void wgrad_rows_nchw_t(const Conv2dDesc& d, const void* x, const void* g, int64_t p0, int64_t p1, float* part) {
+  // 3x3: 9 accumulators + 4 grad_out rows; 5x5: 25 + 2 (of the 32 zmm).
+  constexpr int PB = R * S <= 9 ? 4 : 2;
+  const int64_t Q = d.q();
+  __m512 acc[R * S];
+  for (int t = 0; t < R * S; ++t) acc[t] = _mm512_setzero_ps();
+  int64_t p = p0;
+  for (; p + PB <= p1; p += PB) wgrad_block_nchw<KIND, R, S, SH, SW, PB>(d, Q, x, g, p, acc);
+  for (; p < p1; ++p) wgrad_block_nchw<KIND, R, S, SH, SW, 1>(d, Q, x, g, p, acc);
+  for (int t = 0; t < R * S; ++t) part[t] += _mm512_reduce_add_ps(acc[t]);
+}
+
+template <int KIND, int R, int S>
+void wgrad_rows_nchw_s(const Conv2dDesc& d, const void* x, const void* g, int64_t p0, int64_t p1, float* part) {
+  const bool sh2 = d.stride_h == 2, sw2 = d.stride_w == 2;
+  if (sh2 && sw2) wgrad_rows_nchw_t<KIND, R, S, 2, 2>(d, x, g, p0, p1, part);
+  else if (sh2) wgrad_rows_nchw_t<KIND, R, S, 2, 1>(d, x, g, p0, p1, part);
+  else if (sw2) wgrad_rows_nchw_t<KIND, R, S, 1, 2>(d, x, g, p0, p1, part);
+  else wgrad_rows_nchw_t<KIND, R, S, 1, 1>(d, x, g, p0, p1, part);
+}
+
+// DepthwiseOps::wgrad_rows_nchw: 3x3 / 5x5, strides 1-2, no dilation; false otherwise.
+template <int KIND>
+bool wgrad_rows_nchw(const Conv2dDesc& d, const void* x, const void* g, int64_t p0, int64_t p1, float* part) {
+  const bool kernel = (d.r == 3 && d.s == 3) || (d.r == 5 && d.s == 5);
+  if (!kernel || d.stride_h > 2 || d.stride_w > 2 || d.dilation_h != 1 || d.dilation_w != 1) return false;
+  if (p1 <= p0) return true;
+  if (d.r == 3) wgrad_rows_nchw_s<KIND, 3, 3>(d, x, g, p0, p1, part);
+  else wgrad_rows_nchw_s<KIND, 5, 5>(d, x, g, p0, p1, part);
+  return true;
+}
+
 }  // namespace
 }  // namespace aicc::cpu::dw512
