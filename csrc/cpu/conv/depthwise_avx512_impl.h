@@ -91,7 +91,11 @@ inline void forward_rows_block(const Conv2dDesc& d, const char* x, const float* 
       else _mm512_mask_storeu_ps(p, m16, e);
     }
   };
+  // 5x5 on the grouped-column path streams its weights per group (kStreamW), the others keep
+  // them in registers across the row.
+  constexpr bool kStreamW = SW > 0 && RS > 9;
   __m512 wv[RS * H];
+  if constexpr (!kStreamW)
   for (int t = 0; t < RS; ++t)
     for (int h = 0; h < H; ++h)
       wv[t * H + h] = BF16 ? _mm512_loadu_ps(w + t * row + c + 16 * h)
@@ -158,18 +162,54 @@ inline void forward_rows_block(const Conv2dDesc& d, const char* x, const float* 
       // where a load per tap made loads, not FMAs, the limit), each feeding every pixel that
       // uses it. Columns outside the input are masked loads of nothing (zeros: the
       // reference's padding, so border pixels run the same code with four FMA chains).
-      const auto group = [&](int64_t q, auto np_tag) {
+      const auto group_at = [&](int64_t q, auto np_tag, auto check_tag) {
         constexpr int NP = decltype(np_tag)::value, NL = (NP - 1) * SW + S;
+        constexpr bool CHECK = decltype(check_tag)::value;  // some column outside the input
         const int64_t c0 = q * SW - d.pad_left;
         __m512 e[NP], o[NP];
         for (int i = 0; i < NP; ++i) e[i] = be, o[i] = bo;
+        if constexpr (kStreamW) {
+          // 5x5: the input columns of a kernel row in registers (f32 8, bf16 16 zmm), then
+          // tap by tap one weight load (per half) feeds the NP pixels: the 25 (bf16: 50)
+          // weight vectors do not fit beside them, and as spilled FMA operands they cost a
+          // load per FMA.
+          const float* wp = w + c;
+          asm("" : "+r"(wp));  // per group: keeps the compiler from hoisting (and spilling) them
+#pragma GCC unroll 5
+          for (int r = 0; r < R; ++r) {
+            if (!rows[r]) continue;
+            const char* px = rows[r] + c0 * C * esize;
+            __m512 xe[NL], xo[NL];
+#pragma GCC unroll 11
+            for (int j = 0; j < NL; ++j) {
+              const bool in = !CHECK || static_cast<uint64_t>(c0 + j) < static_cast<uint64_t>(d.w);
+              if constexpr (BF16) {
+                widen(_mm512_maskz_loadu_epi16(in ? m : 0u, px + j * C * esize), xe[j], xo[j]);
+              } else {
+                xe[j] = _mm512_maskz_loadu_ps(in ? m16 : __mmask16{0}, px + j * C * esize);
+                xo[j] = xe[j];
+              }
+            }
+#pragma GCC unroll 5
+            for (int s = 0; s < S; ++s) {
+              const float* wt = wp + (r * S + s) * row;
+              const __m512 we = BF16 || FULL ? _mm512_loadu_ps(wt) : _mm512_maskz_loadu_ps(m16, wt);
+              const __m512 wo = BF16 ? _mm512_loadu_ps(wt + 16) : we;
+#pragma GCC unroll 4
+              for (int i = 0; i < NP; ++i) {
+                e[i] = _mm512_fmadd_ps(xe[i * SW + s], we, e[i]);
+                if constexpr (BF16) o[i] = _mm512_fmadd_ps(xo[i * SW + s], wo, o[i]);
+              }
+            }
+          }
+        } else {
 #pragma GCC unroll 5
         for (int r = 0; r < R; ++r) {
           if (!rows[r]) continue;
           const char* px = rows[r] + c0 * C * esize;
 #pragma GCC unroll 11
           for (int j = 0; j < NL; ++j) {
-            const bool in = static_cast<uint64_t>(c0 + j) < static_cast<uint64_t>(d.w);
+            const bool in = !CHECK || static_cast<uint64_t>(c0 + j) < static_cast<uint64_t>(d.w);
             __m512 xe, xo;
             if constexpr (BF16) {
               widen(_mm512_maskz_loadu_epi16(in ? m : 0u, px + j * C * esize), xe, xo);
@@ -186,8 +226,16 @@ inline void forward_rows_block(const Conv2dDesc& d, const char* x, const float* 
             }
           }
         }
+        }
 #pragma GCC unroll 4
         for (int i = 0; i < NP; ++i) store(orow + (q + i) * C * esize, e[i], o[i]);
+      };
+      // Groups whose columns all lie inside the input load without per-column masks.
+      const auto group = [&](int64_t q, auto np_tag) {
+        constexpr int NL = (decltype(np_tag)::value - 1) * SW + S;
+        const int64_t c0 = q * SW - d.pad_left;
+        if (c0 >= 0 && c0 + NL <= d.w) group_at(q, np_tag, std::false_type{});
+        else group_at(q, np_tag, std::true_type{});
       };
       // Groups of 4, then one group of the 1-3 pixels left (a group of 4 moved back over
       // already written pixels cost 2 of 16 pixel computations on the 14-wide layers).
