@@ -249,6 +249,10 @@ void wgrad_rows_nchw_t(const Conv2dDesc& d, const void* x, const void* g, int64_
   for (int t = 0; t < R * S; ++t) acc[t] = _mm512_setzero_ps();
   int64_t p = p0;
   for (; p + PB <= p1; p += PB) wgrad_block_nchw<KIND, R, S, SH, SW, PB>(d, Q, x, g, p, acc);
+  // The rows left: pairs, then one (14-row planes: 3 blocks of 4 and a pair, not two singles
+  // that load their input rows once each).
+  if constexpr (PB > 2)
+    for (; p + 2 <= p1; p += 2) wgrad_block_nchw<KIND, R, S, SH, SW, 2>(d, Q, x, g, p, acc);
   for (; p < p1; ++p) wgrad_block_nchw<KIND, R, S, SH, SW, 1>(d, Q, x, g, p, acc);
   for (int t = 0; t < R * S; ++t) part[t] += _mm512_reduce_add_ps(acc[t]);
 }
