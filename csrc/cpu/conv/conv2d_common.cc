@@ -1,6 +1,7 @@
 #include "cpu/conv/conv2d_common.h"
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 #include <cstring>
 #include <string>
@@ -214,6 +215,22 @@ void block_nhwc(const Conv2dDesc& d, const T* x, T pad, int64_t g, int64_t m0, i
   }
 }
 
+// Per tap column s of an NCHW gather: the output columns [first[s], second[s]) whose input
+// column lies inside the row; the ones left and right of them read padding. A per-thread
+// table, rebuilt on each call.
+const std::pair<std::vector<int64_t>, std::vector<int64_t>>& tap_column_bounds(const Conv2dDesc& d) {
+  thread_local std::pair<std::vector<int64_t>, std::vector<int64_t>> b;
+  b.first.resize(static_cast<size_t>(d.s));
+  b.second.resize(static_cast<size_t>(d.s));
+  const int64_t sw = d.stride_w;
+  for (int64_t ts = 0; ts < d.s; ++ts) {
+    const int64_t off = ts * d.dilation_w - d.pad_left;
+    b.first[static_cast<size_t>(ts)] = std::max<int64_t>(0, (-off + sw - 1) / sw);
+    b.second[static_cast<size_t>(ts)] = d.w - off <= 0 ? 0 : (d.w - off + sw - 1) / sw;
+  }
+  return b;
+}
+
 // NCHW column block, depth-major: element (t, j) (depth p0 + t, pixel m0 + j) at
 // col[t * ldc + j], or, with panel_nr > 0, in the GEMM's f32 B-panel layout: panel j / panel_nr,
 // row t, lane j % panel_nr (col[(j / panel_nr) * panel_nr * kc + t * panel_nr + j % panel_nr]).
@@ -242,17 +259,10 @@ void block_nchw(const Conv2dDesc& d, const T* x, T pad, int64_t n, int64_t g, in
     j += len;
   }
   const int64_t row_step = panel_nr > 0 ? panel_nr : ldc;
-  // Output columns [lo[s], hi[s]) read inside the input row for tap column s; the ones left and
-  // right of them are padding.
   const int64_t sw = d.stride_w;
-  thread_local std::vector<int64_t> lo_s, hi_s;
-  lo_s.resize(static_cast<size_t>(d.s));
-  hi_s.resize(static_cast<size_t>(d.s));
-  for (int64_t ts = 0; ts < d.s; ++ts) {
-    const int64_t off = ts * d.dilation_w - d.pad_left;
-    lo_s[ts] = std::max<int64_t>(0, (-off + sw - 1) / sw);
-    hi_s[ts] = d.w - off <= 0 ? 0 : (d.w - off + sw - 1) / sw;
-  }
+  const auto& bounds = tap_column_bounds(d);
+  const std::vector<int64_t>& lo_s = bounds.first;
+  const std::vector<int64_t>& hi_s = bounds.second;
   int64_t c = p0 / (d.r * d.s), r = (p0 / d.s) % d.r, s = p0 % d.s;
   for (int64_t t = 0; t < kc; ++t) {
     const T* plane = x + (n * d.c + g * cg + c) * d.h * d.w;
@@ -306,14 +316,9 @@ void block_nchw_pairs(const Conv2dDesc& d, const uint16_t* x, int64_t n, int64_t
     j += len;
   }
   const int64_t sw = d.stride_w;
-  thread_local std::vector<int64_t> lo_s, hi_s;
-  lo_s.resize(static_cast<size_t>(d.s));
-  hi_s.resize(static_cast<size_t>(d.s));
-  for (int64_t ts = 0; ts < d.s; ++ts) {
-    const int64_t off = ts * d.dilation_w - d.pad_left;
-    lo_s[ts] = std::max<int64_t>(0, (-off + sw - 1) / sw);
-    hi_s[ts] = d.w - off <= 0 ? 0 : (d.w - off + sw - 1) / sw;
-  }
+  const auto& bounds = tap_column_bounds(d);
+  const std::vector<int64_t>& lo_s = bounds.first;
+  const std::vector<int64_t>& hi_s = bounds.second;
   int64_t c = p0 / (d.r * d.s), r = (p0 / d.s) % d.r, s = p0 % d.s;
   for (int64_t t = 0; t < kc; ++t) {
     const bool high = t % 2 == 1;
