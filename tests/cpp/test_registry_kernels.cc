@@ -180,17 +180,24 @@ std::string run_indirect_epilogue_cases(std::mt19937& rng, const gi::FloatGemmCo
   }
   res32[static_cast<size_t>(i0 * ocols + j0)] = std::numeric_limits<float>::infinity();
   // Variant 4 scales the sums into the f32 subnormal range, where vcvtne2ps2bf16 (which reads
-  // subnormals as zero) must not be used for the bf16 rounding.
-  for (int variant = 0; variant < 5; ++variant) {
-    const DType out_t = variant % 2 == 0 ? DType::kBF16 : DType::kF32;
+  // subnormals as zero) must not be used for the bf16 rounding. Variants 5..20 are the 16
+  // epilogue shapes the AVX-512 kernels finish with compile-time code (alpha 1, no scale, no
+  // per-row bias; out dtype x relu x column bias x residual, the residual f32 or bf16).
+  constexpr int kFixedShapes = 16;
+  for (int variant = 0; variant < 5 + kFixedShapes; ++variant) {
+    const int shape = variant - 5;
+    const bool fixed = shape >= 0;
+    const DType out_t = fixed ? (shape & 1 ? DType::kBF16 : DType::kF32)
+                              : (variant % 2 == 0 ? DType::kBF16 : DType::kF32);
     gi::Epilogue ep;
     ep.alpha = variant == 2 ? 0.5f : variant == 4 ? 1e-39f : 1.0f;
     ep.bias_per_row = variant == 1;
-    ep.bias = variant != 3 && variant != 4 ? vec.data() : nullptr;
+    ep.bias = fixed ? (shape & 4 ? vec.data() : nullptr) : variant != 3 && variant != 4 ? vec.data() : nullptr;
     ep.scale = variant == 1 || variant == 2 ? vec.data() + 1 : nullptr;
-    ep.activation = variant == 2 || variant == 4 ? aicc::Activation::kNone : aicc::Activation::kRelu;
-    if (variant == 2 || variant == 3) {
-      const bool bf = variant == 2;
+    const bool relu = fixed ? (shape & 2) != 0 : !(variant == 2 || variant == 4);
+    ep.activation = relu ? aicc::Activation::kRelu : aicc::Activation::kNone;
+    if (fixed ? (shape & 8) != 0 : variant == 2 || variant == 3) {
+      const bool bf = fixed ? (shape & 2) == 0 : variant == 2;
       ep.residual = aicc::MatrixView{bf ? static_cast<void*>(res16.data()) : static_cast<void*>(res32.data()),
                                      bf ? DType::kBF16 : DType::kF32, orows, ocols, ocols, 1};
     }

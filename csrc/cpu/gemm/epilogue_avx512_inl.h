@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "cpu/gemm/gemm_driver.h"
 
@@ -130,6 +131,74 @@ __attribute__((always_inline)) inline void finish_row32(const RowParams& p, __m5
       _mm512_mask_storeu_ps(o32, m0, y0);
       _mm512_mask_storeu_ps(o32 + 16, m1, y1);
     }
+  }
+}
+
+// The same row step for a full 32-column row with the epilogue's shape fixed at compile time
+// (a FullRowShape bit set), so a microkernel finishing 12 rows in registers runs them without
+// the 8 data-dependent branches per row of finish_row32. Those branches were a fifth of a
+// 12x32 bf16 tile's time at depth 64 (1x1 convs with 64 input channels: ~200 of ~1000 cycles).
+// kGeneralShape: finish_row32 itself. Same operations in the same order: the same bits.
+enum FullRowShape : unsigned {
+  kOutBf16 = 1u,      // out bf16 (else f32)
+  kRelu = 2u,         // relu
+  kColumnBias = 4u,   // bias[col] (bias_per_row false)
+  kResidual = 8u,     // a residual (f32 or bf16)
+  kGeneralShape = 16u,  // anything else: alpha != 1, a scale, a per-row bias
+};
+
+// The shape of p, or kGeneralShape when it has a term the fixed shapes do not cover.
+inline unsigned full_row_shape(const RowParams& p) {
+  if (!p.unit_alpha || p.scale || (p.bias && p.per_row)) return kGeneralShape;
+  return (p.bf16 ? kOutBf16 : 0u) | (p.relu ? kRelu : 0u) | (p.bias ? kColumnBias : 0u) | (p.res ? kResidual : 0u);
+}
+
+template <unsigned kShape>
+__attribute__((always_inline)) inline void finish_full_row32(const RowParams& p, __m512 y0, __m512 y1, int64_t row,
+                                                             int64_t col) {
+  if constexpr ((kShape & kGeneralShape) != 0) {
+    finish_row32(p, y0, y1, row, col, __mmask16(0xffff), __mmask16(0xffff));
+  } else {
+    if constexpr ((kShape & kColumnBias) != 0) {
+      y0 = _mm512_add_ps(y0, _mm512_loadu_ps(p.bias + col));
+      y1 = _mm512_add_ps(y1, _mm512_loadu_ps(p.bias + col + 16));
+    }
+    if constexpr ((kShape & kResidual) != 0) {
+      y0 = _mm512_add_ps(y0, load16(p.res, p.res_dtype, row * p.res_ld + col, __mmask16(0xffff)));
+      y1 = _mm512_add_ps(y1, load16(p.res, p.res_dtype, row * p.res_ld + col + 16, __mmask16(0xffff)));
+    }
+    if constexpr ((kShape & kRelu) != 0) {
+      y0 = _mm512_max_ps(_mm512_setzero_ps(), y0);
+      y1 = _mm512_max_ps(_mm512_setzero_ps(), y1);
+    }
+    if constexpr ((kShape & kOutBf16) != 0) {
+      _mm512_storeu_si512(reinterpret_cast<uint16_t*>(p.out) + row * p.out_ld + col, round_pack_bf16(y0, y1));
+    } else {
+      float* o32 = reinterpret_cast<float*>(p.out) + row * p.out_ld + col;
+      _mm512_storeu_ps(o32, y0);
+      _mm512_storeu_ps(o32 + 16, y1);
+    }
+  }
+}
+
+// Calls finish(std::integral_constant<unsigned, shape>{}) with the shape as a compile-time
+// constant: one instantiation per fixed shape plus the general one.
+template <class Finish>
+__attribute__((always_inline)) inline void with_full_row_shape(unsigned shape, Finish&& finish) {
+  switch (shape) {
+#define AICC_FULL_ROW_SHAPE_CASE(S) \
+  case S:                           \
+    finish(std::integral_constant<unsigned, S>{}); \
+    return;
+    AICC_FULL_ROW_SHAPE_CASE(0) AICC_FULL_ROW_SHAPE_CASE(1) AICC_FULL_ROW_SHAPE_CASE(2)
+    AICC_FULL_ROW_SHAPE_CASE(3) AICC_FULL_ROW_SHAPE_CASE(4) AICC_FULL_ROW_SHAPE_CASE(5)
+    AICC_FULL_ROW_SHAPE_CASE(6) AICC_FULL_ROW_SHAPE_CASE(7) AICC_FULL_ROW_SHAPE_CASE(8)
+    AICC_FULL_ROW_SHAPE_CASE(9) AICC_FULL_ROW_SHAPE_CASE(10) AICC_FULL_ROW_SHAPE_CASE(11)
+    AICC_FULL_ROW_SHAPE_CASE(12) AICC_FULL_ROW_SHAPE_CASE(13) AICC_FULL_ROW_SHAPE_CASE(14)
+    AICC_FULL_ROW_SHAPE_CASE(15)
+#undef AICC_FULL_ROW_SHAPE_CASE
+    default:
+      finish(std::integral_constant<unsigned, kGeneralShape>{});
   }
 }
 

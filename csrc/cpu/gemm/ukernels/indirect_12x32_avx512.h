@@ -231,6 +231,8 @@ void NAME(int64_t nseg, const int64_t* seg_words, const void* const* rows, const
 // Plain copies, taken right after the asm: a register variable is only bound to its register
 // at the asm itself.
 #define AICC_I12_ACC_COPY(A, B) const __m512 sum##A = acc##A, sum##B = acc##B;
+// Row (A / 2) of the tile, with the epilogue shape kShape fixed at compile time and C added
+// first when accumulating (a branch the predictor gets right: one value per call).
 #define AICC_I12_FINISH(A, B)                                                                  \
   {                                                                                            \
     const int row = (A) / 2;                                                                   \
@@ -239,7 +241,7 @@ void NAME(int64_t nseg, const int64_t* seg_words, const void* const* rows, const
       y0 = _mm512_add_ps(y0, _mm512_loadu_ps(c + row * ldc));                                  \
       y1 = _mm512_add_ps(y1, _mm512_loadu_ps(c + row * ldc + 16));                             \
     }                                                                                          \
-    avx512_epilogue::finish_row32(p, y0, y1, i0 + row, j0, __mmask16(0xffff), __mmask16(0xffff)); \
+    avx512_epilogue::finish_full_row32<kShape>(p, y0, y1, i0 + row, j0);                       \
   }
 
 #define AICC_DEFINE_INDIRECT_12X32_AVX512_EPILOGUE(NAME, LOOP, DOT)                                  \
@@ -262,5 +264,9 @@ void NAME(int64_t nseg, const int64_t* seg_words, const void* const* rows, const
         : AICC_I12_CLOBBERS);                                                         \
   }                                                                                           \
   AICC_I12_ALL_ROWS(AICC_I12_ACC_COPY)                                                        \
-  AICC_I12_ALL_ROWS(AICC_I12_FINISH)                                                          \
+  avx512_epilogue::with_full_row_shape(                                                       \
+      avx512_epilogue::full_row_shape(p), [&](auto shape) __attribute__((always_inline)) {    \
+        constexpr unsigned kShape = decltype(shape)::value;                                   \
+        AICC_I12_ALL_ROWS(AICC_I12_FINISH)                                                    \
+      });                                                                                     \
 }
