@@ -22,14 +22,14 @@ def _host_only(backend):
 
 @settings(deadline=None, max_examples=40)
 @given(m=st.sampled_from([0, 1, 11, 12, 13, 24, 25, 37, 150]),
-       k=st.sampled_from([0, 1, 2, 15, 16, 17, 31, 33, 64, 511, 512, 513, 1023, 1025, 2050]),
+       k=st.sampled_from([0, 1, 2, 15, 16, 17, 31, 33, 64, 511, 512, 513, 1023, 1025, 1153, 2050, 2305]),
        n=st.sampled_from([1, 31, 32, 33, 64]),
        col0=st.integers(0, 3), pad=st.integers(0, 5), seed=st.integers(0, 2**16))
 def test_bf16_matmul_row_major_a_any_offset_and_row_stride(backend, m, k, n, col0, pad, seed):
     """A is a view into a wider bf16 buffer: rows `k + pad + col0` apart, starting `col0`
     elements in (odd offsets split the 32-bit pair words across loads); k around the 8-word
-    transpose blocks, odd k (the last pair's high half is +0), several kc blocks (1024 elements
-    on the AVX512_BF16 entry, 512 on the f32 one)."""
+    transpose blocks, odd k (the last pair's high half is +0), several kc blocks (past 1152
+    elements on the AVX512_BF16 entry, past 576 on the f32 one)."""
     _host_only(backend)
     rng = np.random.default_rng(seed)
     buf = rng.standard_normal((m, k + pad + col0)).astype(BF16)

@@ -136,7 +136,8 @@ def _case(a, b, c=None, **kw):
 
 @pytest.mark.parametrize("m", [1, 5, 6, 7, 143, 144, 145])
 def test_gemm_block_edges(backend, m, rng):
-    for k in (1, 255, 256, 257, 513):
+    # k around the kc blocks: 256 (AVX2) and 512 (AVX-512), one block up to an eighth past them
+    for k in (1, 255, 256, 257, 289, 513, 577):
         for n in (1, 15, 16, 17, 33):
             a = rng.standard_normal((m, k)).astype(np.float32)
             b = rng.standard_normal((k, n)).astype(np.float32)

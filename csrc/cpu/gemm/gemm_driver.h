@@ -322,8 +322,8 @@ void run_float_gemm(int64_t m, const APacker& a, const PackedB& b, const Epilogu
                     int threads = 0);
 
 // The depth of each kc block for a given k (balanced: k = 257 gives 129 + 128, not 256 + 1),
-// rounded up to a whole number of words so no word straddles two blocks. Independent of the
-// thread count, so results are too.
+// rounded up to a whole number of words so no word straddles two blocks; a k at most
+// kc_max + kc_max / 8 is one block. Independent of the thread count, so results are too.
 int64_t balanced_kc(int64_t k, int kc_max, int k_per_word = 1);
 
 }  // namespace aicc::cpu::gemm_internal
