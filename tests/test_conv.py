@@ -242,6 +242,41 @@ def test_nan_in_out_does_not_leak(backend, rng):
     assert np.isfinite(out).all()
 
 
+@pytest.mark.parametrize("stride", [1, 2, (2, 1), (1, 2)])
+@pytest.mark.parametrize("c", [31, 32, 70])
+def test_depthwise_bf16_5x5_nhwc(backend, rng, stride, c):
+    """bf16 NHWC 5x5 depthwise forward, the shape the AVX512_BF16 entry runs on vdpbf16ps (two
+    kernel rows per instruction; docs/CONV.md): widths around its 8- and 4-pixel groups, full and
+    partial 32-channel blocks, kernel rows in the padding (an odd last row paired with zeros),
+    row dilation, bias and relu, NaN/inf inputs; against the reference, and the same bits on 1
+    and 2 threads."""
+    _host_arrays_only(backend)
+    for h, w, padding, dilation in [(9, 21, 2, 1), (7, 13, ((4, 0), (1, 3)), (2, 1)), (5, 1, 2, 1), (6, 8, 0, 1)]:
+        x = rng.standard_normal((2, h, w, c)).astype(_dtypes.bfloat16)
+        x.reshape(-1)[::89] = np.inf
+        x.reshape(-1)[::131] = np.nan
+        wt = rng.standard_normal((c, 5, 5, 1)).astype(_dtypes.bfloat16)
+        bias = rng.standard_normal(c).astype(np.float32)
+        kw = dict(stride=stride, padding=padding, dilation=dilation, groups=c, layout="NHWC")
+        try:
+            ref = ak.reference.conv2d(x, wt, bias, activation="relu", **kw)
+        except ValueError:  # kernel larger than the padded input
+            continue
+        prev = ak.get_num_threads()
+        outs = []
+        try:
+            for threads in (1, 2):
+                ak.set_num_threads(threads)
+                outs.append(ak.conv2d(x, wt, bias, activation="relu", backend=backend, **kw))
+        finally:
+            ak.set_num_threads(prev)
+        np.testing.assert_array_equal(outs[0].view(np.uint16), outs[1].view(np.uint16))
+        mag = ak.reference.conv2d(_abs(x).astype(np.float32), _abs(wt).astype(np.float32), np.abs(bias),
+                                  **kw).astype(np.float64)
+        mismatch = check_float(outs[0], ref, mag, 25, "relu")
+        assert mismatch is None, f"{h}x{w} padding {padding}: {mismatch}"
+
+
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("stride, dilation, padding", [(1, 1, 1), (1, 2, ((2, 0), (3, 1))), (2, 1, "same"),

@@ -77,6 +77,7 @@ void register_x86_64(Families& f) {
   f.int8_gemm.push_back({"u8s8_12x32_avx512vnni", kAvx512 | FeatureSet{F::kAvx512Vnni}, &kInt8Vnni});
   f.int8_gemm.push_back({"s16_6x16_avx2", kAvx2, &kInt8Avx2});
 
+  f.depthwise.push_back({"depthwise_avx512bf16", kAvx512 | FeatureSet{F::kAvx512Bf16}, depthwise_ops_avx512bf16});
   f.depthwise.push_back({"depthwise_avx512", kAvx512, depthwise_ops_avx512});
   f.depthwise.push_back({"depthwise_avx2", kAvx2, depthwise_ops_avx2});
   f.depthwise_int8.push_back({"depthwise_int8_avx512vnni", kAvx512 | FeatureSet{F::kAvx512Vnni},

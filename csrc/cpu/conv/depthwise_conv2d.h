@@ -97,6 +97,8 @@ const DepthwiseOps& depthwise_ops_portable(DType dtype);
 #if defined(AICC_X86)
 const DepthwiseOps& depthwise_ops_avx2(DType dtype);
 const DepthwiseOps& depthwise_ops_avx512(DType dtype);
+// The AVX-512 table with the bf16 NHWC 5x5 forward on vdpbf16ps (depthwise_conv2d_avx512bf16.cc).
+const DepthwiseOps& depthwise_ops_avx512bf16(DType dtype);
 #endif
 
 // scale (K floats) and residual (out's shape and layout) are the fused epilogue of
