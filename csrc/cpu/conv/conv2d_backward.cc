@@ -220,6 +220,77 @@ class ReusedBytes {
   size_t size_ = 0;
 };
 
+// A of one NCHW phase conv, group g, packed straight from the NCHW weights: row c (input
+// channel g*Cg + c) and depth p = k * taps + t hold w[g*Kg + k][c][taps_r[t / Sc]][taps_s[t %
+// Sc]]. For phase GEMMs that run once per call (the batch's images in one GEMM): a flipped copy
+// of the weights is written to a buffer that is cold by the next call, and those writes,
+// missing the cache line after line, cost a 3x3/2 512@14 data gradient more than its NHWC
+// twin's whole runtime (11.9 against 3.9 ms at batch 1, f32). Packing A from w costs one
+// strided read per element instead, into the driver's L2-resident A block.
+class FlippedWeightAPacker final : public gemm_internal::APacker {
+ public:
+  FlippedWeightAPacker(const Conv2dDesc& d, const void* w, DType dtype, int64_t g, const PhaseTaps& tr,
+                       const PhaseTaps& ts)
+      : d_(d), w_(w), dtype_(dtype), g_(g), taps_(static_cast<int64_t>(tr.taps.size() * ts.taps.size())) {
+    for (const int64_t r : tr.taps)
+      for (const int64_t s : ts.taps) offsets_.push_back(r * d.s + s);
+  }
+  DType dtype() const override { return dtype_; }
+
+  // Depth step by depth step, all mc rows of the block at once: each filter tap's column of A
+  // is one pass along a run of w (mc filters, contiguous), the next k's run a fixed stride
+  // further, which the hardware prefetchers follow. Panel by panel (12 rows at a time across
+  // all kc steps) ran twice as long: each k step a new line, 18 KiB after the last.
+  void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+            void* dst) const override {
+    const int mr = cfg.mr;
+    const int64_t rs = d_.r * d_.s, kstride = d_.cg() * rs;
+    const int64_t base = g_ * d_.kg() * kstride + i0 * rs;
+    const int64_t panels = (mc + mr - 1) / mr;
+    // Element offset of A[i0 + l][p] in w is offset(p) + l * rs.
+    auto offset = [&](int64_t p) { return base + (p / taps_) * kstride + offsets_[static_cast<size_t>(p % taps_)]; };
+    if (cfg.word == gemm_internal::PanelWord::kBF16Pair) {
+      const uint16_t* w = static_cast<const uint16_t*>(w_);
+      const int64_t kw = (kc + 1) / 2;
+      uint32_t* out = static_cast<uint32_t*>(dst);
+      for (int64_t q = 0; q < kw; ++q) {
+        const uint16_t* lo = w + offset(p0 + 2 * q);
+        const uint16_t* hi = 2 * q + 1 < kc ? w + offset(p0 + 2 * q + 1) : nullptr;
+        for (int64_t t = 0; t < panels; ++t) {
+          uint32_t* word = out + (t * kw + q) * mr;
+          const int64_t l0 = t * mr, rows = std::min<int64_t>(mr, mc - l0);
+          for (int64_t l = 0; l < rows; ++l)
+            word[l] = static_cast<uint32_t>(lo[(l0 + l) * rs]) | (hi ? static_cast<uint32_t>(hi[(l0 + l) * rs]) << 16 : 0u);
+          for (int64_t l = rows; l < mr; ++l) word[l] = 0u;
+        }
+      }
+      return;
+    }
+    float* out = static_cast<float*>(dst);
+    auto words = [&](auto load) {
+      for (int64_t q = 0; q < kc; ++q) {
+        const int64_t o = offset(p0 + q);
+        for (int64_t t = 0; t < panels; ++t) {
+          float* lanes = out + (t * kc + q) * mr;
+          const int64_t l0 = t * mr, rows = std::min<int64_t>(mr, mc - l0);
+          for (int64_t l = 0; l < rows; ++l) lanes[l] = load(o + (l0 + l) * rs);
+          for (int64_t l = rows; l < mr; ++l) lanes[l] = 0.0f;
+        }
+      }
+    };
+    if (dtype_ == DType::kF32) words([w = static_cast<const float*>(w_)](int64_t o) { return w[o]; });
+    else if (dtype_ == DType::kBF16) words([w = static_cast<const uint16_t*>(w_)](int64_t o) { return bf16_to_f32(w[o]); });
+    else words([w = static_cast<const uint16_t*>(w_)](int64_t o) { return f16_to_f32(w[o]); });
+  }
+
+ private:
+  const Conv2dDesc& d_;
+  const void* w_;
+  DType dtype_;
+  int64_t g_, taps_;
+  std::vector<int64_t> offsets_;  // r * S + s of each tap of the phase, in depth order
+};
+
 // One row of grad_in from its stride-2 phase rows: dst[2j] = a[j] (na values), dst[2j + 1] =
 // b[j] (nb values, na - 1 <= nb <= na; b nullptr: zeros, the phase no tap reaches). SSE2 (every
 // x86-64) unpacks 4 f32 (8 bf16) pairs at a time: the element-strided stores per phase this
@@ -263,13 +334,13 @@ void nchw_phases_backward_data(const Conv2dDesc& d, const TensorView& grad_out, 
     Conv2dDesc f;
     int64_t hp = 0, wp = 0;  // the phase's pixels
     int64_t hf = 0, wf = 0;  // the phase conv's outputs (>= hp, wp; the extra ones are not read)
-    int64_t depth = 0;
+    int64_t depth = 0, ld = 0;  // the phase GEMM's depth; its flipped weights' row stride
     bool zero = true;     // no tap reaches these pixels: their gradient is 0
     int64_t w_off = 0;    // elements into the flipped weights
     int64_t s_off = 0;    // elements into a block's scratch, per image of the block
   };
   std::vector<Phase> phases(static_cast<size_t>(sh * sw));
-  int64_t w_total = 0, s_total = 0, max_pixels = 0;
+  int64_t s_total = 0, max_pixels = 0;
   for (int64_t ph = 0; ph < sh; ++ph)
     for (int64_t pw = 0; pw < sw; ++pw) {
       const PhaseTaps& tr = rows[static_cast<size_t>(ph)];
@@ -290,36 +361,65 @@ void nchw_phases_backward_data(const Conv2dDesc& d, const TensorView& grad_out, 
       p.f = f;
       p.hf = f.p(), p.wf = f.q();
       p.depth = kg * Rc * Sc;
-      p.w_off = w_total, w_total += d.groups * cg * p.depth;
       p.s_off = s_total, s_total += cg * p.hf * p.wf;
       max_pixels = std::max(max_pixels, p.hf * p.wf);
     }
-  // Every phase's flipped weights, side by side: w'[g*Cg + c][k][m][mm] = w[g*Kg + k][c][taps_r[m]]
-  // [taps_s[mm]]. One task per (phase, input channel), k inner: sequential writes, each read a
-  // filter's R*S taps.
+  const int64_t nb = max_pixels > kNchwPhaseBatchPixels ? 1 : d.n;
+  const int64_t blocks = (d.n + nb - 1) / nb, tasks = blocks * d.groups;
+  // A block of the whole batch runs each phase GEMM once: its A is packed straight from w
+  // (FlippedWeightAPacker). Image by image, the GEMMs read a flipped copy, in place.
+  const bool flip_copy = blocks > 1;
+  // Every phase's flipped weights, side by side, phase p's rows ld apart: w'[g*Cg + c][k][m][mm]
+  // = w[g*Kg + k][c][taps_r[m]][taps_s[mm]]. One pass over w, every phase's taps from each
+  // filter read once: per phase (one strided 36-byte read per 64-byte line of w and phase) the
+  // flip was a tenth of a 3x3/2 512@14 data gradient. Tasks of kFlipChannels input channels.
+  // Row strides near a multiple of 4 KiB (depth 1024 or 2048 f32, 2048 bf16) are padded by a
+  // line: the GEMM then reads A in place instead of packing it (rows_share_l1_sets).
+  const int mr = gemm_internal::float_gemm_config(grad_out.dtype, w.dtype).mr;
+  int64_t w_total = 0;
+  for (Phase& p : phases) {
+    if (p.zero) continue;
+    p.ld = p.depth;
+    if (gemm_internal::rows_share_l1_sets(p.ld * static_cast<int64_t>(es), mr)) p.ld += 64 / static_cast<int64_t>(es);
+    p.w_off = w_total, w_total += d.groups * cg * p.ld;
+  }
   thread_local ReusedBytes wf_buffer;
-  char* const wf = wf_buffer.get(static_cast<size_t>(w_total) * es);
+  char* const wf_raw = flip_copy ? wf_buffer.get(static_cast<size_t>(w_total) * es + 64) : nullptr;
+  char* const wf = flip_copy ? wf_raw + (64 - reinterpret_cast<uintptr_t>(wf_raw) % 64) % 64 : nullptr;  // rows on lines
   const char* src = static_cast<const char*>(w.data);
-  parallel_for(sh * sw * d.groups * cg, [&](int64_t task, int) {
-    const int64_t c = task % cg, g = (task / cg) % d.groups, pi = task / (cg * d.groups);
-    const Phase& p = phases[static_cast<size_t>(pi)];
-    if (p.zero) return;
-    const PhaseTaps& tr = rows[static_cast<size_t>(pi / sw)];
-    const PhaseTaps& ts = cols[static_cast<size_t>(pi % sw)];
+  constexpr int64_t kFlipChannels = 16;
+  const int64_t cblocks = (cg + kFlipChannels - 1) / kFlipChannels;
+  parallel_for(flip_copy ? d.groups * cblocks : 0, [&](int64_t task, int) {
+    const int64_t g = task / cblocks, c0 = (task % cblocks) * kFlipChannels, c1 = std::min(cg, c0 + kFlipChannels);
     auto flip = [&](auto elem) {
       using T = decltype(elem);
-      const T* from = reinterpret_cast<const T*>(src) + (g * kg * cg + c) * d.r * d.s;
-      T* to = reinterpret_cast<T*>(wf) + p.w_off + (g * cg + c) * p.depth;
-      for (int64_t k = 0; k < kg; ++k, from += cg * d.r * d.s)
-        for (const int64_t r : tr.taps)
-          for (const int64_t s_ : ts.taps) *to++ = from[r * d.s + s_];
+      const int64_t rs = d.r * d.s;
+      // kFlipChannels x kFlipChannels blocks of (k, c): the block's filters are kFlipChannels
+      // runs of w (they stay in L1 while read), and each of its (c, phase) rows is one run of
+      // writes, finished before the next. Rows of a phase are often a multiple of 4 KiB apart
+      // (bf16 depth 2048): writing them a few elements at a time, row after row, thrashed the
+      // L1 set they share.
+      for (int64_t k0 = 0; k0 < kg; k0 += kFlipChannels) {
+        const int64_t k1 = std::min(kg, k0 + kFlipChannels);
+        for (int64_t c = c0; c < c1; ++c)
+          for (size_t pi = 0; pi < phases.size(); ++pi) {
+            const Phase& p = phases[pi];
+            if (p.zero) continue;
+            const PhaseTaps& tr = rows[pi / static_cast<size_t>(sw)];
+            const PhaseTaps& ts = cols[pi % static_cast<size_t>(sw)];
+            const int64_t taps = p.depth / kg;
+            T* to = reinterpret_cast<T*>(wf) + p.w_off + (g * cg + c) * p.ld + k0 * taps;
+            const T* f = reinterpret_cast<const T*>(src) + ((g * kg + k0) * cg + c) * rs;
+            for (int64_t k = k0; k < k1; ++k, f += cg * rs)
+              for (const int64_t r : tr.taps)
+                for (const int64_t s_ : ts.taps) *to++ = f[r * d.s + s_];
+          }
+      }
     };
     if (es == 4) flip(uint32_t{});
     else flip(uint16_t{});
   });
 
-  const int64_t nb = max_pixels > kNchwPhaseBatchPixels ? 1 : d.n;
-  const int64_t blocks = (d.n + nb - 1) / nb, tasks = blocks * d.groups;
   // Writes the grad_in rows of images [n0, n0 + nbk), group g, channels [c0, c1) from the
   // block's scratch (phase p's values of image b, channel c, row i at s_off*nbk + (c*nbk + b)*
   // hf*wf + i*wf).
@@ -376,15 +476,21 @@ void nchw_phases_backward_data(const Conv2dDesc& d, const TensorView& grad_out, 
     const int64_t n0 = (task / d.groups) * nb, g = task % d.groups, nbk = std::min(nb, d.n - n0);
     thread_local ReusedBytes scratch_buffer;
     char* const scratch = scratch_buffer.get(static_cast<size_t>(s_total * nbk * eo));
-    for (const Phase& p : phases) {
+    for (size_t pi = 0; pi < phases.size(); ++pi) {
+      const Phase& p = phases[pi];
       if (p.zero) continue;
       const int64_t cols_n = nbk * p.hf * p.wf;
-      const gemm_internal::MatrixAPacker a(
-          MatrixView{wf + (p.w_off + g * cg * p.depth) * static_cast<int64_t>(es), w.dtype, cg, p.depth, p.depth, 1});
+      std::unique_ptr<gemm_internal::APacker> a;
+      if (flip_copy)
+        a = std::make_unique<gemm_internal::MatrixAPacker>(
+            MatrixView{wf + (p.w_off + g * cg * p.ld) * static_cast<int64_t>(es), w.dtype, cg, p.depth, p.ld, 1});
+      else
+        a = std::make_unique<FlippedWeightAPacker>(d, w.data, w.dtype, g, rows[pi / static_cast<size_t>(sw)],
+                                                   cols[pi % static_cast<size_t>(sw)]);
       const std::unique_ptr<gemm_internal::BPacker> b = conv::nchw_b_packer(p.f, grad_out, n0, nbk, g);
       gemm_internal::Epilogue ep;
       ep.out = MatrixView{scratch + p.s_off * nbk * eo, grad_in.dtype, cg, cols_n, cols_n, 1};
-      gemm_internal::run_float_gemm(cg, cols_n, p.depth, a, *b, ep, threads);
+      gemm_internal::run_float_gemm(cg, cols_n, p.depth, *a, *b, ep, threads);
     }
     if (threads == 1) {
       write_rows(scratch, n0, nbk, g, 0, cg);
