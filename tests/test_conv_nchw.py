@@ -117,11 +117,15 @@ def test_nchw_pointwise_in_place_resnet_shapes(backend, rng, hw):
     (3, 36, 40, 13, 11, 3, 2, 1, 1, 2),            # the batch in one GEMM per group
     (4, 16, 8, 37, 31, 5, 3, ((2, 1), (0, 3)), 1, 1),  # stride 3: element-strided rows
     (2, 17, 12, 35, 34, 3, (2, 1), 2, 2, 1),       # stride 2 x 1, dilation 2
+    (4, 20, 24, 17, 19, 3, 1, 1, 1, 1),            # stride 1, one image per GEMM: straight into grad_in
+    (3, 16, 20, 9, 7, 3, 1, ((0, 3), (2, 1)), 1, 1),  # stride 1, batched, more outputs than pixels
+    (4, 32, 40, 7, 7, 3, 1, 1, 1, 2),              # stride 1, batched, groups
 ])
-def test_nchw_strided_backward_data_thread_count_and_reference(backend, rng, dtype, n, c, k, h, w_, r, stride,
+def test_nchw_backward_data_phases_thread_count_and_reference(backend, rng, dtype, n, c, k, h, w_, r, stride,
                                                                 padding, dilation, groups):
-    """NCHW strided backward data (the phase convs of a block of images into a scratch, then
-    grad_in's rows written from it): image blocks dealt out to the threads (4 images on 2
+    """NCHW backward data by phase convs (strided: a block of images' phases into a scratch,
+    then grad_in's rows written from it; stride 1: one phase, written into grad_in directly
+    where the GEMM covers one image): image blocks dealt out to the threads (4 images on 2
     threads), or block by block with each GEMM on all threads (3 threads): bit-identical
     results on 1, 2 and 3 threads, within the float bound of the reference. NaN/Inf in grad_out
     reach the pixels whose taps read them."""

@@ -369,6 +369,9 @@ void nchw_phases_backward_data(const Conv2dDesc& d, const TensorView& grad_out, 
   // A block of the whole batch runs each phase GEMM once: its A is packed straight from w
   // (FlippedWeightAPacker). Image by image, the GEMMs read a flipped copy, in place.
   const bool flip_copy = blocks > 1;
+  // Stride 1, one image per GEMM, the conv's outputs exactly grad_in's pixels: the GEMM writes
+  // grad_in itself.
+  const bool into_grad_in = sh == 1 && sw == 1 && nb == 1 && phases[0].hf == H && phases[0].wf == W;
   // Every phase's flipped weights, side by side, phase p's rows ld apart: w'[g*Cg + c][k][m][mm]
   // = w[g*Kg + k][c][taps_r[m]][taps_s[mm]]. One pass over w, every phase's taps from each
   // filter read once: per phase (one strided 36-byte read per 64-byte line of w and phase) the
@@ -475,7 +478,7 @@ void nchw_phases_backward_data(const Conv2dDesc& d, const TensorView& grad_out, 
   auto block = [&](int64_t task, int threads) {
     const int64_t n0 = (task / d.groups) * nb, g = task % d.groups, nbk = std::min(nb, d.n - n0);
     thread_local ReusedBytes scratch_buffer;
-    char* const scratch = scratch_buffer.get(static_cast<size_t>(s_total * nbk * eo));
+    char* const scratch = into_grad_in ? nullptr : scratch_buffer.get(static_cast<size_t>(s_total * nbk * eo));
     for (size_t pi = 0; pi < phases.size(); ++pi) {
       const Phase& p = phases[pi];
       if (p.zero) continue;
@@ -489,9 +492,11 @@ void nchw_phases_backward_data(const Conv2dDesc& d, const TensorView& grad_out, 
                                                    cols[pi % static_cast<size_t>(sw)]);
       const std::unique_ptr<gemm_internal::BPacker> b = conv::nchw_b_packer(p.f, grad_out, n0, nbk, g);
       gemm_internal::Epilogue ep;
-      ep.out = MatrixView{scratch + p.s_off * nbk * eo, grad_in.dtype, cg, cols_n, cols_n, 1};
+      ep.out = into_grad_in ? MatrixView{at(grad_in, (n0 * d.c + g * cg) * H * W), grad_in.dtype, cg, H * W, H * W, 1}
+                            : MatrixView{scratch + p.s_off * nbk * eo, grad_in.dtype, cg, cols_n, cols_n, 1};
       gemm_internal::run_float_gemm(cg, cols_n, p.depth, *a, *b, ep, threads);
     }
+    if (into_grad_in) return;
     if (threads == 1) {
       write_rows(scratch, n0, nbk, g, 0, cg);
     } else {
@@ -534,7 +539,9 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
   for (const auto* set : {&rows, &cols})
     for (const PhaseTaps& t : *set)
       if (!t.taps.empty() && t.count > 0 && t.first > 0) return false;
-  if (!nhwc && (sh != 1 || sw != 1)) {
+  // NCHW: the phase GEMMs run here (all strides); a stride-1 conv whose grad_out has at most
+  // kSmallCMaxChannels channels stays on conv2d's small-C kernel below.
+  if (!nhwc && !(sh == 1 && sw == 1 && d.groups == 1 && d.k <= kSmallCMaxChannels)) {
     nchw_phases_backward_data(d, grad_out, w, grad_in, rows, cols);
     return true;
   }
