@@ -322,6 +322,7 @@ void interleave2_row(T* dst, const T* a, const T* b, int64_t na, int64_t nb) {
 // batch and scattering it (every sw-th element of each row, one pass per phase) was a quarter
 // of a 3x3/2 128@56 data gradient and left NCHW at 0.66-0.70x (f32) of NHWC.
 constexpr int64_t kNchwPhaseBatchPixels = 256;
+constexpr int64_t kNchwPointwiseBatchPixels = 64;
 
 void nchw_phases_backward_data(const Conv2dDesc& d, const TensorView& grad_out, const TensorView& w,
                                const TensorView& grad_in, const std::vector<PhaseTaps>& rows,
@@ -1232,7 +1233,13 @@ void conv2d_backward_data(const Conv2dDesc& d, const TensorView& grad_out, const
     depthwise_conv2d_backward_data(d, grad_out, w, grad_in);
     return;
   }
-  if (!conv::is_pointwise(d) && backward_data_as_forward(d, grad_out, w, grad_in)) return;
+  // NCHW 1x1 on images of at most kNchwPointwiseBatchPixels pixels (7x7: 49 columns per image,
+  // two panels a quarter empty) runs as the phase GEMM of the whole batch (1 thread, batch 8,
+  // same-process A/B: 2048->512 @7 1.13x f32 / 1.03x bf16, 512->2048 @7 1.23x / 1.15x; at
+  // 14x14, 196 columns, it lost: 1024->256 0.94x / 0.81x).
+  const bool small_nchw_pointwise =
+      d.layout == Layout::kNCHW && d.n > 1 && d.p() * d.q() <= kNchwPointwiseBatchPixels;
+  if ((!conv::is_pointwise(d) || small_nchw_pointwise) && backward_data_as_forward(d, grad_out, w, grad_in)) return;
 
   const int64_t cg = d.cg(), kg = d.kg(), depth = cg * d.r * d.s, pq = d.p() * d.q();
   const bool nhwc = d.layout == Layout::kNHWC;
