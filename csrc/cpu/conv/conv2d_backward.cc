@@ -5,9 +5,14 @@
 //                    (R-1)*dil - pad, so it runs as the forward implicit GEMM (no column
 //                    buffer, no col2im; NHWC f32 packs the flipped B straight from w, other
 //                    cases flip into a scratch copy first); strided NHWC convs likewise per
-//                    stride phase; 1x1 stride-1 unpadded convs write one GEMM straight
-//                    into grad_in; otherwise col = G_chunk x W_g (f32), then col2im adds col
-//                    into an f32 grad_in.
+//                    stride phase. NCHW (any stride): per block of images (one, or the
+//                    batch for small images) every phase's GEMM into a per-thread scratch,
+//                    then grad_in's rows written once from it (stride 1 with one image per
+//                    GEMM: straight into grad_in); A is a flipped copy of w read in place, or,
+//                    for the batch in one GEMM, packed from w itself. 1x1 stride-1 unpadded
+//                    convs write one GEMM straight into grad_in (NCHW images of <= 64 pixels:
+//                    the phase path's batch GEMM); otherwise col = G_chunk x W_g (f32), then
+//                    col2im adds col into an f32 grad_in.
 //   backward_weight: dW_g = G_g^T x col, an implicit GEMM over the N*P*Q pixels whose
 //                    B packer gathers the column blocks straight from x (no column buffer;
 //                    NCHW: one gather per image the block touches, G^T read per image run).
@@ -524,10 +529,9 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
   const bool nhwc = d.layout == Layout::kNHWC;
   // Strided: only where the phase GEMMs are wide enough to beat G x W + col2im (measured:
   // NHWC 3x3/2 with 128-256 channels 0.3-0.5x -> 0.7-0.8x torch; the 7x7/2 stem with C = 3,
-  // where each phase GEMM has 3 columns, is faster on the column path). NCHW too, now that its
-  // element-strided phase scatter is typed stores instead of a memcpy call per element (1
-  // thread, batch 8, NCHW time over NHWC time: 3x3/2 128@56 0.26 -> 0.67, 256@28 0.37 -> 0.70,
-  // 1x1/2 256->512 @56 0.57 -> 0.74).
+  // where each phase GEMM has 3 columns, is faster on the column path). NCHW too
+  // (nchw_phases_backward_data; 1 thread, batch 8, NCHW time over NHWC time: 3x3/2 128@56 0.26
+  // -> 0.67 with a scatter per phase, 0.96 with the rows written once from all phases).
   if ((sh != 1 || sw != 1) && d.cg() < kMinPhaseChannels) return false;
   // Small images too (3x3 512@7): once the flipped weights are transposed in blocks, the
   // forward GEMM beats G x W + col2im there as well (batch 8, 1 thread: 0.56x -> 0.70x torch,
@@ -558,26 +562,13 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
       if (Hp == 0 || Wp == 0) continue;
       const int64_t Rc = static_cast<int64_t>(tr.taps.size()), Sc = static_cast<int64_t>(ts.taps.size());
       const bool direct = sh == 1 && sw == 1;
-      if (Rc == 0 || Sc == 0) {  // no tap reaches these pixels: their gradient is 0
+      if (Rc == 0 || Sc == 0) {  // no tap reaches these pixels: their gradient is 0 (NHWC here)
         const int64_t esz = static_cast<int64_t>(dtype_size(grad_in.dtype));
-        if (nhwc) {
-          for (int64_t n = 0; n < d.n; ++n)
-            for (int64_t i = 0; i < Hp; ++i)
-              for (int64_t j = 0; j < Wp; ++j)
-                std::memset(at(grad_in, ((n * d.h + ph + sh * i) * d.w + pw + sw * j) * d.c), 0,
-                            static_cast<size_t>(d.c * esz));
-        } else {  // every sw-th element of the phase's rows: typed stores, not a call each
-          auto zero_rows = [&](auto elem) {
-            using T = decltype(elem);
-            for (int64_t nc = 0; nc < d.n * d.c; ++nc)
-              for (int64_t i = 0; i < Hp; ++i) {
-                T* dp = static_cast<T*>(grad_in.data) + (nc * d.h + ph + sh * i) * d.w + pw;
-                for (int64_t j = 0; j < Wp; ++j) dp[j * sw] = T{0};
-              }
-          };
-          if (esz == 4) zero_rows(uint32_t{});
-          else zero_rows(uint16_t{});
-        }
+        for (int64_t n = 0; n < d.n; ++n)
+          for (int64_t i = 0; i < Hp; ++i)
+            for (int64_t j = 0; j < Wp; ++j)
+              std::memset(at(grad_in, ((n * d.h + ph + sh * i) * d.w + pw + sw * j) * d.c), 0,
+                          static_cast<size_t>(d.c * esz));
         continue;
       }
       Conv2dDesc f = d;
@@ -672,28 +663,14 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
       }
       if (direct) continue;
       const size_t esz = dtype_size(grad_in.dtype);
-      // Scatter the phase into grad_in, one task per (image, phase row).
+      // Scatter the phase into grad_in (NHWC: only NHWC convs are strided here), one task per
+      // (image, phase row).
       parallel_for(d.n * Hp, [&](int64_t ni, int) {
         const int64_t n = ni / Hp, i = ni % Hp, h = ph + sh * i;
-        if (nhwc) {
-          for (int64_t j = 0; j < Wp; ++j)
-            std::memcpy(at(grad_in, ((n * d.h + h) * d.w + pw + sw * j) * d.c),
-                        scratch + ((n * Hf + i) * Wf + j) * d.c * static_cast<int64_t>(esz),
-                        static_cast<size_t>(d.c) * esz);
-        } else {
-          // Element-strided (every sw-th element of a row): typed copies, not a memcpy call per
-          // element (which was a fifth of an NCHW 3x3/2 data gradient).
-          auto scatter_rows = [&](auto elem) {
-            using T = decltype(elem);
-            for (int64_t c = 0; c < d.c; ++c) {
-              const T* sp = reinterpret_cast<const T*>(scratch) + ((n * d.c + c) * Hf + i) * Wf;
-              T* dp = static_cast<T*>(grad_in.data) + ((n * d.c + c) * d.h + h) * d.w + pw;
-              for (int64_t j = 0; j < Wp; ++j) dp[j * sw] = sp[j];
-            }
-          };
-          if (esz == 4) scatter_rows(uint32_t{});
-          else scatter_rows(uint16_t{});
-        }
+        for (int64_t j = 0; j < Wp; ++j)
+          std::memcpy(at(grad_in, ((n * d.h + h) * d.w + pw + sw * j) * d.c),
+                      scratch + ((n * Hf + i) * Wf + j) * d.c * static_cast<int64_t>(esz),
+                      static_cast<size_t>(d.c) * esz);
       });
     }
   }
