@@ -122,6 +122,8 @@ def test_nchw_pointwise_in_place_resnet_shapes(backend, rng, hw):
     (4, 32, 40, 7, 7, 3, 1, 1, 1, 2),              # stride 1, batched, groups
     (4, 40, 24, 7, 5, 1, 1, 0, 1, 1),              # 1x1 on images of <= 64 pixels: one GEMM per batch
     (3, 32, 48, 8, 8, 1, 1, 0, 1, 2),              # the same with groups
+    (4, 24, 40, 17, 16, 1, 1, 0, 1, 1),            # 1x1, larger images: a GEMM per image, dealt out
+    (4, 32, 16, 9, 9, 1, 1, 0, 1, 2),              # the same with groups
 ])
 def test_nchw_backward_data_phases_thread_count_and_reference(backend, rng, dtype, n, c, k, h, w_, r, stride,
                                                                 padding, dilation, groups):

@@ -1235,22 +1235,32 @@ void conv2d_backward_data(const Conv2dDesc& d, const TensorView& grad_out, const
       for (int64_t g = 0; g < d.groups; ++g)
         transpose_block(static_cast<const char*>(w.data) + static_cast<int64_t>(wsize) * g * kg * cg, cg, 1,
                         wt + static_cast<int64_t>(wsize) * g * cg * kg, kg, 1, kg, cg, wsize);
-    for (int64_t n = 0; n < (nhwc ? 1 : d.n); ++n) {
+    if (nhwc) {
       for (int64_t g = 0; g < d.groups; ++g) {
-        if (nhwc) {
-          const int64_t m = d.n * pq;
-          MatrixView a{at(grad_out, g * kg), grad_out.dtype, m, kg, d.k, 1};
-          MatrixView b{at(w, g * kg * cg), w.dtype, kg, cg, cg, 1};
-          MatrixView o{at(grad_in, g * cg), grad_in.dtype, m, cg, d.c, 1};
-          gemm(a, b, nullptr, o, plain);
-        } else {
-          // grad_in[c, pix] = sum_k W[k, c] G[k, pix]
-          MatrixView a{wt + static_cast<int64_t>(wsize) * g * cg * kg, w.dtype, cg, kg, kg, 1};
-          MatrixView b{at(grad_out, (n * d.k + g * kg) * pq), grad_out.dtype, kg, pq, pq, 1};
-          MatrixView o{at(grad_in, (n * d.c + g * cg) * pq), grad_in.dtype, cg, pq, pq, 1};
-          gemm(a, b, nullptr, o, plain);
-        }
+        const int64_t m = d.n * pq;
+        MatrixView a{at(grad_out, g * kg), grad_out.dtype, m, kg, d.k, 1};
+        MatrixView b{at(w, g * kg * cg), w.dtype, kg, cg, cg, 1};
+        MatrixView o{at(grad_in, g * cg), grad_in.dtype, m, cg, d.c, 1};
+        gemm(a, b, nullptr, o, plain);
       }
+      return;
+    }
+    // grad_in[c, pix] = sum_k W[k, c] G[k, pix], per image and group.
+    auto one = [&](int64_t task) {
+      const int64_t n = task / d.groups, g = task % d.groups;
+      MatrixView a{wt + static_cast<int64_t>(wsize) * g * cg * kg, w.dtype, cg, kg, kg, 1};
+      MatrixView b{at(grad_out, (n * d.k + g * kg) * pq), grad_out.dtype, kg, pq, pq, 1};
+      MatrixView o{at(grad_in, (n * d.c + g * cg) * pq), grad_in.dtype, cg, pq, pq, 1};
+      gemm(a, b, nullptr, o, plain);
+    };
+    // As conv2d's NCHW GEMMs: images dealt out to the threads where they divide evenly (or are
+    // many), each GEMM on its task's thread (a GEMM started inside a pool task runs inline);
+    // else image by image on all threads. Per element the same sums either way: the same bits.
+    const int64_t tasks = d.n * d.groups, T = get_num_threads();
+    if (T > 1 && (tasks % T == 0 || tasks >= 4 * T)) {
+      parallel_for(tasks, [&](int64_t task, int) { one(task); });
+    } else {
+      for (int64_t task = 0; task < tasks; ++task) one(task);
     }
     return;
   }
