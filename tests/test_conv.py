@@ -703,10 +703,14 @@ def test_strided_depthwise_and_wide_dense_backward_do_not_depend_on_thread_count
 
 @given(data=st.data())
 def test_strided_backward_data_phases_match_reference(backend, data):
-    """Strided NHWC backward data with C/groups >= 16 runs per stride phase as stride-1 forward
-    convs of grad_out with the phase's sub-kernel (flipped, OC/IC-swapped), then scatters:
-    phases with several, one or no taps, dilation, asymmetric padding, groups; padding beyond
-    the kernel's reach falls back to the column path."""
+    """Strided backward data with C/groups >= 16 runs per stride phase as stride-1 forward
+    convs of grad_out with the phase's sub-kernel (flipped, OC/IC-swapped): NHWC scatters each
+    phase, NCHW runs every phase of a block of images into a scratch and writes grad_in's rows
+    from it (stride-2 columns interleaved by vector unpacks, odd widths: one more even column).
+    Phases with several, one or no taps, dilation, asymmetric padding, groups, images of more
+    than 256 phase pixels (NCHW: one image per GEMM) and fewer (NCHW: the batch in one GEMM);
+    padding beyond the kernel's reach falls back to the column path."""
+    layout = data.draw(st.sampled_from(["NHWC", "NCHW"]))
     groups = data.draw(st.sampled_from([1, 2]))
     cg, kg = data.draw(st.sampled_from([16, 17, 33])), data.draw(st.sampled_from([1, 5, 19]))
     r, s = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 5))
@@ -714,10 +718,13 @@ def test_strided_backward_data_phases_match_reference(backend, data):
     dilation = data.draw(st.sampled_from([1, 2, (2, 1), 3]))
     padding = data.draw(st.sampled_from([0, 1, 2, "same", ((0, 3), (2, 1)), ((4, 0), (0, 5))]))
     # batches of several hundred input pixels, plus a few small ones
-    n, h, w = data.draw(st.sampled_from([(8, 12, 11), (8, 17, 13), (5, 23, 9), (1, 3, 7), (2, 1, 13)]))
+    n, h, w = data.draw(st.sampled_from([(8, 12, 11), (8, 17, 13), (5, 23, 9), (1, 3, 7), (2, 1, 13), (2, 41, 37)]))
     dtype = data.draw(st.sampled_from(FLOATS))
-    x_shape, w_shape = (n, h, w, cg * groups), (kg * groups, r, s, cg)
-    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, layout="NHWC")
+    if layout == "NHWC":
+        x_shape, w_shape = (n, h, w, cg * groups), (kg * groups, r, s, cg)
+    else:
+        x_shape, w_shape = (n, cg * groups, h, w), (kg * groups, cg, r, s)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, layout=layout)
     try:
         geo = ConvGeometry(x_shape, w_shape, **kw)
     except ValueError:

@@ -108,3 +108,54 @@ def test_nchw_pointwise_in_place_resnet_shapes(backend, rng, hw):
     y_packed = ak.conv2d(_with_offset(x, 16), w, bias, activation="relu", backend=backend, layout="NCHW")
     assert compare_exact(y_in_place, y_packed) is None
     _check(y_in_place, x, w, bias, "relu", dict(layout="NCHW"))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, _dtypes.bfloat16])
+@pytest.mark.parametrize("n, c, k, h, w_, r, stride, padding, dilation, groups", [
+    (4, 20, 24, 41, 37, 3, 2, 1, 1, 1),            # one image per GEMM (> 256 phase pixels), odd sizes
+    (4, 16, 33, 40, 36, 1, 2, 0, 1, 1),            # 1x1/2: three phases without taps
+    (3, 36, 40, 13, 11, 3, 2, 1, 1, 2),            # the batch in one GEMM per group
+    (4, 16, 8, 37, 31, 5, 3, ((2, 1), (0, 3)), 1, 1),  # stride 3: element-strided rows
+    (2, 17, 12, 35, 34, 3, (2, 1), 2, 2, 1),       # stride 2 x 1, dilation 2
+    (4, 20, 24, 17, 19, 3, 1, 1, 1, 1),            # stride 1, one image per GEMM: straight into grad_in
+    (3, 16, 20, 9, 7, 3, 1, ((0, 3), (2, 1)), 1, 1),  # stride 1, batched, more outputs than pixels
+    (4, 32, 40, 7, 7, 3, 1, 1, 1, 2),              # stride 1, batched, groups
+    (4, 40, 24, 7, 5, 1, 1, 0, 1, 1),              # 1x1 on images of <= 64 pixels: one GEMM per batch
+    (3, 32, 48, 8, 8, 1, 1, 0, 1, 2),              # the same with groups
+    (4, 24, 40, 17, 16, 1, 1, 0, 1, 1),            # 1x1, larger images: a GEMM per image, dealt out
+    (4, 32, 16, 9, 9, 1, 1, 0, 1, 2),              # the same with groups
+])
+def test_nchw_backward_data_phases_thread_count_and_reference(backend, rng, dtype, n, c, k, h, w_, r, stride,
+                                                                padding, dilation, groups):
+    """NCHW backward data by phase convs (strided: a block of images' phases into a scratch,
+    then grad_in's rows written from it; stride 1: one phase, written into grad_in directly
+    where the GEMM covers one image): image blocks dealt out to the threads (4 images on 2
+    threads), or block by block with each GEMM on all threads (3 threads): bit-identical
+    results on 1, 2 and 3 threads, within the float bound of the reference. NaN/Inf in grad_out
+    reach the pixels whose taps read them."""
+    if backend == "cuda":
+        pytest.skip("written with NumPy arrays throughout; the cuda backend runs the property tests")
+    x_shape, w_shape = (n, c, h, w_), (k, c // groups, r, r)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, layout="NCHW")
+    wt = (rng.standard_normal(w_shape) * 0.2).astype(dtype)
+    y_shape = ak.reference.conv2d(np.zeros(x_shape, dtype), wt, **kw).shape
+    g = rng.standard_normal(y_shape).astype(np.float32)
+    g[0, 0, 0, 0], g[-1, -1, -1, -1] = np.nan, np.inf
+    g = g.astype(dtype)
+    previous = ak.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            ak.set_num_threads(threads)
+            results.append(ak.conv2d_backward_data(g, wt, x_shape, backend=backend, **kw))
+    finally:
+        ak.set_num_threads(previous)
+    for other in results[1:]:
+        assert compare_exact(results[0], other) is None
+    ref = ak.reference.conv2d_backward_data(g, wt, x_shape, **kw)
+    mag = ak.reference.conv2d_backward_data(_abs(g).astype(np.float32), _abs(wt).astype(np.float32), x_shape,
+                                            **kw).astype(np.float64)
+    assert results[0].shape == ref.shape and results[0].dtype == ref.dtype
+    bound = float_bound(ref.astype(np.float64), mag, (k // groups) * r * r, results[0].dtype, None)
+    mismatch = compare_float(results[0], ref, bound, ~np.isfinite(mag) | (mag > F32_MAX / 4))
+    assert mismatch is None, str(mismatch)

@@ -5,9 +5,14 @@
 //                    (R-1)*dil - pad, so it runs as the forward implicit GEMM (no column
 //                    buffer, no col2im; NHWC f32 packs the flipped B straight from w, other
 //                    cases flip into a scratch copy first); strided NHWC convs likewise per
-//                    stride phase; 1x1 stride-1 unpadded convs write one GEMM straight
-//                    into grad_in; otherwise col = G_chunk x W_g (f32), then col2im adds col
-//                    into an f32 grad_in.
+//                    stride phase. NCHW (any stride): per block of images (one, or the
+//                    batch for small images) every phase's GEMM into a per-thread scratch,
+//                    then grad_in's rows written once from it (stride 1 with one image per
+//                    GEMM: straight into grad_in); A is a flipped copy of w read in place, or,
+//                    for the batch in one GEMM, packed from w itself. 1x1 stride-1 unpadded
+//                    convs write one GEMM straight into grad_in (NCHW images of <= 64 pixels:
+//                    the phase path's batch GEMM); otherwise col = G_chunk x W_g (f32), then
+//                    col2im adds col into an f32 grad_in.
 //   backward_weight: dW_g = G_g^T x col, an implicit GEMM over the N*P*Q pixels whose
 //                    B packer gathers the column blocks straight from x (no column buffer;
 //                    NCHW: one gather per image the block touches, G^T read per image run).
@@ -220,16 +225,313 @@ class ReusedBytes {
   size_t size_ = 0;
 };
 
+// A of one NCHW phase conv, group g, packed straight from the NCHW weights: row c (input
+// channel g*Cg + c) and depth p = k * taps + t hold w[g*Kg + k][c][taps_r[t / Sc]][taps_s[t %
+// Sc]]. For phase GEMMs that run once per call (the batch's images in one GEMM): a flipped copy
+// of the weights is written to a buffer that is cold by the next call, and those writes,
+// missing the cache line after line, cost a 3x3/2 512@14 data gradient more than its NHWC
+// twin's whole runtime (11.9 against 3.9 ms at batch 1, f32). Packing A from w costs one
+// strided read per element instead, into the driver's L2-resident A block.
+class FlippedWeightAPacker final : public gemm_internal::APacker {
+ public:
+  FlippedWeightAPacker(const Conv2dDesc& d, const void* w, DType dtype, int64_t g, const PhaseTaps& tr,
+                       const PhaseTaps& ts)
+      : d_(d), w_(w), dtype_(dtype), g_(g), taps_(static_cast<int64_t>(tr.taps.size() * ts.taps.size())) {
+    for (const int64_t r : tr.taps)
+      for (const int64_t s : ts.taps) offsets_.push_back(r * d.s + s);
+  }
+  DType dtype() const override { return dtype_; }
+
+  // Depth step by depth step, all mc rows of the block at once: each filter tap's column of A
+  // is one pass along a run of w (mc filters, contiguous), the next k's run a fixed stride
+  // further, which the hardware prefetchers follow. Panel by panel (12 rows at a time across
+  // all kc steps) ran twice as long: each k step a new line, 18 KiB after the last.
+  void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+            void* dst) const override {
+    const int mr = cfg.mr;
+    const int64_t rs = d_.r * d_.s, kstride = d_.cg() * rs;
+    const int64_t base = g_ * d_.kg() * kstride + i0 * rs;
+    const int64_t panels = (mc + mr - 1) / mr;
+    // Element offset of A[i0 + l][p] in w is offset(p) + l * rs.
+    auto offset = [&](int64_t p) { return base + (p / taps_) * kstride + offsets_[static_cast<size_t>(p % taps_)]; };
+    if (cfg.word == gemm_internal::PanelWord::kBF16Pair) {
+      const uint16_t* w = static_cast<const uint16_t*>(w_);
+      const int64_t kw = (kc + 1) / 2;
+      uint32_t* out = static_cast<uint32_t*>(dst);
+      for (int64_t q = 0; q < kw; ++q) {
+        const uint16_t* lo = w + offset(p0 + 2 * q);
+        const uint16_t* hi = 2 * q + 1 < kc ? w + offset(p0 + 2 * q + 1) : nullptr;
+        for (int64_t t = 0; t < panels; ++t) {
+          uint32_t* word = out + (t * kw + q) * mr;
+          const int64_t l0 = t * mr, rows = std::min<int64_t>(mr, mc - l0);
+          for (int64_t l = 0; l < rows; ++l)
+            word[l] = static_cast<uint32_t>(lo[(l0 + l) * rs]) | (hi ? static_cast<uint32_t>(hi[(l0 + l) * rs]) << 16 : 0u);
+          for (int64_t l = rows; l < mr; ++l) word[l] = 0u;
+        }
+      }
+      return;
+    }
+    float* out = static_cast<float*>(dst);
+    auto words = [&](auto load) {
+      for (int64_t q = 0; q < kc; ++q) {
+        const int64_t o = offset(p0 + q);
+        for (int64_t t = 0; t < panels; ++t) {
+          float* lanes = out + (t * kc + q) * mr;
+          const int64_t l0 = t * mr, rows = std::min<int64_t>(mr, mc - l0);
+          for (int64_t l = 0; l < rows; ++l) lanes[l] = load(o + (l0 + l) * rs);
+          for (int64_t l = rows; l < mr; ++l) lanes[l] = 0.0f;
+        }
+      }
+    };
+    if (dtype_ == DType::kF32) words([w = static_cast<const float*>(w_)](int64_t o) { return w[o]; });
+    else if (dtype_ == DType::kBF16) words([w = static_cast<const uint16_t*>(w_)](int64_t o) { return bf16_to_f32(w[o]); });
+    else words([w = static_cast<const uint16_t*>(w_)](int64_t o) { return f16_to_f32(w[o]); });
+  }
+
+ private:
+  const Conv2dDesc& d_;
+  const void* w_;
+  DType dtype_;
+  int64_t g_, taps_;
+  std::vector<int64_t> offsets_;  // r * S + s of each tap of the phase, in depth order
+};
+
+// One row of grad_in from its stride-2 phase rows: dst[2j] = a[j] (na values), dst[2j + 1] =
+// b[j] (nb values, na - 1 <= nb <= na; b nullptr: zeros, the phase no tap reaches). SSE2 (every
+// x86-64) unpacks 4 f32 (8 bf16) pairs at a time: the element-strided stores per phase this
+// replaces were a quarter of an NCHW 3x3/2 data gradient (perf).
+template <typename T>
+void interleave2_row(T* dst, const T* a, const T* b, int64_t na, int64_t nb) {
+  int64_t j = 0;
+#if defined(__SSE2__)
+  constexpr int64_t kV = 16 / static_cast<int64_t>(sizeof(T));
+  for (; j + kV <= nb; j += kV) {
+    const __m128i va = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + j));
+    const __m128i vb = b ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + j)) : _mm_setzero_si128();
+    __m128i lo, hi;
+    if constexpr (sizeof(T) == 4) lo = _mm_unpacklo_epi32(va, vb), hi = _mm_unpackhi_epi32(va, vb);
+    else lo = _mm_unpacklo_epi16(va, vb), hi = _mm_unpackhi_epi16(va, vb);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * j), lo);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * j + kV), hi);
+  }
+#endif
+  for (; j < nb; ++j) dst[2 * j] = a[j], dst[2 * j + 1] = b ? b[j] : T{0};
+  if (na > nb) dst[2 * nb] = a[nb];
+}
+
+// NCHW strided backward data. Per block of images (one image, or several for phases of at most
+// kNchwPhaseBatchPixels pixels, as conv2d batches small NCHW images) and group: every stride
+// phase's forward conv (the phase's flipped weights as A, grad_out gathered as B) into its part
+// of a per-thread scratch, then the block's grad_in rows written once each, from the phases'
+// rows, while the scratch is still in cache. Running each phase as a conv2d over the whole
+// batch and scattering it (every sw-th element of each row, one pass per phase) was a quarter
+// of a 3x3/2 128@56 data gradient and left NCHW at 0.66-0.70x (f32) of NHWC.
+constexpr int64_t kNchwPhaseBatchPixels = 256;
+constexpr int64_t kNchwPointwiseBatchPixels = 64;
+
+void nchw_phases_backward_data(const Conv2dDesc& d, const TensorView& grad_out, const TensorView& w,
+                               const TensorView& grad_in, const std::vector<PhaseTaps>& rows,
+                               const std::vector<PhaseTaps>& cols) {
+  const int64_t sh = d.stride_h, sw = d.stride_w, P = d.p(), Q = d.q();
+  const int64_t cg = d.cg(), kg = d.kg(), H = d.h, W = d.w;
+  const size_t es = dtype_size(w.dtype);
+  const int64_t eo = static_cast<int64_t>(dtype_size(grad_in.dtype));
+  struct Phase {
+    Conv2dDesc f;
+    int64_t hp = 0, wp = 0;  // the phase's pixels
+    int64_t hf = 0, wf = 0;  // the phase conv's outputs (>= hp, wp; the extra ones are not read)
+    int64_t depth = 0, ld = 0;  // the phase GEMM's depth; its flipped weights' row stride
+    bool zero = true;     // no tap reaches these pixels: their gradient is 0
+    int64_t w_off = 0;    // elements into the flipped weights
+    int64_t s_off = 0;    // elements into a block's scratch, per image of the block
+  };
+  std::vector<Phase> phases(static_cast<size_t>(sh * sw));
+  int64_t s_total = 0, max_pixels = 0;
+  for (int64_t ph = 0; ph < sh; ++ph)
+    for (int64_t pw = 0; pw < sw; ++pw) {
+      const PhaseTaps& tr = rows[static_cast<size_t>(ph)];
+      const PhaseTaps& ts = cols[static_cast<size_t>(pw)];
+      Phase& p = phases[static_cast<size_t>(ph * sw + pw)];
+      p.hp = tr.count, p.wp = ts.count;
+      const int64_t Rc = static_cast<int64_t>(tr.taps.size()), Sc = static_cast<int64_t>(ts.taps.size());
+      p.zero = p.hp == 0 || p.wp == 0 || Rc == 0 || Sc == 0;
+      if (p.zero) continue;
+      Conv2dDesc f = d;
+      f.n = d.n, f.c = d.k, f.k = d.c, f.h = P, f.w = Q, f.r = Rc, f.s = Sc;
+      f.stride_h = f.stride_w = 1;
+      f.dilation_h = tr.step, f.dilation_w = ts.step;
+      f.pad_top = -tr.first, f.pad_left = -ts.first;
+      // Enough bottom/right padding for Hp x Wp outputs; any extra rows/columns are not read.
+      f.pad_bottom = std::max<int64_t>(0, p.hp - 1 + (Rc - 1) * tr.step - f.pad_top - (P - 1));
+      f.pad_right = std::max<int64_t>(0, p.wp - 1 + (Sc - 1) * ts.step - f.pad_left - (Q - 1));
+      p.f = f;
+      p.hf = f.p(), p.wf = f.q();
+      p.depth = kg * Rc * Sc;
+      p.s_off = s_total, s_total += cg * p.hf * p.wf;
+      max_pixels = std::max(max_pixels, p.hf * p.wf);
+    }
+  const int64_t nb = max_pixels > kNchwPhaseBatchPixels ? 1 : d.n;
+  const int64_t blocks = (d.n + nb - 1) / nb, tasks = blocks * d.groups;
+  // A block of the whole batch runs each phase GEMM once: its A is packed straight from w
+  // (FlippedWeightAPacker). Image by image, the GEMMs read a flipped copy, in place.
+  const bool flip_copy = blocks > 1;
+  // Stride 1, one image per GEMM, the conv's outputs exactly grad_in's pixels: the GEMM writes
+  // grad_in itself.
+  const bool into_grad_in = sh == 1 && sw == 1 && nb == 1 && phases[0].hf == H && phases[0].wf == W;
+  // Every phase's flipped weights, side by side, phase p's rows ld apart: w'[g*Cg + c][k][m][mm]
+  // = w[g*Kg + k][c][taps_r[m]][taps_s[mm]]. One pass over w, every phase's taps from each
+  // filter read once: per phase (one strided 36-byte read per 64-byte line of w and phase) the
+  // flip was a tenth of a 3x3/2 512@14 data gradient. Tasks of kFlipChannels input channels.
+  // Row strides near a multiple of 4 KiB (depth 1024 or 2048 f32, 2048 bf16) are padded by a
+  // line: the GEMM then reads A in place instead of packing it (rows_share_l1_sets).
+  const int mr = gemm_internal::float_gemm_config(grad_out.dtype, w.dtype).mr;
+  int64_t w_total = 0;
+  for (Phase& p : phases) {
+    if (p.zero) continue;
+    p.ld = p.depth;
+    if (gemm_internal::rows_share_l1_sets(p.ld * static_cast<int64_t>(es), mr)) p.ld += 64 / static_cast<int64_t>(es);
+    p.w_off = w_total, w_total += d.groups * cg * p.ld;
+  }
+  thread_local ReusedBytes wf_buffer;
+  char* const wf_raw = flip_copy ? wf_buffer.get(static_cast<size_t>(w_total) * es + 64) : nullptr;
+  char* const wf = flip_copy ? wf_raw + (64 - reinterpret_cast<uintptr_t>(wf_raw) % 64) % 64 : nullptr;  // rows on lines
+  const char* src = static_cast<const char*>(w.data);
+  constexpr int64_t kFlipChannels = 16;
+  const int64_t cblocks = (cg + kFlipChannels - 1) / kFlipChannels;
+  parallel_for(flip_copy ? d.groups * cblocks : 0, [&](int64_t task, int) {
+    const int64_t g = task / cblocks, c0 = (task % cblocks) * kFlipChannels, c1 = std::min(cg, c0 + kFlipChannels);
+    auto flip = [&](auto elem) {
+      using T = decltype(elem);
+      const int64_t rs = d.r * d.s;
+      // kFlipChannels x kFlipChannels blocks of (k, c): the block's filters are kFlipChannels
+      // runs of w (they stay in L1 while read), and each of its (c, phase) rows is one run of
+      // writes, finished before the next. Rows of a phase are often a multiple of 4 KiB apart
+      // (bf16 depth 2048): writing them a few elements at a time, row after row, thrashed the
+      // L1 set they share.
+      for (int64_t k0 = 0; k0 < kg; k0 += kFlipChannels) {
+        const int64_t k1 = std::min(kg, k0 + kFlipChannels);
+        for (int64_t c = c0; c < c1; ++c)
+          for (size_t pi = 0; pi < phases.size(); ++pi) {
+            const Phase& p = phases[pi];
+            if (p.zero) continue;
+            const PhaseTaps& tr = rows[pi / static_cast<size_t>(sw)];
+            const PhaseTaps& ts = cols[pi % static_cast<size_t>(sw)];
+            const int64_t taps = p.depth / kg;
+            T* to = reinterpret_cast<T*>(wf) + p.w_off + (g * cg + c) * p.ld + k0 * taps;
+            const T* f = reinterpret_cast<const T*>(src) + ((g * kg + k0) * cg + c) * rs;
+            for (int64_t k = k0; k < k1; ++k, f += cg * rs)
+              for (const int64_t r : tr.taps)
+                for (const int64_t s_ : ts.taps) *to++ = f[r * d.s + s_];
+          }
+      }
+    };
+    if (es == 4) flip(uint32_t{});
+    else flip(uint16_t{});
+  });
+
+  // Writes the grad_in rows of images [n0, n0 + nbk), group g, channels [c0, c1) from the
+  // block's scratch (phase p's values of image b, channel c, row i at s_off*nbk + (c*nbk + b)*
+  // hf*wf + i*wf).
+  auto write_rows = [&](const char* scratch, int64_t n0, int64_t nbk, int64_t g, int64_t c0, int64_t c1) {
+    auto typed = [&](auto elem) {
+      using T = decltype(elem);
+      const T* sc = reinterpret_cast<const T*>(scratch);
+      for (int64_t b = 0; b < nbk; ++b)
+        for (int64_t c = c0; c < c1; ++c) {
+          T* plane = static_cast<T*>(grad_in.data) + ((n0 + b) * d.c + g * cg + c) * H * W;
+          for (int64_t h = 0; h < H; ++h) {
+            const int64_t ph = h % sh, i = h / sh;
+            T* dst = plane + h * W;
+            auto phase_row = [&](int64_t pw) -> const T* {
+              const Phase& p = phases[static_cast<size_t>(ph * sw + pw)];
+              if (p.zero) return nullptr;
+              return sc + p.s_off * nbk + (c * nbk + b) * p.hf * p.wf + i * p.wf;
+            };
+            if (sw == 2) {
+              const T* a = phase_row(0);
+              const T* bb = phase_row(1);
+              const int64_t na = phases[static_cast<size_t>(ph * sw)].wp, nbw = phases[static_cast<size_t>(ph * sw + 1)].wp;
+              if (a) {
+                interleave2_row(dst, a, bb, na, nbw);
+              } else if (bb) {  // only the odd columns have taps
+                for (int64_t j = 0; j < na; ++j) dst[2 * j] = T{0};
+                for (int64_t j = 0; j < nbw; ++j) dst[2 * j + 1] = bb[j];
+              } else {
+                std::memset(dst, 0, static_cast<size_t>(W) * sizeof(T));
+              }
+              continue;
+            }
+            for (int64_t pw = 0; pw < sw; ++pw) {
+              const int64_t wp = phases[static_cast<size_t>(ph * sw + pw)].wp;
+              const T* row = phase_row(pw);
+              T* out = dst + pw;
+              if (sw == 1) {
+                if (row) std::memcpy(out, row, static_cast<size_t>(wp) * sizeof(T));
+                else std::memset(out, 0, static_cast<size_t>(wp) * sizeof(T));
+              } else if (row) {
+                for (int64_t j = 0; j < wp; ++j) out[j * sw] = row[j];
+              } else {
+                for (int64_t j = 0; j < wp; ++j) out[j * sw] = T{0};
+              }
+            }
+          }
+        }
+    };
+    if (eo == 4) typed(uint32_t{});
+    else typed(uint16_t{});
+  };
+  // One block: the phase GEMMs (on `threads`; serial inside a dealt-out task), then its rows.
+  auto block = [&](int64_t task, int threads) {
+    const int64_t n0 = (task / d.groups) * nb, g = task % d.groups, nbk = std::min(nb, d.n - n0);
+    thread_local ReusedBytes scratch_buffer;
+    char* const scratch = into_grad_in ? nullptr : scratch_buffer.get(static_cast<size_t>(s_total * nbk * eo));
+    for (size_t pi = 0; pi < phases.size(); ++pi) {
+      const Phase& p = phases[pi];
+      if (p.zero) continue;
+      const int64_t cols_n = nbk * p.hf * p.wf;
+      std::unique_ptr<gemm_internal::APacker> a;
+      if (flip_copy)
+        a = std::make_unique<gemm_internal::MatrixAPacker>(
+            MatrixView{wf + (p.w_off + g * cg * p.ld) * static_cast<int64_t>(es), w.dtype, cg, p.depth, p.ld, 1});
+      else
+        a = std::make_unique<FlippedWeightAPacker>(d, w.data, w.dtype, g, rows[pi / static_cast<size_t>(sw)],
+                                                   cols[pi % static_cast<size_t>(sw)]);
+      const std::unique_ptr<gemm_internal::BPacker> b = conv::nchw_b_packer(p.f, grad_out, n0, nbk, g);
+      gemm_internal::Epilogue ep;
+      ep.out = into_grad_in ? MatrixView{at(grad_in, (n0 * d.c + g * cg) * H * W), grad_in.dtype, cg, H * W, H * W, 1}
+                            : MatrixView{scratch + p.s_off * nbk * eo, grad_in.dtype, cg, cols_n, cols_n, 1};
+      gemm_internal::run_float_gemm(cg, cols_n, p.depth, *a, *b, ep, threads);
+    }
+    if (into_grad_in) return;
+    if (threads == 1) {
+      write_rows(scratch, n0, nbk, g, 0, cg);
+    } else {
+      constexpr int64_t kRowChannels = 8;
+      parallel_for((cg + kRowChannels - 1) / kRowChannels, [&](int64_t t, int) {
+        write_rows(scratch, n0, nbk, g, t * kRowChannels, std::min(cg, (t + 1) * kRowChannels));
+      });
+    }
+  };
+  // As conv2d's NCHW GEMMs: whole blocks dealt out to the threads where they divide evenly (or
+  // are many), one serial GEMM each; else block by block, each GEMM on all threads. The GEMM's
+  // sums do not depend on its thread count and the rows are copies: the same bits either way.
+  const int64_t T = get_num_threads();
+  if (T > 1 && (tasks % T == 0 || tasks >= 4 * T)) {
+    parallel_for(tasks, [&](int64_t task, int) { block(task, 1); });
+  } else {
+    for (int64_t task = 0; task < tasks; ++task) block(task, 0);
+  }
+}
+
 bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, const TensorView& w,
                               const TensorView& grad_in) {
   const int64_t sh = d.stride_h, sw = d.stride_w, P = d.p(), Q = d.q();
   const bool nhwc = d.layout == Layout::kNHWC;
   // Strided: only where the phase GEMMs are wide enough to beat G x W + col2im (measured:
   // NHWC 3x3/2 with 128-256 channels 0.3-0.5x -> 0.7-0.8x torch; the 7x7/2 stem with C = 3,
-  // where each phase GEMM has 3 columns, is faster on the column path). NCHW too, now that its
-  // element-strided phase scatter is typed stores instead of a memcpy call per element (1
-  // thread, batch 8, NCHW time over NHWC time: 3x3/2 128@56 0.26 -> 0.67, 256@28 0.37 -> 0.70,
-  // 1x1/2 256->512 @56 0.57 -> 0.74).
+  // where each phase GEMM has 3 columns, is faster on the column path). NCHW too
+  // (nchw_phases_backward_data; 1 thread, batch 8, NCHW time over NHWC time: 3x3/2 128@56 0.26
+  // -> 0.67 with a scatter per phase, 0.96 with the rows written once from all phases).
   if ((sh != 1 || sw != 1) && d.cg() < kMinPhaseChannels) return false;
   // Small images too (3x3 512@7): once the flipped weights are transposed in blocks, the
   // forward GEMM beats G x W + col2im there as well (batch 8, 1 thread: 0.56x -> 0.70x torch,
@@ -242,6 +544,12 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
   for (const auto* set : {&rows, &cols})
     for (const PhaseTaps& t : *set)
       if (!t.taps.empty() && t.count > 0 && t.first > 0) return false;
+  // NCHW: the phase GEMMs run here (all strides); a stride-1 conv whose grad_out has at most
+  // kSmallCMaxChannels channels stays on conv2d's small-C kernel below.
+  if (!nhwc && !(sh == 1 && sw == 1 && d.groups == 1 && d.k <= kSmallCMaxChannels)) {
+    nchw_phases_backward_data(d, grad_out, w, grad_in, rows, cols);
+    return true;
+  }
   const int64_t cg = d.cg(), kg = d.kg();
   const size_t es = dtype_size(w.dtype);
   const char* src = static_cast<const char*>(w.data);
@@ -254,26 +562,13 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
       if (Hp == 0 || Wp == 0) continue;
       const int64_t Rc = static_cast<int64_t>(tr.taps.size()), Sc = static_cast<int64_t>(ts.taps.size());
       const bool direct = sh == 1 && sw == 1;
-      if (Rc == 0 || Sc == 0) {  // no tap reaches these pixels: their gradient is 0
+      if (Rc == 0 || Sc == 0) {  // no tap reaches these pixels: their gradient is 0 (NHWC here)
         const int64_t esz = static_cast<int64_t>(dtype_size(grad_in.dtype));
-        if (nhwc) {
-          for (int64_t n = 0; n < d.n; ++n)
-            for (int64_t i = 0; i < Hp; ++i)
-              for (int64_t j = 0; j < Wp; ++j)
-                std::memset(at(grad_in, ((n * d.h + ph + sh * i) * d.w + pw + sw * j) * d.c), 0,
-                            static_cast<size_t>(d.c * esz));
-        } else {  // every sw-th element of the phase's rows: typed stores, not a call each
-          auto zero_rows = [&](auto elem) {
-            using T = decltype(elem);
-            for (int64_t nc = 0; nc < d.n * d.c; ++nc)
-              for (int64_t i = 0; i < Hp; ++i) {
-                T* dp = static_cast<T*>(grad_in.data) + (nc * d.h + ph + sh * i) * d.w + pw;
-                for (int64_t j = 0; j < Wp; ++j) dp[j * sw] = T{0};
-              }
-          };
-          if (esz == 4) zero_rows(uint32_t{});
-          else zero_rows(uint16_t{});
-        }
+        for (int64_t n = 0; n < d.n; ++n)
+          for (int64_t i = 0; i < Hp; ++i)
+            for (int64_t j = 0; j < Wp; ++j)
+              std::memset(at(grad_in, ((n * d.h + ph + sh * i) * d.w + pw + sw * j) * d.c), 0,
+                          static_cast<size_t>(d.c * esz));
         continue;
       }
       Conv2dDesc f = d;
@@ -368,28 +663,14 @@ bool backward_data_as_forward(const Conv2dDesc& d, const TensorView& grad_out, c
       }
       if (direct) continue;
       const size_t esz = dtype_size(grad_in.dtype);
-      // Scatter the phase into grad_in, one task per (image, phase row).
+      // Scatter the phase into grad_in (NHWC: only NHWC convs are strided here), one task per
+      // (image, phase row).
       parallel_for(d.n * Hp, [&](int64_t ni, int) {
         const int64_t n = ni / Hp, i = ni % Hp, h = ph + sh * i;
-        if (nhwc) {
-          for (int64_t j = 0; j < Wp; ++j)
-            std::memcpy(at(grad_in, ((n * d.h + h) * d.w + pw + sw * j) * d.c),
-                        scratch + ((n * Hf + i) * Wf + j) * d.c * static_cast<int64_t>(esz),
-                        static_cast<size_t>(d.c) * esz);
-        } else {
-          // Element-strided (every sw-th element of a row): typed copies, not a memcpy call per
-          // element (which was a fifth of an NCHW 3x3/2 data gradient).
-          auto scatter_rows = [&](auto elem) {
-            using T = decltype(elem);
-            for (int64_t c = 0; c < d.c; ++c) {
-              const T* sp = reinterpret_cast<const T*>(scratch) + ((n * d.c + c) * Hf + i) * Wf;
-              T* dp = static_cast<T*>(grad_in.data) + ((n * d.c + c) * d.h + h) * d.w + pw;
-              for (int64_t j = 0; j < Wp; ++j) dp[j * sw] = sp[j];
-            }
-          };
-          if (esz == 4) scatter_rows(uint32_t{});
-          else scatter_rows(uint16_t{});
-        }
+        for (int64_t j = 0; j < Wp; ++j)
+          std::memcpy(at(grad_in, ((n * d.h + h) * d.w + pw + sw * j) * d.c),
+                      scratch + ((n * Hf + i) * Wf + j) * d.c * static_cast<int64_t>(esz),
+                      static_cast<size_t>(d.c) * esz);
       });
     }
   }
@@ -929,7 +1210,13 @@ void conv2d_backward_data(const Conv2dDesc& d, const TensorView& grad_out, const
     depthwise_conv2d_backward_data(d, grad_out, w, grad_in);
     return;
   }
-  if (!conv::is_pointwise(d) && backward_data_as_forward(d, grad_out, w, grad_in)) return;
+  // NCHW 1x1 on images of at most kNchwPointwiseBatchPixels pixels (7x7: 49 columns per image,
+  // two panels a quarter empty) runs as the phase GEMM of the whole batch (1 thread, batch 8,
+  // same-process A/B: 2048->512 @7 1.13x f32 / 1.03x bf16, 512->2048 @7 1.23x / 1.15x; at
+  // 14x14, 196 columns, it lost: 1024->256 0.94x / 0.81x).
+  const bool small_nchw_pointwise =
+      d.layout == Layout::kNCHW && d.n > 1 && d.p() * d.q() <= kNchwPointwiseBatchPixels;
+  if ((!conv::is_pointwise(d) || small_nchw_pointwise) && backward_data_as_forward(d, grad_out, w, grad_in)) return;
 
   const int64_t cg = d.cg(), kg = d.kg(), depth = cg * d.r * d.s, pq = d.p() * d.q();
   const bool nhwc = d.layout == Layout::kNHWC;
@@ -948,22 +1235,32 @@ void conv2d_backward_data(const Conv2dDesc& d, const TensorView& grad_out, const
       for (int64_t g = 0; g < d.groups; ++g)
         transpose_block(static_cast<const char*>(w.data) + static_cast<int64_t>(wsize) * g * kg * cg, cg, 1,
                         wt + static_cast<int64_t>(wsize) * g * cg * kg, kg, 1, kg, cg, wsize);
-    for (int64_t n = 0; n < (nhwc ? 1 : d.n); ++n) {
+    if (nhwc) {
       for (int64_t g = 0; g < d.groups; ++g) {
-        if (nhwc) {
-          const int64_t m = d.n * pq;
-          MatrixView a{at(grad_out, g * kg), grad_out.dtype, m, kg, d.k, 1};
-          MatrixView b{at(w, g * kg * cg), w.dtype, kg, cg, cg, 1};
-          MatrixView o{at(grad_in, g * cg), grad_in.dtype, m, cg, d.c, 1};
-          gemm(a, b, nullptr, o, plain);
-        } else {
-          // grad_in[c, pix] = sum_k W[k, c] G[k, pix]
-          MatrixView a{wt + static_cast<int64_t>(wsize) * g * cg * kg, w.dtype, cg, kg, kg, 1};
-          MatrixView b{at(grad_out, (n * d.k + g * kg) * pq), grad_out.dtype, kg, pq, pq, 1};
-          MatrixView o{at(grad_in, (n * d.c + g * cg) * pq), grad_in.dtype, cg, pq, pq, 1};
-          gemm(a, b, nullptr, o, plain);
-        }
+        const int64_t m = d.n * pq;
+        MatrixView a{at(grad_out, g * kg), grad_out.dtype, m, kg, d.k, 1};
+        MatrixView b{at(w, g * kg * cg), w.dtype, kg, cg, cg, 1};
+        MatrixView o{at(grad_in, g * cg), grad_in.dtype, m, cg, d.c, 1};
+        gemm(a, b, nullptr, o, plain);
       }
+      return;
+    }
+    // grad_in[c, pix] = sum_k W[k, c] G[k, pix], per image and group.
+    auto one = [&](int64_t task) {
+      const int64_t n = task / d.groups, g = task % d.groups;
+      MatrixView a{wt + static_cast<int64_t>(wsize) * g * cg * kg, w.dtype, cg, kg, kg, 1};
+      MatrixView b{at(grad_out, (n * d.k + g * kg) * pq), grad_out.dtype, kg, pq, pq, 1};
+      MatrixView o{at(grad_in, (n * d.c + g * cg) * pq), grad_in.dtype, cg, pq, pq, 1};
+      gemm(a, b, nullptr, o, plain);
+    };
+    // As conv2d's NCHW GEMMs: images dealt out to the threads where they divide evenly (or are
+    // many), each GEMM on its task's thread (a GEMM started inside a pool task runs inline);
+    // else image by image on all threads. Per element the same sums either way: the same bits.
+    const int64_t tasks = d.n * d.groups, T = get_num_threads();
+    if (T > 1 && (tasks % T == 0 || tasks >= 4 * T)) {
+      parallel_for(tasks, [&](int64_t task, int) { one(task); });
+    } else {
+      for (int64_t task = 0; task < tasks; ++task) one(task);
     }
     return;
   }

@@ -17,6 +17,7 @@
 
 namespace aicc::cpu::gemm_internal {
 class APacker;
+class BPacker;
 }
 
 namespace aicc::cpu::conv {
@@ -26,6 +27,14 @@ namespace aicc::cpu::conv {
 // registry entry can), for callers that run that GEMM with their own B: backward data packs
 // its flipped weights straight from w instead of materializing them (conv2d_backward.cc).
 std::unique_ptr<gemm_internal::APacker> nhwc_a_packer(const Conv2dDesc& d, const TensorView& x, int64_t g);
+
+// The B operand conv2d's NCHW float GEMM uses for group g of images [n0, n0 + nb): depth
+// (Cg*R*S) x the images' output pixels side by side (column b*P*Q + i: pixel i of image n0 + b),
+// gathered from x (a pointwise single image: its channel rows, read in place where the entry
+// can). For callers that run that GEMM with their own A and output: the NCHW strided backward
+// data runs its phase convs image block by image block into a scratch it then interleaves.
+std::unique_ptr<gemm_internal::BPacker> nchw_b_packer(const Conv2dDesc& d, const TensorView& x, int64_t n0,
+                                                       int64_t nb, int64_t g);
 
 // Validates desc against the tensors (shapes, contiguity, dtypes are checked by callers).
 void check_desc(const Conv2dDesc& d);

@@ -797,6 +797,17 @@ std::unique_ptr<gemm_internal::APacker> nhwc_a_packer(const Conv2dDesc& d, const
   return std::make_unique<ImplicitAPacker>(d, x, g);
 }
 
+std::unique_ptr<gemm_internal::BPacker> nchw_b_packer(const Conv2dDesc& d, const TensorView& x, int64_t n0,
+                                                       int64_t nb, int64_t g) {
+  if (nb > 1) return std::make_unique<NchwBatchBPacker>(d, x, n0, g);
+  if (is_pointwise(d)) {
+    const int64_t pq = d.p() * d.q();
+    return std::make_unique<NchwPointwiseBPacker>(
+        MatrixView{byte_ptr(x, (n0 * d.c + g * d.cg()) * pq), x.dtype, d.cg(), pq, pq, 1});
+  }
+  return std::make_unique<ImplicitBPacker>(d, x, n0, g);
+}
+
 }  // namespace conv
 
 }  // namespace aicc::cpu
