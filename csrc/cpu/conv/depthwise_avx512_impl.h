@@ -60,6 +60,32 @@ inline __m512i load32(const uint16_t* p, __mmask32 m) {
   else return _mm512_maskz_loadu_epi16(m, p);
 }
 
+// Runs group_at(q, NP, CHECK) (NP, CHECK: std::integral_constant / bool_constant tags) over the
+// Q output columns of a row in groups of NP consecutive pixels at column stride SW: groups of
+// kGroup (8 or 4), then one of 4 where kGroup is 8, then one group of the 1-3 pixels left (a
+// group moved back over already written pixels cost 2 of 16 pixel computations on the 14-wide
+// layers). CHECK is true where some input column of the group lies outside [0, W): groups
+// inside the input load without per-column masks.
+template <int kGroup, int SW, int S, class GroupAt>
+inline void for_each_pixel_group(int64_t Q, int64_t W, int64_t pad_left, GroupAt&& group_at) {
+  const auto group = [&](int64_t q, auto np_tag) {
+    constexpr int NL = (decltype(np_tag)::value - 1) * SW + S;
+    const int64_t c0 = q * SW - pad_left;
+    if (c0 >= 0 && c0 + NL <= W) group_at(q, np_tag, std::false_type{});
+    else group_at(q, np_tag, std::true_type{});
+  };
+  int64_t q = 0;
+  for (; q + kGroup <= Q; q += kGroup) group(q, std::integral_constant<int, kGroup>{});
+  if constexpr (kGroup == 8)
+    if (q + 4 <= Q) group(q, std::integral_constant<int, 4>{}), q += 4;
+  switch (Q - q) {
+    case 3: group(q, std::integral_constant<int, 3>{}); break;
+    case 2: group(q, std::integral_constant<int, 2>{}); break;
+    case 1: group(q, std::integral_constant<int, 1>{}); break;
+    default: break;
+  }
+}
+
 // The forward over whole rows (DepthwiseOps::forward_rows): per channel block the R*S weights
 // (bf16: their even / odd halves) are loaded once per row into registers; pixels go 4 at a
 // time, border pixels included with the taps outside the input skipped (the per-call version
@@ -230,23 +256,7 @@ inline void forward_rows_block(const Conv2dDesc& d, const char* x, const float* 
 #pragma GCC unroll 4
         for (int i = 0; i < NP; ++i) store(orow + (q + i) * C * esize, e[i], o[i]);
       };
-      // Groups whose columns all lie inside the input load without per-column masks.
-      const auto group = [&](int64_t q, auto np_tag) {
-        constexpr int NL = (decltype(np_tag)::value - 1) * SW + S;
-        const int64_t c0 = q * SW - d.pad_left;
-        if (c0 >= 0 && c0 + NL <= d.w) group_at(q, np_tag, std::false_type{});
-        else group_at(q, np_tag, std::true_type{});
-      };
-      // Groups of 4, then one group of the 1-3 pixels left (a group of 4 moved back over
-      // already written pixels cost 2 of 16 pixel computations on the 14-wide layers).
-      int64_t q = 0;
-      for (; q + 4 <= Q; q += 4) group(q, std::integral_constant<int, 4>{});
-      switch (Q - q) {
-        case 3: group(q, std::integral_constant<int, 3>{}); break;
-        case 2: group(q, std::integral_constant<int, 2>{}); break;
-        case 1: group(q, std::integral_constant<int, 1>{}); break;
-        default: break;
-      }
+      for_each_pixel_group<4, SW, S>(Q, d.w, d.pad_left, group_at);
     }
   }
 }

@@ -141,22 +141,8 @@ void forward_block(const Conv2dDesc& d, const char* x, const float* w, int64_t r
         else _mm512_mask_storeu_epi16(dst, m, round_merge(ev, ov));
       }
     };
-    const auto group = [&](int64_t q, auto np_tag) {
-      constexpr int NL = (decltype(np_tag)::value - 1) * SW + S;
-      const int64_t c0 = q * SW - d.pad_left;
-      if (c0 >= 0 && c0 + NL <= d.w) group_at(q, np_tag, std::false_type{});
-      else group_at(q, np_tag, std::true_type{});
-    };
     // Groups of 8 pixels, then one of 4, then the 1-3 pixels left.
-    int64_t q = 0;
-    for (; q + 8 <= Q; q += 8) group(q, std::integral_constant<int, 8>{});
-    if (q + 4 <= Q) group(q, std::integral_constant<int, 4>{}), q += 4;
-    switch (Q - q) {
-      case 3: group(q, std::integral_constant<int, 3>{}); break;
-      case 2: group(q, std::integral_constant<int, 2>{}); break;
-      case 1: group(q, std::integral_constant<int, 1>{}); break;
-      default: break;
-    }
+    dw512::for_each_pixel_group<8, SW, S>(Q, d.w, d.pad_left, group_at);
   }
 }
 
