@@ -403,6 +403,13 @@ void run_float_gemm(int64_t m, int64_t n, int64_t k, const APacker& a, const BPa
 void run_float_gemm(int64_t m, const APacker& a, const PackedB& b, const Epilogue& ep,
                     int threads = 0);
 
+// The INT8 GEMM on an INT8 entry: out = output stage of sum_p (A[i, p] - za)(B[p, j] - zb[j])
+// (aicc::cpu::qgemm's semantics, p and residual as there), with A (m x b.rows, u8/s8) from any
+// packer of the entry's words (za = p.a_zero_point: a packer that pads, such as convolution's,
+// pads with za) and B a strided s8 matrix. Arguments already checked. Defined in qgemm_driver.cc.
+void run_qgemm(int64_t m, const APacker& a, const MatrixView& b, const MatrixView& out, const QGemmParams& p,
+               const QResidual* residual, const GemmConfig& cfg);
+
 // The depth of each kc block for a given k (balanced: k = 257 gives 129 + 128, not 256 + 1),
 // rounded up to a whole number of words so no word straddles two blocks; a k at most
 // kc_max + kc_max / 8 is one block. Independent of the thread count, so results are too.

@@ -90,7 +90,12 @@ void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, co
                                     const QGemmParams& p, const GemmConfig& cfg, const QResidual* residual) {
   check_qgemm_args(a, b, out, p);
   check_qresidual(out, residual);
-  const int64_t m = out.rows, n = out.cols, k = a.cols;
+  gemm_internal::run_qgemm(out.rows, QMatrixAPacker(a, p.a_zero_point), b, out, p, residual, cfg);
+}
+
+void gemm_internal::run_qgemm(int64_t m, const APacker& a, const MatrixView& b, const MatrixView& out,
+                              const QGemmParams& p, const QResidual* residual, const GemmConfig& cfg) {
+  const int64_t n = out.cols, k = b.rows;
   if (m == 0 || n == 0) return;
   const int64_t n_pad = (n + cfg.nr - 1) / cfg.nr * cfg.nr;
 
@@ -109,8 +114,8 @@ void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, co
     std::copy(p.bias, p.bias + n, bias.begin());
   }
 
-  gemm_internal::QuantEpilogue qe;
-  OutputStage& o = qe.stage;
+  QuantEpilogue qe;
+  qgemm_detail::OutputStage& o = qe.stage;
   o.dtype = out.dtype;
   o.data = out.data;
   o.row_stride = out.row_stride;
@@ -130,15 +135,13 @@ void qgemm_detail::qgemm_with_route(const MatrixView& a, const MatrixView& b, co
   }
   // Raw-byte words: za' in the packed domain; the row term -zb[j] rowsum(a') only when some
   // zb is nonzero (the common per-tensor zb = 0 skips the row sums altogether).
-  qe.a_zero_point = gemm_internal::packed_a_zero_point(cfg.word, a.dtype, p.a_zero_point);
+  qe.a_zero_point = packed_a_zero_point(cfg.word, a.dtype(), p.a_zero_point);
   qe.row_term = std::any_of(zb.begin(), zb.end(), [](int32_t z) { return z != 0; });
 
-  gemm_internal::Epilogue ep;
+  Epilogue ep;
   ep.out = out;
   ep.quant = &qe;
-  const QMatrixAPacker ap(a, p.a_zero_point);
-  const QMatrixBPacker bp(b, zb.data());
-  gemm_internal::run_float_gemm(m, n, k, ap, bp, ep, 0, &cfg);
+  run_float_gemm(m, n, k, a, QMatrixBPacker(b, zb.data()), ep, 0, &cfg);
 }
 
 }  // namespace aicc::cpu
