@@ -52,7 +52,7 @@ struct Families {
   std::vector<Entry<DepthwiseQconv>> depthwise_int8;
   std::vector<Entry<SmallCOpsFor>> smallc;  // the direct conv of few input channels (the stem)
   // Its INT8 twin; the portable entry's impl is nullptr: no direct kernel, the conv runs as
-  // im2col + qgemm (the int8_gemm family's kernel).
+  // a GEMM on the int8_gemm family's entry (NHWC implicit GEMM, NCHW im2col + qgemm).
   std::vector<Entry<const QStemOps*>> smallc_int8;
   // The NCHW implicit-GEMM B-panel gathers (f32 words, bf16 pair words).
   std::vector<Entry<const conv::NchwGatherOps*>> nchw_gather;

@@ -655,7 +655,13 @@ int64_t conv2d_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
     if (batch > 1) bytes += d.kg() * batch * d.p() * d.q() * static_cast<int64_t>(sizeof(float));
     return bytes;
   }
-  return chunk_pixels(d) * d.cg() * d.r * d.s * esize;
+  if (d.layout == Layout::kNHWC) {
+    // INT8 NHWC implicit GEMM: one staging tile (mr x kc bytes) per thread; no unfolded matrix.
+    const auto& cfg = gemm_internal::float_gemm_config(input_dtype, DType::kS8);
+    const int64_t kc = gemm_internal::balanced_kc(d.cg() * d.r * d.s, cfg.kc, gemm_internal::k_granule(cfg.word));
+    return cfg.mr * kc * get_num_threads();
+  }
+  return chunk_pixels(d) * d.cg() * d.r * d.s * esize;  // NCHW INT8: the im2col chunk
 }
 
 void conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const float* bias,

@@ -1,6 +1,9 @@
-// The blocked float GEMM driver, parameterized by operand packers (internal C++ API).
+// The blocked GEMM driver, parameterized by operand packers (internal C++ API). One loop nest
+// for every word format: f32, bf16 pairs, and the INT8 words (int32 sums in the same 32-bit
+// tile and workspace words, the INT8 output stage as the epilogue: QuantEpilogue below).
 //
-// aicc::cpu::gemm (aicc/gemm.h) is one client: it packs strided f32/f16/bf16 matrices.
+// aicc::cpu::gemm (aicc/gemm.h) is one client: it packs strided f32/f16/bf16 matrices;
+// aicc::cpu::qgemm (qgemm_driver.cc) another, through run_qgemm.
 // Convolution is another: it supplies packers that build implicit-GEMM (im2col-on-the-fly)
 // panels straight from the image, so the unfolded matrix never exists in memory, and it can
 // pack its weights once into a PackedB and reuse them across calls.
@@ -396,7 +399,8 @@ class PackedB {
 
 // The driver. m, n, k >= 0; ep.out is m x n. `threads` <= 0: the pool's size (small problems
 // run on the calling thread regardless). Uses the registry's config for the packers' dtypes,
-// or `config` when given (tests run one registry entry this way).
+// or `config` when given (tests run one registry entry this way). INT8 entries need
+// ep.quant (run_qgemm builds it); their float epilogue fields are unused.
 void run_float_gemm(int64_t m, int64_t n, int64_t k, const APacker& a, const BPacker& b,
                     const Epilogue& ep, int threads = 0, const FloatGemmConfig* config = nullptr);
 // Same, with B prepacked (its config is used, so the tile matches its panels).
