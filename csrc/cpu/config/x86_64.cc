@@ -56,9 +56,10 @@ const FloatGemmConfig kBf16Avx512 = {"bf16_12x32_avx512bf16", PanelWord::kBF16Pa
                                      /*ukernel_strided_a=*/nullptr, gi::ukernel_bf16_12x32_avx512bf16_rows};
 
 // ---- INT8 GEMM (entries of the shared driver with INT8 words; qgemm_internal.h) ----------
-// VNNI (12x32 of u8 x s8 quads, vpdpbusd): the f32 entry's register plan and cache footprint in
-// bytes: kc = 1024 k (256 words) puts a 32 KiB B micro-panel in L1/L2 next to the A block
-// (144 x 1024 B = 144 KiB in L2); nc = 4064 (the shared B block, 4 MiB, in L3). The row sums
+// VNNI (12x32 of u8 x s8 quads, vpdpbusd): the f32 entry's register plan. kc = 1024 k (256
+// words) puts a 32 KiB B micro-panel in L1/L2 next to the A block (96 x 1024 B = 96 KiB in L2;
+// mc = 96 was qgemm's own blocking, and against 144 measured 512^3 1 thread 358-382 -> 389-397
+// GOPS, the other shapes within noise); nc = 4064 (the shared B block, 4 MiB, in L3). The row sums
 // of A come from its packer (vpsadbw while transposing), the column sums of B from vpdpbusd
 // over the packed panel; the s32 output stage can run in the kernel's registers.
 const gi::Int8Kernels kInt8VnniKernels = {qd::ukernel_u8s8_12x32_avx512vnni, qd::output_avx2,
@@ -66,7 +67,7 @@ const gi::Int8Kernels kInt8VnniKernels = {qd::ukernel_u8s8_12x32_avx512vnni, qd:
                                           qd::panel_sums_quads_u8,           qd::panel_sums_b_s8_32_avx512vnni,
                                           qd::ukernel_u8s8_12x32_s32out_avx512vnni};
 const FloatGemmConfig kInt8Vnni = {"u8s8_12x32_avx512vnni", PanelWord::kU8Quad, nullptr, nullptr, nullptr, nullptr,
-                                   /*mr=*/qd::kVnniMR, /*nr=*/qd::kVnniNR, /*mc=*/144, /*kc=*/1024, /*nc=*/4064,
+                                   /*mr=*/qd::kVnniMR, /*nr=*/qd::kVnniNR, /*mc=*/96, /*kc=*/1024, /*nc=*/4064,
                                    nullptr, nullptr, nullptr, nullptr, nullptr, &kInt8VnniKernels};
 // AVX2 (6x16 of int16 pairs, vpmaddwd; zero points subtracted while packing): the f32 AVX2
 // entry's blocking in words (kc = 512 k = 256 words: B micro-panel 16 KiB in L1).
