@@ -555,7 +555,7 @@ void test_float_family(const char* family, const std::vector<reg::Entry<const gi
 
 // out = (a - za) @ (b - zb[j]) through `route`, compared exactly; out is a window of a wider
 // int32 buffer (col_stride 1 or 2).
-std::string run_int8_case(std::mt19937& rng, const qd::Route& route, DType at, int32_t za, int32_t zb_base,
+std::string run_int8_case(std::mt19937& rng, const gi::GemmConfig& route, DType at, int32_t za, int32_t zb_base,
                           bool per_channel, int64_t m, int64_t n, int64_t k, bool extremes, int64_t out_col_stride,
                           bool a_col_major) {
   std::vector<uint8_t> a(static_cast<size_t>(m * k));
@@ -606,16 +606,16 @@ std::string run_int8_case(std::mt19937& rng, const qd::Route& route, DType at, i
   return "";
 }
 
-void test_int8_family(const std::vector<reg::Entry<const qd::Route*>>& entries, FeatureSet detected, bool quick) {
+void test_int8_family(const std::vector<reg::Entry<const gi::GemmConfig*>>& entries, FeatureSet detected, bool quick) {
   for (const auto& e : entries) {
-    const qd::Route& rt = *e.impl;
+    const gi::GemmConfig& rt = *e.impl;
     if (!detected.contains(e.required)) {
       std::printf("skip int8_gemm %s: the CPU lacks %s\n", e.name, feature_names(e.required.without(detected)).c_str());
       continue;
     }
     std::mt19937 rng(99);
-    const int kpw = rt.k_per_word;
-    const int64_t slice = rt.kc_words * kpw;  // K per slice
+    const int kpw = gi::k_per_word(rt.word);
+    const int64_t slice = rt.kc;  // K per depth block
     const std::vector<int64_t> ms = around(rt.mr), ns = around(rt.nr);
     std::set<int64_t> ks{1, kpw - 1, kpw, kpw + 1, 2 * kpw - 1, 2 * kpw, 2 * kpw + 1, 3 * kpw, slice + 3};
     if (!quick) ks.insert({slice, slice + kpw, 2 * slice + kpw + 1});
@@ -650,9 +650,12 @@ void test_int8_family(const std::vector<reg::Entry<const qd::Route*>>& entries, 
       one(z, ms.back(), ns.back(), 2 * kpw + 1, true, 2, true);
     }
     // Extremes over several K slices, several threads and blocks (K check: 2053 * 255 * 255 fits).
-    one(zs[2], 2 * rt.mc_panels * rt.mr + 5, rt.nc_panels * rt.nr + 7, quick ? 67 : slice * 2 + 5, true, 1, false);
-    std::printf("int8_gemm %-24s %3d cases, %d failed (mr=%d nr=%d k/word=%d kc_words=%lld)\n", e.name, cases, fails,
-                rt.mr, rt.nr, kpw, static_cast<long long>(rt.kc_words));
+    // (Rows past two row blocks, columns past eight panels: several tasks and column chunks.)
+    one(zs[2], 2 * rt.mc + 5, 8 * rt.nr + 7, quick ? 67 : slice * 2 + 5, true, 1, false);
+    // Per-channel zb with several depth blocks: the row sums are added up across blocks.
+    if (!quick) one(zs[5], rt.mr + 1, rt.nr + 3, slice * 2 + 9, false, 1, false);
+    std::printf("int8_gemm %-24s %3d cases, %d failed (mr=%d nr=%d k/word=%d kc=%d)\n", e.name, cases, fails,
+                rt.mr, rt.nr, kpw, rt.kc);
   }
 }
 

@@ -51,22 +51,25 @@ const FloatGemmConfig kBf16ArmBf16 = {"bf16_8x12_armbf16", PanelWord::kBF16Pair,
                                       gi::epilogue_tile_portable, nullptr, nullptr,
                                       /*mr=*/8, /*nr=*/12, /*mc=*/128, /*kc=*/512, /*nc=*/4080};
 
-// ---- INT8 GEMM (qgemm_internal.h; layouts in aarch64_kernels.h) --------------------------
-// Both routes fold the zero points after the product (raw bytes packed). kc = 256 words
-// (1024 k) keeps the B slice (12 KiB) in L1; mc = 16 panels (128 rows), nc = 8 panels (96
-// columns) per task. kc_words must stay even: the pair route's words come in pairs, and only
-// the last slice may end on an odd word.
-constexpr int64_t kInt8KcWords = 256;
-static_assert(kInt8KcWords % 2 == 0, "the pair route's K slices must start on a word pair");
+// ---- INT8 GEMM (shared-driver entries with INT8 words; layouts in aarch64_kernels.h) -----
+// Both fold the zero points after the product (raw bytes packed; the packers sum what they
+// pack). kc = 1024 k (256 words) keeps the B micro-panel (12 KiB) in L1; mc = 128 (16 panels)
+// the A block (128 KiB) in L2; nc = 4080 = 340 x 12 as the f32 entry. The pair word's depth
+// blocks start on word pairs (k_granule 8): only the last block may end on an odd word.
 // i8mm: usmmla, u8 x s8 directly (A in the u8 domain, as VNNI).
-const qd::Route kInt8I8mm = {qd::kMmlaMR, qd::kMmlaNR, 4, kInt8KcWords, 16, 8, true, qd::ukernel_u8s8_8x12_i8mm,
-                             qd::pack_a_u8_pairs_neon, qd::pack_b_s8_pairs_neon, qd::output_portable,
-                             /*a_packed_signed=*/false};
+const gi::Int8Kernels kInt8I8mmKernels = {qd::ukernel_u8s8_8x12_i8mm, qd::output_portable, qd::pack_a_u8_pairs_neon,
+                                          qd::pack_b_s8_pairs_neon,   qd::panel_sums_pairs_u8, qd::panel_sums_pairs_s8};
+const FloatGemmConfig kInt8I8mm = {"u8s8_8x12_i8mm", PanelWord::kU8QuadPair, nullptr, nullptr, nullptr, nullptr,
+                                   /*mr=*/qd::kMmlaMR, /*nr=*/qd::kMmlaNR, /*mc=*/128, /*kc=*/1024, /*nc=*/4080,
+                                   nullptr, nullptr, nullptr, nullptr, nullptr, &kInt8I8mmKernels};
 // dotprod: sdot is s8 x s8 only, so u8 activations are moved to s8 (a - 128) and the driver
 // corrects with the row/column sums: exact for every input.
-const qd::Route kInt8Dotprod = {qd::kDotMR, qd::kDotNR, 4, kInt8KcWords, 16, 8, true, qd::ukernel_s8s8_8x12_dotprod,
-                                qd::pack_a_s8_quads_neon, qd::pack_b_s8_quads_neon, qd::output_portable,
-                                /*a_packed_signed=*/true};
+const gi::Int8Kernels kInt8DotprodKernels = {qd::ukernel_s8s8_8x12_dotprod, qd::output_portable,
+                                             qd::pack_a_s8_quads_neon,      qd::pack_b_s8_quads_neon,
+                                             qd::panel_sums_quads_s8,       qd::panel_sums_quads_s8};
+const FloatGemmConfig kInt8Dotprod = {"s8s8_8x12_dotprod", PanelWord::kS8Quad, nullptr, nullptr, nullptr, nullptr,
+                                      /*mr=*/qd::kDotMR, /*nr=*/qd::kDotNR, /*mc=*/128, /*kc=*/1024, /*nc=*/4080,
+                                      nullptr, nullptr, nullptr, nullptr, nullptr, &kInt8DotprodKernels};
 
 // ---- reductions (collectives) ------------------------------------------------------------
 // f32/f16/bf16 reduce_n and conversions, INT8 block (de)quantization: the portable bits.
@@ -79,8 +82,8 @@ void register_aarch64(Families& f) {
   f.f32_gemm.push_back({kF32Neon.ukernel_name, kNeon, &kF32Neon});
   f.bf16_gemm.push_back({kBf16ArmBf16.ukernel_name, kNeon | FeatureSet{F::kArmBf16}, &kBf16ArmBf16});
 
-  f.int8_gemm.push_back({"u8s8_8x12_i8mm", kNeon | FeatureSet{F::kI8mm}, &kInt8I8mm});
-  f.int8_gemm.push_back({"s8s8_8x12_dotprod", kNeon | FeatureSet{F::kDotprod}, &kInt8Dotprod});
+  f.int8_gemm.push_back({kInt8I8mm.ukernel_name, kNeon | FeatureSet{F::kI8mm}, &kInt8I8mm});
+  f.int8_gemm.push_back({kInt8Dotprod.ukernel_name, kNeon | FeatureSet{F::kDotprod}, &kInt8Dotprod});
 
   // Depthwise (float and the INT8 primitive the INT8 driver calls): bit-identical to
   // depthwise_portable (same 4-lane sums; intrinsics for the f16 and byte widening).

@@ -34,10 +34,6 @@ void add(std::vector<EntryInfo>& out, const char* family, const std::vector<Entr
       info.mr = e.impl->mr;
       info.nr = e.impl->nr;
       info.k_per_word = gemm_internal::k_per_word(e.impl->word);
-    } else if constexpr (std::is_same_v<Impl, const qgemm_detail::Route*>) {
-      info.mr = e.impl->mr;
-      info.nr = e.impl->nr;
-      info.k_per_word = e.impl->k_per_word;
     }
     out.push_back(info);
   }
@@ -76,6 +72,7 @@ namespace gemm_internal {
 const FloatGemmConfig& float_gemm_config(DType a, DType b) {
   const registry::Families& f = registry::families();
   if (a == DType::kBF16 && b == DType::kBF16) return *registry::select(f.bf16_gemm).impl;
+  if (a == DType::kU8 || a == DType::kS8) return *registry::select(f.int8_gemm).impl;
   if (a == DType::kF16 || b == DType::kF16) return *registry::select(f.f16_gemm).impl;
   return *registry::select(f.f32_gemm).impl;
 }

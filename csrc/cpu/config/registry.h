@@ -46,12 +46,13 @@ using SmallCOpsFor = const SmallCOps& (*)();
 // inputs are converted exactly to f32 while packing); bf16 and f16 list their own kernels first.
 struct Families {
   std::vector<Entry<const gemm_internal::FloatGemmConfig*>> f32_gemm, bf16_gemm, f16_gemm;
-  std::vector<Entry<const qgemm_detail::Route*>> int8_gemm;
+  // INT8 GEMM: entries of the same driver with INT8 panel words (gemm_driver.h PanelWord).
+  std::vector<Entry<const gemm_internal::FloatGemmConfig*>> int8_gemm;
   std::vector<Entry<DepthwiseOpsFor>> depthwise;
   std::vector<Entry<DepthwiseQconv>> depthwise_int8;
   std::vector<Entry<SmallCOpsFor>> smallc;  // the direct conv of few input channels (the stem)
   // Its INT8 twin; the portable entry's impl is nullptr: no direct kernel, the conv runs as
-  // im2col + qgemm (the int8_gemm family's kernel).
+  // a GEMM on the int8_gemm family's entry (NHWC implicit GEMM, NCHW im2col + qgemm).
   std::vector<Entry<const QStemOps*>> smallc_int8;
   // The NCHW implicit-GEMM B-panel gathers (f32 words, bf16 pair words).
   std::vector<Entry<const conv::NchwGatherOps*>> nchw_gather;

@@ -55,14 +55,27 @@ const FloatGemmConfig kBf16Avx512 = {"bf16_12x32_avx512bf16", PanelWord::kBF16Pa
                                      gi::ukernel_bf16_12x32_avx512bf16_indirect_epilogue,
                                      /*ukernel_strided_a=*/nullptr, gi::ukernel_bf16_12x32_avx512bf16_rows};
 
-// ---- INT8 GEMM (qgemm_internal.h) -------------------------------------------------------
-// The B micro-panel slice (kc_words x nr words) stays in L1, the A block slice (mc x kc_words)
-// in L2. kc = 128..1024 and mc/nc = 4..16 panels measured within noise (docs/INT8_DESIGN.md).
-const qd::Route kInt8Vnni = {qd::kVnniMR, qd::kVnniNR, 4, 256, 8, 8, true, qd::ukernel_u8s8_12x32_avx512vnni,
-                             qd::pack_a_u8s8_avx512vnni, qd::pack_b_u8s8_avx512vnni, qd::output_avx2,
-                             /*a_packed_signed=*/false, qd::ukernel_u8s8_12x32_s32out_avx512vnni};
-const qd::Route kInt8Avx2 = {qd::kMR, qd::kNR, 2, 256, 16, 16, false, qd::ukernel_s16_6x16_avx2,
-                             qd::pack_a_s16_avx2, qd::pack_b_s16_avx2, qd::output_avx2};
+// ---- INT8 GEMM (entries of the shared driver with INT8 words; qgemm_internal.h) ----------
+// VNNI (12x32 of u8 x s8 quads, vpdpbusd): the f32 entry's register plan. kc = 1024 k (256
+// words) puts a 32 KiB B micro-panel in L1/L2 next to the A block (96 x 1024 B = 96 KiB in L2;
+// mc = 96 was qgemm's own blocking, and against 144 measured 512^3 1 thread 358-382 -> 389-397
+// GOPS, the other shapes within noise); nc = 4064 (the shared B block, 4 MiB, in L3). The row sums
+// of A come from its packer (vpsadbw while transposing), the column sums of B from vpdpbusd
+// over the packed panel; the s32 output stage can run in the kernel's registers.
+const gi::Int8Kernels kInt8VnniKernels = {qd::ukernel_u8s8_12x32_avx512vnni, qd::output_avx2,
+                                          qd::pack_a_u8s8_avx512vnni,        qd::pack_b_u8s8_avx512vnni,
+                                          qd::panel_sums_quads_u8,           qd::panel_sums_b_s8_32_avx512vnni,
+                                          qd::ukernel_u8s8_12x32_s32out_avx512vnni};
+const FloatGemmConfig kInt8Vnni = {"u8s8_12x32_avx512vnni", PanelWord::kU8Quad, nullptr, nullptr, nullptr, nullptr,
+                                   /*mr=*/qd::kVnniMR, /*nr=*/qd::kVnniNR, /*mc=*/96, /*kc=*/1024, /*nc=*/4064,
+                                   nullptr, nullptr, nullptr, nullptr, nullptr, &kInt8VnniKernels};
+// AVX2 (6x16 of int16 pairs, vpmaddwd; zero points subtracted while packing): the f32 AVX2
+// entry's blocking in words (kc = 512 k = 256 words: B micro-panel 16 KiB in L1).
+const gi::Int8Kernels kInt8Avx2Kernels = {qd::ukernel_s16_6x16_avx2, qd::output_avx2, qd::pack_a_s16_avx2,
+                                          qd::pack_b_s16_avx2, nullptr, nullptr};
+const FloatGemmConfig kInt8Avx2 = {"s16_6x16_avx2", PanelWord::kS16Pair, nullptr, nullptr, nullptr, nullptr,
+                                   /*mr=*/qd::kMR, /*nr=*/qd::kNR, /*mc=*/144, /*kc=*/512, /*nc=*/4080,
+                                   nullptr, nullptr, nullptr, nullptr, nullptr, &kInt8Avx2Kernels};
 
 const ReduceKernels kReduceAvx2 = {detail::reduce_n_avx2, detail::convert_avx2, detail::quantize_int8_block_avx2,
                                    detail::reduce_int8_block_avx2};
@@ -74,8 +87,8 @@ void register_x86_64(Families& f) {
   f.f32_gemm.push_back({kF32Avx2.ukernel_name, kAvx2, &kF32Avx2});
   f.bf16_gemm.push_back({kBf16Avx512.ukernel_name, kAvx512 | FeatureSet{F::kAvx512Bf16}, &kBf16Avx512});
 
-  f.int8_gemm.push_back({"u8s8_12x32_avx512vnni", kAvx512 | FeatureSet{F::kAvx512Vnni}, &kInt8Vnni});
-  f.int8_gemm.push_back({"s16_6x16_avx2", kAvx2, &kInt8Avx2});
+  f.int8_gemm.push_back({kInt8Vnni.ukernel_name, kAvx512 | FeatureSet{F::kAvx512Vnni}, &kInt8Vnni});
+  f.int8_gemm.push_back({kInt8Avx2.ukernel_name, kAvx2, &kInt8Avx2});
 
   f.depthwise.push_back({"depthwise_avx512bf16", kAvx512 | FeatureSet{F::kAvx512Bf16}, depthwise_ops_avx512bf16});
   f.depthwise.push_back({"depthwise_avx512", kAvx512, depthwise_ops_avx512});

@@ -5,8 +5,11 @@
 //   matrix exists. NHWC: A = output pixels of the batch, B = W_g^T (a PackedB per group for
 //   Conv2dWeights). NCHW: A = W_g, B = taps x pixels of one image, bias per row. 1x1
 //   stride-1 unpadded convs read the input in place.
-// INT8 (public qgemm): M = output pixels, N = output channels; im2col in chunks of output
-//   pixels whose column buffer never exceeds the layer's output size, one qgemm per chunk.
+// INT8: the same driver on the registry's INT8 entry (int16 pairs or u8/s8 quads). NHWC:
+//   A = output pixels of the batch through an implicit-GEMM packer whose padding taps hold the
+//   activation zero point (so zero-point folding stays exact with no pass over the input),
+//   B = W_g^T, one GEMM per group. NCHW: im2col in chunks of output pixels whose column buffer
+//   never exceeds the layer's output size, one public qgemm per chunk.
 // Depthwise convs use their own kernels (depthwise_conv2d.h, depthwise_qconv2d.h).
 #include <algorithm>
 #include <cmath>
@@ -254,6 +257,44 @@ class ImplicitAPacker final : public gemm_internal::APacker {
   Conv2dDesc d_;
   TensorView x_;
   int64_t g_;
+};
+
+// INT8 NHWC A = output pixels x depth (taps x Cg) of group g, as ImplicitAPacker: one mr-row
+// tile at a time gathered into a per-thread staging tile (mr x kc bytes, L1-resident; padding
+// taps hold the activation zero point), then packed into the entry's INT8 words by its matrix
+// packer, which also sums the rows where the zero points are folded (vpsadbw on VNNI).
+class ImplicitQAPacker final : public gemm_internal::APacker {
+ public:
+  ImplicitQAPacker(const Conv2dDesc& d, const TensorView& x, int64_t g, int32_t za) : d_(d), x_(x), g_(g), za_(za) {}
+
+  DType dtype() const override { return x_.dtype; }
+
+  void pack(const gemm_internal::FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+            void* dst) const override {
+    pack_with_sums(cfg, i0, mc, p0, kc, dst, nullptr);
+  }
+
+  void pack_with_sums(const gemm_internal::FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+                      void* dst, int32_t* row_sums) const override {
+    const int mr = cfg.mr;
+    const int64_t kw = gemm_internal::panel_words(kc, cfg.word);
+    thread_local std::vector<uint8_t> staging;
+    if (staging.size() < static_cast<size_t>(mr * kc)) staging.resize(static_cast<size_t>(mr * kc));
+    // The zero point as the input's byte (u8 0..255 or s8 -128..127), so (x - za) is 0 there.
+    const uint32_t pad = static_cast<uint32_t>(za_) & 0xffu;
+    for (int64_t i = i0; i < i0 + mc; i += mr) {
+      const int rows = static_cast<int>(std::min<int64_t>(mr, i0 + mc - i));
+      conv::im2col_block(d_, x_.data, 1, pad, 0, g_, i, rows, p0, kc, staging.data());
+      cfg.int8->pack_a(MatrixView{staging.data(), x_.dtype, rows, kc, kc, 1}, 0, rows, za_, kw,
+                       static_cast<char*>(dst) + (i - i0) * kw * 4, row_sums ? row_sums + (i - i0) : nullptr);
+    }
+  }
+
+ private:
+  Conv2dDesc d_;
+  TensorView x_;
+  int64_t g_;
+  int32_t za_;
 };
 
 // NCHW B = depth (Cg x taps) x output pixels of image n, group g: the weights are A and the
@@ -614,7 +655,13 @@ int64_t conv2d_workspace_bytes(const Conv2dDesc& d, DType input_dtype) {
     if (batch > 1) bytes += d.kg() * batch * d.p() * d.q() * static_cast<int64_t>(sizeof(float));
     return bytes;
   }
-  return chunk_pixels(d) * d.cg() * d.r * d.s * esize;
+  if (d.layout == Layout::kNHWC) {
+    // INT8 NHWC implicit GEMM: one staging tile (mr x kc bytes) per thread; no unfolded matrix.
+    const auto& cfg = gemm_internal::float_gemm_config(input_dtype, DType::kS8);
+    const int64_t kc = gemm_internal::balanced_kc(d.cg() * d.r * d.s, cfg.kc, gemm_internal::k_granule(cfg.word));
+    return cfg.mr * kc * get_num_threads();
+  }
+  return chunk_pixels(d) * d.cg() * d.r * d.s * esize;  // NCHW INT8: the im2col chunk
 }
 
 void conv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, const float* bias,
@@ -760,19 +807,9 @@ void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, cons
     }
   }
   const int64_t kg = d.kg();
-  // Padding holds the zero point so that (x - zx) is exactly 0 there.
-  const uint32_t pad = static_cast<uint32_t>(params.a_zero_point) & 0xffu;
-  const int64_t out_esize = static_cast<int64_t>(dtype_size(out.dtype));
-  for_each_chunk(d, x, out, pad, [&](const Operands& o, int64_t g) {
+  // Per-group slices of the per-channel parameters.
+  auto group_params = [&](int64_t g) {
     QGemmParams p = params;
-    QResidual chunk_res;
-    if (res != nullptr) {  // the chunk's out view, over the residual's bytes (1 per element)
-      chunk_res = whole;
-      chunk_res.view = o.out;
-      chunk_res.view.dtype = whole.view.dtype;
-      chunk_res.view.data = static_cast<char*>(whole.view.data) +
-                            (static_cast<const char*>(o.out.data) - static_cast<const char*>(out.data)) / out_esize;
-    }
     if (p.b_zero_point && p.b_zero_point_len == d.k) {
       p.b_zero_point += g * kg;
       p.b_zero_point_len = kg;
@@ -782,6 +819,50 @@ void qconv2d(const Conv2dDesc& d, const TensorView& x, const TensorView& w, cons
       p.scale_len = kg;
     }
     if (p.bias) p.bias += g * kg;
+    return p;
+  };
+  if (d.layout == Layout::kNHWC) {
+    // One GEMM per group over every output pixel of the batch: M = N*P*Q, K = R*S*Cg.
+    const gemm_internal::FloatGemmConfig& cfg = gemm_internal::float_gemm_config(x.dtype, DType::kS8);
+    const int64_t pixels = d.n * d.p() * d.q();
+    for (int64_t g = 0; g < d.groups; ++g) {
+      const QGemmParams p = group_params(g);
+      const MatrixView o{byte_ptr(out, g * kg), out.dtype, pixels, kg, d.k, 1};
+      QResidual gres;
+      if (res != nullptr) {  // the group's columns of the residual (1 byte per element)
+        gres = whole;
+        gres.view = MatrixView{static_cast<char*>(whole.view.data) + g * kg, whole.view.dtype, pixels, kg, d.k, 1};
+      }
+      const MatrixView b = weight_view(d, w.data, w.dtype, g);
+      if (conv::is_pointwise(d)) {  // A is the input itself: pixels x Cg, row stride C
+        const MatrixView a{byte_ptr(x, g * d.cg()), x.dtype, pixels, d.cg(), d.c, 1};
+        qgemm_detail::qgemm_with_route(a, b, o, p, cfg, res != nullptr ? &gres : nullptr);
+      } else {
+        // The GEMM's checks (zero point ranges, the K that int32 sums allow) on A's shape: a
+        // broadcast view of x's first byte, never read (x itself is not a pixels x depth
+        // matrix; its overlap with out is refused with the conv's own checks).
+        check_qgemm_args(MatrixView{x.data, x.dtype, pixels, b.rows, 0, 0}, b, o, p);
+        check_qresidual(o, res != nullptr ? &gres : nullptr);
+        gemm_internal::run_qgemm(pixels, ImplicitQAPacker(d, x, g, p.a_zero_point), b, o, p,
+                                 res != nullptr ? &gres : nullptr, cfg);
+      }
+    }
+    return;
+  }
+  // NCHW: im2col chunks into the public qgemm. Padding holds the zero point so that (x - zx)
+  // is exactly 0 there.
+  const uint32_t pad = static_cast<uint32_t>(params.a_zero_point) & 0xffu;
+  const int64_t out_esize = static_cast<int64_t>(dtype_size(out.dtype));
+  for_each_chunk(d, x, out, pad, [&](const Operands& o, int64_t g) {
+    const QGemmParams p = group_params(g);
+    QResidual chunk_res;
+    if (res != nullptr) {  // the chunk's out view, over the residual's bytes (1 per element)
+      chunk_res = whole;
+      chunk_res.view = o.out;
+      chunk_res.view.dtype = whole.view.dtype;
+      chunk_res.view.data = static_cast<char*>(whole.view.data) +
+                            (static_cast<const char*>(o.out.data) - static_cast<const char*>(out.data)) / out_esize;
+    }
     qgemm(o.a, weight_view(d, w.data, w.dtype, g), o.out, p, res != nullptr ? &chunk_res : nullptr);
   });
 }

@@ -49,7 +49,8 @@ const QStemOps& qstem_ops_avx512vnni();
 #endif
 
 // The registry's choice (csrc/cpu/config/): the direct kernel, or nullptr where the active
-// features offer none (the conv then runs as im2col + qgemm, the int8_gemm family's kernel).
+// features offer none (the conv then runs on the int8_gemm family's entry: NHWC as an implicit
+// GEMM, NCHW as im2col + qgemm).
 const QStemOps* qstem_ops();
 
 // True for the quantized convs the direct path takes when qstem_ops() has a kernel: groups 1,

@@ -155,8 +155,12 @@ void copy_tile(const float* src, int64_t lds, float* dst, int64_t ldd, int rows,
 void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const APacker& a, const BSource& bsrc,
            const Epilogue& ep, int threads) {
   if (m <= 0 || n <= 0) return;
+  // INT8 entries: int32 sums in the same 32-bit words; the tile step and the output stage are
+  // theirs (int8_tile below), everything else is shared.
+  const Int8Kernels* const q = cfg.int8;
+  if (q != nullptr && ep.quant == nullptr) throw Unsupported("GEMM driver: an INT8 entry needs an INT8 output stage");
   const int mr = cfg.mr, nr = cfg.nr;
-  const int64_t kc_blk = balanced_kc(k, cfg.kc, k_per_word(cfg.word));
+  const int64_t kc_blk = balanced_kc(k, cfg.kc, k_granule(cfg.word));
   const int64_t kw_blk = panel_words(kc_blk, cfg.word);  // words per lane of a full-depth block
   const int64_t nkb = kc_blk == 0 ? 1 : ceil_div(k, kc_blk);
   const int T = effective_threads(m, n, k, threads);
@@ -164,13 +168,13 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
   // Partial sums between kc blocks: in out when it is f32 with unit column stride (and not
   // also C, which the epilogue still has to read), else in a workspace.
   const bool multi = nkb > 1;
-  const bool acc_in_out = multi && ep.out.dtype == DType::kF32 && ep.out.col_stride == 1 &&
+  const bool acc_in_out = multi && !q && ep.out.dtype == DType::kF32 && ep.out.col_stride == 1 &&
                           !(ep.beta != 0.0f && ep.c.data == ep.out.data) && ep.residual.data != ep.out.data;
   const bool use_ws = multi && !acc_in_out;
 
   // A plain f32 product (alpha 1, no C, bias or activation) needs no epilogue pass: full
   // tiles go straight from the microkernel to out (1 * acc is acc, bit for bit).
-  const bool identity = ep.alpha == 1.0f && ep.beta == 0.0f && ep.bias == nullptr && ep.scale == nullptr &&
+  const bool identity = !q && ep.alpha == 1.0f && ep.beta == 0.0f && ep.bias == nullptr && ep.scale == nullptr &&
                         ep.residual.data == nullptr && ep.activation == Activation::kNone && ep.out.dtype == DType::kF32 &&
                         ep.out.col_stride == 1;
 
@@ -184,7 +188,8 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
 
   Scratch& s = scratch();
   float* bbuf = bsrc.packed ? nullptr : s.b.get(round_up(std::max<int64_t>(kw_blk, 1) * nc_max, 16));
-  float* ws = use_ws ? s.workspace.get(strip * nc_max) : nullptr;
+  // (INT8 partial sums are kept tile by tile, mr x nr with pitch nr, the kernels' tile.)
+  float* ws = use_ws ? s.workspace.get(q ? round_up(strip, mr) * nc_max : strip * nc_max) : nullptr;
   const int64_t ws_ld = nc_max;
 
   // Row blocks: mc, shrunk so that the blocks of a strip split evenly over the threads.
@@ -207,6 +212,48 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
   }
   const int64_t a_slot = round_up(mc * std::max<int64_t>(kw_blk, 1), 16) + 16 + mr * nr;
   float* abuf = s.a.get(a_slot * T);
+
+  // INT8 entries that fold the zero points (QuantEpilogue): the per-column terms, complete once
+  // a column's sums over all of K are known, and the row sums of A, one copy per column chunk
+  // (the task of a row block and chunk owns its rows' sums over every depth block).
+  const QuantEpilogue* const qe = ep.quant;
+  const bool folds = q != nullptr && folds_zero_points(cfg.word);
+  const int32_t za_q = folds ? qe->a_zero_point : 0;
+  const bool col_term = folds && za_q != 0;
+  const bool row_term = folds && qe->row_term;
+  const int64_t m_pad = round_up(m, mr);
+  std::vector<int32_t> col_base, col_add, colsum, colsum_part, rowsums;
+  if (q != nullptr && (folds || qe->stage.col_add != nullptr)) {
+    // bias + K za' zb[j], modulo 2^32 (the final value fits int32 by the K check).
+    col_base.assign(static_cast<size_t>(round_up(n, nr)), 0);
+    for (int64_t j = 0; j < n; ++j) {
+      uint32_t t = qe->stage.col_add ? static_cast<uint32_t>(qe->stage.col_add[j]) : 0u;
+      if (folds) t += static_cast<uint32_t>(k) * static_cast<uint32_t>(za_q) * static_cast<uint32_t>(qe->stage.col_zb[j]);
+      col_base[j] = static_cast<int32_t>(t);
+    }
+    col_add = col_base;
+  }
+  // col_add[j] = col_base[j] - za' colsum[j] for columns [j0, j0 + cols), sums[j - j0].
+  auto fold_columns = [&](int64_t j0, int64_t cols, const int32_t* sums) {
+    for (int64_t j = j0; j < j0 + cols; ++j)
+      col_add[j] = static_cast<int32_t>(static_cast<uint32_t>(col_base[j]) -
+                                        static_cast<uint32_t>(za_q) * static_cast<uint32_t>(sums[j - j0]));
+  };
+  if (col_term && bsrc.packed) fold_columns(0, n, bsrc.packed->col_sums());
+  if (col_term && !bsrc.packed) {
+    colsum.assign(static_cast<size_t>(nc_max), 0);
+    colsum_part.assign(static_cast<size_t>(nc_max), 0);
+  }
+  if (row_term) rowsums.assign(static_cast<size_t>(nchunks * m_pad), 0);
+  // Adds a depth block's column sums of columns [jc + j0, + cols) (sums in colsum_part[j0..]) to
+  // the column block's; after the last depth block, folds them.
+  auto add_col_sums = [&](int64_t jc, int64_t j0, int64_t cols, int64_t pb, const int32_t* part) {
+    for (int64_t j = j0; j < j0 + cols; ++j)
+      colsum[j] = static_cast<int32_t>((pb == 0 ? 0u : static_cast<uint32_t>(colsum[j])) + static_cast<uint32_t>(part[j - j0]));
+    if (pb == nkb - 1) fold_columns(jc + j0, cols, colsum.data() + j0);
+  };
+  const bool fused_s32 =
+      q != nullptr && q->ukernel_s32_out != nullptr && ep.out.dtype == DType::kS32 && ep.out.col_stride == 1;
 
   // Depth-inner order: when nkb > 1 and all of B for a column block fits in kDepthInnerBytes
   // (conv weights, the B of a tall narrow GEMM), every kc block of B is packed up front and
@@ -256,7 +303,12 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
           [&](int64_t t, int) {
             const int64_t s0 = t * per, s1 = std::min(npanels, s0 + per);
             const int64_t j0 = s0 * nr, cols = std::min(nc, s1 * nr) - j0;
-            bsrc.packer->pack(cfg, p0, kc, jc + j0, cols, dst + s0 * nr * kw);
+            if (col_term) {  // this task's columns: their sums, folded after the last block
+              bsrc.packer->pack_with_sums(cfg, p0, kc, jc + j0, cols, dst + s0 * nr * kw, colsum_part.data() + j0);
+              add_col_sums(jc, j0, cols, pb, colsum_part.data() + j0);
+            } else {
+              bsrc.packer->pack(cfg, p0, kc, jc + j0, cols, dst + s0 * nr * kw);
+            }
           },
           T);
     };
@@ -331,7 +383,36 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
             a.direct_rows(cfg, i0 + ir, p0, nseg, seg_words, row_table.data() + ir / mr * per_tile);
         }
         const int64_t in_place = std::max(direct_rows, strided_rows);
-        if (in_place < mcur) a.pack(cfg, i0 + in_place, mcur - in_place, p0, kc, apack + in_place * kw);
+        int32_t* const row_sums = row_term ? rowsums.data() + chunk * m_pad + i0 : nullptr;
+        if (row_term) {  // INT8: this block's row sums, added to the earlier blocks'
+          thread_local std::vector<int32_t> part;
+          if (static_cast<int64_t>(part.size()) < round_up(mcur, mr)) part.resize(static_cast<size_t>(round_up(mcur, mr)));
+          a.pack_with_sums(cfg, i0, mcur, p0, kc, apack, part.data());
+          for (int64_t r = 0; r < mcur; ++r)
+            row_sums[r] = static_cast<int32_t>((first ? 0u : static_cast<uint32_t>(row_sums[r])) + static_cast<uint32_t>(part[r]));
+        } else if (in_place < mcur) {
+          a.pack(cfg, i0 + in_place, mcur - in_place, p0, kc, apack + in_place * kw);
+        }
+        // INT8: the output stage of this task (its rows' sums, the folded column terms).
+        qgemm_detail::OutputStage qo;
+        if (q != nullptr) {
+          qo = qe->stage;
+          qo.col_add = col_add.empty() ? nullptr : col_add.data();
+          qo.row_sum = row_term ? rowsums.data() + chunk * m_pad : nullptr;
+        }
+        // The INT8 step of tile (ir, panel bp): int32 sums in the tile buffer (one depth block) or
+        // the workspace's tile (several), the output stage after the last block.
+        auto int8_tile = [&](int64_t ir, const float* bp, int64_t i, int64_t j, int rows, int cols) {
+          int32_t* acc = reinterpret_cast<int32_t*>(
+              multi ? ws + ((i - i_strip) / mr * (nc_max / nr) + (j - jc) / nr) * mr * nr : tile);
+          const float* ap = apack + ir * kw;
+          if (last && fused_s32) {
+            q->ukernel_s32_out(kw, ap, bp, first ? nullptr : acc, rows, cols, i, j, qo);
+            return;
+          }
+          q->ukernel(kw, ap, bp, acc, !first);
+          if (last) q->output(acc, nr, rows, cols, i, j, qo);
+        };
         // The kernel prefetches each row a few lines ahead of its reads; the first lines of
         // the next tile's runs are asked for here, while this tile computes (from DRAM, 48
         // misses at a tile's start cost a fifth of its time).
@@ -376,6 +457,10 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
         auto tile_step = [&](int64_t ir, const float* bp, int64_t j, int cols) {
           const int64_t i = i0 + ir;
           const int rows = static_cast<int>(std::min<int64_t>(mr, mcur - ir));
+          if (q != nullptr) {
+            int8_tile(ir, bp, i, j, rows, cols);
+            return;
+          }
           if (!multi) {
             if (identity && cols == nr && (rows == mr || rows_in_place)) {
               product(ir, bp, static_cast<float*>(ep.out.data) + i * ep.out.row_stride + j, ep.out.row_stride, 0,
@@ -432,7 +517,15 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
           const int64_t j = jc + sp * nr;
           const int cols = static_cast<int>(std::min<int64_t>(nr, jc + nc - j));
           bdir = bdirect[pb] && cols == nr ? bsrc.packer->direct_panel(cfg, p0, kc, j, &ldb) : nullptr;
-          if (b_per_panel && bdir == nullptr) bsrc.packer->pack(cfg, p0, kc, j, cols, my_panel);
+          if (b_per_panel && bdir == nullptr) {
+            if (col_term) {  // the one task that packs this panel folds its columns' sums
+              int32_t part[64];
+              bsrc.packer->pack_with_sums(cfg, p0, kc, j, cols, my_panel, part);
+              add_col_sums(jc, j - jc, cols, pb, part);
+            } else {
+              bsrc.packer->pack(cfg, p0, kc, j, cols, my_panel);
+            }
+          }
           const float* bp = b_per_panel ? my_panel : bblock + sp * nr * kw;
           for (int64_t ir = 0; ir < mcur; ir += mr) tile_step(ir, bp, j, cols);
         }
@@ -464,6 +557,36 @@ void drive(const FloatGemmConfig& cfg, int64_t m, int64_t n, int64_t k, const AP
 
 }  // namespace
 
+void APacker::pack_with_sums(const FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc, void* dst,
+                             int32_t* row_sums) const {
+  pack(cfg, i0, mc, p0, kc, dst);
+  if (row_sums == nullptr) return;
+  const int64_t kw = panel_words(kc, cfg.word);
+  for (int64_t r = 0; r < mc; r += cfg.mr)
+    cfg.int8->panel_sums_a(static_cast<const char*>(dst) + r * kw * 4, kw, cfg.mr, row_sums + r);
+}
+
+void BPacker::pack_with_sums(const FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc, void* dst,
+                             int32_t* col_sums) const {
+  pack(cfg, p0, kc, j0, nc, dst);
+  if (col_sums == nullptr) return;
+  const int64_t kw = panel_words(kc, cfg.word);
+  for (int64_t c = 0; c < nc; c += cfg.nr)
+    cfg.int8->panel_sums_b(static_cast<const char*>(dst) + c * kw * 4, kw, cfg.nr, col_sums + c);
+}
+
+int32_t packed_a_zero_point(PanelWord w, DType a, int32_t za) {
+  switch (w) {
+    case PanelWord::kU8Quad:
+    case PanelWord::kU8QuadPair:
+      return za + (a == DType::kS8 ? 128 : 0);
+    case PanelWord::kS8Quad:
+      return za - (a == DType::kU8 ? 128 : 0);
+    default:
+      return 0;
+  }
+}
+
 int64_t balanced_kc(int64_t k, int kc_max, int k_per_word) {
   // A depth at most an eighth past kc_max stays one block: its sums never leave the registers
   // between blocks (for a bf16 or f16 output they went through the f32 workspace), and the
@@ -479,7 +602,7 @@ PackedB::PackedB(const BPacker& b, int64_t k, int64_t n)
 
 PackedB::PackedB(const BPacker& b, int64_t k, int64_t n, const FloatGemmConfig& config)
     : config_(&config), k_(k), n_(n) {
-  kc_ = balanced_kc(k, config.kc, k_per_word(config.word));
+  kc_ = balanced_kc(k, config.kc, k_granule(config.word));
   num_kb_ = kc_ == 0 ? 1 : ceil_div(k, kc_);
   const int64_t njb = ceil_div(std::max<int64_t>(n, 0), config.nc);
   int64_t total = 0;
@@ -494,12 +617,26 @@ PackedB::PackedB(const BPacker& b, int64_t k, int64_t n, const FloatGemmConfig& 
   float* data = static_cast<float*>(std::aligned_alloc(64, static_cast<std::size_t>(round_up(total + 16, 16)) * 4));
   if (data == nullptr) throw std::bad_alloc();
   data_.reset(data);
+  // Raw-byte INT8 words: the column sums of every depth block, added up once packing is done.
+  const bool sums = folds_zero_points(config.word);
+  const int64_t n_pad = round_up(std::max<int64_t>(n, 0), config.nr);
+  std::vector<int32_t> parts(sums ? static_cast<size_t>(num_kb_ * n_pad) : 0);
   parallel_for(static_cast<int64_t>(offsets_.size()), [&](int64_t idx, int) {
     const int64_t jb = idx / num_kb_, pb = idx % num_kb_;
     const int64_t nc = std::min<int64_t>(config.nc, n - jb * config.nc);
     const int64_t kc = std::min(kc_, k - pb * kc_);
-    b.pack(config, pb * kc_, kc, jb * config.nc, nc, data_.get() + offsets_[idx]);
+    if (sums)
+      b.pack_with_sums(config, pb * kc_, kc, jb * config.nc, nc, data_.get() + offsets_[idx],
+                       parts.data() + pb * n_pad + jb * config.nc);
+    else
+      b.pack(config, pb * kc_, kc, jb * config.nc, nc, data_.get() + offsets_[idx]);
   });
+  if (sums) {
+    col_sums_.assign(static_cast<size_t>(n_pad), 0);
+    for (int64_t pb = 0; pb < num_kb_; ++pb)
+      for (int64_t j = 0; j < n_pad; ++j)
+        col_sums_[j] = static_cast<int32_t>(static_cast<uint32_t>(col_sums_[j]) + static_cast<uint32_t>(parts[pb * n_pad + j]));
+  }
 }
 
 void PackedB::Free::operator()(float* p) const { std::free(p); }
@@ -519,6 +656,8 @@ void run_float_gemm(int64_t m, const APacker& a, const PackedB& b, const Epilogu
   // Pair words hold bf16 bits as they are: an A of another dtype would be rounded into them.
   if (b.config().word == PanelWord::kBF16Pair && a.dtype() != DType::kBF16)
     throw Unsupported("run_float_gemm: bf16-pair packed B needs a bf16 A operand");
+  if (is_int8_word(b.config().word) != (a.dtype() == DType::kU8 || a.dtype() == DType::kS8))
+    throw Unsupported("run_float_gemm: an INT8 packed B needs a u8/s8 A operand, and only it");
   BSource src;
   src.packed = &b;
   drive(b.config(), m, b.n(), b.k(), a, src, ep, threads);

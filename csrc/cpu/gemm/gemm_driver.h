@@ -1,6 +1,9 @@
-// The blocked float GEMM driver, parameterized by operand packers (internal C++ API).
+// The blocked GEMM driver, parameterized by operand packers (internal C++ API). One loop nest
+// for every word format: f32, bf16 pairs, and the INT8 words (int32 sums in the same 32-bit
+// tile and workspace words, the INT8 output stage as the epilogue: QuantEpilogue below).
 //
-// aicc::cpu::gemm (aicc/gemm.h) is one client: it packs strided f32/f16/bf16 matrices.
+// aicc::cpu::gemm (aicc/gemm.h) is one client: it packs strided f32/f16/bf16 matrices;
+// aicc::cpu::qgemm (qgemm_driver.cc) another, through run_qgemm.
 // Convolution is another: it supplies packers that build implicit-GEMM (im2col-on-the-fly)
 // panels straight from the image, so the unfolded matrix never exists in memory, and it can
 // pack its weights once into a PackedB and reuse them across calls.
@@ -43,6 +46,7 @@
 #include "aicc/gemm.h"
 #include "aicc/tensor.h"
 #include "common/cpu_features.h"
+#include "cpu/gemm/qgemm_internal.h"
 
 namespace aicc::cpu::gemm_internal {
 
@@ -50,10 +54,26 @@ namespace aicc::cpu::gemm_internal {
 //   kF32:       one f32 value                       (k per word 1; FMA kernels)
 //   kBF16Pair:  two consecutive k of one row/column, (k per word 2; vdpbf16ps, AMX-BF16)
 //               the lower k in the low 16 bits
+// INT8 words (the entries of the int8_gemm family; int32 sums, csrc/cpu/gemm/qgemm_internal.h):
+//   kS16Pair:   two consecutive k as int16 with the zero points already subtracted
+//               (vpmaddwd; k per word 2). Nothing to fold after the product.
+//   kU8Quad:    four consecutive k as bytes, A in the u8 domain (s8 a + 128), B raw s8
+//               (vpdpbusd; k per word 4). Zero points folded after the product.
+//   kS8Quad:    the same with A in the s8 domain (u8 a - 128; aarch64 sdot).
+//   kU8QuadPair: u8 x s8 quads in the usmmla layout: words in pairs (8 k per lane pair,
+//               aarch64_kernels.h), so depth blocks start on a multiple of 8 k.
 // Panels of kc elements hold ceil(kc / k_per_word) words per lane; a pair past kc is padded
-// with +0.0 on both operands, so it adds exactly nothing.
-enum class PanelWord : int { kF32 = 1, kBF16Pair = 2 };
-constexpr int k_per_word(PanelWord w) { return static_cast<int>(w); }
+// with +0.0 on both operands (integer words: 0), so it adds exactly nothing.
+enum class PanelWord : int { kF32 = 1, kBF16Pair = 2, kS16Pair = 3, kU8Quad = 4, kS8Quad = 5, kU8QuadPair = 6 };
+constexpr int k_per_word(PanelWord w) {
+  return w == PanelWord::kF32 ? 1 : (w == PanelWord::kBF16Pair || w == PanelWord::kS16Pair) ? 2 : 4;
+}
+// Depth blocks start on multiples of this many k (a word, or the usmmla word pair).
+constexpr int k_granule(PanelWord w) { return w == PanelWord::kU8QuadPair ? 8 : k_per_word(w); }
+constexpr bool is_int8_word(PanelWord w) { return static_cast<int>(w) >= static_cast<int>(PanelWord::kS16Pair); }
+// Words whose packed operands are the raw bytes: the zero points are folded in after the
+// product with the row sums of A and the column sums of B (docs/INT8_DESIGN.md).
+constexpr bool folds_zero_points(PanelWord w) { return is_int8_word(w) && w != PanelWord::kS16Pair; }
 constexpr int64_t panel_words(int64_t kc, PanelWord w) { return (kc + k_per_word(w) - 1) / k_per_word(w); }
 
 // Register-tile microkernel: c[mr x nr] (row stride ldc, unit column stride)
@@ -123,9 +143,37 @@ using EpilogueFn = void (*)(const Epilogue& ep, const float* tile, int64_t ldt, 
 using PackAFn = bool (*)(const MatrixView& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, void* dst);
 using PackBFn = bool (*)(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, void* dst);
 
-// One float GEMM kernel as the registry lists it (csrc/cpu/config/): microkernel, its tile and
-// word format, the cache blocking, the packers and the epilogue. BLIS's "context".
-struct FloatGemmConfig {
+// The INT8 half of an entry whose word is an INT8 word (is_int8_word): int32 sums in the same
+// 32-bit tile, workspace and panel words as the float entries, so the driver's loop nest,
+// threading, partial sums and packed-B blocks serve both. The functions are qgemm_detail's
+// (qgemm_internal.h), one set per ISA.
+struct Int8Kernels {
+  // c[mr x nr] (row-major, pitch nr, 64-byte aligned) = (accumulate ? c : 0) + the kw words of
+  // the packed a and b panels, wrapping modulo 2^32.
+  void (*ukernel)(int64_t kw, const void* a, const void* b, int32_t* c, bool accumulate);
+  // The output stage of a tile (rows [0, mr) x columns [0, nr) of c, pitch ldc) into out(i0 + r, j0 + s).
+  void (*output)(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t j0, const qgemm_detail::OutputStage& o);
+  // Strided u8/s8 A (rows [i0, i0 + mr) of the view, all its columns, into one mr-lane panel of
+  // kw words; kS16Pair: minus za) and s8 B (columns [j0, j0 + n_cols) into consecutive nr-lane
+  // panels; kS16Pair: minus zb[s]); raw-byte words also write the row / column sums of what
+  // they packed when rowsum / colsum is not nullptr.
+  void (*pack_a)(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kw, void* dst, int32_t* rowsum);
+  void (*pack_b)(const MatrixView& b, int64_t j0, int n_cols, const int32_t* zb, int64_t kw, void* dst,
+                 int32_t* colsum);
+  // Raw-byte words: the per-lane sums of a packed panel (A: u8 or s8 domain per the word; B: s8),
+  // for packers that do not produce them while packing (convolution). nullptr for kS16Pair.
+  void (*panel_sums_a)(const void* panel, int64_t kw, int lanes, int32_t* sums);
+  void (*panel_sums_b)(const void* panel, int64_t kw, int lanes, int32_t* sums);
+  // Optional: the last depth block of a full-K tile with the s32 output stage fused in (s32 out,
+  // unit column stride); c: the earlier blocks' sums (pitch nr) or nullptr.
+  void (*ukernel_s32_out)(int64_t kw, const void* a, const void* b, const int32_t* c, int mr, int nr, int64_t i0,
+                          int64_t j0, const qgemm_detail::OutputStage& o) = nullptr;
+};
+
+// One GEMM kernel as the registry lists it (csrc/cpu/config/): microkernel, its tile and
+// word format, the cache blocking, the packers and the epilogue. BLIS's "context". Float
+// entries fill the float kernels; INT8 entries (an INT8 word) leave them nullptr and fill int8.
+struct GemmConfig {
   const char* ukernel_name;  // e.g. "f32_12x32_avx512": dtype_tile_isa
   PanelWord word;
   FloatUkernel ukernel;
@@ -150,11 +198,16 @@ struct FloatGemmConfig {
   // Full nr-column B panels read in place where the B source offers them (BPacker::
   // direct_panel); nullptr: B is always packed.
   FloatStridedBUkernel ukernel_strided_b = nullptr;
+  // INT8 entries: the int32 kernels, packers and output stage (nullptr for float entries).
+  const Int8Kernels* int8 = nullptr;
 };
+// The name the float code knew the entries by (every entry is a GemmConfig).
+using FloatGemmConfig = GemmConfig;
 
 // The registry's choice for operands of these dtypes under the active CPU features:
 // bf16 x bf16 -> the bf16 family (pair words where the CPU has a bf16 dot product), f16 -> the
-// f16 family, everything else -> f32. Defined in csrc/cpu/config/registry.cc.
+// f16 family, u8/s8 A -> the INT8 family, everything else -> f32. Defined in
+// csrc/cpu/config/registry.cc.
 const FloatGemmConfig& float_gemm_config(DType a, DType b);
 
 // ---------------------------------------------------------------------------------------
@@ -194,6 +247,12 @@ class APacker {
     (void)cfg, (void)p0, (void)kc, (void)lda_words;
     return nullptr;
   }
+  // INT8 entries whose words fold the zero points: pack() plus, when row_sums is not nullptr,
+  // the sum of each packed row's values over this depth block into row_sums[0, ceil(mc/mr)*mr)
+  // (modulo 2^32; padded rows 0). The default sums the packed panels (Int8Kernels::
+  // panel_sums_a); a packer that can sum while it packs overrides it.
+  virtual void pack_with_sums(const FloatGemmConfig& cfg, int64_t i0, int64_t mc, int64_t p0, int64_t kc, void* dst,
+                              int32_t* row_sums) const;
 };
 
 // Packs the block B[p0 : p0+kc, j0 : j0+nc] into the B-block layout above (cfg.nr-column panels).
@@ -211,6 +270,11 @@ class BPacker {
     (void)cfg, (void)p0, (void)kc, (void)j0, (void)ld;
     return nullptr;
   }
+  // INT8 entries whose words fold the zero points: pack() plus, when col_sums is not nullptr,
+  // each packed column's sum over this depth block into col_sums[0, ceil(nc/nr)*nr) (modulo
+  // 2^32). The default sums the packed panels (Int8Kernels::panel_sums_b).
+  virtual void pack_with_sums(const FloatGemmConfig& cfg, int64_t p0, int64_t kc, int64_t j0, int64_t nc, void* dst,
+                              int32_t* col_sums) const;
 };
 
 // Packers for a strided f32 / f16 / bf16 matrix (any non-negative element strides, stride 0
@@ -260,6 +324,7 @@ class MatrixBPacker final : public BPacker {
 // Epilogue: out = round(activation(scale * (alpha * acc) + beta * C + bias + residual)), in
 // f32, one operation at a time in that order (each term only when present).
 // ---------------------------------------------------------------------------------------
+struct QuantEpilogue;
 struct Epilogue {
   float alpha = 1.0f;
   float beta = 0.0f;         // beta == 0: C is never read (NaN in C does not leak)
@@ -275,6 +340,22 @@ struct Epilogue {
   MatrixView residual;
   Activation activation = Activation::kNone;
   MatrixView out;            // m x n, f32/f16/bf16, any positive strides; may alias C exactly
+  // INT8 entries: the output stage instead of the float fields above (which are then unused).
+  const QuantEpilogue* quant = nullptr;
+};
+
+// The output stage of an INT8 entry (qgemm_internal.h OutputStage), with what the driver folds
+// in. For words that fold the zero points (the raw products sum a'b over K, with a' the packed
+// A and za' its zero point in the packed domain), per element, modulo 2^32:
+//   acc = sum a'b + col_add[j] - za' colsum(b)[j] + K za' zb[j] - zb[j] rowsum(a')[i]
+// where col_add is stage.col_add (the bias; nullptr = 0). The driver takes the column sums from
+// the B packer (or the PackedB), the row sums from the A packer, and passes the stage on with
+// col_add and row_sum replaced by the folded per-call arrays. kS16Pair words subtract the zero
+// points while packing: only stage.col_add (the bias) is added.
+struct QuantEpilogue {
+  qgemm_detail::OutputStage stage;  // col_add (bias) and col_zb / col_scale padded to whole nr panels
+  int32_t a_zero_point = 0;         // za' (packed domain); raw-byte words only
+  bool row_term = false;            // some zb[j] != 0 (raw-byte words): row sums are needed
 };
 
 // The epilogues a kernel may apply in registers (FloatIndirectEpilogueUkernel) and the AVX-512
@@ -301,6 +382,9 @@ class PackedB {
   // The packed (jc, pc) block that starts at column j0 (a multiple of nc) and depth block pb.
   const void* block(int64_t j0, int64_t pb) const;
   int64_t kc_block() const { return kc_; }   // depth of every block but possibly the last
+  // Raw-byte INT8 words: the column sums of all of B (n padded to whole panels), packed once
+  // with the weights; nullptr for other words.
+  const int32_t* col_sums() const { return col_sums_.empty() ? nullptr : col_sums_.data(); }
 
  private:
   const FloatGemmConfig* config_;
@@ -309,21 +393,34 @@ class PackedB {
     void operator()(float* p) const;
   };
   std::vector<int64_t> offsets_;  // per (jc block, pc block), into data_
+  std::vector<int32_t> col_sums_;
   std::unique_ptr<float, Free> data_;  // 64-byte aligned
 };
 
 // The driver. m, n, k >= 0; ep.out is m x n. `threads` <= 0: the pool's size (small problems
 // run on the calling thread regardless). Uses the registry's config for the packers' dtypes,
-// or `config` when given (tests run one registry entry this way).
+// or `config` when given (tests run one registry entry this way). INT8 entries need
+// ep.quant (run_qgemm builds it); their float epilogue fields are unused.
 void run_float_gemm(int64_t m, int64_t n, int64_t k, const APacker& a, const BPacker& b,
                     const Epilogue& ep, int threads = 0, const FloatGemmConfig* config = nullptr);
 // Same, with B prepacked (its config is used, so the tile matches its panels).
 void run_float_gemm(int64_t m, const APacker& a, const PackedB& b, const Epilogue& ep,
                     int threads = 0);
 
+// The INT8 GEMM on an INT8 entry: out = output stage of sum_p (A[i, p] - za)(B[p, j] - zb[j])
+// (aicc::cpu::qgemm's semantics, p and residual as there), with A (m x b.rows, u8/s8) from any
+// packer of the entry's words (za = p.a_zero_point: a packer that pads, such as convolution's,
+// pads with za) and B a strided s8 matrix. Arguments already checked. Defined in qgemm_driver.cc.
+void run_qgemm(int64_t m, const APacker& a, const MatrixView& b, const MatrixView& out, const QGemmParams& p,
+               const QResidual* residual, const GemmConfig& cfg);
+
 // The depth of each kc block for a given k (balanced: k = 257 gives 129 + 128, not 256 + 1),
 // rounded up to a whole number of words so no word straddles two blocks; a k at most
 // kc_max + kc_max / 8 is one block. Independent of the thread count, so results are too.
 int64_t balanced_kc(int64_t k, int kc_max, int k_per_word = 1);
+
+// The A zero point in the packed domain of an INT8 word (raw-byte words shift s8 A to u8 or u8
+// A to s8 by 128): what the driver folds with the column sums of B.
+int32_t packed_a_zero_point(PanelWord w, DType a, int32_t za);
 
 }  // namespace aicc::cpu::gemm_internal

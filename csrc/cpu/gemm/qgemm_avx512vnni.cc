@@ -201,29 +201,32 @@ void pack_b_u8s8_avx512vnni(const MatrixView& b, int64_t j0, int n_cols, const i
     for (int64_t kk = q_done * 4; kk < k; ++kk)
       for (int s = 0; s < nr; ++s)
         panel[(kk / 4) * NR * 4 + s * 4 + (kk % 4)] = data[kk * b.row_stride + (j0 + p * NR + s) * b.col_stride];
-    if (colsum == nullptr) continue;  // za' = 0: the column term vanishes
-    // Column sums from the packed panel (L1/L2-hot): vpdpbusd with all-ones u8 adds each
-    // column's 4 bytes; two quads per step into four accumulators (the dependency chain of
-    // one accumulator per half was the loop's bound).
-    const __m512i ones = _mm512_set1_epi8(1);
-    __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-    __m512i s2 = _mm512_setzero_si512(), s3 = _mm512_setzero_si512();
-    int64_t q = 0;
-    for (; q + 2 <= kq; q += 2) {
-      s0 = _mm512_dpbusd_epi32(s0, ones, _mm512_load_si512(panel + q * NR * 4));
-      s1 = _mm512_dpbusd_epi32(s1, ones, _mm512_load_si512(panel + q * NR * 4 + 64));
-      s2 = _mm512_dpbusd_epi32(s2, ones, _mm512_load_si512(panel + q * NR * 4 + 128));
-      s3 = _mm512_dpbusd_epi32(s3, ones, _mm512_load_si512(panel + q * NR * 4 + 192));
-    }
-    if (q < kq) {
-      s0 = _mm512_dpbusd_epi32(s0, ones, _mm512_load_si512(panel + q * NR * 4));
-      s1 = _mm512_dpbusd_epi32(s1, ones, _mm512_load_si512(panel + q * NR * 4 + 64));
-    }
-    alignas(64) int32_t sums[NR];
-    _mm512_store_si512(sums, _mm512_add_epi32(s0, s2));
-    _mm512_store_si512(sums + 16, _mm512_add_epi32(s1, s3));
-    for (int s = 0; s < nr; ++s) colsum[p * NR + s] = sums[s];
+    if (colsum != nullptr) panel_sums_b_s8_32_avx512vnni(panel, kq, NR, colsum + p * NR);  // za' = 0: not needed
   }
+}
+
+// Column sums from the packed panel (L1/L2-hot): vpdpbusd with all-ones u8 adds each column's
+// 4 bytes; two quads per step into four accumulators (the dependency chain of one accumulator
+// per half was the loop's bound). Padded columns and k are zero, so they sum to 0.
+void panel_sums_b_s8_32_avx512vnni(const void* panel_, int64_t kq, int, int32_t* colsum) {
+  constexpr int NR = kVnniNR;
+  const int8_t* panel = static_cast<const int8_t*>(panel_);
+  const __m512i ones = _mm512_set1_epi8(1);
+  __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+  __m512i s2 = _mm512_setzero_si512(), s3 = _mm512_setzero_si512();
+  int64_t q = 0;
+  for (; q + 2 <= kq; q += 2) {
+    s0 = _mm512_dpbusd_epi32(s0, ones, _mm512_load_si512(panel + q * NR * 4));
+    s1 = _mm512_dpbusd_epi32(s1, ones, _mm512_load_si512(panel + q * NR * 4 + 64));
+    s2 = _mm512_dpbusd_epi32(s2, ones, _mm512_load_si512(panel + q * NR * 4 + 128));
+    s3 = _mm512_dpbusd_epi32(s3, ones, _mm512_load_si512(panel + q * NR * 4 + 192));
+  }
+  if (q < kq) {
+    s0 = _mm512_dpbusd_epi32(s0, ones, _mm512_load_si512(panel + q * NR * 4));
+    s1 = _mm512_dpbusd_epi32(s1, ones, _mm512_load_si512(panel + q * NR * 4 + 64));
+  }
+  _mm512_storeu_si512(colsum, _mm512_add_epi32(s0, s2));
+  _mm512_storeu_si512(colsum + 16, _mm512_add_epi32(s1, s3));
 }
 
 }  // namespace aicc::cpu::qgemm_detail

@@ -1,6 +1,7 @@
-// Internals of the INT8 GEMM (aicc::cpu::qgemm): packed layouts, the per-ISA kernel table
-// and the output stage parameters. The driver (qgemm_driver.cc) owns blocking and threads;
-// the files below only know their tile.
+// Internals of the INT8 GEMM (aicc::cpu::qgemm): packed layouts, the per-ISA kernels, packers
+// and output stages, and the output stage parameters. The shared GEMM driver
+// (gemm_driver.{h,cc}) owns blocking and threads for INT8 as for float: the registry's INT8
+// entries are GemmConfigs with an INT8 panel word; the files below only know their tile.
 //
 // The exact route (docs/INT8_DESIGN.md): operands are widened to int16 while packing, with
 // their zero points already subtracted (|a - za|, |b - zb| <= 255 fit int16), and multiplied
@@ -13,13 +14,12 @@
 //   A panel (kMR rows):    [kp][kMR][2]  -> one 32-bit word (a[i][2kp], a[i][2kp+1]) per row
 //   B panel (kNR columns): [kp][kNR][2]  -> one 32-bit word (b[2kp][j], b[2kp+1][j]) per column
 //                          (portable route: [kp][2][kNR], planar, for unit-stride column loops)
-// A K-slice [p0, p1) of a panel starts at panel + p0 * kMR * 2 (resp. kNR * 2).
+// The driver packs each depth block of A and B into panels of its own (packers see a sub-view
+// of the operand whose columns / rows are the block), so a panel always starts at its first k.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <new>
 
 #include "aicc/gemm.h"
 
@@ -63,44 +63,6 @@ inline float residual_term(const OutputStage& o, int64_t i, int64_t j) {
   return o.res_scale * static_cast<float>(r - o.res_zero_point);
 }
 
-// One compute route: its tile, its packed-word width (K elements per 32-bit word: 2 int16
-// or 4 bytes) and its functions. The driver is the same for every route.
-struct Route {
-  int mr, nr;
-  int k_per_word;        // 2 (int16 pairs, vpmaddwd) or 4 (byte quads, vpdpbusd)
-  int64_t kc_words;      // K words per slice
-  int64_t mc_panels, nc_panels;
-  // Raw operand sums are needed (zero points folded after the product: the VNNI route,
-  // whose packed operands are the raw bytes, A shifted to u8).
-  bool folds_zero_points;
-  // c[mr][nr] (row-major int32) = (accumulate ? c : 0) + sum over kw words of packed a x b.
-  void (*ukernel)(int64_t kw, const void* a, const void* b, int32_t* c, bool accumulate);
-  // Packs rows [i0, i0 + mr_valid) of A, all K, into one A panel of kw words. int16 route:
-  // minus za. VNNI route: raw bytes (s8 shifted by +128 to u8), row sums into rowsum[0, mr)
-  // unless rowsum is nullptr (every zb is 0: the row term vanishes and the sums are skipped).
-  void (*pack_a)(const MatrixView& a, int64_t i0, int mr_valid, int32_t za, int64_t kw, void* dst,
-                 int32_t* rowsum);
-  // Packs columns [j0, j0 + n_cols) of B into ceil(n_cols / nr) consecutive B panels of kw
-  // words (kw * nr * 4 bytes each; several panels per call let the packer read rows of B
-  // contiguously). int16 route: minus zb (zb[s] for column j0 + s, padded to whole panels).
-  // VNNI route: raw s8, column sums into colsum[0, n_cols) unless colsum is nullptr (za' = 0).
-  void (*pack_b)(const MatrixView& b, int64_t j0, int n_cols, const int32_t* zb, int64_t kw, void* dst,
-                 int32_t* colsum);
-  // Applies bias + output stage to rows [0, mr) x columns [0, nr) of the tile c (row pitch
-  // ldc int32) and writes them to out(i0 + r, j0 + s). Never touches other elements.
-  void (*output)(const int32_t* c, int ldc, int mr, int nr, int64_t i0, int64_t j0, const OutputStage& o);
-  // folds_zero_points routes only: the domain of the packed A bytes. false: u8 (u8 a as is, s8
-  // a + 128; vpdpbusd, usmmla). true: s8 (s8 a as is, u8 a - 128; aarch64 sdot, which has no
-  // mixed-sign form without i8mm). The driver shifts the A zero point into the same domain.
-  bool a_packed_signed = false;
-  // Optional (nullptr: the route has none): the last K slice of a tile with the int32 output
-  // stage fused in, used for s32 outputs with unit column stride. c: the earlier slices' sums
-  // (row-major, ldc = nr) or nullptr; writes rows [0, mr) x columns [0, nr) of the tile to
-  // out(i0 + r, j0 + s) exactly as `output` would.
-  void (*ukernel_s32_out)(int64_t kw, const void* a, const void* b, const int32_t* c, int mr, int nr, int64_t i0,
-                          int64_t j0, const OutputStage& o) = nullptr;
-};
-
 // The implementations, one set per ISA path; the registry (csrc/cpu/config/) lists the routes.
 void ukernel_s16_6x16_portable(int64_t kp, const void* a, const void* b, int32_t* c, bool accumulate);
 void pack_a_s16_portable(const MatrixView& a, int64_t i0, int mr, int32_t za, int64_t kp, void* dst, int32_t*);
@@ -126,42 +88,28 @@ void pack_b_u8s8_avx512vnni(const MatrixView& b, int64_t j0, int nr, const int32
                             int32_t* colsum);
 #endif
 
-// The INT8 GEMM on one route (aicc::cpu::qgemm passes the registry's choice; tests pass each
-// registry entry in turn).
+// Per-lane sums of packed raw-byte panels (kw words of `lanes` lanes; for packers that do not
+// sum while packing, such as convolution's): the quad layout (word (q, l) at byte (q * lanes +
+// l) * 4) read as u8 or s8, and the usmmla pair layout (aarch64_kernels.h) likewise. Modulo 2^32.
+void panel_sums_quads_u8(const void* panel, int64_t kw, int lanes, int32_t* sums);
+void panel_sums_quads_s8(const void* panel, int64_t kw, int lanes, int32_t* sums);
+void panel_sums_pairs_u8(const void* panel, int64_t kw, int lanes, int32_t* sums);
+void panel_sums_pairs_s8(const void* panel, int64_t kw, int lanes, int32_t* sums);
+#if defined(AICC_X86)
+// The s8 quad column sums with vpdpbusd (32 lanes, a 64-byte aligned panel).
+void panel_sums_b_s8_32_avx512vnni(const void* panel, int64_t kw, int lanes, int32_t* sums);
+#endif
+
+}  // namespace aicc::cpu::qgemm_detail
+
+namespace aicc::cpu::gemm_internal {
+struct GemmConfig;
+}
+
+namespace aicc::cpu::qgemm_detail {
+// The INT8 GEMM on one registry entry of the int8_gemm family, through the shared GEMM driver
+// (aicc::cpu::qgemm passes the registry's choice; tests pass each registry entry in turn).
 void qgemm_with_route(const MatrixView& a, const MatrixView& b, const MatrixView& out, const QGemmParams& p,
-                      const Route& route, const QResidual* residual = nullptr);
-
-// A 64-byte aligned, growable scratch buffer (never shrinks while alive; contents are
-// not preserved across grow()).
-class AlignedBuffer {
- public:
-  AlignedBuffer() = default;
-  AlignedBuffer(const AlignedBuffer&) = delete;
-  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
-  ~AlignedBuffer() { std::free(data_); }
-
-  void* grow(size_t bytes) {
-    if (bytes > size_) {
-      std::free(data_);
-      data_ = nullptr;
-      size_ = 0;
-      const size_t rounded = (bytes + 63) / 64 * 64;
-      data_ = std::aligned_alloc(64, rounded);
-      if (data_ == nullptr) throw std::bad_alloc();
-      size_ = rounded;
-    }
-    return data_;
-  }
-  void release() {
-    std::free(data_);
-    data_ = nullptr;
-    size_ = 0;
-  }
-  size_t size() const { return size_; }
-
- private:
-  void* data_ = nullptr;
-  size_t size_ = 0;
-};
+                      const gemm_internal::GemmConfig& cfg, const QResidual* residual = nullptr);
 
 }  // namespace aicc::cpu::qgemm_detail
