@@ -7,7 +7,7 @@
 //
 // Exact: s8 x s8 products summed in int32 (wrapping, which the driver's modular zero-point
 // folding expects); the driver moves u8 activations into s8 (a - 128) and corrects with the
-// row/column sums (qgemm_driver.cc, Route::a_packed_signed).
+// row/column sums (gemm_driver.cc; PanelWord::kS8Quad, packed_a_zero_point).
 #include <arm_neon.h>
 
 #include "cpu/gemm/aarch64_kernels.h"
