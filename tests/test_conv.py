@@ -391,10 +391,9 @@ def _depthwise_case(draw):
     return _depthwise_geometry(layout, n, c, h, w, r, s, stride, dilation, padding)
 
 
-@given(case=_depthwise_case(), data=st.data())
-def test_depthwise_backward_matches_reference(backend, case, data):
-    """The direct depthwise backward kernels (data by stride phase, weight by fixed-chunk partial
-    filters) in every float dtype, on every ISA path the backend fixture forces."""
+def _check_depthwise_backward(backend, case, data):
+    """Backward data and weight of a drawn depthwise case against the reference, in a drawn
+    float dtype (shared by the NHWC/NCHW hypothesis tests below)."""
     x_shape, w_shape, kw, geo = case
     dtype = data.draw(st.sampled_from(FLOATS))
     x = S.float_array(data.draw, x_shape, dtype)
@@ -413,6 +412,13 @@ def test_depthwise_backward_matches_reference(backend, case, data):
     mismatch = check_float(gw, ak.reference.conv2d_backward_weight(x, g, w_shape, **kw), mag,
                            geo.n * geo.p * geo.q)
     assert mismatch is None, "backward_weight: " + str(mismatch)
+
+
+@given(case=_depthwise_case(), data=st.data())
+def test_depthwise_backward_matches_reference(backend, case, data):
+    """The direct depthwise backward kernels (data by stride phase, weight by fixed-chunk partial
+    filters) in every float dtype, on every ISA path the backend fixture forces."""
+    _check_depthwise_backward(backend, case, data)
 
 
 @given(case=_depthwise_case(), data=st.data())
@@ -510,23 +516,7 @@ def test_depthwise_nchw_backward_matches_reference(backend, case, data):
     """NCHW depthwise backward around the AVX-512 plane kernels' edges: data at stride 1 as the
     flipped-kernel forward (mirrored padding, bf16 rounded in registers), weight with per-tap
     column-vector accumulators over whole planes; other geometry on the row primitives."""
-    x_shape, w_shape, kw, geo = case
-    dtype = data.draw(st.sampled_from(FLOATS))
-    x = S.float_array(data.draw, x_shape, dtype)
-    w = S.float_array(data.draw, w_shape, dtype, kind=data.draw(st.sampled_from(["int", "normal"])))
-    g = S.float_array(data.draw, geo.out_shape, dtype)
-    gx = to_host(ak.conv2d_backward_data(*to_device((g, w), backend), x_shape, backend=backend, **kw))
-    mag = ak.reference.conv2d_backward_data(_abs(g).astype(np.float32), _abs(w).astype(np.float32), x_shape,
-                                            **kw).astype(np.float64)
-    assert gx.shape == x_shape and gx.dtype == dtype
-    mismatch = check_float(gx, ak.reference.conv2d_backward_data(g, w, x_shape, **kw), mag, geo.r * geo.s)
-    assert mismatch is None, "backward_data: " + str(mismatch)
-    gw = to_host(ak.conv2d_backward_weight(*to_device((x, g), backend), w_shape, backend=backend, **kw))
-    mag = ak.reference.conv2d_backward_weight(_abs(x).astype(np.float32), _abs(g).astype(np.float32), w_shape,
-                                              **kw).astype(np.float64)
-    assert gw.shape == w_shape and gw.dtype == dtype
-    mismatch = check_float(gw, ak.reference.conv2d_backward_weight(x, g, w_shape, **kw), mag, geo.n * geo.p * geo.q)
-    assert mismatch is None, "backward_weight: " + str(mismatch)
+    _check_depthwise_backward(backend, case, data)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, _dtypes.bfloat16])
