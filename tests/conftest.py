@@ -119,3 +119,19 @@ def backend(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def on_threads(counts, fn):
+    """[fn() with the kernel thread count set to each of `counts`], the caller's thread count
+    restored afterwards (tests of results that must not depend on the thread count)."""
+    import aicc_kernels as ak
+
+    previous = ak.get_num_threads()
+    try:
+        results = []
+        for threads in counts:
+            ak.set_num_threads(threads)
+            results.append(fn())
+        return results
+    finally:
+        ak.set_num_threads(previous)

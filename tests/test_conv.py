@@ -12,6 +12,7 @@ from aicc_kernels.ops.conv_geometry import ConvGeometry
 from aicc_kernels.testing.cases.conv import conv_geometry  # shared with the conformance runner
 from aicc_kernels.testing.devices import to_device, to_host
 from aicc_kernels.testing.tolerance import F32_MAX, compare_exact, compare_float, float_bound
+from conftest import on_threads
 
 FLOATS = [np.float32, np.float16, _dtypes.bfloat16]
 
@@ -262,14 +263,7 @@ def test_depthwise_bf16_5x5_nhwc(backend, rng, stride, c):
             ref = ak.reference.conv2d(x, wt, bias, activation="relu", **kw)
         except ValueError:  # kernel larger than the padded input
             continue
-        prev = ak.get_num_threads()
-        outs = []
-        try:
-            for threads in (1, 2):
-                ak.set_num_threads(threads)
-                outs.append(ak.conv2d(x, wt, bias, activation="relu", backend=backend, **kw))
-        finally:
-            ak.set_num_threads(prev)
+        outs = on_threads((1, 2), lambda: ak.conv2d(x, wt, bias, activation="relu", backend=backend, **kw))
         np.testing.assert_array_equal(outs[0].view(np.uint16), outs[1].view(np.uint16))
         mag = ak.reference.conv2d(_abs(x).astype(np.float32), _abs(wt).astype(np.float32), np.abs(bias),
                                   **kw).astype(np.float64)
@@ -532,16 +526,9 @@ def test_depthwise_nchw_many_images_and_channels(backend, rng, dtype, r, stride)
     g = rng.standard_normal(ak.reference.conv2d(x[:1], w, **kw).shape[1:]).astype(np.float32)
     g = np.broadcast_to(g, (67,) + g.shape).copy().astype(dtype)
     g[5] *= 2  # not the same gradient for every image
-    results = []
-    previous = ak.get_num_threads()
-    try:
-        for threads in (1, 3):
-            ak.set_num_threads(threads)
-            results.append((ak.conv2d(x, w, backend=backend, **kw),
-                            ak.conv2d_backward_data(g, w, x.shape, backend=backend, **kw),
-                            ak.conv2d_backward_weight(x, g, w.shape, backend=backend, **kw)))
-    finally:
-        ak.set_num_threads(previous)
+    results = on_threads((1, 3), lambda: (ak.conv2d(x, w, backend=backend, **kw),
+                                          ak.conv2d_backward_data(g, w, x.shape, backend=backend, **kw),
+                                          ak.conv2d_backward_weight(x, g, w.shape, backend=backend, **kw)))
     for a, b in zip(*results):
         np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
     y, gx, gw = results[0]
@@ -575,14 +562,7 @@ def test_dense_backward_weight_nhwc_packers(backend, rng, dtype, c, k, r, groups
     mag = ak.reference.conv2d_backward_weight(_abs(x).astype(np.float32), _abs(g).astype(np.float32), w_shape,
                                               **kw).astype(np.float64)
     want = ak.reference.conv2d_backward_weight(x, g, w_shape, **kw)
-    previous = ak.get_num_threads()
-    results = []
-    try:
-        for threads in (1, 2, 3):
-            ak.set_num_threads(threads)
-            results.append(ak.conv2d_backward_weight(x, g, w_shape, backend=backend, **kw))
-    finally:
-        ak.set_num_threads(previous)
+    results = on_threads((1, 2, 3), lambda: ak.conv2d_backward_weight(x, g, w_shape, backend=backend, **kw))
     mismatch = check_float(results[0], want, mag, y_shape[0] * y_shape[1] * y_shape[2])
     assert mismatch is None, str(mismatch)
     for other in results[1:]:
@@ -620,14 +600,7 @@ def test_backward_weight_depth_chunks(backend, rng, layout, dtype, n, h, w, c, k
     x32, g32 = x.astype(np.float32), g.astype(np.float32)
     mag = ak.reference.conv2d_backward_weight(np.abs(x32), np.abs(g32), w_shape, **kw).astype(np.float64)
     want = ak.reference.conv2d_backward_weight(x, g, w_shape, **kw)
-    previous = ak.get_num_threads()
-    results = []
-    try:
-        for threads in (1, 2, 3):
-            ak.set_num_threads(threads)
-            results.append(ak.conv2d_backward_weight(x, g, w_shape, backend=backend, **kw))
-    finally:
-        ak.set_num_threads(previous)
+    results = on_threads((1, 2, 3), lambda: ak.conv2d_backward_weight(x, g, w_shape, backend=backend, **kw))
     mismatch = check_float(results[0], want, mag, pixels)
     assert mismatch is None, str(mismatch)
     for other in results[1:]:

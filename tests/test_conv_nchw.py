@@ -10,6 +10,7 @@ import aicc_kernels as ak
 from aicc_kernels import _dtypes
 from aicc_kernels.testing import strategies as S
 from aicc_kernels.testing.tolerance import F32_MAX, compare_exact, compare_float, float_bound
+from conftest import on_threads
 
 
 def _abs(x):
@@ -142,14 +143,7 @@ def test_nchw_backward_data_phases_thread_count_and_reference(backend, rng, dtyp
     g = rng.standard_normal(y_shape).astype(np.float32)
     g[0, 0, 0, 0], g[-1, -1, -1, -1] = np.nan, np.inf
     g = g.astype(dtype)
-    previous = ak.get_num_threads()
-    results = []
-    try:
-        for threads in (1, 2, 3):
-            ak.set_num_threads(threads)
-            results.append(ak.conv2d_backward_data(g, wt, x_shape, backend=backend, **kw))
-    finally:
-        ak.set_num_threads(previous)
+    results = on_threads((1, 2, 3), lambda: ak.conv2d_backward_data(g, wt, x_shape, backend=backend, **kw))
     for other in results[1:]:
         assert compare_exact(results[0], other) is None
     ref = ak.reference.conv2d_backward_data(g, wt, x_shape, **kw)
